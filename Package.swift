@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+//
+// TFLA: Tiled Flash Linear Attention (mLSTM kernels) for the CPU.
+//
+// Speed needs target flags that a manifest cannot impose on its users
+// (`unsafeFlags` are refused for remote dependencies). The Makefile passes
+// them on the command line; README.md ("Build flags") explains how a
+// downstream package gets the same code generation.
+import PackageDescription
+
+let package = Package(
+    name: "TFLA",
+    products: [
+        .library(name: "TFLA", targets: ["TFLA"]),
+        .executable(name: "tfla", targets: ["tfla"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // The system OpenBLAS (Debian: libopenblas-dev). Linked as `openblas`,
+        // never as `blas`, which may resolve to the slow reference BLAS.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // CPU feature detection (cpuid/xgetbv) and the instruction set the
+        // build was compiled for; both are only knowable from C.
+        .target(name: "CTFLASupport"),
+        .target(
+            name: "TFLA",
+            dependencies: [
+                "COpenBLAS",
+                "CTFLASupport",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
+        ),
+        .executableTarget(
+            name: "tfla",
+            dependencies: [
+                "TFLA",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "TFLATests",
+            dependencies: [
+                "TFLA",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ],
+            exclude: ["Fixtures"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,130 @@
+/// The sizes of an mLSTM problem: batch, heads, sequence, key and value
+/// head dimensions.
+public struct ProblemShape: Hashable, Sendable, CustomStringConvertible {
+    public var batch: Int
+    public var heads: Int
+    public var sequence: Int
+    public var keyDim: Int
+    public var valueDim: Int
+
+    public init(batch: Int, heads: Int, sequence: Int, keyDim: Int, valueDim: Int) {
+        self.batch = batch
+        self.heads = heads
+        self.sequence = sequence
+        self.keyDim = keyDim
+        self.valueDim = valueDim
+    }
+
+    /// `B·NH`, the number of independent recurrences.
+    public var batchHeads: Int { batch * heads }
+
+    public var description: String {
+        "B=\(batch) NH=\(heads) S=\(sequence) DQK=\(keyDim) DHV=\(valueDim)"
+    }
+
+    /// `(B, NH, S, DQK)`, the shape of q and k.
+    public var queryShape: [Int] { [batch, heads, sequence, keyDim] }
+    /// `(B, NH, S, DHV)`, the shape of v and h.
+    public var valueShape: [Int] { [batch, heads, sequence, valueDim] }
+    /// `(B, NH, S)`, the shape of the gate pre-activations i and f.
+    public var gateShape: [Int] { [batch, heads, sequence] }
+    /// `(B, NH, DQK, DHV)`, the shape of the matrix memory C.
+    public var memoryShape: [Int] { [batch, heads, keyDim, valueDim] }
+    /// `(B, NH, DQK)`, the shape of the normalizer state n.
+    public var normalizerShape: [Int] { [batch, heads, keyDim] }
+    /// `(B, NH, 1)`, the shape of the stabilizer state m.
+    public var stabilizerShape: [Int] { [batch, heads, 1] }
+}
+
+/// The inputs of an mLSTM sequence: queries, keys, values and the raw gate
+/// pre-activations, in the shapes of `Docs/math.md`.
+public struct MLSTMInputs<Scalar: TensorScalar>: Sendable {
+    /// Queries `(B, NH, S, DQK)`.
+    public var q: Tensor<Scalar>
+    /// Keys `(B, NH, S, DQK)`.
+    public var k: Tensor<Scalar>
+    /// Values `(B, NH, S, DHV)`.
+    public var v: Tensor<Scalar>
+    /// Input-gate pre-activations ĩ `(B, NH, S)`.
+    public var i: Tensor<Scalar>
+    /// Forget-gate pre-activations f̃ `(B, NH, S)`.
+    public var f: Tensor<Scalar>
+
+    public init(q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>, i: Tensor<Scalar>, f: Tensor<Scalar>) {
+        self.q = q
+        self.k = k
+        self.v = v
+        self.i = i
+        self.f = f
+    }
+
+    /// Checks every shape against q's and returns the problem's sizes.
+    /// - Throws: ``TFLAError`` naming the first inconsistent argument.
+    public func validatedShape() throws(TFLAError) -> ProblemShape {
+        try Validation.requireRank(q, 4, "q")
+        try Validation.requireNonEmpty(q, "q")
+        try Validation.requireRank(v, 4, "v")
+        let shape = ProblemShape(
+            batch: q.shape[0], heads: q.shape[1], sequence: q.shape[2],
+            keyDim: q.shape[3], valueDim: v.shape[3])
+        try Validation.requireShape(k, shape.queryShape, "k")
+        try Validation.requireNonEmpty(v, "v")
+        try Validation.requireShape(v, shape.valueShape, "v")
+        try Validation.requireShape(i, shape.gateShape, "i")
+        try Validation.requireShape(f, shape.gateShape, "f")
+        return shape
+    }
+}
+
+/// The recurrent state of an mLSTM per batch entry and head: matrix memory
+/// C, normalizer n and stabilizer m.
+///
+/// For the sigmoid gate m is identically zero.
+public struct MLSTMState<Scalar: TensorScalar>: Sendable {
+    /// Matrix memory `(B, NH, DQK, DHV)`.
+    public var c: Tensor<Scalar>
+    /// Normalizer `(B, NH, DQK)`.
+    public var n: Tensor<Scalar>
+    /// Stabilizer `(B, NH, 1)`.
+    public var m: Tensor<Scalar>
+
+    public init(c: Tensor<Scalar>, n: Tensor<Scalar>, m: Tensor<Scalar>) {
+        self.c = c
+        self.n = n
+        self.m = m
+    }
+
+    /// The all-zero state (m = 0, the reference package's default).
+    public init(zerosFor shape: ProblemShape) {
+        c = Tensor(shape: shape.memoryShape)
+        n = Tensor(shape: shape.normalizerShape)
+        m = Tensor(shape: shape.stabilizerShape)
+    }
+
+    /// Builds a state from optional parts, which must be all present or all
+    /// absent; returns nil when all are absent.
+    public static func optional(c: Tensor<Scalar>?, n: Tensor<Scalar>?, m: Tensor<Scalar>?) throws(TFLAError) -> MLSTMState? {
+        let parts = [("c0", c != nil), ("n0", n != nil), ("m0", m != nil)]
+        let given = parts.filter(\.1).map(\.0)
+        if given.isEmpty { return nil }
+        guard let c, let n, let m else {
+            throw .incompleteInitialState(given: given, missing: parts.filter { !$0.1 }.map(\.0))
+        }
+        return MLSTMState(c: c, n: n, m: m)
+    }
+
+    /// Checks the state's shapes against a problem's.
+    public func validate(for shape: ProblemShape, gate: Gate, prefix: String = "") throws(TFLAError) {
+        try Validation.requireShape(c, shape.memoryShape, prefix + "c")
+        try Validation.requireShape(n, shape.normalizerShape, prefix + "n")
+        try Validation.requireShape(m, shape.stabilizerShape, prefix + "m")
+        if !gate.isStabilized {
+            let nonzero = m.withUnsafeBufferPointer { $0.contains { $0 != 0 } }
+            if nonzero {
+                throw .invalidParameter(
+                    name: prefix + "m", value: "nonzero",
+                    requirement: "all zeros for the sigmoid gate, which has no stabilizer state")
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+/// Everything that can be wrong with the arguments of a public entry point.
+///
+/// Every case names the offending argument, so that a message such as
+/// `k: expected shape [1, 2, 16, 8], got [1, 2, 16, 4]` points straight at
+/// the mistake. Entry points validate all arguments before they write any
+/// output, so a thrown error never leaves a result half-written.
+public enum TFLAError: Error, Equatable, Sendable {
+    /// A tensor's shape differs from the one implied by the other arguments.
+    case shapeMismatch(argument: String, expected: [Int], given: [Int])
+    /// A tensor has the wrong number of dimensions.
+    case rankMismatch(argument: String, expectedRank: Int, given: [Int])
+    /// A shape is unusable on its own (for example a zero-sized dimension).
+    case invalidShape(argument: String, shape: [Int], reason: String)
+    /// The number of elements does not match the product of a shape.
+    case elementCountMismatch(argument: String, shape: [Int], count: Int)
+    /// A scalar parameter is out of its valid range.
+    case invalidParameter(name: String, value: String, requirement: String)
+    /// Part of an initial state was given and part was not.
+    case incompleteInitialState(given: [String], missing: [String])
+    /// A valid combination of options that this operation does not support.
+    case unsupported(String)
+}
+
+extension TFLAError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case let .shapeMismatch(argument, expected, given):
+            return "\(argument): expected shape \(expected), got \(given)"
+        case let .rankMismatch(argument, expectedRank, given):
+            return "\(argument): expected \(expectedRank) dimensions, got shape \(given)"
+        case let .invalidShape(argument, shape, reason):
+            return "\(argument): invalid shape \(shape): \(reason)"
+        case let .elementCountMismatch(argument, shape, count):
+            return "\(argument): \(count) elements do not fill shape \(shape)"
+        case let .invalidParameter(name, value, requirement):
+            return "\(name) = \(value): must be \(requirement)"
+        case let .incompleteInitialState(given, missing):
+            return "initial state: \(given.joined(separator: ", ")) given but \(missing.joined(separator: ", ")) missing; give c0, n0 and m0 together"
+        case let .unsupported(message):
+            return message
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// Argument checks shared by every public entry point.
+enum Validation {
+    static func requireRank<S>(_ tensor: Tensor<S>, _ rank: Int, _ name: String) throws(TFLAError) {
+        guard tensor.rank == rank else {
+            throw .rankMismatch(argument: name, expectedRank: rank, given: tensor.shape)
+        }
+    }
+
+    static func requireNonEmpty<S>(_ tensor: Tensor<S>, _ name: String) throws(TFLAError) {
+        guard !tensor.shape.contains(0) else {
+            throw .invalidShape(argument: name, shape: tensor.shape, reason: "every dimension must be at least 1")
+        }
+    }
+
+    static func requireShape<S>(_ tensor: Tensor<S>, _ expected: [Int], _ name: String) throws(TFLAError) {
+        guard tensor.shape == expected else {
+            throw .shapeMismatch(argument: name, expected: expected, given: tensor.shape)
+        }
+    }
+
+    static func requireEps<S: BinaryFloatingPoint>(_ eps: S) throws(TFLAError) {
+        guard eps.isFinite, eps >= 0 else {
+            throw .invalidParameter(name: "eps", value: "\(eps)", requirement: "finite and ≥ 0")
+        }
+    }
+}
+
+extension Tensor {
+    /// The first element's address, for reading while `self` is alive.
+    var readPointer: UnsafePointer<Scalar> { UnsafePointer(storage.base) }
+
+    /// The first element's address for writing; detaches shared storage.
+    mutating func writePointer() -> UnsafeMutablePointer<Scalar> {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage.base
+    }
+}

@@ -1,0 +1,143 @@
+import RealModule
+
+/// The float64-grade reference kernels: the mLSTM written as directly as the
+/// math allows, as the ground truth the fast kernels are tested against.
+///
+/// They compute in `Scalar` (use `Double` for exact results), run on one
+/// thread, and favour clarity over speed. See `Docs/math.md`.
+public enum Reference {}
+
+/// The result of a sequence kernel: outputs and the state after the last token.
+public struct MLSTMOutput<Scalar: TensorScalar>: Sendable {
+    /// Outputs `(B, NH, S, DHV)`.
+    public var h: Tensor<Scalar>
+    /// The state after the last token.
+    public var state: MLSTMState<Scalar>
+}
+
+/// The result of one generation step.
+public struct MLSTMStepOutput<Scalar: TensorScalar>: Sendable {
+    /// Output `(B, NH, DHV)`.
+    public var h: Tensor<Scalar>
+    /// The state after the step.
+    public var state: MLSTMState<Scalar>
+}
+
+extension Reference {
+    /// The recurrent form (`Docs/math.md` §1 "Recurrent form", §2): walks
+    /// the sequence token by token, carrying (C, n, m) per batch entry and
+    /// head. Working memory is one state, O(DQK·DHV) per head.
+    ///
+    /// - Parameters:
+    ///   - inputs: q, k, v, i, f in the shapes of ``MLSTMInputs``.
+    ///   - gate: exponential or sigmoid input gate.
+    ///   - initialState: (c0, n0, m0); zeros (m0 = 0) when nil. For the
+    ///     sigmoid gate m0 must be zero.
+    ///   - eps: added to the denominator; finite and ≥ 0.
+    /// - Returns: h and the final state.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
+    public static func recurrent<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate,
+        initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6
+    ) throws(TFLAError) -> MLSTMOutput<Scalar> {
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
+        var state = initialState ?? MLSTMState(zerosFor: shape)
+        var h = Tensor<Scalar>(shape: shape.valueShape)
+        let (dqk, dhv, s) = (shape.keyDim, shape.valueDim, shape.sequence)
+        let (q, k, v, i, f) = (inputs.q.readPointer, inputs.k.readPointer, inputs.v.readPointer,
+                               inputs.i.readPointer, inputs.f.readPointer)
+        let (c, n, m, out) = (state.c.writePointer(), state.n.writePointer(), state.m.writePointer(), h.writePointer())
+        for head in 0..<shape.batchHeads {
+            for t in 0..<s {
+                let token = head * s + t
+                advance(
+                    gate: gate, eps: eps, dqk: dqk, dhv: dhv,
+                    q: q + token * dqk, k: k + token * dqk, v: v + token * dhv,
+                    i: i[token], f: f[token],
+                    c: c + head * dqk * dhv, n: n + head * dqk, m: m + head,
+                    h: out + token * dhv)
+            }
+        }
+        return withExtendedLifetime(inputs) { MLSTMOutput(h: h, state: state) }
+    }
+
+    /// One generation step (`Docs/math.md` §1, one step of the recurrent
+    /// form): (q, k, v, i, f, state) → (h, state′).
+    ///
+    /// - Parameters:
+    ///   - q, k: `(B, NH, DQK)`; v: `(B, NH, DHV)`; i, f: `(B, NH, 1)`.
+    ///   - state: the state before the token, shapes as in ``MLSTMState``.
+    public static func step<Scalar: KernelScalar>(
+        q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
+        i: Tensor<Scalar>, f: Tensor<Scalar>,
+        state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6
+    ) throws(TFLAError) -> MLSTMStepOutput<Scalar> {
+        try Validation.requireRank(q, 3, "q")
+        try Validation.requireNonEmpty(q, "q")
+        try Validation.requireRank(v, 3, "v")
+        try Validation.requireNonEmpty(v, "v")
+        let shape = ProblemShape(batch: q.shape[0], heads: q.shape[1], sequence: 1, keyDim: q.shape[2], valueDim: v.shape[2])
+        try Validation.requireShape(k, q.shape, "k")
+        try Validation.requireShape(v, [shape.batch, shape.heads, shape.valueDim], "v")
+        try Validation.requireShape(i, shape.stabilizerShape, "i")
+        try Validation.requireShape(f, shape.stabilizerShape, "f")
+        try Validation.requireEps(eps)
+        try state.validate(for: shape, gate: gate, prefix: "state ")
+        var next = state
+        var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
+        let (dqk, dhv) = (shape.keyDim, shape.valueDim)
+        let (c, n, m, out) = (next.c.writePointer(), next.n.writePointer(), next.m.writePointer(), h.writePointer())
+        for head in 0..<shape.batchHeads {
+            advance(
+                gate: gate, eps: eps, dqk: dqk, dhv: dhv,
+                q: q.readPointer + head * dqk, k: k.readPointer + head * dqk, v: v.readPointer + head * dhv,
+                i: i.readPointer[head], f: f.readPointer[head],
+                c: c + head * dqk * dhv, n: n + head * dqk, m: m + head,
+                h: out + head * dhv)
+        }
+        return withExtendedLifetime((q, k, v, i, f)) { MLSTMStepOutput(h: h, state: next) }
+    }
+
+    /// One token of one head: updates (C, n, m) in place and writes h.
+    ///
+    ///     m' = max(lf + m, ĩ)        (m' = 0 for the sigmoid gate)
+    ///     C' = e^{lf+m−m'} C + e^{ĩ−m'} k vᵀ,   n' likewise with k
+    ///     h  = q̂ᵀC' / (max(|q̂·n'|, e^{−m'}) + eps)
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func advance<Scalar: KernelScalar>(
+        gate: Gate, eps: Scalar, dqk: Int, dhv: Int,
+        q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
+        i: Scalar, f: Scalar,
+        c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>,
+        h: UnsafeMutablePointer<Scalar>
+    ) {
+        let scale = 1 / Scalar.sqrt(Scalar(dqk))
+        let logForget = logSigmoid(f)
+        let logInput = gate.logInputWeight(i)
+        let mNew = gate.isStabilized ? max(logForget + m.pointee, logInput) : 0
+        let forget = Scalar.exp(logForget + m.pointee - mNew)
+        let input = Scalar.exp(logInput - mNew)
+        m.pointee = mNew
+        for row in 0..<dqk {
+            let ki = input * k[row]
+            n[row] = forget * n[row] + ki
+            for col in 0..<dhv {
+                c[row * dhv + col] = forget * c[row * dhv + col] + ki * v[col]
+            }
+        }
+        var qn: Scalar = 0
+        for col in 0..<dhv { h[col] = 0 }
+        for row in 0..<dqk {
+            let qs = scale * q[row]
+            qn += qs * n[row]
+            for col in 0..<dhv { h[col] += qs * c[row * dhv + col] }
+        }
+        if gate.normalizes {
+            let denominator = max(abs(qn), Scalar.exp(-mNew)) + eps
+            for col in 0..<dhv { h[col] /= denominator }
+        }
+    }
+}

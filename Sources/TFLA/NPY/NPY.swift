@@ -1,0 +1,127 @@
+import Foundation
+
+/// An array read from a `.npy` file, in the dtype the file holds.
+public enum NPYArray: Sendable {
+    case float32(Tensor<Float>)
+    case float64(Tensor<Double>)
+
+    /// The array's shape.
+    public var shape: [Int] {
+        switch self {
+        case let .float32(tensor): return tensor.shape
+        case let .float64(tensor): return tensor.shape
+        }
+    }
+
+    /// The NumPy name of the dtype ("float32" or "float64").
+    public var dtypeName: String {
+        switch self {
+        case .float32: return Float.dtypeName
+        case .float64: return Double.dtypeName
+        }
+    }
+
+    /// The array converted (if needed) to `Scalar`.
+    public func tensor<Scalar: TensorScalar>(as _: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
+        switch self {
+        case let .float32(tensor): return tensor as? Tensor<Scalar> ?? tensor.converted()
+        case let .float64(tensor): return tensor as? Tensor<Scalar> ?? tensor.converted()
+        }
+    }
+}
+
+/// Reading and writing NumPy `.npy` files: little-endian float32 and
+/// float64, C order, any rank (format versions 1.0, 2.0 and 3.0 are read;
+/// 1.0 is written, or 2.0 when the header needs it).
+///
+/// Anything else is refused with an ``NPYError`` that names the file and the
+/// problem; files are written to a temporary name and renamed into place, so
+/// a failed write never leaves a partial file behind.
+public enum NPY {
+    /// Reads a `.npy` file in whichever supported dtype it holds.
+    public static func read(contentsOf path: String) throws(NPYError) -> NPYArray {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw NPYError(path: path, problem: .unreadable(Self.reason(error)))
+        }
+        return try decode(data, path: path)
+    }
+
+    /// Reads a `.npy` file that must hold `Scalar`'s dtype (no conversion).
+    public static func read<Scalar: TensorScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
+        let array = try read(contentsOf: path)
+        guard array.dtypeName == Scalar.dtypeName else {
+            throw NPYError(path: path, problem: .dtypeMismatch(expected: Scalar.dtypeName, found: array.dtypeName))
+        }
+        return array.tensor(as: Scalar.self)
+    }
+
+    /// Decodes the bytes of a `.npy` file.
+    public static func decode(_ data: Data, path: String = "<memory>") throws(NPYError) -> NPYArray {
+        let result: Result<NPYArray, NPYError.Problem> = data.withUnsafeBytes { bytes in
+            Result { () throws(NPYError.Problem) -> NPYArray in
+                let (header, offset) = try NPYHeader.parse(bytes)
+                guard !header.fortranOrder else { throw .fortranOrder }
+                var count = 1
+                for dim in header.shape {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+                    guard !overflow else { throw .malformedHeader("shape \(header.shape) is too large") }
+                    count = product
+                }
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+                switch header.descriptor {
+                case Float.npyDescriptor:
+                    return .float32(try tensor(from: payload, shape: header.shape, count: count))
+                case Double.npyDescriptor:
+                    return .float64(try tensor(from: payload, shape: header.shape, count: count))
+                default:
+                    throw .unsupportedDType(header.descriptor)
+                }
+            }
+        }
+        do {
+            return try result.get()
+        } catch {
+            throw NPYError(path: path, problem: error)
+        }
+    }
+
+    /// Encodes a tensor as the bytes of a `.npy` file.
+    public static func encode<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) -> Data {
+        var data = Data(NPYHeader(descriptor: Scalar.npyDescriptor, fortranOrder: false, shape: tensor.shape).encoded())
+        tensor.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
+        return data
+    }
+
+    /// Writes a tensor to `path` atomically: to a temporary file in the same
+    /// directory first, then renamed over `path`.
+    public static func write<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>, to path: String) throws(NPYError) {
+        let target = URL(fileURLWithPath: path)
+        do {
+            try encode(tensor).write(to: target, options: .atomic)
+        } catch {
+            throw NPYError(path: path, problem: .unwritable(Self.reason(error)))
+        }
+    }
+
+    private static func tensor<Scalar: TensorScalar>(
+        from payload: UnsafeRawBufferPointer, shape: [Int], count: Int
+    ) throws(NPYError.Problem) -> Tensor<Scalar> {
+        let (expected, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Scalar>.size)
+        guard !overflow else { throw .malformedHeader("shape \(shape) is too large") }
+        guard payload.count >= expected else { throw .truncated(expectedBytes: expected, actualBytes: payload.count) }
+        guard payload.count == expected else { throw .trailingBytes(expectedBytes: expected, actualBytes: payload.count) }
+        var tensor = Tensor<Scalar>(shape: shape)
+        // The host is little-endian (x86-64, arm64), like the accepted dtypes.
+        tensor.withUnsafeMutableBufferPointer { target in
+            if expected > 0 { UnsafeMutableRawBufferPointer(target).copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[..<expected])) }
+        }
+        return tensor
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        (error as NSError).localizedDescription
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import ArgumentParser
+import TFLA
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a forward pass on a built-in problem and report time and throughput."
+    )
+
+    @Option(name: .customLong("batch"), help: "Batch size B.") var batch = 1
+    @Option(name: .customLong("heads"), help: "Heads NH.") var heads = 4
+    @Option(name: .customLong("seq"), help: "Sequence length S.") var sequence = 2048
+    @Option(name: .customLong("dqk"), help: "Query/key head dimension DQK.") var keyDim = 128
+    @Option(name: .customLong("dhv"), help: "Value head dimension DHV.") var valueDim = 128
+    @Option(help: "Input gate: exp or sig.") var gate = "exp"
+    @Option(name: .customLong("repeat"), help: "Timed repetitions (the median is reported).") var repeats = 3
+
+    func run() throws {
+        guard [batch, heads, sequence, keyDim, valueDim, repeats].allSatisfy({ $0 >= 1 }) else {
+            throw fail("--batch, --heads, --seq, --dqk, --dhv and --repeat must be at least 1")
+        }
+        let gateValue: Gate
+        switch gate {
+        case "exp": gateValue = .exponential
+        case "sig": gateValue = .sigmoid(normalize: true)
+        default: throw fail("--gate must be exp or sig, got '\(gate)'")
+        }
+        let shape = ProblemShape(batch: batch, heads: heads, sequence: sequence, keyDim: keyDim, valueDim: valueDim)
+        let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 42)
+        print("problem:    \(shape), gate \(gateValue), float32")
+        print("kernel:     recurrent reference (single thread)")
+        print("build ISA:  \(BuildInfo.compiledISA)")
+        print("BLAS:       \(BLAS.configuration)")
+        var output: MLSTMOutput<Float>?
+        let seconds = try Clock.median(repeats: repeats) {
+            output = try Reference.recurrent(inputs, gate: gateValue)
+        }
+        let tokens = Double(batch * sequence)
+        let floorFlops = 4.0 * Double(shape.batchHeads * sequence * keyDim * valueDim)
+        print("time:       \(format(seconds * 1e3)) ms (median of \(repeats))")
+        print("throughput: \(format(tokens / seconds)) tokens/s, \(format(floorFlops / seconds / 1e9)) GFLOP/s (floor work)")
+        if let h = output?.h {
+            let checksum = h.withUnsafeBufferPointer { $0.reduce(0.0) { $0 + Double($1) } }
+            print("checksum:   sum(h) = \(checksum)")
+        }
+    }
+
+    private func format(_ value: Double) -> String {
+        String(format: "%.3g", value)
+    }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+import TFLA
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Print the version, build target, BLAS core and threads."
+    )
+
+    func run() throws {
+        let blas = BLAS.configuration
+        print("tfla \(BuildInfo.version)")
+        print("build ISA:      \(BuildInfo.compiledISA) (CPU supports \(BuildInfo.cpuISA))")
+        print("BLAS:           \(blas)")
+        print("BLAS core:      \(blas.coreName)")
+        print("BLAS build:     \(blas.buildConfig)")
+        print("worker threads: \(Workers.defaultCount)")
+    }
+}

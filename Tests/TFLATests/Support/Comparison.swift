@@ -1,0 +1,35 @@
+import TFLA
+
+/// max_i |a_i − b_i| / max_i |b_i|: the error relative to the reference's
+/// largest magnitude, so that near-zero elements do not dominate.
+func relativeError<A: TensorScalar, B: TensorScalar>(_ a: Tensor<A>, _ reference: Tensor<B>) -> Double {
+    precondition(a.shape == reference.shape, "shapes differ: \(a.shape) vs \(reference.shape)")
+    return a.withUnsafeBufferPointer { x in
+        reference.withUnsafeBufferPointer { y in
+            var maxDiff = 0.0
+            var maxRef = 0.0
+            for index in x.indices {
+                let (u, v) = (Double(x[index]), Double(y[index]))
+                if u.isNaN || v.isNaN { return .infinity }
+                maxDiff = max(maxDiff, abs(u - v))
+                maxRef = max(maxRef, abs(v))
+            }
+            return maxRef == 0 ? maxDiff : maxDiff / maxRef
+        }
+    }
+}
+
+/// The largest |element|, to assert that a comparison is not vacuous.
+func maxMagnitude<S: TensorScalar>(_ tensor: Tensor<S>) -> Double {
+    tensor.withUnsafeBufferPointer { $0.reduce(0.0) { max($0, abs(Double($1))) } }
+}
+
+/// Where the committed fixtures live (the tests read them from the source
+/// tree, so no Python is needed to run the suite).
+enum Fixtures {
+    static let root: String = {
+        var path = #filePath
+        for _ in 0..<2 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path + "/Fixtures"
+    }()
+}
