@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "TFLA", targets: ["TFLA"]),
         .executable(name: "tfla", targets: ["tfla"]),
+        .executable(name: "tfla-bench", targets: ["tfla-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,6 +44,21 @@ let package = Package(
                 "TFLA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // Benchmarks: definitions and measurement (Kit), and the release-build
+        // program that prints them (Runner). Not timed tests: see Docs/performance.md.
+        .target(
+            name: "TFLABenchmarkKit",
+            dependencies: ["TFLA"],
+            path: "Benchmarks/Kit"
+        ),
+        .executableTarget(
+            name: "tfla-bench",
+            dependencies: [
+                "TFLABenchmarkKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/Runner"
         ),
         .testTarget(
             name: "TFLATests",

@@ -14,4 +14,4 @@ if [ -z "$level" ]; then
     fi
 fi
 [ "$level" = "none" ] && exit 0
-echo "-Xcc -march=$level -Xswiftc -target-cpu -Xswiftc $level -Xcc -fno-math-errno"
+echo "-Xcc -march=$level -Xcc -fno-math-errno"

@@ -9,12 +9,14 @@ struct DemoCommand: ParsableCommand {
     )
 
     @Option(name: .customLong("batch"), help: "Batch size B.") var batch = 1
-    @Option(name: .customLong("heads"), help: "Heads NH.") var heads = 4
-    @Option(name: .customLong("seq"), help: "Sequence length S.") var sequence = 2048
-    @Option(name: .customLong("dqk"), help: "Query/key head dimension DQK.") var keyDim = 128
-    @Option(name: .customLong("dhv"), help: "Value head dimension DHV.") var valueDim = 128
+    @Option(name: .customLong("heads"), help: "Heads NH.") var heads = 8
+    @Option(name: .customLong("seq"), help: "Sequence length S.") var sequence = 8192
+    @Option(name: .customLong("dqk"), help: "Query/key head dimension DQK.") var keyDim = 256
+    @Option(name: .customLong("dhv"), help: "Value head dimension DHV.") var valueDim = 512
     @Option(help: "Input gate: exp or sig.") var gate = "exp"
     @Option(name: .customLong("repeat"), help: "Timed repetitions (the median is reported).") var repeats = 3
+    @Option(help: "Tokens per chunk.") var chunkSize = ChunkwiseOptions.default.chunkSize
+    @Option(help: "Worker threads (default: all available cores).") var threads: Int?
 
     func run() throws {
         guard [batch, heads, sequence, keyDim, valueDim, repeats].allSatisfy({ $0 >= 1 }) else {
@@ -29,12 +31,13 @@ struct DemoCommand: ParsableCommand {
         let shape = ProblemShape(batch: batch, heads: heads, sequence: sequence, keyDim: keyDim, valueDim: valueDim)
         let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 42)
         print("problem:    \(shape), gate \(gateValue), float32")
-        print("kernel:     recurrent reference (single thread)")
+        let options = ChunkwiseOptions(chunkSize: chunkSize, threads: threads)
+        print("kernel:     chunkwise (TFLA), chunk size \(chunkSize), \(threads ?? Workers.defaultCount) thread(s)")
         print("build ISA:  \(BuildInfo.compiledISA)")
         print("BLAS:       \(BLAS.configuration)")
         var output: MLSTMOutput<Float>?
         let seconds = try Clock.median(repeats: repeats) {
-            output = try Reference.recurrent(inputs, gate: gateValue)
+            output = try Chunkwise.forward(inputs, gate: gateValue, options: options)
         }
         let tokens = Double(batch * sequence)
         let floorFlops = 4.0 * Double(shape.batchHeads * sequence * keyDim * valueDim)

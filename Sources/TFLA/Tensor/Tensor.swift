@@ -55,6 +55,13 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         self.storage = TensorStorage(wrapping: buffer)
     }
 
+    /// A tensor whose elements are not initialized: for kernel outputs that
+    /// are fully overwritten, which saves a pass over memory.
+    init(uninitializedShape shape: [Int]) {
+        self.shape = shape
+        self.storage = TensorStorage(uninitializedCount: Self.elementCount(shape))
+    }
+
     @usableFromInline init(shape: [Int], storage: TensorStorage<Scalar>) {
         self.shape = shape
         self.storage = storage

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The memory behind a ``Tensor``: owned (allocated here) or borrowed
 /// (a caller's buffer, never freed here).
 @usableFromInline
@@ -6,22 +12,23 @@ final class TensorStorage<Scalar: TensorScalar> {
     @usableFromInline let count: Int
     private let owned: Bool
 
-    init(count: Int, repeating value: Scalar) {
-        base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: value, count: count)
+    /// Storage whose elements the caller must write before reading.
+    init(uninitializedCount count: Int) {
+        base = Self.allocate(count)
         self.count = count
         owned = true
     }
 
-    init(copying scalars: [Scalar]) {
-        let count = scalars.count
-        let base = UnsafeMutablePointer<Scalar>.allocate(capacity: max(count, 1))
+    convenience init(count: Int, repeating value: Scalar) {
+        self.init(uninitializedCount: count)
+        base.initialize(repeating: value, count: count)
+    }
+
+    convenience init(copying scalars: [Scalar]) {
+        self.init(uninitializedCount: scalars.count)
         scalars.withUnsafeBufferPointer { source in
             if let address = source.baseAddress { base.initialize(from: address, count: count) }
         }
-        self.base = base
-        self.count = count
-        owned = true
     }
 
     init(wrapping buffer: UnsafeMutableBufferPointer<Scalar>) {
@@ -30,24 +37,43 @@ final class TensorStorage<Scalar: TensorScalar> {
             base = address
             owned = false
         } else {
-            base = .allocate(capacity: 1)
+            base = Self.allocate(0)
             owned = true
         }
         count = buffer.count
     }
 
     deinit {
-        if owned { base.deallocate() }
+        if owned { free(base) }
     }
 
     @usableFromInline func copy() -> TensorStorage {
-        let result = TensorStorage(count: count, repeating: 0)
-        result.base.update(from: base, count: count)
+        let result = TensorStorage(uninitializedCount: count)
+        result.base.initialize(from: base, count: count)
         return result
     }
 
     @inlinable
     func withBuffer<R, E: Error>(_ body: (UnsafeMutableBufferPointer<Scalar>) throws(E) -> R) throws(E) -> R {
         try body(UnsafeMutableBufferPointer(start: base, count: count))
+    }
+
+    /// Large tensors (sequences of activations) are aligned to 2 MiB and
+    /// marked for transparent huge pages: first touch then faults once per
+    /// 2 MiB instead of once per 4 KiB, which is measurable at S·DHV sizes
+    /// (Docs/performance.md). Small ones are 64-byte aligned (a cache line).
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Scalar> {
+        let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
+        AllocationCounter.record(UInt8.self, count: bytes)
+        let hugePage = 2 << 20
+        let alignment = bytes >= 2 * hugePage ? hugePage : 64
+        let rounded = (bytes + alignment - 1) / alignment * alignment
+        guard let raw = aligned_alloc(alignment, rounded) else {
+            fatalError("TFLA: out of memory allocating \(bytes) bytes")
+        }
+        #if canImport(Glibc)
+        if alignment == hugePage { _ = madvise(raw, rounded, MADV_HUGEPAGE) }
+        #endif
+        return raw.bindMemory(to: Scalar.self, capacity: max(count, 1))
     }
 }

@@ -31,11 +31,11 @@ struct ChunkGates {
     var nextStabilizer: Double = 0
 
     init(capacity: Int) {
-        rowTerm = .allocate(capacity: capacity)
-        columnTerm = .allocate(capacity: capacity)
-        interScale = .allocate(capacity: capacity)
-        denominatorFloor = .allocate(capacity: capacity)
-        updateWeight = .allocate(capacity: capacity)
+        rowTerm = .allocateCounted(capacity: capacity)
+        columnTerm = .allocateCounted(capacity: capacity)
+        interScale = .allocateCounted(capacity: capacity)
+        denominatorFloor = .allocateCounted(capacity: capacity)
+        updateWeight = .allocateCounted(capacity: capacity)
     }
 
     func deallocate() {

@@ -38,7 +38,7 @@ extension Chunkwise {
         // first column tile writes into `state`.
         let initial = initialState ?? MLSTMState(zerosFor: shape)
         var state = initial
-        var h = Tensor<Scalar>(shape: shape.valueShape)
+        var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         let context = ForwardContext(
             shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
             q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
@@ -106,62 +106,73 @@ extension Chunkwise {
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let gates = scratch.gates
+        let rowSum = scratch.rowSum.baseAddress!
+        let interDot = scratch.interDot.baseAddress!
+        let q = context.q + token * dqk
+        let h = context.h + token * dhv + column
+        // Inter-chunk term for the whole chunk at once (one large GEMM):
+        // h_t = α_t·q_tᵀC₋ and the denominator part α_t·q_t·n₋.
+        Scalar.gemm(transposeA: false, transposeB: false, m: length, n: width, k: dqk,
+                    alpha: 1, a: q, lda: dqk, b: c, ldb: dhv, beta: 0, c: h, ldc: dhv)
+        Scalar.gemm(transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
+                    alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
+        for t in 0..<length {
+            let alpha = Scalar(gates.interScale[t])
+            let ht = h + t * dhv
+            for col in 0..<width { ht[col] *= alpha }
+            interDot[t] *= alpha
+            rowSum[t] = 0
+        }
+        // Intra-chunk term, query tile by key/value tile up to the diagonal.
         let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
         let scores = scratch.scores.baseAddress!
-        let rowSum = scratch.rowSum
-        let interDot = scratch.interDot
         for rowStart in stride(from: 0, to: length, by: queryTile) {
             let rows = min(queryTile, length - rowStart)
-            let q = context.q + (token + rowStart) * dqk
-            let h = context.h + (token + rowStart) * dhv + column
-            // Inter-chunk term: α_t · q_tᵀ C₋ and α_t · q_t·n₋.
-            Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: dqk,
-                        alpha: 1, a: q, lda: dqk, b: c, ldb: dhv, beta: 0, c: h, ldc: dhv)
-            for r in 0..<rows {
-                let alpha = Scalar(gates.interScale[rowStart + r])
-                let hr = h + r * dhv
-                for col in 0..<width { hr[col] *= alpha }
-                var dot: Scalar = 0
-                let qr = q + r * dqk
-                for d in 0..<dqk { dot += qr[d] * n[d] }
-                interDot[r] = alpha * dot
-                rowSum[r] = 0
-            }
-            // Intra-chunk term, key/value tiles up to the diagonal.
             let rowEnd = rowStart + rows
             for keyStart in stride(from: 0, to: rowEnd, by: kvTile) {
                 let keys = min(kvTile, length - keyStart)
-                let k = context.k + (token + keyStart) * dqk
                 Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
-                            alpha: Scalar(context.scale), a: q, lda: dqk, b: k, ldb: dqk,
+                            alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
+                            b: context.k + (token + keyStart) * dqk, ldb: dqk,
                             beta: 0, c: scores, ldc: keys)
                 for r in 0..<rows {
                     let t = rowStart + r
-                    let rowTerm = gates.rowTerm[t]
-                    let sr = scores + r * keys
-                    let visible = min(keys, t - keyStart + 1)
-                    var sum: Scalar = 0
-                    for j in 0..<max(visible, 0) {
-                        let weight = sr[j] * Scalar(Double.exp(rowTerm + gates.columnTerm[keyStart + j]))
-                        sr[j] = weight
-                        sum += weight
-                    }
-                    for j in max(visible, 0)..<keys { sr[j] = 0 }
-                    rowSum[r] += sum
+                    let visible = max(0, min(keys, t - keyStart + 1))
+                    rowSum[t] += decayScores(
+                        scores + r * keys, count: keys, visible: visible,
+                        rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
                 }
                 Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: keys,
                             alpha: 1, a: scores, lda: keys, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
-                            beta: 1, c: h, ldc: dhv)
-            }
-            guard context.gate.normalizes else { continue }
-            for r in 0..<rows {
-                let floor = Scalar(gates.denominatorFloor[rowStart + r])
-                let denominator = max(abs(rowSum[r] + interDot[r]), floor) + Scalar(context.eps)
-                let inverse = 1 / denominator
-                let hr = h + r * dhv
-                for col in 0..<width { hr[col] *= inverse }
+                            beta: 1, c: h + rowStart * dhv, ldc: dhv)
             }
         }
+        guard context.gate.normalizes else { return }
+        let eps = Scalar(context.eps)
+        for t in 0..<length {
+            let floor = Scalar(gates.denominatorFloor[t])
+            let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
+            let ht = h + t * dhv
+            for col in 0..<width { ht[col] *= inverse }
+        }
+    }
+
+    /// Multiplies one row of scores by its decay weights exp(A_t + B_j) for
+    /// the first `visible` keys (j ≤ t), zeroes the rest, and returns the
+    /// row's sum.
+    @inline(__always)
+    static func decayScores<Scalar: KernelScalar>(
+        _ row: UnsafeMutablePointer<Scalar>, count: Int, visible: Int,
+        rowTerm: Double, columnTerms: UnsafePointer<Double>
+    ) -> Scalar {
+        var sum: Scalar = 0
+        for j in 0..<visible {
+            let weight = row[j] * Scalar(Double.exp(rowTerm + columnTerms[j]))
+            row[j] = weight
+            sum += weight
+        }
+        for j in visible..<count { row[j] = 0 }
+        return sum
     }
 
     /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for the tile.
@@ -230,11 +241,11 @@ final class ForwardScratch<Scalar: KernelScalar> {
     init(_ context: ForwardContext<Scalar>) {
         let tiling = context.tiling
         gates = ChunkGates(capacity: tiling.chunk)
-        scores = .allocate(capacity: tiling.query * tiling.kv)
-        weightedKeys = .allocate(capacity: tiling.chunk * context.shape.keyDim)
-        normalizer = .allocate(capacity: context.shape.keyDim)
-        rowSum = .allocate(capacity: tiling.query)
-        interDot = .allocate(capacity: tiling.query)
+        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
+        weightedKeys = .allocateCounted(capacity: tiling.chunk * context.shape.keyDim)
+        normalizer = .allocateCounted(capacity: context.shape.keyDim)
+        rowSum = .allocateCounted(capacity: tiling.chunk)
+        interDot = .allocateCounted(capacity: tiling.chunk)
     }
 
     deinit {

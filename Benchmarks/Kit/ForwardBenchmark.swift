@@ -1,0 +1,74 @@
+import TFLA
+
+/// A named benchmark problem.
+public struct BenchmarkShape: Sendable {
+    public var name: String
+    public var shape: ProblemShape
+
+    public init(name: String, shape: ProblemShape) {
+        self.name = name
+        self.shape = shape
+    }
+
+    /// The forward benchmark's shapes.
+    public static let standard: [BenchmarkShape] = [
+        BenchmarkShape(name: "xlstm-7b-head", shape: ProblemShape(batch: 1, heads: 8, sequence: 8192, keyDim: 256, valueDim: 512)),
+        BenchmarkShape(name: "paper-head", shape: ProblemShape(batch: 1, heads: 16, sequence: 16384, keyDim: 128, valueDim: 256)),
+        BenchmarkShape(name: "batched", shape: ProblemShape(batch: 8, heads: 4, sequence: 2048, keyDim: 128, valueDim: 128)),
+    ]
+}
+
+/// One measured configuration.
+public struct ForwardMeasurement: Sendable {
+    public var shape: ProblemShape
+    public var gate: Gate
+    public var chunkSize: Int
+    public var threads: Int
+    /// Median, minimum and maximum wall time of the kernel call (s).
+    public var median: Double
+    public var minimum: Double
+    public var maximum: Double
+    /// Floor work 4·S·DQK·DHV per head (Docs/math.md §5), in flops.
+    public var floorFlops: Double
+    /// Floor work plus the intra-chunk products S·L·(DQK+DHV) per head.
+    public var chunkwiseFlops: Double
+    /// Bytes the library allocated during one call (outputs and scratch).
+    public var bytesAllocated: Int
+
+    /// Effective GFLOP/s: chunkwise work over the median time.
+    public var effectiveGFLOPs: Double { chunkwiseFlops / median / 1e9 }
+
+    /// Floor efficiency against an sgemm peak in GFLOP/s.
+    public func floorEfficiency(peak: Double) -> Double {
+        floorFlops / (peak * 1e9) / median
+    }
+}
+
+public enum ForwardBenchmark {
+    /// Times `Chunkwise.forward` in float32 (one warm-up, then `repeats`).
+    public static func run(
+        _ shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, repeats: Int, seed: UInt64 = 1
+    ) throws -> ForwardMeasurement {
+        let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
+        _ = try Chunkwise.forward(inputs, gate: gate, options: options)
+        var times: [Double] = []
+        var allocated = 0
+        for _ in 0..<max(1, repeats) {
+            let before = AllocationCounter.bytesAllocated
+            let start = Clock.now()
+            _ = try Chunkwise.forward(inputs, gate: gate, options: options)
+            times.append(Clock.now() - start)
+            allocated = AllocationCounter.bytesAllocated - before
+        }
+        times.sort()
+        let heads = Double(shape.batchHeads)
+        let (s, dqk, dhv) = (Double(shape.sequence), Double(shape.keyDim), Double(shape.valueDim))
+        let chunk = Double(min(options.chunkSize, shape.sequence))
+        let floor = 4 * s * dqk * dhv * heads
+        return ForwardMeasurement(
+            shape: shape, gate: gate, chunkSize: options.chunkSize, threads: options.threads ?? Workers.defaultCount,
+            median: times[times.count / 2], minimum: times[0], maximum: times[times.count - 1],
+            floorFlops: floor, chunkwiseFlops: floor + s * chunk * (dqk + dhv) * heads,
+            bytesAllocated: allocated)
+    }
+}

@@ -1,0 +1,43 @@
+import TFLA
+
+/// Single-thread GEMM rates at the shapes the chunkwise kernel issues, to
+/// see which product bounds the kernel (Docs/performance.md).
+public enum GEMMProbe {
+    public struct Case: Sendable {
+        public var label: String
+        public var transposeA: Bool
+        public var transposeB: Bool
+        public var m: Int, n: Int, k: Int
+        public var beta: Float
+    }
+
+    /// The products of one chunk of the forward at (L, DQK, DHV).
+    public static func forwardCases(chunk l: Int, keyDim dqk: Int, valueDim dhv: Int, tile: Int) -> [Case] {
+        [
+            Case(label: "inter  Q·C        ", transposeA: false, transposeB: false, m: l, n: dhv, k: dqk, beta: 0),
+            Case(label: "scores Q·Kᵀ (tile) ", transposeA: false, transposeB: true, m: tile, n: tile, k: dqk, beta: 0),
+            Case(label: "intra  P·V (tile)  ", transposeA: false, transposeB: false, m: tile, n: dhv, k: tile, beta: 1),
+            Case(label: "state  Kwᵀ·V       ", transposeA: true, transposeB: false, m: dqk, n: dhv, k: l, beta: 0.9),
+            Case(label: "fused [Q̄|P]·[C;V] ", transposeA: false, transposeB: false, m: l, n: dhv, k: dqk + l, beta: 0),
+        ]
+    }
+
+    /// GFLOP/s of one case, repeated for about `seconds`.
+    public static func rate(_ c: Case, seconds: Double = 0.3) -> Double {
+        let rowsA = c.transposeA ? c.k : c.m, colsA = c.transposeA ? c.m : c.k
+        let rowsB = c.transposeB ? c.n : c.k, colsB = c.transposeB ? c.k : c.n
+        let a = [Float](repeating: 0.01, count: rowsA * colsA)
+        let b = [Float](repeating: 0.02, count: rowsB * colsB)
+        var out = [Float](repeating: 0, count: c.m * c.n)
+        var calls = 0
+        let start = Clock.now()
+        repeat {
+            out.withUnsafeMutableBufferPointer { o in
+                Float.gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k,
+                           alpha: 1, a: a, lda: colsA, b: b, ldb: colsB, beta: c.beta, c: o.baseAddress!, ldc: c.n)
+            }
+            calls += 1
+        } while Clock.now() - start < seconds
+        return 2 * Double(c.m * c.n * c.k) * Double(calls) / (Clock.now() - start) / 1e9
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import TFLA
+import TFLABenchmarkKit
+
+/// The forward benchmark: median time, effective GFLOP/s, floor efficiency
+/// against an sgemm peak measured in the same run, and bytes allocated.
+struct BenchRunner: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tfla-bench",
+        abstract: "Benchmark the chunkwise forward kernel (float32) at the standard shapes.")
+
+    @Option(help: "Worker threads.") var threads = Workers.defaultCount
+    @Option(help: "Timed repetitions per configuration.") var repeats = 5
+    @Option(help: "Gates to run: exp, sig or both.") var gate = "both"
+    @Option(help: "Chunk sizes, comma-separated.") var chunkSizes = "\(ChunkwiseOptions.default.chunkSize)"
+    @Option(help: "Query tile sizes, comma-separated (default: the library default).") var queryTiles: String?
+    @Option(help: "Key/value tile sizes, comma-separated (default: the library default).") var kvTiles: String?
+    @Option(help: "Shapes: names from the standard list, comma-separated, or 'all'.") var shapes = "all"
+    @Option(help: "Override S for every shape (e.g. for the linear-scaling check).") var sequence: Int?
+    @Option(help: "Write results as CSV to this file.") var csv: String?
+    @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes and exit.") var gemmProbe = false
+
+    func run() throws {
+        let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
+            : gate == "sig" ? [.sigmoid(normalize: true)] : [.exponential]
+        let selected = BenchmarkShape.standard.filter { shapes == "all" || shapes.split(separator: ",").contains(Substring($0.name)) }
+        let list = { (text: String?) -> [Int?] in text.map { $0.split(separator: ",").compactMap { Int($0) } } ?? [nil] }
+        print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s)")
+        if gemmProbe {
+            for chunk in list(chunkSizes).compactMap({ $0 }) {
+                for c in GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64) {
+                    print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
+                }
+            }
+            return
+        }
+        let peak = SGEMMPeak.measure(threads: threads)
+        print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
+        print("shape           S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)")
+        var rows = ["shape,B,NH,S,DQK,DHV,gate,chunk,query_tile,kv_tile,threads,median_s,min_s,max_s,effective_gflops,floor_efficiency,sgemm_peak_gflops,bytes_allocated"]
+        for entry in selected {
+            var shape = entry.shape
+            if let sequence { shape.sequence = sequence }
+            for g in gates {
+                for chunk in list(chunkSizes) {
+                    for qt in list(queryTiles) {
+                        for kt in list(kvTiles) {
+                            var options = ChunkwiseOptions(threads: threads)
+                            if let chunk { options.chunkSize = chunk }
+                            if let qt { options.queryTile = qt }
+                            if let kt { options.kvTile = kt }
+                            let m = try ForwardBenchmark.run(shape, gate: g, options: options, repeats: repeats)
+                            let gateName = g.isStabilized ? "exp" : "sig"
+                            print(String(format: "%-15@ %-6d %-4@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
+                                         entry.name, shape.sequence, gateName, options.chunkSize, options.queryTile, options.kvTile,
+                                         m.median * 1e3, m.minimum * 1e3, m.effectiveGFLOPs, m.floorEfficiency(peak: peak),
+                                         Double(m.bytesAllocated) / 1e6))
+                            rows.append([entry.name, "\(shape.batch)", "\(shape.heads)", "\(shape.sequence)", "\(shape.keyDim)", "\(shape.valueDim)",
+                                         gateName, "\(options.chunkSize)", "\(options.queryTile)", "\(options.kvTile)", "\(threads)",
+                                         "\(m.median)", "\(m.minimum)", "\(m.maximum)", "\(m.effectiveGFLOPs)",
+                                         "\(m.floorEfficiency(peak: peak))", "\(peak)", "\(m.bytesAllocated)"].joined(separator: ","))
+                        }
+                    }
+                }
+            }
+        }
+        if let csv {
+            try (rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+            print("wrote \(csv)")
+        }
+    }
+}
+
+BenchRunner.main()
