@@ -5,7 +5,7 @@ SWIFT   ?= swift
 ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
-.PHONY: all deps build demo test info fixtures clean
+.PHONY: all deps build demo test info bench fixtures clean
 
 all: build
 
@@ -36,3 +36,7 @@ fixtures:
 
 clean:
 	rm -rf .build
+
+bench: deps
+	$(SWIFT) build $(RELEASE) --product tfla-bench
+	"$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla-bench"

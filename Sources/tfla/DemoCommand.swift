@@ -35,7 +35,7 @@ struct DemoCommand: ParsableCommand {
         print("kernel:     chunkwise (TFLA), chunk size \(chunkSize), \(threads ?? Workers.defaultCount) thread(s)")
         print("build ISA:  \(BuildInfo.compiledISA)")
         print("BLAS:       \(BLAS.configuration)")
-        var output: MLSTMOutput<Float>?
+        var output: ChunkwiseOutput<Float>?
         let seconds = try Clock.median(repeats: repeats) {
             output = try Chunkwise.forward(inputs, gate: gateValue, options: options)
         }

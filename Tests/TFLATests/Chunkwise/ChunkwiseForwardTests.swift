@@ -51,11 +51,12 @@ struct ChunkwiseForwardTests {
 
     /// The same result, bit for bit, for any number of worker threads.
     @Test(arguments: [ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 4),
-                      ChunkwiseOptions(chunkSize: 32)])
+                      ChunkwiseOptions(chunkSize: 32),
+                      ChunkwiseOptions(chunkSize: 8, dqkTile: 5, dhvTile: 7, stateStride: 3, mode: .training)])
     func threadCountInvariance(options: ChunkwiseOptions) throws {
         let shape = ProblemShape(batch: 2, heads: 3, sequence: 100, keyDim: 16, valueDim: 12)
         let x = MLSTMInputs<Float>.random(shape, seed: 5)
-        var reference: MLSTMOutput<Float>?
+        var reference: ChunkwiseOutput<Float>?
         for threads in [1, 2, 7, 3] {
             var o = options
             o.threads = threads
@@ -87,6 +88,45 @@ struct ChunkwiseForwardTests {
             #expect(relativeError(result.h, expected.h) <= 1e-4, "h chunk \(chunk)")
             #expect(relativeError(result.state.c, expected.state.c) <= 1e-4, "c chunk \(chunk)")
         }
+    }
+
+    /// Training mode computes the same function as inference mode, and its
+    /// saved states are the recurrent states before every stride-th chunk.
+    @Test(arguments: [1, 2, 3, 50])
+    func trainingModeSavesTheChunkStates(stride: Int) throws {
+        let shape = ProblemShape(batch: 2, heads: 2, sequence: 45, keyDim: 7, valueDim: 9)
+        for gates in GateDistribution.allCases {
+            let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(stride))
+            let warmup = MLSTMInputs<Double>.random(
+                ProblemShape(batch: 2, heads: 2, sequence: 3, keyDim: 7, valueDim: 9), gates: gates, seed: 77)
+            for gate in Self.gates {
+                let initial = try Reference.recurrent(warmup, gate: gate).state
+                let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
+                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: 4,
+                                               stateStride: stride, mode: .training)
+                let result = try Chunkwise.forward(x, gate: gate, initialState: initial, options: options)
+                #expect(relativeError(result.h, expected.h) <= 1e-10)
+                #expect(relativeError(result.state.c, expected.state.c) <= 1e-10)
+                #expect(relativeError(result.state.n, expected.state.n) <= 1e-10)
+                #expect(relativeError(result.state.m, expected.state.m) <= 1e-12)
+                let saved = try #require(result.chunkStates)
+                let chunks = (45 + 5) / 6
+                #expect(saved.c.shape == [2, 2, (chunks + stride - 1) / stride, 7, 9])
+                for slot in 0..<saved.c.shape[2] {
+                    let tokens = slot * stride * 6
+                    let state = tokens == 0 ? initial
+                        : try Reference.recurrent(x.sequenceSlice(0..<tokens), gate: gate, initialState: initial).state
+                    #expect(try relativeError(saved.c.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.c.shape), state.c) <= 1e-10)
+                    #expect(try relativeError(saved.n.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.n.shape), state.n) <= 1e-10)
+                    #expect(try relativeError(saved.m.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.m.shape), state.m) <= 1e-12)
+                }
+            }
+        }
+    }
+
+    @Test func inferenceModeKeepsNoChunkStates() throws {
+        let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 40, keyDim: 4, valueDim: 4))
+        #expect(try Chunkwise.forward(x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 8)).chunkStates == nil)
     }
 
     @Test func invalidOptionsAreRefused() {

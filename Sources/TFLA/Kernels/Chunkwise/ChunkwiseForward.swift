@@ -3,17 +3,48 @@ import RealModule
 /// The chunkwise-parallel mLSTM with TFLA's tiling (`Docs/math.md` §1, §3).
 public enum Chunkwise {}
 
+/// The states before chunks 0, stride, 2·stride, … of a forward pass in
+/// training mode: what the backward pass starts its recomputation from.
+public struct ChunkStates<Scalar: TensorScalar>: Sendable {
+    /// Chunks between two saved states.
+    public var stride: Int
+    /// Tokens per chunk.
+    public var chunkSize: Int
+    /// Matrix memories `(B, NH, NS, DQK, DHV)`, NS = ⌈chunks / stride⌉.
+    public var c: Tensor<Scalar>
+    /// Normalizers `(B, NH, NS, DQK)`.
+    public var n: Tensor<Scalar>
+    /// Stabilizers `(B, NH, NS)`.
+    public var m: Tensor<Scalar>
+}
+
+/// The result of the chunkwise forward.
+public struct ChunkwiseOutput<Scalar: TensorScalar>: Sendable {
+    /// Outputs `(B, NH, S, DHV)`.
+    public var h: Tensor<Scalar>
+    /// The state after the last token.
+    public var state: MLSTMState<Scalar>
+    /// Saved chunk states (training mode only).
+    public var chunkStates: ChunkStates<Scalar>?
+}
+
 extension Chunkwise {
     /// The forward pass: h and the final state, for either gate.
     ///
     /// The sequence is cut into chunks of `options.chunkSize` tokens (the
-    /// last may be shorter). Each work item — a (batch, head, tile of C's
-    /// columns) — walks its chunks in order: it forms the chunk's outputs
-    /// from the state before the chunk (q̄ᵀC via GEMM) and from the chunk's
-    /// own tokens (s·QKᵀ ⊙ D against V, query tile by key/value tile up to
-    /// the diagonal, via GEMM), then advances its tile of the state
-    /// (C ← γC + (diag(w)K)ᵀV). Work items run on `options.threads`
-    /// workers; results do not depend on the thread count.
+    /// last may be shorter). Outputs of a chunk come from the state before it
+    /// (q̄ᵀC, one GEMM per chunk) and from the chunk's own tokens
+    /// (s·QKᵀ ⊙ D against V, query tile by key/value tile up to the
+    /// diagonal); the state advances as C ← γC + (diag(w)K)ᵀV.
+    ///
+    /// - Inference mode: one work item per (batch, head, tile of C's
+    ///   columns) walks all chunks; nothing beyond the running state is kept.
+    /// - Training mode: a chunk-state kernel (items per head and tile of C)
+    ///   computes and saves the state every `stateStride` chunks; an output
+    ///   kernel (items per head, run of `stateStride` chunks and column tile)
+    ///   then produces the outputs in parallel from the saved states.
+    ///
+    /// Results do not depend on the number of threads.
     ///
     /// - Parameters:
     ///   - inputs: q, k, v, i, f (see ``MLSTMInputs``).
@@ -21,21 +52,21 @@ extension Chunkwise {
     ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
     ///     for the sigmoid gate.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling and threads.
+    ///   - options: tiling, threads and mode.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> MLSTMOutput<Scalar> {
+    ) throws(TFLAError) -> ChunkwiseOutput<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         let tiling = options.resolved(for: shape)
-        // Work items of one head finish at different times; they must all
-        // start from the initial n and m, not from the final ones that the
-        // first column tile writes into `state`.
+        // Work items of one head finish at different times; all of them
+        // start from the initial n and m, never from the final ones that
+        // items write into `state`.
         let initial = initialState ?? MLSTMState(zerosFor: shape)
         var state = initial
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
@@ -45,12 +76,20 @@ extension Chunkwise {
             i: inputs.i.readPointer, f: inputs.f.readPointer,
             n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
-        runInference(context)
-        return withExtendedLifetime((inputs, initial)) { MLSTMOutput(h: h, state: state) }
+        var saved: ChunkStates<Scalar>?
+        switch options.mode {
+        case .inference:
+            runInference(context)
+        case .training:
+            saved = runTraining(context, stride: options.stateStride)
+        }
+        return withExtendedLifetime((inputs, initial)) {
+            ChunkwiseOutput(h: h, state: state, chunkStates: saved)
+        }
     }
 
-    /// Inference mode: one item per (b, h, column tile), walking all chunks
-    /// with the running state kept in the output state itself.
+    /// Inference mode: one item per (head, column tile) walks all chunks,
+    /// with the running C in the output state itself.
     static func runInference<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>) {
         let tiles = (context.shape.valueDim + context.tiling.dhv - 1) / context.tiling.dhv
         let shared = UnsafeSendable(context)
@@ -59,197 +98,103 @@ extension Chunkwise {
             makeScratch: { ForwardScratch<Scalar>(shared.value) }
         ) { item, scratch in
             let context = shared.value
+            let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
             let head = item / tiles
             let column = (item % tiles) * context.tiling.dhv
-            let width = min(context.tiling.dhv, context.shape.valueDim - column)
-            walkChunks(context, head: head, column: column, width: width, scratch: scratch)
+            let n = scratch.normalizer.baseAddress!
+            n.update(from: context.n0 + head * dqk, count: dqk)
+            var stabilizer = Double(context.m0[head])
+            walkChunks(
+                context, head: head, chunks: 0..<context.chunkCount,
+                column: column, width: min(context.tiling.dhv, dhv - column),
+                c: context.c + head * dqk * dhv + column, ldc: dhv, n: n,
+                stabilizer: &stabilizer, advanceAfterLast: true, scratch: scratch)
+            if column == 0 {
+                (context.n + head * dqk).update(from: n, count: dqk)
+                context.m[head] = Scalar(stabilizer)
+            }
         }
     }
 
-    /// Produces the outputs of all chunks of one head for C's columns
-    /// `column..<column+width`, advancing that tile of the state.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    static func walkChunks<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, head: Int, column: Int, width: Int, scratch: ForwardScratch<Scalar>
-    ) {
+    /// Training mode: the chunk-state kernel, then the output kernel.
+    static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, stride: Int) -> ChunkStates<Scalar> {
         let shape = context.shape
-        let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)
-        let chunk = context.tiling.chunk
-        let c = context.c + head * dqk * dhv + column
-        let n = scratch.normalizer
-        n.baseAddress!.update(from: context.n0 + head * dqk, count: dqk)
-        var stabilizer = Double(context.m0[head])
-        for start in stride(from: 0, to: s, by: chunk) {
-            let length = min(chunk, s - start)
-            let token = head * s + start
-            scratch.gates.compute(
-                gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
-                i: context.i + token, f: context.f + token, length: length)
-            chunkOutputs(context, token: token, length: length, column: column, width: width,
-                         c: c, n: UnsafePointer(n.baseAddress!), scratch: scratch)
-            advanceState(context, token: token, length: length, column: column, width: width,
-                         c: c, n: n.baseAddress!, scratch: scratch)
-            stabilizer = scratch.gates.nextStabilizer
-        }
-        if column == 0 {
-            (context.n + head * dqk).update(from: n.baseAddress!, count: dqk)
-            context.m[head] = Scalar(stabilizer)
-        }
-    }
+        let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
+        let segments = (context.chunkCount + stride - 1) / stride
+        var saved = ChunkStates<Scalar>(
+            stride: stride, chunkSize: tiling.chunk,
+            c: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk, dhv]),
+            n: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk]),
+            m: Tensor(uninitializedShape: [shape.batch, shape.heads, segments]))
+        let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
+        let shared = UnsafeSendable(context)
 
-    /// h for tokens `token..<token+length` (one chunk), columns of the tile,
-    /// from the state before the chunk (c, n) and the chunk's own tokens.
-    static func chunkOutputs<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, token: Int, length: Int, column: Int, width: Int,
-        c: UnsafePointer<Scalar>, n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>
-    ) {
-        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-        let gates = scratch.gates
-        let rowSum = scratch.rowSum.baseAddress!
-        let interDot = scratch.interDot.baseAddress!
-        let q = context.q + token * dqk
-        let h = context.h + token * dhv + column
-        // Inter-chunk term for the whole chunk at once (one large GEMM):
-        // h_t = α_t·q_tᵀC₋ and the denominator part α_t·q_t·n₋.
-        Scalar.gemm(transposeA: false, transposeB: false, m: length, n: width, k: dqk,
-                    alpha: 1, a: q, lda: dqk, b: c, ldb: dhv, beta: 0, c: h, ldc: dhv)
-        Scalar.gemm(transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
-                    alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
-        for t in 0..<length {
-            let alpha = Scalar(gates.interScale[t])
-            let ht = h + t * dhv
-            for col in 0..<width { ht[col] *= alpha }
-            interDot[t] *= alpha
-            rowSum[t] = 0
-        }
-        // Intra-chunk term, query tile by key/value tile up to the diagonal.
-        let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
-        let scores = scratch.scores.baseAddress!
-        for rowStart in stride(from: 0, to: length, by: queryTile) {
-            let rows = min(queryTile, length - rowStart)
-            let rowEnd = rowStart + rows
-            for keyStart in stride(from: 0, to: rowEnd, by: kvTile) {
-                let keys = min(kvTile, length - keyStart)
-                Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
-                            alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
-                            b: context.k + (token + keyStart) * dqk, ldb: dqk,
-                            beta: 0, c: scores, ldc: keys)
-                for r in 0..<rows {
-                    let t = rowStart + r
-                    let visible = max(0, min(keys, t - keyStart + 1))
-                    rowSum[t] += decayScores(
-                        scores + r * keys, count: keys, visible: visible,
-                        rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
+        // 1. Chunk states: items per (head, row tile, column tile) of C,
+        // sequential over chunks, saving the state before every stride-th.
+        let rowTiles = (dqk + tiling.dqk - 1) / tiling.dqk
+        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        parallelFor(
+            items: shape.batchHeads * rowTiles * columnTiles, threads: tiling.threads,
+            makeScratch: { ForwardScratch<Scalar>(shared.value) }
+        ) { item, scratch in
+            let context = shared.value
+            let (savedC, savedN, savedM) = savedPointers.value
+            let head = item / (rowTiles * columnTiles)
+            let row = (item / columnTiles % rowTiles) * tiling.dqk
+            let column = item % columnTiles * tiling.dhv
+            let (rows, width) = (min(tiling.dqk, dqk - row), min(tiling.dhv, dhv - column))
+            let c = context.c + head * dqk * dhv + row * dhv + column
+            let n = scratch.normalizer.baseAddress!
+            n.update(from: context.n0 + head * dqk + row, count: rows)
+            let ownsNormalizer = column == 0
+            var stabilizer = Double(context.m0[head])
+            for index in 0..<context.chunkCount {
+                if index % stride == 0 {
+                    let slot = head * segments + index / stride
+                    for r in 0..<rows {
+                        (savedC + (slot * dqk + row + r) * dhv + column).update(from: c + r * dhv, count: width)
+                    }
+                    if ownsNormalizer { (savedN + slot * dqk + row).update(from: n, count: rows) }
+                    if ownsNormalizer && row == 0 { savedM[slot] = Scalar(stabilizer) }
                 }
-                Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: keys,
-                            alpha: 1, a: scores, lda: keys, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
-                            beta: 1, c: h + rowStart * dhv, ldc: dhv)
+                let (token, length) = context.chunk(index, head: head)
+                scratch.gates.compute(
+                    gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
+                    i: context.i + token, f: context.f + token, length: length)
+                advanceState(context, token: token, length: length, row: row, rows: rows,
+                             column: column, width: width, c: c, ldc: dhv, n: n, scratch: scratch)
+                stabilizer = scratch.gates.nextStabilizer
             }
+            if ownsNormalizer { (context.n + head * dqk + row).update(from: n, count: rows) }
+            if ownsNormalizer && row == 0 { context.m[head] = Scalar(stabilizer) }
         }
-        guard context.gate.normalizes else { return }
-        let eps = Scalar(context.eps)
-        for t in 0..<length {
-            let floor = Scalar(gates.denominatorFloor[t])
-            let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
-            let ht = h + t * dhv
-            for col in 0..<width { ht[col] *= inverse }
-        }
-    }
 
-    /// Multiplies one row of scores by its decay weights exp(A_t + B_j) for
-    /// the first `visible` keys (j ≤ t), zeroes the rest, and returns the
-    /// row's sum.
-    @inline(__always)
-    static func decayScores<Scalar: KernelScalar>(
-        _ row: UnsafeMutablePointer<Scalar>, count: Int, visible: Int,
-        rowTerm: Double, columnTerms: UnsafePointer<Double>
-    ) -> Scalar {
-        var sum: Scalar = 0
-        for j in 0..<visible {
-            let weight = row[j] * Scalar(Double.exp(rowTerm + columnTerms[j]))
-            row[j] = weight
-            sum += weight
-        }
-        for j in visible..<count { row[j] = 0 }
-        return sum
-    }
-
-    /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for the tile.
-    static func advanceState<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, token: Int, length: Int, column: Int, width: Int,
-        c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>, scratch: ForwardScratch<Scalar>
-    ) {
-        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-        let weighted = scratch.weightedKeys.baseAddress!
-        let decay = Scalar(scratch.gates.stateDecay)
-        for d in 0..<dqk { n[d] *= decay }
-        for t in 0..<length {
-            let w = Scalar(scratch.gates.updateWeight[t])
-            let k = context.k + (token + t) * dqk
-            let kw = weighted + t * dqk
-            for d in 0..<dqk {
-                kw[d] = w * k[d]
-                n[d] += kw[d]
+        // 2. Outputs: items per (head, run of `stride` chunks, column tile),
+        // each from its saved state, on a private copy of the C tile.
+        parallelFor(
+            items: shape.batchHeads * segments * columnTiles, threads: tiling.threads,
+            makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: dqk * tiling.dhv) }
+        ) { item, scratch in
+            let context = shared.value
+            let (savedC, savedN, savedM) = savedPointers.value
+            let head = item / (segments * columnTiles)
+            let segment = item / columnTiles % segments
+            let column = item % columnTiles * tiling.dhv
+            let width = min(tiling.dhv, dhv - column)
+            let slot = head * segments + segment
+            let c = scratch.memoryTile.baseAddress!
+            for r in 0..<dqk {
+                (c + r * width).update(from: savedC + (slot * dqk + r) * dhv + column, count: width)
             }
+            let n = scratch.normalizer.baseAddress!
+            n.update(from: savedN + slot * dqk, count: dqk)
+            var stabilizer = Double(savedM[slot])
+            let first = segment * stride
+            walkChunks(
+                context, head: head, chunks: first..<min(first + stride, context.chunkCount),
+                column: column, width: width, c: c, ldc: width, n: n,
+                stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
         }
-        Scalar.gemm(transposeA: true, transposeB: false, m: dqk, n: width, k: length,
-                    alpha: 1, a: weighted, lda: dqk, b: context.v + token * dhv + column, ldb: dhv,
-                    beta: decay, c: c, ldc: dhv)
-    }
-}
-
-/// Pointers and sizes shared by all work items of one forward call.
-struct ForwardContext<Scalar: KernelScalar> {
-    let shape: ProblemShape
-    let tiling: ResolvedTiling
-    let gate: Gate
-    let eps: Double
-    let scale: Double
-    let q, k, v, i, f: UnsafePointer<Scalar>
-    /// The initial normalizer and stabilizer (C starts in `c` itself).
-    let n0, m0: UnsafePointer<Scalar>
-    /// Outputs: h and the final state.
-    let h, c, n, m: UnsafeMutablePointer<Scalar>
-
-    init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
-         q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
-         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
-         n0: UnsafePointer<Scalar>, m0: UnsafePointer<Scalar>,
-         h: UnsafeMutablePointer<Scalar>, c: UnsafeMutablePointer<Scalar>,
-         n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>) {
-        self.shape = shape
-        self.tiling = tiling
-        self.gate = gate
-        self.eps = eps
-        self.scale = 1 / Double(shape.keyDim).squareRoot()
-        (self.q, self.k, self.v, self.i, self.f) = (q, k, v, i, f)
-        (self.n0, self.m0) = (n0, m0)
-        (self.h, self.c, self.n, self.m) = (h, c, n, m)
-    }
-}
-
-/// One worker's scratch, sized once for the largest chunk and tile.
-final class ForwardScratch<Scalar: KernelScalar> {
-    var gates: ChunkGates
-    let scores: UnsafeMutableBufferPointer<Scalar>
-    let weightedKeys: UnsafeMutableBufferPointer<Scalar>
-    let normalizer: UnsafeMutableBufferPointer<Scalar>
-    let rowSum: UnsafeMutableBufferPointer<Scalar>
-    let interDot: UnsafeMutableBufferPointer<Scalar>
-
-    init(_ context: ForwardContext<Scalar>) {
-        let tiling = context.tiling
-        gates = ChunkGates(capacity: tiling.chunk)
-        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
-        weightedKeys = .allocateCounted(capacity: tiling.chunk * context.shape.keyDim)
-        normalizer = .allocateCounted(capacity: context.shape.keyDim)
-        rowSum = .allocateCounted(capacity: tiling.chunk)
-        interDot = .allocateCounted(capacity: tiling.chunk)
-    }
-
-    deinit {
-        gates.deallocate()
-        for buffer in [scores, weightedKeys, normalizer, rowSum, interDot] { buffer.deallocate() }
+        return saved
     }
 }

@@ -1,0 +1,83 @@
+import RealModule
+
+/// The output kernel of the chunkwise forward (`Docs/math.md` §3.2, §6).
+extension Chunkwise {
+    /// h for tokens `token..<token+length` (one chunk), columns
+    /// `column..<column+width`, from the state before the chunk — the tile
+    /// of C at `c` (row stride `ldc`) and n — and from the chunk's own
+    /// tokens. `scratch.gates` must hold this chunk's gates.
+    static func chunkOutputs<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, token: Int, length: Int, column: Int, width: Int,
+        c: UnsafePointer<Scalar>, ldc: Int, n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>
+    ) {
+        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
+        let gates = scratch.gates
+        let rowSum = scratch.rowSum.baseAddress!
+        let interDot = scratch.interDot.baseAddress!
+        let q = context.q + token * dqk
+        let h = context.h + token * dhv + column
+        // Inter-chunk term for the whole chunk at once (one large GEMM):
+        // h_t = α_t·q_tᵀC₋ and the denominator part α_t·q_t·n₋.
+        Scalar.gemm(transposeA: false, transposeB: false, m: length, n: width, k: dqk,
+                    alpha: 1, a: q, lda: dqk, b: c, ldb: ldc, beta: 0, c: h, ldc: dhv)
+        Scalar.gemm(transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
+                    alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
+        for t in 0..<length {
+            let alpha = Scalar(gates.interScale[t])
+            let ht = h + t * dhv
+            for col in 0..<width { ht[col] *= alpha }
+            interDot[t] *= alpha
+            rowSum[t] = 0
+        }
+        // Intra-chunk term, query tile by key/value tile up to the diagonal.
+        let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
+        let scores = scratch.scores.baseAddress!
+        for rowStart in stride(from: 0, to: length, by: queryTile) {
+            let rows = min(queryTile, length - rowStart)
+            let rowEnd = rowStart + rows
+            for keyStart in stride(from: 0, to: rowEnd, by: kvTile) {
+                let keys = min(kvTile, length - keyStart)
+                Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
+                            alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
+                            b: context.k + (token + keyStart) * dqk, ldb: dqk,
+                            beta: 0, c: scores, ldc: keys)
+                for r in 0..<rows {
+                    let t = rowStart + r
+                    let visible = max(0, min(keys, t - keyStart + 1))
+                    rowSum[t] += decayScores(
+                        scores + r * keys, count: keys, visible: visible,
+                        rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
+                }
+                Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: keys,
+                            alpha: 1, a: scores, lda: keys, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
+                            beta: 1, c: h + rowStart * dhv, ldc: dhv)
+            }
+        }
+        guard context.gate.normalizes else { return }
+        let eps = Scalar(context.eps)
+        for t in 0..<length {
+            let floor = Scalar(gates.denominatorFloor[t])
+            let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
+            let ht = h + t * dhv
+            for col in 0..<width { ht[col] *= inverse }
+        }
+    }
+
+    /// Multiplies one row of scores by its decay weights exp(A_t + B_j) for
+    /// the first `visible` keys (j ≤ t), zeroes the rest, and returns the
+    /// row's sum.
+    @inline(__always)
+    static func decayScores<Scalar: KernelScalar>(
+        _ row: UnsafeMutablePointer<Scalar>, count: Int, visible: Int,
+        rowTerm: Double, columnTerms: UnsafePointer<Double>
+    ) -> Scalar {
+        var sum: Scalar = 0
+        for j in 0..<visible {
+            let weight = row[j] * Scalar(Double.exp(rowTerm + columnTerms[j]))
+            row[j] = weight
+            sum += weight
+        }
+        for j in visible..<count { row[j] = 0 }
+        return sum
+    }
+}

@@ -1,0 +1,61 @@
+/// The chunk-state kernel of the chunkwise forward (`Docs/math.md` §3.1).
+extension Chunkwise {
+    /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for rows
+    /// `row..<row+rows` and columns `column..<column+width` of C (C's tile
+    /// at `c`, row stride `ldc`; n's rows at `n`). `scratch.gates` must hold
+    /// the chunk's gates.
+    static func advanceState<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, token: Int, length: Int,
+        row: Int, rows: Int, column: Int, width: Int,
+        c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>?,
+        scratch: ForwardScratch<Scalar>
+    ) {
+        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
+        let weighted = scratch.weightedKeys.baseAddress!
+        let decay = Scalar(scratch.gates.stateDecay)
+        for t in 0..<length {
+            let w = Scalar(scratch.gates.updateWeight[t])
+            let k = context.k + (token + t) * dqk + row
+            let kw = weighted + t * rows
+            for d in 0..<rows { kw[d] = w * k[d] }
+        }
+        if let n {
+            for d in 0..<rows { n[d] *= decay }
+            for t in 0..<length {
+                let kw = weighted + t * rows
+                for d in 0..<rows { n[d] += kw[d] }
+            }
+        }
+        Scalar.gemm(transposeA: true, transposeB: false, m: rows, n: width, k: length,
+                    alpha: 1, a: weighted, lda: rows, b: context.v + token * dhv + column, ldb: dhv,
+                    beta: decay, c: c, ldc: ldc)
+    }
+
+    /// Walks chunks `chunks` of one head for C's columns
+    /// `column..<column+width`, from the state (c, n, stabilizer) before the
+    /// first of them: writes their outputs and advances the state after
+    /// each chunk (after the last one only if `advanceAfterLast`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func walkChunks<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, head: Int, chunks: Range<Int>,
+        column: Int, width: Int,
+        c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>,
+        stabilizer: inout Double, advanceAfterLast: Bool, scratch: ForwardScratch<Scalar>
+    ) {
+        for index in chunks {
+            let (token, length) = context.chunk(index, head: head)
+            scratch.gates.compute(
+                gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
+                i: context.i + token, f: context.f + token, length: length)
+            chunkOutputs(context, token: token, length: length, column: column, width: width,
+                         c: c, ldc: ldc, n: n, scratch: scratch)
+            if index + 1 < chunks.upperBound || advanceAfterLast {
+                advanceState(context, token: token, length: length,
+                             row: 0, rows: context.shape.keyDim, column: column, width: width,
+                             c: c, ldc: ldc, n: n, scratch: scratch)
+                stabilizer = scratch.gates.nextStabilizer
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/// Pointers and sizes shared by all work items of one forward call.
+struct ForwardContext<Scalar: KernelScalar> {
+    let shape: ProblemShape
+    let tiling: ResolvedTiling
+    let gate: Gate
+    let eps: Double
+    /// The query scale s = DQK^(−1/2).
+    let scale: Double
+    let q, k, v, i, f: UnsafePointer<Scalar>
+    /// The initial normalizer and stabilizer (C starts in `c` itself).
+    let n0, m0: UnsafePointer<Scalar>
+    /// Outputs: h and the final state.
+    let h, c, n, m: UnsafeMutablePointer<Scalar>
+
+    init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
+         q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
+         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
+         n0: UnsafePointer<Scalar>, m0: UnsafePointer<Scalar>,
+         h: UnsafeMutablePointer<Scalar>, c: UnsafeMutablePointer<Scalar>,
+         n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>) {
+        self.shape = shape
+        self.tiling = tiling
+        self.gate = gate
+        self.eps = eps
+        self.scale = 1 / Double(shape.keyDim).squareRoot()
+        (self.q, self.k, self.v, self.i, self.f) = (q, k, v, i, f)
+        (self.n0, self.m0) = (n0, m0)
+        (self.h, self.c, self.n, self.m) = (h, c, n, m)
+    }
+
+    /// Number of chunks (the last may be partial).
+    var chunkCount: Int { (shape.sequence + tiling.chunk - 1) / tiling.chunk }
+
+    /// The tokens of chunk `index` of `head`: first token (flat over heads)
+    /// and length.
+    func chunk(_ index: Int, head: Int) -> (token: Int, length: Int) {
+        let start = index * tiling.chunk
+        return (head * shape.sequence + start, min(tiling.chunk, shape.sequence - start))
+    }
+}
+
+/// One worker's scratch, sized once for the largest chunk and tile.
+final class ForwardScratch<Scalar: KernelScalar> {
+    var gates: ChunkGates
+    let scores: UnsafeMutableBufferPointer<Scalar>
+    let weightedKeys: UnsafeMutableBufferPointer<Scalar>
+    let normalizer: UnsafeMutableBufferPointer<Scalar>
+    let rowSum: UnsafeMutableBufferPointer<Scalar>
+    let interDot: UnsafeMutableBufferPointer<Scalar>
+    /// A private copy of a tile of C (training mode's output kernel).
+    let memoryTile: UnsafeMutableBufferPointer<Scalar>
+
+    init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
+        let tiling = context.tiling
+        gates = ChunkGates(capacity: tiling.chunk)
+        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
+        weightedKeys = .allocateCounted(capacity: tiling.chunk * context.shape.keyDim)
+        normalizer = .allocateCounted(capacity: context.shape.keyDim)
+        rowSum = .allocateCounted(capacity: tiling.chunk)
+        interDot = .allocateCounted(capacity: tiling.chunk)
+        memoryTile = .allocateCounted(capacity: max(memoryTileCount, 1))
+    }
+
+    deinit {
+        gates.deallocate()
+        for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, memoryTile] { buffer.deallocate() }
+    }
+}
