@@ -18,6 +18,7 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Key/value tile sizes, comma-separated (default: the library default).") var kvTiles: String?
     @Option(help: "Shapes: names from the standard list, comma-separated, or 'all'.") var shapes = "all"
     @Option(help: "Override S for every shape (e.g. for the linear-scaling check).") var sequence: Int?
+    @Option(help: "Kernel mode: inference or training (saves every chunk state).") var mode = "inference"
     @Option(help: "Write results as CSV to this file.") var csv: String?
     @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes and exit.") var gemmProbe = false
 
@@ -37,8 +38,9 @@ struct BenchRunner: ParsableCommand {
         }
         let peak = SGEMMPeak.measure(threads: threads)
         print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
+        print("mode: \(mode)")
         print("shape           S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)")
-        var rows = ["shape,B,NH,S,DQK,DHV,gate,chunk,query_tile,kv_tile,threads,median_s,min_s,max_s,effective_gflops,floor_efficiency,sgemm_peak_gflops,bytes_allocated"]
+        var rows = ["shape,B,NH,S,DQK,DHV,gate,mode,chunk,query_tile,kv_tile,threads,median_s,min_s,max_s,effective_gflops,floor_efficiency,sgemm_peak_gflops,bytes_allocated"]
         for entry in selected {
             var shape = entry.shape
             if let sequence { shape.sequence = sequence }
@@ -46,7 +48,7 @@ struct BenchRunner: ParsableCommand {
                 for chunk in list(chunkSizes) {
                     for qt in list(queryTiles) {
                         for kt in list(kvTiles) {
-                            var options = ChunkwiseOptions(threads: threads)
+                            var options = ChunkwiseOptions(threads: threads, mode: mode == "training" ? .training : .inference)
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.kvTile = kt }
@@ -57,7 +59,7 @@ struct BenchRunner: ParsableCommand {
                                          m.median * 1e3, m.minimum * 1e3, m.effectiveGFLOPs, m.floorEfficiency(peak: peak),
                                          Double(m.bytesAllocated) / 1e6))
                             rows.append([entry.name, "\(shape.batch)", "\(shape.heads)", "\(shape.sequence)", "\(shape.keyDim)", "\(shape.valueDim)",
-                                         gateName, "\(options.chunkSize)", "\(options.queryTile)", "\(options.kvTile)", "\(threads)",
+                                         gateName, mode, "\(options.chunkSize)", "\(options.queryTile)", "\(options.kvTile)", "\(threads)",
                                          "\(m.median)", "\(m.minimum)", "\(m.maximum)", "\(m.effectiveGFLOPs)",
                                          "\(m.floorEfficiency(peak: peak))", "\(peak)", "\(m.bytesAllocated)"].joined(separator: ","))
                         }

@@ -13,7 +13,7 @@ public protocol TensorScalar: BinaryFloatingPoint, Sendable {
 /// Kernels are generic over this protocol; `Real` supplies `exp`, `log` and
 /// `log1p`, and the BLAS requirement routes matrix products to `sgemm` or
 /// `dgemm`.
-public protocol KernelScalar: TensorScalar, Real, BLASScalar {}
+public protocol KernelScalar: TensorScalar, Real, BLASScalar, DecayRowScalar {}
 
 extension Float: TensorScalar, KernelScalar {
     public static var npyDescriptor: String { "<f4" }

@@ -44,7 +44,7 @@ extension Chunkwise {
                 for r in 0..<rows {
                     let t = rowStart + r
                     let visible = max(0, min(keys, t - keyStart + 1))
-                    rowSum[t] += decayScores(
+                    rowSum[t] += Scalar.applyDecay(
                         scores + r * keys, count: keys, visible: visible,
                         rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
                 }
@@ -61,23 +61,5 @@ extension Chunkwise {
             let ht = h + t * dhv
             for col in 0..<width { ht[col] *= inverse }
         }
-    }
-
-    /// Multiplies one row of scores by its decay weights exp(A_t + B_j) for
-    /// the first `visible` keys (j ≤ t), zeroes the rest, and returns the
-    /// row's sum.
-    @inline(__always)
-    static func decayScores<Scalar: KernelScalar>(
-        _ row: UnsafeMutablePointer<Scalar>, count: Int, visible: Int,
-        rowTerm: Double, columnTerms: UnsafePointer<Double>
-    ) -> Scalar {
-        var sum: Scalar = 0
-        for j in 0..<visible {
-            let weight = row[j] * Scalar(Double.exp(rowTerm + columnTerms[j]))
-            row[j] = weight
-            sum += weight
-        }
-        for j in visible..<count { row[j] = 0 }
-        return sum
     }
 }

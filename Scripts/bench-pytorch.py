@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Times the authors' PyTorch-native chunkwise mLSTM forward on the CPU.
+
+The baseline for `Scripts/compare-pytorch.sh`: mlstm-kernels 2.0.6, float32,
+no autograd, the same shapes and thread count as the Swift benchmark, and the
+best of several chunk sizes (the reference package needs S % chunk == 0).
+
+Needs: pip install torch==2.13.0 mlstm-kernels==2.0.6 einops numpy
+Prints CSV: shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+from mlstm_kernels.torch.chunkwise.native.fw import mlstm_chunkwise_fw
+
+SHAPES = {
+    "xlstm-7b-head": (1, 8, 8192, 256, 512),
+    "paper-head": (1, 16, 16384, 128, 256),
+    "batched": (8, 4, 2048, 128, 128),
+}
+
+
+def time_forward(shape, chunk, repeats):
+    b, nh, s, dqk, dhv = shape
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(b, nh, s, dqk, generator=gen)
+    k = torch.randn(b, nh, s, dqk, generator=gen)
+    v = torch.randn(b, nh, s, dhv, generator=gen)
+    i = torch.randn(b, nh, s, generator=gen)
+    f = 3.0 + torch.randn(b, nh, s, generator=gen)
+    with torch.no_grad():
+        mlstm_chunkwise_fw(q, k, v, i, f, chunk_size=chunk, return_last_states=True)  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            mlstm_chunkwise_fw(q, k, v, i, f, chunk_size=chunk, return_last_states=True)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shapes", default="all")
+    parser.add_argument("--chunk-sizes", default="64,128,256")
+    parser.add_argument("--sequence", type=int, default=None, help="override S for every shape")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = list(SHAPES) if args.shapes == "all" else args.shapes.split(",")
+    print("shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s")
+    for name in names:
+        b, nh, s, dqk, dhv = SHAPES[name]
+        if args.sequence:
+            s = args.sequence
+        best = None
+        for chunk in (int(c) for c in args.chunk_sizes.split(",")):
+            if s % chunk:
+                continue
+            median, fastest = time_forward((b, nh, s, dqk, dhv), chunk, args.repeats)
+            print(f"# {name} chunk {chunk}: median {median:.4f} s", file=sys.stderr)
+            if best is None or median < best[1]:
+                best = (chunk, median, fastest)
+        print(f"{name},{b},{nh},{s},{dqk},{dhv},{best[0]},{best[1]:.6f},{best[2]:.6f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

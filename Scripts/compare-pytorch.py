@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Runs the Swift forward benchmark and the PyTorch-native baseline in one go
+and prints their ratio per shape (same machine, same threads, same run).
+
+Usage: python3 Scripts/compare-pytorch.py [--threads 2] [--repeats 5] [--shapes all]
+Needs a release build of tfla-bench (make bench builds it) and the packages
+listed in Scripts/bench-pytorch.py. Writes Docs/data/forward-vs-pytorch.csv.
+"""
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd):
+    print("+ " + " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--shapes", default="all")
+    parser.add_argument("--output", default=os.path.join(ROOT, "Docs", "data", "forward-vs-pytorch.csv"))
+    args = parser.parse_args()
+    flags = subprocess.run(["bash", "Scripts/swift-flags.sh"], capture_output=True, text=True, cwd=ROOT).stdout.split()
+    bin_path = run(["swift", "build", "-c", "release", *flags, "--show-bin-path"]).strip()
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    swift_csv = os.path.join(os.path.dirname(args.output), "forward-swift.csv")
+    run([os.path.join(bin_path, "tfla-bench"), "--threads", str(args.threads), "--repeats", str(args.repeats),
+         "--shapes", args.shapes, "--csv", swift_csv])
+    torch_out = run([sys.executable, "Scripts/bench-pytorch.py", "--threads", str(args.threads),
+                     "--repeats", str(max(2, args.repeats // 2)), "--shapes", args.shapes])
+    baseline = {row["shape"]: row for row in csv.DictReader(io.StringIO(torch_out))}
+    rows = []
+    print(f"{'shape':15} {'gate':4} {'tfla (ms)':>10} {'pytorch (ms)':>13} {'speed-up':>9} {'floor-eff':>9}")
+    with open(swift_csv) as handle:
+        for row in csv.DictReader(handle):
+            base = baseline.get(row["shape"])
+            if base is None:
+                continue
+            ratio = float(base["median_s"]) / float(row["median_s"])
+            print(f"{row['shape']:15} {row['gate']:4} {float(row['median_s']) * 1e3:10.1f} "
+                  f"{float(base['median_s']) * 1e3:13.1f} {ratio:8.2f}x {float(row['floor_efficiency']):9.3f}")
+            rows.append({**row, "pytorch_chunk": base["best_chunk"], "pytorch_median_s": base["median_s"],
+                         "speedup": f"{ratio:.3f}"})
+    with open(args.output, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {os.path.relpath(args.output, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

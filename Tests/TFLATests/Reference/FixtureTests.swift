@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TFLA
+
+/// Cross-checks against the authors' implementation (mlstm-kernels 2.0.6,
+/// float64), from fixtures written by Scripts/make-fixtures.py.
+@Suite("Fixtures from mlstm-kernels")
+struct FixtureTests {
+    struct Case: Decodable {
+        var gate: String
+        var normalize: Bool
+        var eps: Double
+        var kernels: [String: [String: Int]]
+        var has_initial_state: Bool
+    }
+
+    static let root = Fixtures.root + "/reference"
+
+    static let caseNames: [String] = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/case.json") }.sorted()
+    }()
+
+    static func load(_ directory: String, _ name: String) throws -> Tensor<Double> {
+        try NPY.read(contentsOf: directory + "/" + name + ".npy", as: Double.self)
+    }
+
+    static func describe(_ name: String) throws -> (Case, Gate) {
+        let data = try Data(contentsOf: URL(fileURLWithPath: root + "/" + name + "/case.json"))
+        let info = try JSONDecoder().decode(Case.self, from: data)
+        let gate: Gate = info.gate == "exp" ? .exponential : .sigmoid(normalize: info.normalize)
+        return (info, gate)
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(Self.caseNames.filter { !$0.hasPrefix("step-") }.count >= 6)
+        #expect(Self.caseNames.filter { $0.hasPrefix("step-") }.count >= 2)
+    }
+
+    /// Every sequence kernel of the fixture against ours: the recurrent and
+    /// chunkwise forms must match to 1e-10 (same function), the parallel
+    /// form likewise against our parallel form.
+    @Test(arguments: caseNames.filter { !$0.hasPrefix("step-") })
+    func sequenceCase(name: String) throws {
+        let (info, gate) = try Self.describe(name)
+        let directory = Self.root + "/" + name
+        let x = MLSTMInputs(
+            q: try Self.load(directory, "q"), k: try Self.load(directory, "k"), v: try Self.load(directory, "v"),
+            i: try Self.load(directory, "i"), f: try Self.load(directory, "f"))
+        let initial: MLSTMState<Double>? = info.has_initial_state
+            ? MLSTMState(c: try Self.load(directory, "c0"), n: try Self.load(directory, "n0"), m: try Self.load(directory, "m0"))
+            : nil
+        let ours = try Reference.recurrent(x, gate: gate, initialState: initial, eps: info.eps)
+        for (kernel, parameters) in info.kernels {
+            let expected = directory + "/" + kernel
+            let h = try Self.load(expected, "h")
+            #expect(maxMagnitude(h) > 0)
+            switch kernel {
+            case "parallel":
+                let parallel = try Reference.parallel(x, gate: gate, eps: info.eps)
+                #expect(relativeError(parallel, h) <= 1e-10, "\(name) parallel")
+            case "recurrent", "chunkwise":
+                #expect(relativeError(ours.h, h) <= 1e-10, "\(name) \(kernel) h")
+                let chunkSize = parameters["chunk_size"] ?? 16
+                let fast = try Chunkwise.forward(x, gate: gate, initialState: initial, eps: info.eps,
+                                                 options: ChunkwiseOptions(chunkSize: chunkSize, queryTile: 8, kvTile: 8))
+                #expect(relativeError(fast.h, h) <= 1e-10, "\(name) chunkwise vs \(kernel) h")
+                if FileManager.default.fileExists(atPath: expected + "/c.npy") {
+                    let c = try Self.load(expected, "c"), n = try Self.load(expected, "n"), m = try Self.load(expected, "m")
+                    #expect(relativeError(ours.state.c, c) <= 1e-10, "\(name) \(kernel) c")
+                    #expect(relativeError(ours.state.n, n) <= 1e-10, "\(name) \(kernel) n")
+                    #expect(relativeError(ours.state.m, m) <= 1e-12, "\(name) \(kernel) m")
+                    #expect(relativeError(fast.state.c, c) <= 1e-10, "\(name) chunkwise vs \(kernel) c")
+                    #expect(relativeError(fast.state.m, m) <= 1e-12, "\(name) chunkwise vs \(kernel) m")
+                }
+            default:
+                Issue.record("unknown kernel \(kernel) in \(name)")
+            }
+        }
+    }
+
+    @Test(arguments: caseNames.filter { $0.hasPrefix("step-") })
+    func stepCase(name: String) throws {
+        let (info, gate) = try Self.describe(name)
+        let directory = Self.root + "/" + name
+        let state = MLSTMState(c: try Self.load(directory, "c0"), n: try Self.load(directory, "n0"), m: try Self.load(directory, "m0"))
+        let out = try Reference.step(
+            q: try Self.load(directory, "q"), k: try Self.load(directory, "k"), v: try Self.load(directory, "v"),
+            i: try Self.load(directory, "i"), f: try Self.load(directory, "f"), state: state, gate: gate, eps: info.eps)
+        let expected = directory + "/step"
+        #expect(maxMagnitude(out.h) > 0)
+        #expect(relativeError(out.h, try Self.load(expected, "h")) <= 1e-10)
+        #expect(relativeError(out.state.c, try Self.load(expected, "c")) <= 1e-10)
+        #expect(relativeError(out.state.n, try Self.load(expected, "n")) <= 1e-10)
+        #expect(relativeError(out.state.m, try Self.load(expected, "m")) <= 1e-12)
+    }
+}
