@@ -64,6 +64,7 @@ let package = Package(
             name: "TFLATests",
             dependencies: [
                 "TFLA",
+                "CTFLASupport",
                 .product(name: "RealModule", package: "swift-numerics"),
             ],
             exclude: ["Fixtures"]

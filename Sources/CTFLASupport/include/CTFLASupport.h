@@ -29,4 +29,15 @@ const char *tfla_build_isa(void);
 /// The number of CPUs this process may run on (its affinity mask), or 0
 /// when unknown.
 int tfla_available_cpus(void);
+
+/// Sets flush-to-zero and denormals-are-zero for SSE/AVX arithmetic on the
+/// calling thread and returns the previous control word (0 elsewhere).
+unsigned int tfla_enter_flush_to_zero(void);
+
+/// Restores the control word returned by tfla_enter_flush_to_zero.
+void tfla_leave_flush_to_zero(unsigned int saved);
+
+/// The calling thread's SSE/AVX control word (MXCSR), 0 elsewhere.
+unsigned int tfla_floating_point_control(void);
+
 #endif

@@ -1,3 +1,4 @@
+import CTFLASupport
 import Dispatch
 import Synchronization
 
@@ -7,6 +8,13 @@ import Synchronization
 /// Each item's computation must depend only on the item index, never on
 /// which worker runs it: that makes results bit-identical for any thread
 /// count. `makeScratch` runs once per worker, so hot loops never allocate.
+///
+/// Workers compute with subnormal numbers flushed to zero (and restore the
+/// thread's floating-point mode afterwards). Decay weights far down a long
+/// chunk fall below 1e-38 in float32; as GEMM operands such subnormals cost
+/// a microcode assist per instruction and made chunk size 2048 more than
+/// five times slower (Docs/performance.md). Values that small cannot change
+/// a result beyond rounding.
 func parallelFor<Scratch>(
     items: Int, threads: Int,
     makeScratch: @Sendable () -> Scratch,
@@ -14,12 +22,16 @@ func parallelFor<Scratch>(
 ) {
     let workers = max(1, min(threads, items))
     if workers == 1 {
+        let mode = tfla_enter_flush_to_zero()
+        defer { tfla_leave_flush_to_zero(mode) }
         var scratch = makeScratch()
         for item in 0..<items { body(item, &scratch) }
         return
     }
     let next = Atomic<Int>(0)
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        let mode = tfla_enter_flush_to_zero()
+        defer { tfla_leave_flush_to_zero(mode) }
         var scratch = makeScratch()
         while true {
             let item = next.add(1, ordering: .relaxed).oldValue

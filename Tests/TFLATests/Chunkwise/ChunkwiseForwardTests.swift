@@ -1,3 +1,4 @@
+import CTFLASupport
 import Testing
 import TFLA
 
@@ -121,6 +122,17 @@ struct ChunkwiseForwardTests {
                     #expect(try relativeError(saved.m.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.m.shape), state.m) <= 1e-12)
                 }
             }
+        }
+    }
+
+    /// Workers flush subnormals to zero; the caller's thread must get its
+    /// floating-point mode back (one thread runs on the caller's thread).
+    @Test func callersFloatingPointModeIsRestored() throws {
+        let before = tfla_floating_point_control()
+        let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 40, keyDim: 4, valueDim: 4))
+        for threads in [1, 2] {
+            _ = try Chunkwise.forward(x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 8, threads: threads))
+            #expect(tfla_floating_point_control() == before)
         }
     }
 

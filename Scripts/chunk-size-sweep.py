@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Chunk-size sweep at the xLSTM-7B head shape: time and memory of the
+chunkwise forward for chunk sizes 64…4096, in inference mode (running state
+only) and training mode (every chunk state kept) — the CPU counterpart of the
+TFLA paper's chunk-size figure.
+
+Usage: python3 Scripts/chunk-size-sweep.py [--threads 2] [--repeats 3]
+Needs: a release build of tfla-bench (make bench), pip install matplotlib.
+Writes Docs/data/chunk-size-sweep.csv and Docs/plots/chunk-size-sweep.png.
+"""
+import argparse
+import csv
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHUNKS = [64, 128, 256, 512, 1024, 2048, 4096]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    flags = subprocess.run(["bash", "Scripts/swift-flags.sh"], capture_output=True, text=True, cwd=ROOT).stdout.split()
+    bin_path = subprocess.run(["swift", "build", "-c", "release", *flags, "--show-bin-path"],
+                              capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    data_dir = os.path.join(ROOT, "Docs", "data")
+    os.makedirs(data_dir, exist_ok=True)
+    rows = []
+    for mode in ("inference", "training"):
+        out = os.path.join(data_dir, f"chunk-size-sweep-{mode}.csv")
+        cmd = [os.path.join(bin_path, "tfla-bench"), "--shapes", "xlstm-7b-head", "--gate", "exp",
+               "--mode", mode, "--threads", str(args.threads), "--repeats", str(args.repeats),
+               "--chunk-sizes", ",".join(map(str, CHUNKS)), "--csv", out]
+        print("+ " + " ".join(cmd[1:]), file=sys.stderr)
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=sys.stderr)
+        with open(out) as handle:
+            rows += list(csv.DictReader(handle))
+        os.remove(out)
+    # Chunk-state memory: the states kept besides the running one (training
+    # mode keeps C, n, m before every chunk).
+    for row in rows:
+        b, nh, s, dqk, dhv = (int(row[k]) for k in ("B", "NH", "S", "DQK", "DHV"))
+        chunks = -(-s // int(row["chunk"]))
+        kept = chunks if row["mode"] == "training" else 0
+        row["chunk_state_bytes"] = kept * b * nh * (dqk * dhv + dqk + 1) * 4
+    target = os.path.join(data_dir, "chunk-size-sweep.csv")
+    with open(target, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for mode, marker in (("inference", "o"), ("training", "s")):
+        sel = [r for r in rows if r["mode"] == mode]
+        xs = [int(r["chunk"]) for r in sel]
+        left.plot(xs, [float(r["median_s"]) * 1e3 for r in sel], marker=marker, label=mode)
+        right.plot(xs, [int(r["bytes_allocated"]) / 2**20 for r in sel], marker=marker, label=f"{mode}: allocated")
+        if mode == "training":
+            right.plot(xs, [r["chunk_state_bytes"] / 2**20 for r in sel], marker="x", linestyle="--",
+                       label="training: chunk states")
+    for axis in (left, right):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("chunk size L")
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    left.set_ylabel("forward time (ms, median)")
+    right.set_ylabel("memory (MiB)")
+    fig.suptitle(f"mLSTMexp forward, B=1 NH=8 S=8192 DQK=256 DHV=512, float32, {args.threads} threads")
+    fig.tight_layout()
+    plots = os.path.join(ROOT, "Docs", "plots")
+    os.makedirs(plots, exist_ok=True)
+    fig.savefig(os.path.join(plots, "chunk-size-sweep.png"), dpi=110)
+    print(f"wrote {os.path.relpath(target, ROOT)} and Docs/plots/chunk-size-sweep.png")
+
+
+if __name__ == "__main__":
+    main()
