@@ -1,12 +1,9 @@
 #ifndef TFLA_COPENBLAS_SHIM_H
 #define TFLA_COPENBLAS_SHIM_H
 
+// cblas.h of OpenBLAS also declares openblas_get_corename,
+// openblas_get_config and openblas_set_num_threads, which the library uses
+// to report and fix its BLAS configuration (Sources/TFLA/BLAS).
 #include <cblas.h>
-
-// Exported by OpenBLAS builds with DYNAMIC_ARCH but not declared in cblas.h.
-// Together they re-run the kernel selection in-process, which then honours
-// OPENBLAS_CORETYPE as set at that moment.
-void gotoblas_dynamic_init(void);
-void gotoblas_dynamic_quit(void);
 
 #endif

@@ -4,8 +4,6 @@ import TFLA
 
 @Suite("Chunkwise forward")
 struct ChunkwiseForwardTests {
-    static let gates: [Gate] = [.exponential, .sigmoid(normalize: true), .sigmoid(normalize: false)]
-
     /// Tilings that exercise every edge: chunk 1, chunk > S, chunk not a
     /// multiple of the tiles, tiles larger than the chunk, split columns.
     static let tilings: [ChunkwiseOptions] = [
@@ -17,25 +15,17 @@ struct ChunkwiseForwardTests {
         ChunkwiseOptions(chunkSize: 13, queryTile: 32, kvTile: 5, dhvTile: 1),
     ]
 
-    static func randomShape(_ seed: UInt64) -> ProblemShape {
-        var rng = SplitMix64(seed: seed &* 104_729)
-        return ProblemShape(
-            batch: Int.random(in: 1...2, using: &rng), heads: Int.random(in: 1...3, using: &rng),
-            sequence: Int.random(in: 1...70, using: &rng), keyDim: Int.random(in: 1...12, using: &rng),
-            valueDim: Int.random(in: 1...14, using: &rng))
-    }
-
     /// Float64 chunkwise equals the recurrent form, with and without an
     /// initial state, on realistic and extreme gates, for every tiling.
     @Test(arguments: 0..<12)
     func float64MatchesRecurrent(seed: Int) throws {
-        let shape = Self.randomShape(UInt64(seed))
+        let shape = randomShape(seed: UInt64(seed), maxSequence: 70, maxKeyDim: 12, maxValueDim: 14)
         let gates: GateDistribution = seed % 3 == 0 ? .extreme : .realistic
         let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(seed))
         let warmup = MLSTMInputs<Double>.random(
             ProblemShape(batch: shape.batch, heads: shape.heads, sequence: 5, keyDim: shape.keyDim, valueDim: shape.valueDim),
             gates: gates, seed: UInt64(seed) + 99)
-        for gate in Self.gates {
+        for gate in allGates {
             let initial = seed.isMultiple(of: 2) ? try Reference.recurrent(warmup, gate: gate).state : nil
             let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
             #expect(maxMagnitude(expected.h) > 0)
@@ -100,7 +90,7 @@ struct ChunkwiseForwardTests {
             let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(stride))
             let warmup = MLSTMInputs<Double>.random(
                 ProblemShape(batch: 2, heads: 2, sequence: 3, keyDim: 7, valueDim: 9), gates: gates, seed: 77)
-            for gate in Self.gates {
+            for gate in allGates {
                 let initial = try Reference.recurrent(warmup, gate: gate).state
                 let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
                 let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: 4,

@@ -5,24 +5,13 @@ import TFLA
 /// The three reference forms must agree with each other on random problems.
 @Suite("Reference forms agree")
 struct ReferenceAgreementTests {
-    static let gates: [Gate] = [.exponential, .sigmoid(normalize: true), .sigmoid(normalize: false)]
-
-    /// A random shape per seed, small enough for the quadratic form.
-    static func randomShape(_ seed: UInt64) -> ProblemShape {
-        var rng = SplitMix64(seed: seed &* 7919)
-        return ProblemShape(
-            batch: Int.random(in: 1...2, using: &rng), heads: Int.random(in: 1...3, using: &rng),
-            sequence: Int.random(in: 1...37, using: &rng), keyDim: Int.random(in: 1...9, using: &rng),
-            valueDim: Int.random(in: 1...11, using: &rng))
-    }
-
     /// With eps = 0 the parallel and recurrent forms are the same function
     /// (the eps term is the only place their stabilizers differ).
     @Test(arguments: 0..<16, GateDistribution.allCases)
     func parallelEqualsRecurrent(seed: Int, gates: GateDistribution) throws {
-        let shape = Self.randomShape(UInt64(seed))
+        let shape = randomShape(seed: UInt64(seed), maxSequence: 37, maxKeyDim: 9, maxValueDim: 11)
         let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(seed))
-        for gate in Self.gates {
+        for gate in allGates {
             let recurrent = try Reference.recurrent(x, gate: gate, eps: 0).h
             let parallel = try Reference.parallel(x, gate: gate, eps: 0)
             #expect(maxMagnitude(recurrent) > 0)
@@ -34,7 +23,7 @@ struct ReferenceAgreementTests {
     /// tiny for realistic gates.
     @Test(arguments: 0..<8)
     func parallelNearRecurrentAtDefaultEps(seed: Int) throws {
-        let shape = Self.randomShape(UInt64(seed) + 100)
+        let shape = randomShape(seed: UInt64(seed) + 100, maxSequence: 37, maxKeyDim: 9, maxValueDim: 11)
         let x = MLSTMInputs<Double>.random(shape, gates: .realistic, seed: UInt64(seed))
         let recurrent = try Reference.recurrent(x, gate: .exponential).h
         let parallel = try Reference.parallel(x, gate: .exponential)
@@ -45,13 +34,13 @@ struct ReferenceAgreementTests {
     /// sequence split anywhere equals the whole (state passing is exact).
     @Test(arguments: 0..<12)
     func stepsAndSplitsEqualTheSequence(seed: Int) throws {
-        let shape = Self.randomShape(UInt64(seed) + 200)
+        let shape = randomShape(seed: UInt64(seed) + 200, maxSequence: 37, maxKeyDim: 9, maxValueDim: 11)
         let gates: GateDistribution = seed.isMultiple(of: 2) ? .realistic : .extreme
         let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(seed))
         let start = MLSTMInputs<Double>.random(
             ProblemShape(batch: shape.batch, heads: shape.heads, sequence: shape.keyDim, keyDim: shape.keyDim, valueDim: shape.valueDim),
             gates: gates, seed: UInt64(seed) + 1)
-        for gate in Self.gates {
+        for gate in allGates {
             // A nontrivial initial state: the state after another sequence.
             let initial = try Reference.recurrent(start, gate: gate).state
             let whole = try Reference.recurrent(x, gate: gate, initialState: initial)

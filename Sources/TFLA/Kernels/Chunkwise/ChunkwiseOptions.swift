@@ -33,7 +33,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var mode: Mode
 
     public init(
-        chunkSize: Int = 128, queryTile: Int = 64, kvTile: Int = 64,
+        chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int = 64,
         dqkTile: Int? = nil, dhvTile: Int? = nil, stateStride: Int = 1,
         threads: Int? = nil, mode: Mode = .inference
     ) {
