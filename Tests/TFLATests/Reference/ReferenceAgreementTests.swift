@@ -65,6 +65,8 @@ struct ReferenceAgreementTests {
                 #expect(relativeError(stepOutputs[t], expected) < 1e-13)
             }
 
+            // Both halves need at least one token (sequences are never empty).
+            guard shape.sequence >= 2 else { continue }
             let split = shape.sequence / 2
             let first = try Reference.recurrent(x.sequenceSlice(0..<split), gate: gate, initialState: initial)
             let second = try Reference.recurrent(x.sequenceSlice(split..<shape.sequence), gate: gate, initialState: first.state)
