@@ -29,8 +29,11 @@ struct DemoCommand: ParsableCommand {
         default: throw fail("--gate must be exp or sig, got '\(gate)'")
         }
         let shape = ProblemShape(batch: batch, heads: heads, sequence: sequence, keyDim: keyDim, valueDim: valueDim)
-        let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 42)
         print("problem:    \(shape), gate \(gateValue), float32")
+        print("inputs:     random (seed 42), f̃ ~ N(3, 1), ĩ ~ N(0, 1) …", terminator: "")
+        FileHandleShim.flushStandardOutput()
+        let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 42)
+        print(" ready")
         let options = ChunkwiseOptions(chunkSize: chunkSize, threads: threads)
         print("kernel:     chunkwise (TFLA), chunk size \(chunkSize), \(threads ?? Workers.defaultCount) thread(s)")
         print("build ISA:  \(BuildInfo.compiledISA)")

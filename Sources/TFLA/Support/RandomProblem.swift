@@ -15,12 +15,23 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
-    /// A standard normal sample (Box–Muller).
+    /// A standard normal sample (Box–Muller; the second value of each pair
+    /// is kept for the next call).
     public mutating func normal() -> Double {
-        let u1 = Double.random(in: Double.ulpOfOne...1, using: &self)
-        let u2 = Double.random(in: 0..<1, using: &self)
-        return (-2 * Double.log(u1)).squareRoot() * Double.cos(2 * .pi * u2)
+        if let spare {
+            self.spare = nil
+            return spare
+        }
+        // Uniforms from the top 53 bits; u1 in (0, 1] keeps log finite.
+        let u1 = Double((next() >> 11) + 1) * 0x1p-53
+        let u2 = Double(next() >> 11) * 0x1p-53
+        let radius = (-2 * Double.log(u1)).squareRoot()
+        let angle = 2 * Double.pi * u2
+        spare = radius * Double.sin(angle)
+        return radius * Double.cos(angle)
     }
+
+    private var spare: Double?
 }
 
 /// How gate pre-activations are drawn for synthetic problems.
