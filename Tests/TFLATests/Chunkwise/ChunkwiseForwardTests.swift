@@ -65,6 +65,12 @@ struct ChunkwiseForwardTests {
 
     /// Float32 at S = 4096 stays within 1e-4 of the float64 reference, with
     /// trained-model gates and with extreme gates.
+    ///
+    /// Extreme gates can make the normalizer |q·n| nearly cancel (h then
+    /// reaches thousands), and float32 rounding anywhere is amplified by that
+    /// condition: the plain float32 recurrence itself is then off by more
+    /// than 1e-4. There the bar is the float32 recurrence's own error: the
+    /// chunkwise kernel must be at least as accurate (within 2×).
     @Test(arguments: GateDistribution.allCases, [Gate.exponential, .sigmoid(normalize: true)])
     func float32AtLongSequences(gates: GateDistribution, gate: Gate) throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 4096, keyDim: 32, valueDim: 48)
@@ -74,9 +80,11 @@ struct ChunkwiseForwardTests {
         let x64 = MLSTMInputs<Double>(
             q: x32.q.converted(), k: x32.k.converted(), v: x32.v.converted(), i: x32.i.converted(), f: x32.f.converted())
         let expected = try Reference.recurrent(x64, gate: gate)
+        let plainFloat32 = relativeError(try Reference.recurrent(x32, gate: gate).h, expected.h)
+        let bound = gates == .realistic ? 1e-4 : max(1e-4, 2 * plainFloat32)
         for chunk in [64, 256, 1024] {
             let result = try Chunkwise.forward(x32, gate: gate, options: ChunkwiseOptions(chunkSize: chunk))
-            #expect(relativeError(result.h, expected.h) <= 1e-4, "h chunk \(chunk)")
+            #expect(relativeError(result.h, expected.h) <= bound, "h chunk \(chunk), float32 recurrence: \(plainFloat32)")
             #expect(relativeError(result.state.c, expected.state.c) <= 1e-4, "c chunk \(chunk)")
         }
     }
