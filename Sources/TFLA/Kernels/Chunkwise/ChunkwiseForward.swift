@@ -151,9 +151,8 @@ extension Chunkwise {
             for index in 0..<context.chunkCount {
                 if index % stride == 0 {
                     let slot = head * segments + index / stride
-                    for r in 0..<rows {
-                        (savedC + (slot * dqk + row + r) * dhv + column).update(from: c + r * dhv, count: width)
-                    }
+                    ForwardScratch.copyTile(from: c, stride: dhv, to: savedC + (slot * dqk + row) * dhv + column,
+                                            stride: dhv, rows: rows, width: width)
                     if ownsNormalizer { (savedN + slot * dqk + row).update(from: n, count: rows) }
                     if ownsNormalizer && row == 0 { savedM[slot] = Scalar(stabilizer) }
                 }
@@ -170,10 +169,11 @@ extension Chunkwise {
         }
 
         // 2. Outputs: items per (head, run of `stride` chunks, column tile),
-        // each from its saved state, on a private copy of the C tile.
+        // each from its saved state. A run of one chunk never advances the
+        // state and reads it in place; longer runs work on a private copy.
         parallelFor(
             items: shape.batchHeads * segments * columnTiles, threads: tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: dqk * tiling.dhv) }
+            makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: stride > 1 ? dqk * tiling.dhv : 0) }
         ) { item, scratch in
             let context = shared.value
             let (savedC, savedN, savedM) = savedPointers.value
@@ -182,17 +182,22 @@ extension Chunkwise {
             let column = item % columnTiles * tiling.dhv
             let width = min(tiling.dhv, dhv - column)
             let slot = head * segments + segment
-            let c = scratch.memoryTile.baseAddress!
-            for r in 0..<dqk {
-                (c + r * width).update(from: savedC + (slot * dqk + r) * dhv + column, count: width)
+            let first = segment * stride
+            let chunks = first..<min(first + stride, context.chunkCount)
+            var stabilizer = Double(savedM[slot])
+            if chunks.count == 1 {
+                walkChunks(
+                    context, head: head, chunks: chunks, column: column, width: width,
+                    c: savedC + slot * dqk * dhv + column, ldc: dhv, n: savedN + slot * dqk,
+                    stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
+                return
             }
+            let c = scratch.memoryTile.baseAddress!
+            ForwardScratch.copyTile(from: savedC + slot * dqk * dhv + column, stride: dhv, to: c, stride: width, rows: dqk, width: width)
             let n = scratch.normalizer.baseAddress!
             n.update(from: savedN + slot * dqk, count: dqk)
-            var stabilizer = Double(savedM[slot])
-            let first = segment * stride
             walkChunks(
-                context, head: head, chunks: first..<min(first + stride, context.chunkCount),
-                column: column, width: width, c: c, ldc: width, n: n,
+                context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,
                 stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
         }
         return saved

@@ -65,4 +65,12 @@ final class ForwardScratch<Scalar: KernelScalar> {
         gates.deallocate()
         for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, memoryTile] { buffer.deallocate() }
     }
+
+    /// Copies a `rows × width` tile between buffers of different row strides.
+    static func copyTile(from source: UnsafePointer<Scalar>, stride sourceStride: Int,
+                         to target: UnsafeMutablePointer<Scalar>, stride targetStride: Int, rows: Int, width: Int) {
+        for r in 0..<rows {
+            (target + r * targetStride).update(from: source + r * sourceStride, count: width)
+        }
+    }
 }
