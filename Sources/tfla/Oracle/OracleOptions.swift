@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import TFLA
+
+enum KernelChoice: String, ExpressibleByArgument, CaseIterable {
+    case chunkwise, parallel, recurrent
+}
+
+enum GateChoice: String, ExpressibleByArgument, CaseIterable {
+    case exp, sig
+}
+
+enum DTypeChoice: String, ExpressibleByArgument, CaseIterable {
+    case float32, float64
+}
+
+/// Options shared by the oracle commands (`run`, `step`).
+struct GateOptions: ParsableArguments {
+    @Option(help: "Input gate: exp or sig.") var gate: GateChoice = .exp
+    @Flag(help: "Sigmoid gate only: return q̂ᵀC without the normalizer.") var noNormalize = false
+    @Option(help: "Added to the denominator (finite, ≥ 0).") var eps: Double = 1e-6
+
+    func resolved() throws -> Gate {
+        switch gate {
+        case .exp:
+            if noNormalize { throw CommandFailure("--no-normalize applies to --gate sig only") }
+            return .exponential
+        case .sig:
+            return .sigmoid(normalize: !noNormalize)
+        }
+    }
+}
+
+struct IOOptions: ParsableArguments {
+    @Option(name: .customLong("in"), help: "Directory with the input .npy files.") var input: String
+    @Option(name: .customLong("out"), help: "Directory for the output .npy files (created if missing).") var output: String
+    @Option(help: "Compute in this dtype (default: the inputs' dtype).") var dtype: DTypeChoice?
+    @Option(name: .customLong("repeat"), help: "Run N timed repetitions after one warm-up; print kernel_seconds=<median> last on stderr.")
+    var repeats: Int?
+
+    func validateRepeats() throws {
+        if let repeats, repeats < 1 { throw CommandFailure("--repeat must be at least 1, got \(repeats)") }
+    }
+}
+
+/// A failure reported as one line on stderr with exit status 2.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a command body, turning library and file errors into one line on
+/// stderr and a non-zero exit.
+func reportingFailures(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as CommandFailure {
+        throw fail(error.description)
+    } catch let error as TFLAError {
+        throw fail(error.description)
+    } catch let error as NPYError {
+        throw fail(error.description)
+    }
+}
+
+/// The `.npy` files of one directory, read on demand.
+struct ArrayDirectory {
+    let path: String
+
+    func exists(_ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: file(name))
+    }
+
+    func file(_ name: String) -> String {
+        (path as NSString).appendingPathComponent(name + ".npy")
+    }
+
+    func read(_ name: String) throws -> NPYArray {
+        guard exists(name) else { throw CommandFailure("\(file(name)): missing input file") }
+        return try NPY.read(contentsOf: file(name))
+    }
+
+    func readIfPresent(_ name: String) throws -> NPYArray? {
+        exists(name) ? try NPY.read(contentsOf: file(name)) : nil
+    }
+
+    /// The dtype to compute in: `requested`, or the one all `arrays` share.
+    static func computeDType(_ arrays: [(String, NPYArray)], requested: DTypeChoice?, directory: ArrayDirectory) throws -> DTypeChoice {
+        if let requested { return requested }
+        let first = arrays[0].1.dtypeName
+        if let other = arrays.first(where: { $0.1.dtypeName != first }) {
+            throw CommandFailure("\(directory.file(other.0)): dtype \(other.1.dtypeName) differs from \(directory.file(arrays[0].0)) (\(first)); pass --dtype to convert")
+        }
+        return first == "float64" ? .float64 : .float32
+    }
+}
+
+/// Writes outputs into a directory; each file appears complete or not at all.
+struct OutputDirectory {
+    let path: String
+
+    init(_ path: String) throws {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure("--out \(path): cannot create directory: \((error as NSError).localizedDescription)")
+        }
+    }
+
+    func write<S: TensorScalar>(_ tensor: Tensor<S>, as name: String) throws {
+        try NPY.write(tensor, to: (path as NSString).appendingPathComponent(name + ".npy"))
+    }
+}
+
+/// Runs `compute` once, or `repeats` times after a warm-up printing the
+/// median kernel time (no file I/O) as the last line of stderr.
+func timed<R>(repeats: Int?, _ compute: () throws -> R) throws -> R {
+    guard let repeats else { return try compute() }
+    var result = try compute()
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let start = Clock.now()
+        result = try compute()
+        times.append(Clock.now() - start)
+    }
+    times.sort()
+    let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    var stderr = StandardError()
+    print("kernel_seconds=\(median)", to: &stderr)
+    return result
+}

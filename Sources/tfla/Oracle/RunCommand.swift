@@ -1,0 +1,83 @@
+import ArgumentParser
+import TFLA
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a forward kernel on .npy inputs and write h and the final state.",
+        discussion: """
+        Reads q, k (B,NH,S,DQK), v (B,NH,S,DHV), i, f (B,NH,S) and, if present, \
+        c0 (B,NH,DQK,DHV), n0 (B,NH,DQK), m0 (B,NH,1) from --in. Writes h.npy and, \
+        for chunkwise and recurrent, the final state c.npy, n.npy, m.npy to --out \
+        (m is all zeros for --gate sig). The parallel kernel takes no initial state.
+        """)
+
+    @Option(help: "Kernel: chunkwise (TFLA), parallel or recurrent (references).") var kernel: KernelChoice = .chunkwise
+    @OptionGroup var gateOptions: GateOptions
+    @OptionGroup var io: IOOptions
+    @Option(help: "Chunkwise: tokens per chunk.") var chunkSize: Int?
+    @Option(help: "Chunkwise: query rows per tile.") var queryTile: Int?
+    @Option(help: "Chunkwise: key/value rows per tile.") var kvTile: Int?
+    @Option(help: "Chunkwise: rows of C per state-kernel tile.") var dqkTile: Int?
+    @Option(help: "Chunkwise: columns of C and h per work item.") var dhvTile: Int?
+    @Option(help: "Chunkwise: worker threads.") var threads: Int?
+
+    func run() throws {
+        try reportingFailures {
+            try io.validateRepeats()
+            let gate = try gateOptions.resolved()
+            let directory = ArrayDirectory(path: io.input)
+            let names = ["q", "k", "v", "i", "f"]
+            let inputs = try names.map { ($0, try directory.read($0)) }
+            let state = try ["c0", "n0", "m0"].compactMap { name in try directory.readIfPresent(name).map { (name, $0) } }
+            if kernel == .parallel, !state.isEmpty {
+                throw CommandFailure("--kernel parallel takes no initial state, but \(directory.file(state[0].0)) exists")
+            }
+            var options = ChunkwiseOptions.default
+            if let chunkSize { options.chunkSize = chunkSize }
+            if let queryTile { options.queryTile = queryTile }
+            if let kvTile { options.kvTile = kvTile }
+            options.dqkTile = dqkTile
+            options.dhvTile = dhvTile
+            options.threads = threads
+            switch try ArrayDirectory.computeDType(inputs + state, requested: io.dtype, directory: directory) {
+            case .float32: try compute(Float.self, inputs, state, gate: gate, options: options)
+            case .float64: try compute(Double.self, inputs, state, gate: gate, options: options)
+            }
+        }
+    }
+
+    private func compute<S: KernelScalar>(
+        _: S.Type, _ inputs: [(String, NPYArray)], _ stateArrays: [(String, NPYArray)],
+        gate: Gate, options: ChunkwiseOptions
+    ) throws {
+        let x = inputs.map { $0.1.tensor(as: S.self) }
+        let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
+        let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
+        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"])
+        let eps = S(gateOptions.eps)
+        let output = try OutputDirectory(io.output)
+        switch kernel {
+        case .parallel:
+            let h = try timed(repeats: io.repeats) { try Reference.parallel(mlstm, gate: gate, eps: eps) }
+            try output.write(h, as: "h")
+        case .recurrent:
+            let result = try timed(repeats: io.repeats) {
+                try Reference.recurrent(mlstm, gate: gate, initialState: initial, eps: eps)
+            }
+            try write(result.h, result.state, to: output)
+        case .chunkwise:
+            let result = try timed(repeats: io.repeats) {
+                try Chunkwise.forward(mlstm, gate: gate, initialState: initial, eps: eps, options: options)
+            }
+            try write(result.h, result.state, to: output)
+        }
+    }
+
+    private func write<S: TensorScalar>(_ h: Tensor<S>, _ state: MLSTMState<S>, to output: OutputDirectory) throws {
+        try output.write(h, as: "h")
+        try output.write(state.c, as: "c")
+        try output.write(state.n, as: "n")
+        try output.write(state.m, as: "m")
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+import TFLA
+
+/// The `tfla` oracle commands, driven as a test suite elsewhere would.
+@Suite("tfla command line")
+struct CLITests {
+    /// The `tfla` executable next to the test bundle (built with the tests).
+    static let executable: URL = {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for directory in [runner.deletingLastPathComponent(), Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()] {
+            let candidate = directory.appendingPathComponent("tfla")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return runner.deletingLastPathComponent().appendingPathComponent("tfla")
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func tfla(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let (out, err) = (Pipe(), Pipe())
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "tfla-cli-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func writeInputs<S: TensorScalar>(_ x: MLSTMInputs<S>, to directory: String) throws {
+        for (name, tensor) in [("q", x.q), ("k", x.k), ("v", x.v), ("i", x.i), ("f", x.f)] {
+            try NPY.write(tensor, to: directory + "/" + name + ".npy")
+        }
+    }
+
+    static let shape = ProblemShape(batch: 2, heads: 2, sequence: 37, keyDim: 8, valueDim: 6)
+
+    @Test func runAgreesWithTheLibrary() throws {
+        let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
+        defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
+        let x = MLSTMInputs<Double>.random(Self.shape, gates: .extreme, seed: 3)
+        let initial = try Reference.recurrent(try x.sequenceSlice(0..<5), gate: .exponential).state
+        try Self.writeInputs(x, to: input)
+        for (name, tensor) in [("c0", initial.c), ("n0", initial.n), ("m0", initial.m)] {
+            try NPY.write(tensor, to: input + "/" + name + ".npy")
+        }
+        let result = try Self.tfla(["run", "--in", input, "--out", output, "--chunk-size", "8", "--threads", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = try Chunkwise.forward(x, gate: .exponential, initialState: initial,
+                                             options: ChunkwiseOptions(chunkSize: 8, threads: 3))
+        #expect(try NPY.read(contentsOf: output + "/h.npy", as: Double.self) == expected.h)
+        #expect(try NPY.read(contentsOf: output + "/c.npy", as: Double.self) == expected.state.c)
+        #expect(try NPY.read(contentsOf: output + "/n.npy", as: Double.self) == expected.state.n)
+        #expect(try NPY.read(contentsOf: output + "/m.npy", as: Double.self) == expected.state.m)
+
+        let recurrent = try Self.tfla(["run", "--kernel", "recurrent", "--in", input, "--out", output])
+        #expect(recurrent.status == 0)
+        let reference = try Reference.recurrent(x, gate: .exponential, initialState: initial)
+        #expect(try NPY.read(contentsOf: output + "/h.npy", as: Double.self) == reference.h)
+    }
+
+    @Test func sigmoidParallelInRequestedDType() throws {
+        let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
+        defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
+        let x = MLSTMInputs<Float>.random(Self.shape, seed: 4)
+        try Self.writeInputs(x, to: input)
+        let result = try Self.tfla(["run", "--kernel", "parallel", "--gate", "sig", "--no-normalize",
+                                    "--dtype", "float64", "--in", input, "--out", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        let x64 = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
+                                      i: x.i.converted(), f: x.f.converted())
+        let expected = try Reference.parallel(x64, gate: .sigmoid(normalize: false))
+        #expect(try NPY.read(contentsOf: output + "/h.npy", as: Double.self) == expected)
+        #expect(!FileManager.default.fileExists(atPath: output + "/c.npy"))
+    }
+
+    @Test func stepAgreesWithTheLibrary() throws {
+        let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
+        defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
+        let x = MLSTMInputs<Float>.random(Self.shape, seed: 5)
+        let state = try Reference.recurrent(x, gate: .exponential).state
+        let token = try x.sequenceSlice(0..<1)
+        let q = try token.q.reshaped([2, 2, 8]), k = try token.k.reshaped([2, 2, 8]), v = try token.v.reshaped([2, 2, 6])
+        let i = try token.i.reshaped([2, 2, 1]), f = try token.f.reshaped([2, 2, 1])
+        for (name, tensor) in [("q", q), ("k", k), ("v", v), ("i", i), ("f", f), ("c0", state.c), ("n0", state.n), ("m0", state.m)] {
+            try NPY.write(tensor, to: input + "/" + name + ".npy")
+        }
+        let result = try Self.tfla(["step", "--in", input, "--out", output, "--repeat", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lastLine = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(lastLine.hasPrefix("kernel_seconds="))
+        #expect(Double(lastLine.dropFirst("kernel_seconds=".count)) != nil)
+        let expected = try Reference.step(q: q, k: k, v: v, i: i, f: f, state: state, gate: .exponential)
+        #expect(try NPY.read(contentsOf: output + "/h.npy", as: Float.self) == expected.h)
+        #expect(try NPY.read(contentsOf: output + "/c.npy", as: Float.self) == expected.state.c)
+    }
+
+    /// Every error: exit status 2, one line on stderr naming the culprit,
+    /// and no output file written.
+    @Test func errorsAreOneLineAndWriteNothing() throws {
+        let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
+        defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
+        let x = MLSTMInputs<Double>.random(Self.shape, seed: 6)
+        try Self.writeInputs(x, to: input)
+
+        func expectFailure(_ arguments: [String], mentioning text: String) throws {
+            let result = try Self.tfla(arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains(text), "\(result.stderr)")
+            let written = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+            #expect(written.isEmpty, "\(written)")
+        }
+
+        // An initial state with a part missing.
+        try NPY.write(MLSTMState<Double>(zerosFor: Self.shape).c, to: input + "/c0.npy")
+        try expectFailure(["run", "--in", input, "--out", output], mentioning: "n0, m0 missing")
+        // The parallel form takes no initial state.
+        try expectFailure(["run", "--kernel", "parallel", "--in", input, "--out", output], mentioning: "c0.npy")
+        try FileManager.default.removeItem(atPath: input + "/c0.npy")
+        // Inconsistent shapes.
+        try NPY.write(Tensor<Double>(shape: [2, 2, 36]), to: input + "/f.npy")
+        try expectFailure(["run", "--in", input, "--out", output], mentioning: "f: expected shape [2, 2, 37], got [2, 2, 36]")
+        // Mixed dtypes without --dtype.
+        try NPY.write(x.f.converted(to: Float.self), to: input + "/f.npy")
+        try expectFailure(["run", "--in", input, "--out", output], mentioning: "f.npy: dtype float32")
+        // A file that is not .npy.
+        try Data("not an array".utf8).write(to: URL(fileURLWithPath: input + "/f.npy"))
+        try expectFailure(["run", "--in", input, "--out", output], mentioning: "f.npy: not a .npy file")
+        // A missing file, bad options.
+        try FileManager.default.removeItem(atPath: input + "/f.npy")
+        try expectFailure(["run", "--in", input, "--out", output], mentioning: "f.npy: missing input file")
+        try NPY.write(x.f, to: input + "/f.npy")
+        try expectFailure(["run", "--in", input, "--out", output, "--chunk-size", "0"], mentioning: "chunkSize = 0")
+        try expectFailure(["run", "--in", input, "--out", output, "--eps=-1"], mentioning: "eps")
+        try expectFailure(["run", "--in", input, "--out", output, "--no-normalize"], mentioning: "--no-normalize")
+        try expectFailure(["run", "--in", input, "--out", output, "--repeat", "0"], mentioning: "--repeat")
+        try expectFailure(["step", "--in", input, "--out", output], mentioning: "c0.npy: missing input file")
+        // Usage errors are one line too (exit status 64, as ArgumentParser's).
+        let usage = try Self.tfla(["run", "--kernel", "sig", "--in", input, "--out", output])
+        #expect(usage.status == 64)
+        #expect(usage.stderr.split(separator: "\n").count == 1 && usage.stderr.contains("--kernel"), "\(usage.stderr)")
+    }
+
+    @Test func compareReportsAndSetsTheExitStatus() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let a = try Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let b = try Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3, 4, 5.5, 6])
+        try NPY.write(a, to: directory + "/a.npy")
+        try NPY.write(b, to: directory + "/b.npy")
+        try NPY.write(Tensor<Double>(shape: [3, 2]), to: directory + "/c.npy")
+        let same = try Self.tfla(["compare", directory + "/a.npy", directory + "/a.npy"])
+        #expect(same.status == 0)
+        let differ = try Self.tfla(["compare", directory + "/a.npy", directory + "/b.npy"])
+        #expect(differ.status == 1)
+        #expect(differ.stdout.contains("max_abs_error=0.5"))
+        #expect(differ.stdout.contains("worst_index=[1, 1]"))
+        let loose = try Self.tfla(["compare", directory + "/a.npy", directory + "/b.npy", "--rtol", "0.1"])
+        #expect(loose.status == 0)
+        let mismatched = try Self.tfla(["compare", directory + "/a.npy", directory + "/c.npy"])
+        #expect(mismatched.status == 2)
+        let missing = try Self.tfla(["compare", directory + "/a.npy", directory + "/none.npy"])
+        #expect(missing.status == 2)
+    }
+}
