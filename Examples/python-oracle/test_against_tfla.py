@@ -1,0 +1,60 @@
+"""Checking a kernel against `tfla` from a Python test suite.
+
+The pattern: generate inputs with numpy, save them as .npy, let `tfla run`
+compute the float64 reference, and compare your kernel's output with it.
+Here the "kernel under test" is the authors' PyTorch-native chunkwise mLSTM
+(mlstm-kernels 2.0.6); replace `kernel_under_test` with your own.
+
+Run (from the repository root, after `make build`):
+    pip install pytest numpy torch==2.13.0 mlstm-kernels==2.0.6 einops
+    PATH="$(swift build -c release --show-bin-path):$PATH" pytest Examples/python-oracle
+"""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+chunkwise = pytest.importorskip("mlstm_kernels.torch.chunkwise.native")
+
+TFLA = shutil.which("tfla")
+
+
+def kernel_under_test(q, k, v, i, f, chunk_size):
+    """The kernel being tested: returns h as a numpy array."""
+    as_torch = [torch.from_numpy(a) for a in (q, k, v, i, f)]
+    h = chunkwise.mlstm_chunkwise__native_autograd(*as_torch, chunk_size=chunk_size)
+    return h.detach().numpy()
+
+
+def tfla_run(inputs, directory, *flags):
+    """Writes inputs to directory/in, runs `tfla run`, returns its outputs."""
+    src, out = os.path.join(directory, "in"), os.path.join(directory, "out")
+    os.makedirs(src, exist_ok=True)
+    for name, array in inputs.items():
+        np.save(os.path.join(src, f"{name}.npy"), array)
+    subprocess.run([TFLA, "run", "--in", src, "--out", out, *flags], check=True)
+    return {name[:-4]: np.load(os.path.join(out, name)) for name in os.listdir(out)}
+
+
+@pytest.mark.skipif(TFLA is None, reason="tfla is not on PATH")
+@pytest.mark.parametrize("gates", ["realistic", "extreme"])
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-9), (np.float32, 1e-3)])
+def test_chunkwise_matches_reference(tmp_path, gates, dtype, rtol):
+    rng = np.random.default_rng(0)
+    b, nh, s, dqk, dhv = 2, 3, 128, 32, 48
+    inputs = {
+        "q": rng.standard_normal((b, nh, s, dqk)),
+        "k": rng.standard_normal((b, nh, s, dqk)),
+        "v": rng.standard_normal((b, nh, s, dhv)),
+        "i": rng.standard_normal((b, nh, s)) if gates == "realistic" else rng.uniform(-30, 30, (b, nh, s)),
+        "f": 3 + rng.standard_normal((b, nh, s)) if gates == "realistic" else rng.uniform(-20, 30, (b, nh, s)),
+    }
+    inputs = {name: a.astype(dtype) for name, a in inputs.items()}
+    # The reference in float64 from the same (rounded) inputs.
+    reference = tfla_run(inputs, str(tmp_path), "--kernel", "recurrent", "--dtype", "float64")["h"]
+    actual = kernel_under_test(*(inputs[n] for n in "qkvif"), chunk_size=32)
+    error = np.abs(actual - reference).max() / np.abs(reference).max()
+    assert error <= rtol, f"relative error {error:.3g}"
