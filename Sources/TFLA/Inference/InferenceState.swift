@@ -1,0 +1,135 @@
+/// The recurrent state of an mLSTM layer during generation: (C, n, m) for
+/// every batch entry and head, advanced in place.
+///
+/// Prefill a prompt of any length with the chunkwise kernel (inference mode),
+/// then generate token by token with ``step(q:k:v:i:f:into:)``; memory stays
+/// that of the state at any sequence length. Snapshots allow rollback, and the
+/// state can be saved to and loaded from `.npy` files.
+///
+/// Invariant (tested): prefill(x₁…x_S) = prefill(x₁…x_j) then
+/// prefill(x_{j+1}…x_S) = prefill(x₁…x_j) then S−j steps, for any j.
+public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
+    /// Batch, heads, key and value dimensions (`sequence` is 1).
+    public let shape: ProblemShape
+    public let gate: Gate
+    public let eps: Scalar
+    /// Worker threads for steps and prefills (nil: all available cores).
+    public var threads: Int?
+    /// Tokens consumed since the state was created or last restored.
+    public private(set) var tokens = 0
+    private var state: MLSTMState<Scalar>
+    private let forget, input, stabilizer: UnsafeMutablePointer<Double>
+
+    /// An empty state: zeros, m = 0.
+    public convenience init(batch: Int, heads: Int, keyDim: Int, valueDim: Int,
+                            gate: Gate, eps: Scalar = 1e-6) throws(TFLAError) {
+        for (name, value) in [("batch", batch), ("heads", heads), ("keyDim", keyDim), ("valueDim", valueDim)] where value < 1 {
+            throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1")
+        }
+        let shape = ProblemShape(batch: batch, heads: heads, sequence: 1, keyDim: keyDim, valueDim: valueDim)
+        try self.init(MLSTMState(zerosFor: shape), gate: gate, eps: eps)
+    }
+
+    /// A state from arrays: c `(B, NH, DQK, DHV)`, n `(B, NH, DQK)`, m `(B, NH, 1)`.
+    public init(_ state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6) throws(TFLAError) {
+        try Validation.requireRank(state.c, 4, "c")
+        try Validation.requireNonEmpty(state.c, "c")
+        let dims = state.c.shape
+        let shape = ProblemShape(batch: dims[0], heads: dims[1], sequence: 1, keyDim: dims[2], valueDim: dims[3])
+        try state.validate(for: shape, gate: gate)
+        try Validation.requireEps(eps)
+        self.shape = shape
+        self.gate = gate
+        self.eps = eps
+        self.state = state
+        forget = .allocateCounted(capacity: shape.batchHeads)
+        input = .allocateCounted(capacity: shape.batchHeads)
+        stabilizer = .allocateCounted(capacity: shape.batchHeads)
+    }
+
+    deinit {
+        forget.deallocate()
+        input.deallocate()
+        stabilizer.deallocate()
+    }
+
+    /// Consumes a prompt (any length) with the chunkwise kernel and returns
+    /// its outputs `(B, NH, S, DHV)`.
+    public func prefill(_ inputs: MLSTMInputs<Scalar>, options: ChunkwiseOptions = .default) throws(TFLAError) -> Tensor<Scalar> {
+        let given = try inputs.validatedShape()
+        try requireSameHeads(given)
+        var options = options
+        options.mode = .inference
+        if options.threads == nil { options.threads = threads }
+        let result = try Chunkwise.forward(inputs, gate: gate, initialState: state, eps: eps, options: options)
+        state = result.state
+        tokens += given.sequence
+        return result.h
+    }
+
+    /// One token: q, k `(B, NH, DQK)`, v `(B, NH, DHV)`, i, f `(B, NH, 1)`.
+    /// Writes h `(B, NH, DHV)` into `h` (reused across steps: no allocation
+    /// when it already has that shape and is not shared).
+    public func step(q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
+                     i: Tensor<Scalar>, f: Tensor<Scalar>, into h: inout Tensor<Scalar>) throws(TFLAError) {
+        let (b, nh, dqk, dhv) = (shape.batch, shape.heads, shape.keyDim, shape.valueDim)
+        try Validation.requireShape(q, [b, nh, dqk], "q")
+        try Validation.requireShape(k, [b, nh, dqk], "k")
+        try Validation.requireShape(v, [b, nh, dhv], "v")
+        try Validation.requireShape(i, [b, nh, 1], "i")
+        try Validation.requireShape(f, [b, nh, 1], "f")
+        if h.shape != [b, nh, dhv] { h = Tensor(uninitializedShape: [b, nh, dhv]) }
+        StepKernel.run(
+            heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps),
+            threads: threads ?? Workers.defaultCount,
+            q: q.readPointer, k: k.readPointer, v: v.readPointer, i: i.readPointer, f: f.readPointer,
+            c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer(),
+            h: h.writePointer(),
+            gates: StepKernel.Gates(forget: forget, input: input, stabilizer: stabilizer))
+        withExtendedLifetime((q, k, v, i, f)) {}
+        tokens += 1
+    }
+
+    /// One token, returning a new h `(B, NH, DHV)`.
+    public func step(q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
+                     i: Tensor<Scalar>, f: Tensor<Scalar>) throws(TFLAError) -> Tensor<Scalar> {
+        var h = Tensor<Scalar>(uninitializedShape: [shape.batch, shape.heads, shape.valueDim])
+        try step(q: q, k: k, v: v, i: i, f: f, into: &h)
+        return h
+    }
+
+    /// A copy of the current state (copy-on-write: cheap until the next step).
+    public func snapshot() -> MLSTMState<Scalar> { state }
+
+    /// Returns to a snapshot (or any state of this shape).
+    public func restore(_ snapshot: MLSTMState<Scalar>, tokens: Int = 0) throws(TFLAError) {
+        try snapshot.validate(for: shape, gate: gate)
+        state = snapshot
+        self.tokens = tokens
+    }
+
+    /// Writes `c.npy`, `n.npy`, `m.npy` into `directory` (which must exist).
+    public func save(to directory: String) throws(NPYError) {
+        try NPY.write(state.c, to: directory + "/c.npy")
+        try NPY.write(state.n, to: directory + "/n.npy")
+        try NPY.write(state.m, to: directory + "/m.npy")
+    }
+
+    /// Reads a state saved by ``save(to:)``.
+    public static func load(from directory: String, gate: Gate, eps: Scalar = 1e-6) throws -> InferenceState {
+        let c = try NPY.read(contentsOf: directory + "/c.npy", as: Scalar.self)
+        let n = try NPY.read(contentsOf: directory + "/n.npy", as: Scalar.self)
+        let m = try NPY.read(contentsOf: directory + "/m.npy", as: Scalar.self)
+        return try InferenceState(MLSTMState(c: c, n: n, m: m), gate: gate, eps: eps)
+    }
+
+    private func requireSameHeads(_ given: ProblemShape) throws(TFLAError) {
+        let expected = [shape.batch, shape.heads, given.sequence, shape.keyDim]
+        guard given.batch == shape.batch, given.heads == shape.heads, given.keyDim == shape.keyDim else {
+            throw .shapeMismatch(argument: "q", expected: expected, given: given.queryShape)
+        }
+        guard given.valueDim == shape.valueDim else {
+            throw .shapeMismatch(argument: "v", expected: [shape.batch, shape.heads, given.sequence, shape.valueDim], given: given.valueShape)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import RealModule
+
+/// The fused generation step (`Docs/math.md` §1, one step of the recurrent
+/// form), in place on a state, for all batch entries and heads at once.
+///
+/// Each work item — a head and a tile of C's columns — makes one pass over
+/// its tile of C: C ← f′·C + i′·k vᵀ and, in the same pass, h ← q̂ᵀC. The
+/// denominator needs q̂·n′ = f′·(q̂·n) + i′·(q̂·k), which reads only the old
+/// n, so items never wait for each other; n and m are advanced after the
+/// parallel pass. Every column is computed the same way whatever the tiling,
+/// so results do not depend on tiles or threads.
+enum StepKernel {
+    /// Per-head gate values, computed once per step into caller-owned
+    /// buffers (no allocation per step).
+    struct Gates {
+        let forget: UnsafeMutablePointer<Double>
+        let input: UnsafeMutablePointer<Double>
+        let stabilizer: UnsafeMutablePointer<Double>
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func run<Scalar: KernelScalar>(
+        heads: Int, keyDim dqk: Int, valueDim dhv: Int, gate: Gate, eps: Double, threads: Int,
+        q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
+        i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
+        c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>,
+        h: UnsafeMutablePointer<Scalar>, gates: Gates
+    ) {
+        for head in 0..<heads {
+            let logForget = logSigmoid(Double(f[head]))
+            let logInput = gate.logInputWeight(Double(i[head]))
+            let previous = Double(m[head])
+            let next = gate.isStabilized ? max(logForget + previous, logInput) : 0
+            gates.forget[head] = .exp(logForget + previous - next)
+            gates.input[head] = .exp(logInput - next)
+            gates.stabilizer[head] = next
+        }
+        // Split C's columns only when there are few heads; 64 columns or more
+        // per item keep the inner loop vectorized.
+        var tiles = 1
+        while heads * tiles < 2 * threads, dhv / (tiles * 2) >= 64 { tiles *= 2 }
+        let tileCount = tiles
+        let width = (dhv + tiles - 1) / tiles
+        let scale = 1 / Double(dqk).squareRoot()
+        let shared = UnsafeSendable((q, k, v, c, n, h, gates))
+        parallelFor(items: heads * tileCount, threads: threads, makeScratch: { () }) { item, _ in
+            let (q, k, v, c, n, h, gates) = shared.value
+            let head = item / tileCount
+            let start = (item % tileCount) * width
+            let count = min(width, dhv - start)
+            let forget = Scalar(gates.forget[head]), input = Scalar(gates.input[head])
+            let qh = q + head * dqk, kh = k + head * dqk, nh = n + head * dqk
+            let vh = v + head * dhv + start
+            let hh = h + head * dhv + start
+            var qn: Scalar = 0, qk: Scalar = 0
+            for d in 0..<dqk {
+                qn += qh[d] * nh[d]
+                qk += qh[d] * kh[d]
+            }
+            for col in 0..<count { hh[col] = 0 }
+            for d in 0..<dqk {
+                let row = c + (head * dqk + d) * dhv + start
+                let weightedKey = input * kh[d]
+                let query = qh[d]
+                for col in 0..<count {
+                    let updated = forget * row[col] + weightedKey * vh[col]
+                    row[col] = updated
+                    hh[col] += query * updated
+                }
+            }
+            let s = Scalar(scale)
+            guard gate.normalizes else {
+                for col in 0..<count { hh[col] *= s }
+                return
+            }
+            let dot = s * (forget * qn + input * qk)
+            let floor = Scalar(Double.exp(-gates.stabilizer[head]))
+            let factor = s / (max(abs(dot), floor) + Scalar(eps))
+            for col in 0..<count { hh[col] *= factor }
+        }
+        for head in 0..<heads {
+            let forget = Scalar(gates.forget[head]), input = Scalar(gates.input[head])
+            let nh = n + head * dqk, kh = k + head * dqk
+            for d in 0..<dqk { nh[d] = forget * nh[d] + input * kh[d] }
+            m[head] = Scalar(gates.stabilizer[head])
+        }
+    }
+}

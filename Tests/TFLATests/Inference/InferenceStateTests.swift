@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+import TFLA
+
+@Suite("Inference state")
+struct InferenceStateTests {
+    /// Token t of a sequence as step inputs.
+    static func token(_ x: MLSTMInputs<Double>, _ t: Int) throws -> (q: Tensor<Double>, k: Tensor<Double>, v: Tensor<Double>, i: Tensor<Double>, f: Tensor<Double>) {
+        let s = try x.sequenceSlice(t..<(t + 1))
+        let (b, nh, dqk, dhv) = (x.q.shape[0], x.q.shape[1], x.q.shape[3], x.v.shape[3])
+        return (try s.q.reshaped([b, nh, dqk]), try s.k.reshaped([b, nh, dqk]), try s.v.reshaped([b, nh, dhv]),
+                try s.i.reshaped([b, nh, 1]), try s.f.reshaped([b, nh, 1]))
+    }
+
+    /// The fused step equals the reference step, including when C's columns
+    /// are split across workers (few heads, wide values).
+    @Test(arguments: [ProblemShape(batch: 2, heads: 3, sequence: 1, keyDim: 8, valueDim: 12),
+                      ProblemShape(batch: 1, heads: 1, sequence: 1, keyDim: 16, valueDim: 256)])
+    func stepMatchesReference(shape: ProblemShape) throws {
+        for gates in GateDistribution.allCases {
+            let warm = MLSTMInputs<Double>.random(
+                ProblemShape(batch: shape.batch, heads: shape.heads, sequence: 9, keyDim: shape.keyDim, valueDim: shape.valueDim),
+                gates: gates, seed: 21)
+            for gate in allGates {
+                let state = try Reference.recurrent(warm, gate: gate).state
+                let x = try Self.token(warm, 4)
+                let expected = try Reference.step(q: x.q, k: x.k, v: x.v, i: x.i, f: x.f, state: state, gate: gate)
+                let inference = try InferenceState(state, gate: gate)
+                let h = try inference.step(q: x.q, k: x.k, v: x.v, i: x.i, f: x.f)
+                let next = inference.snapshot()
+                #expect(maxMagnitude(expected.h) > 0)
+                #expect(relativeError(h, expected.h) <= 1e-12, "\(gate) \(gates)")
+                #expect(relativeError(next.c, expected.state.c) <= 1e-13)
+                #expect(relativeError(next.n, expected.state.n) <= 1e-13)
+                #expect(relativeError(next.m, expected.state.m) <= 1e-14)
+            }
+        }
+    }
+
+    /// prefill(all) = prefill(first j) + prefill(rest) = prefill(first j) + steps.
+    @Test(arguments: [1, 7, 16, 29])
+    func prefillSplitsAndStepsAgree(split: Int) throws {
+        let shape = ProblemShape(batch: 2, heads: 2, sequence: 30, keyDim: 6, valueDim: 10)
+        for gates in GateDistribution.allCases {
+            let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(split))
+            for gate in allGates {
+                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4)
+                let whole = try InferenceState<Double>(batch: 2, heads: 2, keyDim: 6, valueDim: 10, gate: gate)
+                let hWhole = try whole.prefill(x, options: options)
+
+                let parts = try InferenceState<Double>(batch: 2, heads: 2, keyDim: 6, valueDim: 10, gate: gate)
+                _ = try parts.prefill(x.sequenceSlice(0..<split), options: options)
+                let hRest = try parts.prefill(x.sequenceSlice(split..<30), options: options)
+
+                let stepped = try InferenceState<Double>(batch: 2, heads: 2, keyDim: 6, valueDim: 10, gate: gate)
+                _ = try stepped.prefill(x.sequenceSlice(0..<split), options: options)
+                var h = Tensor<Double>(shape: [])
+                for t in split..<30 {
+                    let token = try Self.token(x, t)
+                    try stepped.step(q: token.q, k: token.k, v: token.v, i: token.i, f: token.f, into: &h)
+                    let expected = try hWhole.slicing(axis: 2, t..<(t + 1)).reshaped([2, 2, 10])
+                    #expect(relativeError(h, expected) <= 1e-10, "step \(t) \(gate) \(gates)")
+                }
+                #expect(try relativeError(hRest, hWhole.slicing(axis: 2, split..<30)) <= 1e-10)
+                for other in [parts, stepped] {
+                    #expect(other.tokens == 30)
+                    #expect(relativeError(other.snapshot().c, whole.snapshot().c) <= 1e-10)
+                    #expect(relativeError(other.snapshot().n, whole.snapshot().n) <= 1e-10)
+                    #expect(relativeError(other.snapshot().m, whole.snapshot().m) <= 1e-12)
+                }
+            }
+        }
+    }
+
+    @Test func snapshotRestoreAndFiles() throws {
+        let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 2, sequence: 12, keyDim: 4, valueDim: 5), seed: 8)
+        let inference = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 4, valueDim: 5, gate: .exponential)
+        _ = try inference.prefill(x.sequenceSlice(0..<6))
+        let saved = inference.snapshot()
+        let rest = try x.sequenceSlice(6..<12)
+        let first = try inference.prefill(rest)
+        try inference.restore(saved, tokens: 6)
+        #expect(try inference.prefill(rest) == first)
+        #expect(inference.tokens == 12)
+
+        let directory = NSTemporaryDirectory() + "tfla-state-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try inference.save(to: directory)
+        let loaded = try InferenceState<Float>.load(from: directory, gate: .exponential)
+        #expect(loaded.snapshot().c == inference.snapshot().c)
+        #expect(loaded.snapshot().m == inference.snapshot().m)
+    }
+
+    @Test func stepIsThreadCountInvariant() throws {
+        let x = MLSTMInputs<Double>.random(ProblemShape(batch: 1, heads: 1, sequence: 3, keyDim: 32, valueDim: 512), seed: 9)
+        var results: [Tensor<Double>] = []
+        for threads in [1, 2, 7] {
+            let inference = try InferenceState<Double>(batch: 1, heads: 1, keyDim: 32, valueDim: 512, gate: .exponential)
+            inference.threads = threads
+            for t in 0..<3 {
+                let token = try Self.token(x, t)
+                results.append(try inference.step(q: token.q, k: token.k, v: token.v, i: token.i, f: token.f))
+            }
+        }
+        #expect(results[0...2].elementsEqual(results[3...5]))
+        #expect(results[0...2].elementsEqual(results[6...8]))
+    }
+
+    @Test func badArgumentsAreRefused() throws {
+        #expect(throws: TFLAError.invalidParameter(name: "heads", value: "0", requirement: "at least 1")) {
+            try InferenceState<Float>(batch: 1, heads: 0, keyDim: 4, valueDim: 4, gate: .exponential)
+        }
+        let inference = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 4, valueDim: 5, gate: .exponential)
+        let g = Tensor<Float>(shape: [1, 2, 1])
+        #expect(throws: TFLAError.shapeMismatch(argument: "v", expected: [1, 2, 5], given: [1, 2, 4])) {
+            try inference.step(q: Tensor(shape: [1, 2, 4]), k: Tensor(shape: [1, 2, 4]), v: Tensor(shape: [1, 2, 4]), i: g, f: g)
+        }
+        let wrongHeads = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 3, sequence: 4, keyDim: 4, valueDim: 5))
+        #expect(throws: TFLAError.self) { try inference.prefill(wrongHeads) }
+        #expect(inference.tokens == 0)
+    }
+}
