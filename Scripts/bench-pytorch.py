@@ -41,6 +41,28 @@ def time_forward(shape, chunk, repeats):
     return statistics.median(times), min(times)
 
 
+def time_step(threads, steps):
+    """Median seconds per native recurrent step at the 7B head (B=1, NH=8)."""
+    from mlstm_kernels.torch.recurrent import mlstm_recurrent_step__native
+
+    b, nh, dqk, dhv = 1, 8, 256, 512
+    gen = torch.Generator().manual_seed(0)
+    c = torch.zeros(b, nh, dqk, dhv)
+    n = torch.zeros(b, nh, dqk)
+    m = torch.zeros(b, nh, 1)
+    q, k = torch.randn(b, nh, dqk, generator=gen), torch.randn(b, nh, dqk, generator=gen)
+    v = torch.randn(b, nh, dhv, generator=gen)
+    i, f = torch.randn(b, nh, 1, generator=gen), 3 + torch.randn(b, nh, 1, generator=gen)
+    times = []
+    with torch.no_grad():
+        for step in range(steps + 10):
+            start = time.perf_counter()
+            _, (c, n, m) = mlstm_recurrent_step__native(q, k, v, i, f, c, n, m)
+            if step >= 10:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -48,8 +70,13 @@ def main():
     parser.add_argument("--shapes", default="all")
     parser.add_argument("--chunk-sizes", default="64,128,256")
     parser.add_argument("--sequence", type=int, default=None, help="override S for every shape")
+    parser.add_argument("--step", action="store_true", help="time the native generation step instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.step:
+        median, fastest = time_step(args.threads, 1000)
+        print(f"native step (B=1, NH=8, DQK=256, DHV=512, float32): median {median * 1e6:.1f} us, min {fastest * 1e6:.1f} us")
+        return
     names = list(SHAPES) if args.shapes == "all" else args.shapes.split(",")
     print("shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s")
     for name in names:

@@ -21,6 +21,7 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Kernel mode: inference or training (saves every chunk state).") var mode = "inference"
     @Option(help: "Write results as CSV to this file.") var csv: String?
     @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes and exit.") var gemmProbe = false
+    @Flag(help: "Benchmark the generation step (B=1, NH=8, DQK=256, DHV=512) instead and exit.") var step = false
 
     func run() throws {
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
@@ -33,6 +34,17 @@ struct BenchRunner: ParsableCommand {
                 for c in GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64) {
                     print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
                 }
+            }
+            return
+        }
+        if step {
+            for g in gates {
+                let m = try StepBenchmark.run(batch: 1, heads: 8, keyDim: 256, valueDim: 512, gate: g,
+                                              threads: threads, steps: repeats * 200)
+                // 25 GB/s: two-core DRAM triad bandwidth on the reference machine (CPU notes).
+                print(String(format: "step %@: median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
+                             g.isStabilized ? "exp" : "sig", m.median * 1e6, m.minimum * 1e6,
+                             Double(m.stateBytes) / 1e6, m.floor(bandwidth: 25e9) * 1e6, m.bytesAllocatedPerStep))
             }
             return
         }
