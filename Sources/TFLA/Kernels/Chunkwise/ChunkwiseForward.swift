@@ -79,7 +79,7 @@ extension Chunkwise {
         var saved: ChunkStates<Scalar>?
         switch options.mode {
         case .inference:
-            runInference(context)
+            runInference([context])
         case .training:
             saved = runTraining(context, stride: options.stateStride)
         }
@@ -88,18 +88,22 @@ extension Chunkwise {
         }
     }
 
-    /// Inference mode: one item per (head, column tile) walks all chunks,
-    /// with the running C in the output state itself.
-    static func runInference<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>) {
-        let tiles = (context.shape.valueDim + context.tiling.dhv - 1) / context.tiling.dhv
-        let shared = UnsafeSendable(context)
+    /// Inference mode: one item per (call, head, column tile) walks all
+    /// chunks of its call's tokens, with the running C in the output state
+    /// itself. Several calls (the sequences of a packed batch) share one
+    /// parallel region.
+    static func runInference<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>]) {
+        let first = contexts[0]
+        let tiles = (first.shape.valueDim + first.tiling.dhv - 1) / first.tiling.dhv
+        let perCall = first.shape.batchHeads * tiles
+        let shared = UnsafeSendable(contexts)
         parallelFor(
-            items: context.shape.batchHeads * tiles, threads: context.tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value) }
+            items: contexts.count * perCall, threads: first.tiling.threads,
+            makeScratch: { ForwardScratch<Scalar>(shared.value[0]) }
         ) { item, scratch in
-            let context = shared.value
+            let context = shared.value[item / perCall]
             let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-            let head = item / tiles
+            let head = item % perCall / tiles
             let column = (item % tiles) * context.tiling.dhv
             let n = scratch.normalizer.baseAddress!
             n.update(from: context.n0 + head * dqk, count: dqk)

@@ -11,6 +11,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     let n0, m0: UnsafePointer<Scalar>
     /// Outputs: h and the final state.
     let h, c, n, m: UnsafeMutablePointer<Scalar>
+    /// The tokens (along S) this call covers: all of them, or one sequence
+    /// of a packed batch.
+    var tokens: Range<Int>
 
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
          q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
@@ -26,16 +29,17 @@ struct ForwardContext<Scalar: KernelScalar> {
         (self.q, self.k, self.v, self.i, self.f) = (q, k, v, i, f)
         (self.n0, self.m0) = (n0, m0)
         (self.h, self.c, self.n, self.m) = (h, c, n, m)
+        self.tokens = 0..<shape.sequence
     }
 
-    /// Number of chunks (the last may be partial).
-    var chunkCount: Int { (shape.sequence + tiling.chunk - 1) / tiling.chunk }
+    /// Number of chunks of `tokens` (the last may be partial).
+    var chunkCount: Int { (tokens.count + tiling.chunk - 1) / tiling.chunk }
 
     /// The tokens of chunk `index` of `head`: first token (flat over heads)
     /// and length.
     func chunk(_ index: Int, head: Int) -> (token: Int, length: Int) {
-        let start = index * tiling.chunk
-        return (head * shape.sequence + start, min(tiling.chunk, shape.sequence - start))
+        let start = tokens.lowerBound + index * tiling.chunk
+        return (head * shape.sequence + start, min(tiling.chunk, tokens.upperBound - start))
     }
 }
 

@@ -1,0 +1,71 @@
+/// The result of a packed variable-length forward.
+public struct PackedOutput<Scalar: TensorScalar>: Sendable {
+    /// Outputs `(B, NH, T, DHV)`, in the packed layout of the inputs.
+    public var h: Tensor<Scalar>
+    /// The final state of each sequence, in order.
+    public var states: [MLSTMState<Scalar>]
+}
+
+extension Chunkwise {
+    /// The forward pass over several sequences packed along S.
+    ///
+    /// Sequence r occupies tokens `sequenceOffsets[r]..<sequenceOffsets[r+1]`
+    /// of every (batch, head) row — the `cu_seqlens` convention of other
+    /// kernel libraries. Each sequence starts from its own initial state
+    /// (zeros when `initialStates` is nil) and its chunks never see another
+    /// sequence's tokens, so the result equals running each sequence alone;
+    /// all sequences share one parallel region. Inference mode only.
+    ///
+    /// - Parameters:
+    ///   - sequenceOffsets: N + 1 offsets, starting at 0, strictly
+    ///     increasing, ending at S.
+    ///   - initialStates: nil, or one state per sequence.
+    public static func forward<Scalar: KernelScalar>(
+        packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
+        initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
+        options: ChunkwiseOptions = .default
+    ) throws(TFLAError) -> PackedOutput<Scalar> {
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try options.validate()
+        guard options.mode == .inference else {
+            throw .unsupported("packed sequences: only inference mode is supported")
+        }
+        let offsets = sequenceOffsets
+        guard offsets.count >= 2, offsets.first == 0, offsets.last == shape.sequence,
+              zip(offsets, offsets.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw .invalidParameter(
+                name: "sequenceOffsets", value: "\(offsets)",
+                requirement: "strictly increasing from 0 to S = \(shape.sequence), with at least one sequence")
+        }
+        let count = offsets.count - 1
+        if let initialStates {
+            guard initialStates.count == count else {
+                throw .invalidParameter(name: "initialStates", value: "\(initialStates.count) states",
+                                        requirement: "one per sequence (\(count))")
+            }
+            for (index, state) in initialStates.enumerated() {
+                try state.validate(for: shape, gate: gate, prefix: "initialStates[\(index)] ")
+            }
+        }
+        let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
+        var states = initial
+        var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
+        let tiling = options.resolved(for: shape)
+        let output = h.writePointer()
+        var contexts: [ForwardContext<Scalar>] = []
+        for index in 0..<count {
+            var context = ForwardContext(
+                shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
+                q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
+                i: inputs.i.readPointer, f: inputs.f.readPointer,
+                n0: initial[index].n.readPointer, m0: initial[index].m.readPointer,
+                h: output, c: states[index].c.writePointer(), n: states[index].n.writePointer(),
+                m: states[index].m.writePointer())
+            context.tokens = offsets[index]..<offsets[index + 1]
+            contexts.append(context)
+        }
+        runInference(contexts)
+        return withExtendedLifetime((inputs, initial)) { PackedOutput(h: h, states: states) }
+    }
+}
