@@ -2,20 +2,23 @@ import Foundation
 
 /// An array read from a `.npy` file, in the dtype the file holds.
 public enum NPYArray: Sendable {
+    case float16(Tensor<Float16>)
     case float32(Tensor<Float>)
     case float64(Tensor<Double>)
 
     /// The array's shape.
     public var shape: [Int] {
         switch self {
+        case let .float16(tensor): return tensor.shape
         case let .float32(tensor): return tensor.shape
         case let .float64(tensor): return tensor.shape
         }
     }
 
-    /// The NumPy name of the dtype ("float32" or "float64").
+    /// The NumPy name of the dtype ("float16", "float32" or "float64").
     public var dtypeName: String {
         switch self {
+        case .float16: return Float16.dtypeName
         case .float32: return Float.dtypeName
         case .float64: return Double.dtypeName
         }
@@ -24,14 +27,15 @@ public enum NPYArray: Sendable {
     /// The array converted (if needed) to `Scalar`.
     public func tensor<Scalar: TensorScalar>(as _: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
         switch self {
+        case let .float16(tensor): return tensor as? Tensor<Scalar> ?? tensor.converted()
         case let .float32(tensor): return tensor as? Tensor<Scalar> ?? tensor.converted()
         case let .float64(tensor): return tensor as? Tensor<Scalar> ?? tensor.converted()
         }
     }
 }
 
-/// Reading and writing NumPy `.npy` files: little-endian float32 and
-/// float64, C order, any rank (format versions 1.0, 2.0 and 3.0 are read;
+/// Reading and writing NumPy `.npy` files: little-endian float16, float32
+/// and float64, C order, any rank (format versions 1.0, 2.0 and 3.0 are read;
 /// 1.0 is written, or 2.0 when the header needs it).
 ///
 /// Anything else is refused with an ``NPYError`` that names the file and the
@@ -72,6 +76,8 @@ public enum NPY {
                 }
                 let payload = UnsafeRawBufferPointer(rebasing: bytes[offset...])
                 switch header.descriptor {
+                case Float16.npyDescriptor:
+                    return .float16(try tensor(from: payload, shape: header.shape, count: count))
                 case Float.npyDescriptor:
                     return .float32(try tensor(from: payload, shape: header.shape, count: count))
                 case Double.npyDescriptor:
@@ -88,9 +94,11 @@ public enum NPY {
         }
     }
 
-    /// Encodes a tensor as the bytes of a `.npy` file.
+    /// Encodes a tensor as the bytes of a `.npy` file. Types NumPy has no
+    /// dtype for (``BFloat16``) are written as float32, exactly.
     public static func encode<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) -> Data {
-        var data = Data(NPYHeader(descriptor: Scalar.npyDescriptor, fortranOrder: false, shape: tensor.shape).encoded())
+        guard let descriptor = Scalar.npyDescriptor else { return encode(tensor.converted(to: Float.self)) }
+        var data = Data(NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded())
         tensor.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         return data
     }

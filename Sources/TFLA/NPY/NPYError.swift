@@ -10,7 +10,7 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case unsupportedVersion(major: UInt8, minor: UInt8)
         /// The header dictionary is missing or cannot be parsed.
         case malformedHeader(String)
-        /// A dtype other than little-endian float32 or float64.
+        /// A dtype other than little-endian float16, float32 or float64.
         case unsupportedDType(String)
         /// The array is stored in Fortran (column-major) order.
         case fortranOrder
@@ -42,7 +42,7 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .malformedHeader(reason): detail = "malformed .npy header: \(reason)"
         case let .unsupportedDType(descr):
             let hint = descr.hasPrefix(">") ? " (big-endian; convert with arr.astype(arr.dtype.newbyteorder('<')))" : ""
-            detail = "unsupported dtype '\(descr)'\(hint); only little-endian float32 ('<f4') and float64 ('<f8') are supported"
+            detail = "unsupported dtype '\(descr)'\(hint); only little-endian float16 ('<f2'), float32 ('<f4') and float64 ('<f8') are supported"
         case .fortranOrder: detail = "Fortran-ordered array; save it in C order (np.ascontiguousarray)"
         case let .truncated(expected, actual): detail = "truncated: header announces \(expected) data bytes, file has \(actual)"
         case let .trailingBytes(expected, actual): detail = "\(actual - expected) unexpected bytes after the \(expected) data bytes"

@@ -51,7 +51,7 @@ extension MLSTMInputs {
         func tensor(_ dims: [Int], _ draw: (inout SplitMix64) -> Double) -> Tensor<Scalar> {
             var result = Tensor<Scalar>(shape: dims)
             result.withUnsafeMutableBufferPointer { buffer in
-                for index in buffer.indices { buffer[index] = Scalar(draw(&rng)) }
+                for index in buffer.indices { buffer[index] = Scalar.rounded(from: draw(&rng)) }
             }
             return result
         }

@@ -124,7 +124,7 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         var result = Tensor<Other>(shape: shape)
         withUnsafeBufferPointer { source in
             result.withUnsafeMutableBufferPointer { target in
-                for index in source.indices { target[index] = Other(source[index]) }
+                for index in source.indices { target[index] = Other.rounded(from: source[index].doubleValue) }
             }
         }
         return result

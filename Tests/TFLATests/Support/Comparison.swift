@@ -9,7 +9,7 @@ func relativeError<A: TensorScalar, B: TensorScalar>(_ a: Tensor<A>, _ reference
             var maxDiff = 0.0
             var maxRef = 0.0
             for index in x.indices {
-                let (u, v) = (Double(x[index]), Double(y[index]))
+                let (u, v) = (x[index].doubleValue, y[index].doubleValue)
                 if u.isNaN || v.isNaN { return .infinity }
                 maxDiff = max(maxDiff, abs(u - v))
                 maxRef = max(maxRef, abs(v))
@@ -21,7 +21,7 @@ func relativeError<A: TensorScalar, B: TensorScalar>(_ a: Tensor<A>, _ reference
 
 /// The largest |element|, to assert that a comparison is not vacuous.
 func maxMagnitude<S: TensorScalar>(_ tensor: Tensor<S>) -> Double {
-    tensor.withUnsafeBufferPointer { $0.reduce(0.0) { max($0, abs(Double($1))) } }
+    tensor.withUnsafeBufferPointer { $0.reduce(0.0) { max($0, abs($1.doubleValue)) } }
 }
 
 /// Where the committed fixtures live (the tests read them from the source

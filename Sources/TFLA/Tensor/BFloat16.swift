@@ -1,0 +1,37 @@
+/// bfloat16: the upper half of a float32 (8 exponent bits, 7 fraction bits),
+/// as a storage type. Arithmetic happens in float32 after conversion.
+public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
+    /// The raw bits.
+    public var bitPattern: UInt16
+
+    public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
+
+    /// The nearest bfloat16 (round to nearest, ties to even; NaN stays NaN).
+    public init(_ value: Float) {
+        let bits = value.bitPattern
+        if value.isNaN {
+            bitPattern = UInt16(truncatingIfNeeded: bits >> 16) | 0x0040
+        } else {
+            let rounding = 0x7FFF &+ ((bits >> 16) & 1)
+            bitPattern = UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
+        }
+    }
+
+    /// The value as a float32 (exact).
+    public var floatValue: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
+
+    /// Rounds through float32 (two roundings; they can differ from one only
+    /// on exact float32 ties, far below bfloat16 resolution).
+    public static func rounded(from value: Double) -> BFloat16 { BFloat16(Float(value)) }
+    public var doubleValue: Double { Double(floatValue) }
+    public init(integerLiteral value: Int) { self.init(Float(value)) }
+
+    /// NumPy has no bfloat16 dtype; `.npy` files hold bfloat16 as float32.
+    public static var npyDescriptor: String? { nil }
+    public static var dtypeName: String { "bfloat16" }
+    public var description: String { floatValue.description }
+
+    /// Equality of values (+0 == −0; NaN is unequal to everything).
+    public static func == (lhs: BFloat16, rhs: BFloat16) -> Bool { lhs.floatValue == rhs.floatValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(floatValue == 0 ? 0 : bitPattern) }
+}
