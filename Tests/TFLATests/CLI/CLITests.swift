@@ -158,6 +158,16 @@ struct CLITests {
         #expect(usage.stderr.split(separator: "\n").count == 1 && usage.stderr.contains("--kernel"), "\(usage.stderr)")
     }
 
+    @Test func layerDemoRunsWithFlatMemory() throws {
+        let result = try Self.tfla(["layer-demo", "--tokens", "600", "--block", "128", "--model", "64",
+                                    "--heads", "2", "--dqk", "8", "--dhv", "16", "--generate", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("prefill: 600 tokens"))
+        #expect(result.stdout.contains("generate: 3 tokens"))
+        let bad = try Self.tfla(["layer-demo", "--block", "0"])
+        #expect(bad.status == 2)
+    }
+
     @Test func compareReportsAndSetsTheExitStatus() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
