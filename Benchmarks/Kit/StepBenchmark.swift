@@ -18,8 +18,9 @@ public enum StepBenchmark {
 
     /// Runs `steps` float32 steps (after 10 warm-up steps) on random inputs.
     public static func run(batch: Int, heads: Int, keyDim: Int, valueDim: Int, gate: Gate,
-                           threads: Int, steps: Int) throws -> Measurement {
-        let state = try InferenceState<Float>(batch: batch, heads: heads, keyDim: keyDim, valueDim: valueDim, gate: gate)
+                           threads: Int, steps: Int, memoryStorage: MemoryStorage = .native) throws -> Measurement {
+        let state = try InferenceState<Float>(batch: batch, heads: heads, keyDim: keyDim, valueDim: valueDim, gate: gate,
+                                              memoryStorage: memoryStorage)
         state.threads = threads
         let x = MLSTMInputs<Float>.random(
             ProblemShape(batch: batch, heads: heads, sequence: 1, keyDim: keyDim, valueDim: valueDim), seed: 3)
@@ -37,7 +38,8 @@ public enum StepBenchmark {
         }
         let allocated = Double(AllocationCounter.bytesAllocated - before) / Double(steps)
         times.sort()
-        let stateBytes = batch * heads * (keyDim * valueDim + keyDim + 1) * MemoryLayout<Float>.size
+        let memoryBytes = memoryStorage == .native ? MemoryLayout<Float>.size : 2
+        let stateBytes = batch * heads * (keyDim * valueDim * memoryBytes + (keyDim + 1) * MemoryLayout<Float>.size)
         return Measurement(median: times[times.count / 2], minimum: times[0],
                            stateBytes: stateBytes, bytesAllocatedPerStep: allocated)
     }

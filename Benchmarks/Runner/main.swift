@@ -22,6 +22,7 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Write results as CSV to this file.") var csv: String?
     @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes and exit.") var gemmProbe = false
     @Flag(help: "Benchmark the generation step (B=1, NH=8, DQK=256, DHV=512) instead and exit.") var step = false
+    @Option(help: "With --step: how C is stored (native, float16, bfloat16).") var memoryStorage = "native"
 
     func run() throws {
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
@@ -38,11 +39,12 @@ struct BenchRunner: ParsableCommand {
             return
         }
         if step {
+            let storage: MemoryStorage = memoryStorage == "float16" ? .float16 : memoryStorage == "bfloat16" ? .bfloat16 : .native
             for g in gates {
                 let m = try StepBenchmark.run(batch: 1, heads: 8, keyDim: 256, valueDim: 512, gate: g,
-                                              threads: threads, steps: repeats * 200)
+                                              threads: threads, steps: repeats * 200, memoryStorage: storage)
                 // 25 GB/s: two-core DRAM triad bandwidth on the reference machine (CPU notes).
-                print(String(format: "step %@: median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
+                print(String(format: "step %@ (C \(memoryStorage)): median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
                              g.isStabilized ? "exp" : "sig", m.median * 1e6, m.minimum * 1e6,
                              Double(m.stateBytes) / 1e6, m.floor(bandwidth: 25e9) * 1e6, m.bytesAllocatedPerStep))
             }

@@ -17,40 +17,91 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
     public var threads: Int?
     /// Tokens consumed since the state was created or last restored.
     public private(set) var tokens = 0
+    /// How C is stored.
+    public let memoryStorage: MemoryStorage
+    /// n, m, and C itself when stored natively (else `c` is an empty
+    /// placeholder and C lives in `halfMemory`).
     private var state: MLSTMState<Scalar>
     private let forget, input, stabilizer: UnsafeMutablePointer<Double>
+    private let halfMemory: StepKernel.HalfMemory?
 
     /// An empty state: zeros, m = 0.
     public convenience init(batch: Int, heads: Int, keyDim: Int, valueDim: Int,
-                            gate: Gate, eps: Scalar = 1e-6) throws(TFLAError) {
+                            gate: Gate, eps: Scalar = 1e-6, memoryStorage: MemoryStorage = .native) throws(TFLAError) {
         for (name, value) in [("batch", batch), ("heads", heads), ("keyDim", keyDim), ("valueDim", valueDim)] where value < 1 {
             throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1")
         }
         let shape = ProblemShape(batch: batch, heads: heads, sequence: 1, keyDim: keyDim, valueDim: valueDim)
-        try self.init(MLSTMState(zerosFor: shape), gate: gate, eps: eps)
+        try self.init(MLSTMState(zerosFor: shape), gate: gate, eps: eps, memoryStorage: memoryStorage)
     }
 
     /// A state from arrays: c `(B, NH, DQK, DHV)`, n `(B, NH, DQK)`, m `(B, NH, 1)`.
-    public init(_ state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6) throws(TFLAError) {
+    ///
+    /// With `memoryStorage` `.float16` or `.bfloat16` (Float only), C is
+    /// kept in 16 bits — half the state's memory and memory traffic — and
+    /// widened to float32 row by row inside the step kernel.
+    public init(_ state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6,
+                memoryStorage: MemoryStorage = .native) throws(TFLAError) {
         try Validation.requireRank(state.c, 4, "c")
         try Validation.requireNonEmpty(state.c, "c")
         let dims = state.c.shape
         let shape = ProblemShape(batch: dims[0], heads: dims[1], sequence: 1, keyDim: dims[2], valueDim: dims[3])
         try state.validate(for: shape, gate: gate)
         try Validation.requireEps(eps)
+        if memoryStorage != .native && Scalar.self != Float.self {
+            throw .unsupported("16-bit memory storage needs Float computation, not \(Scalar.dtypeName)")
+        }
         self.shape = shape
         self.gate = gate
         self.eps = eps
+        self.memoryStorage = memoryStorage
         self.state = state
         forget = .allocateCounted(capacity: shape.batchHeads)
         input = .allocateCounted(capacity: shape.batchHeads)
         stabilizer = .allocateCounted(capacity: shape.batchHeads)
+        if memoryStorage == .native {
+            halfMemory = nil
+        } else {
+            halfMemory = StepKernel.HalfMemory(
+                format: memoryStorage,
+                bits: .allocateCounted(capacity: state.c.count),
+                rows: .allocateCounted(capacity: shape.batchHeads * shape.valueDim))
+            storeMemory(state.c)
+        }
     }
 
     deinit {
         forget.deallocate()
         input.deallocate()
         stabilizer.deallocate()
+        halfMemory?.bits.deallocate()
+        halfMemory?.rows.deallocate()
+    }
+
+    /// Moves C into 16-bit storage and leaves a placeholder in `state.c`.
+    private func storeMemory(_ c: Tensor<Scalar>) {
+        guard let halfMemory else {
+            state.c = c
+            return
+        }
+        c.withUnsafeBufferPointer { values in
+            values.withMemoryRebound(to: Float.self) { floats in
+                halfMemory.format.narrow(floats.baseAddress!, count: floats.count, into: halfMemory.bits)
+            }
+        }
+        state.c = Tensor(shape: [0])
+    }
+
+    /// C in the compute type (widened from 16 bits if needed).
+    private var memory: Tensor<Scalar> {
+        guard let halfMemory else { return state.c }
+        var c = Tensor<Scalar>(uninitializedShape: shape.memoryShape)
+        c.withUnsafeMutableBufferPointer { values in
+            values.withMemoryRebound(to: Float.self) { floats in
+                halfMemory.format.widen(halfMemory.bits, count: floats.count, into: floats.baseAddress!)
+            }
+        }
+        return c
     }
 
     /// Consumes a prompt (any length) with the chunkwise kernel and returns
@@ -61,8 +112,9 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
         var options = options
         options.mode = .inference
         if options.threads == nil { options.threads = threads }
-        let result = try Chunkwise.forward(inputs, gate: gate, initialState: state, eps: eps, options: options)
+        let result = try Chunkwise.forward(inputs, gate: gate, initialState: snapshot(), eps: eps, options: options)
         state = result.state
+        storeMemory(result.state.c)
         tokens += given.sequence
         return result.h
     }
@@ -85,7 +137,7 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
             q: q.readPointer, k: k.readPointer, v: v.readPointer, i: i.readPointer, f: f.readPointer,
             c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer(),
             h: h.writePointer(),
-            gates: StepKernel.Gates(forget: forget, input: input, stabilizer: stabilizer))
+            gates: StepKernel.Gates(forget: forget, input: input, stabilizer: stabilizer), half: halfMemory)
         withExtendedLifetime((q, k, v, i, f)) {}
         tokens += 1
     }
@@ -98,21 +150,27 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
         return h
     }
 
-    /// A copy of the current state (copy-on-write: cheap until the next step).
-    public func snapshot() -> MLSTMState<Scalar> { state }
+    /// A copy of the current state in the compute type (copy-on-write for
+    /// native storage: cheap until the next step; widened from 16 bits
+    /// otherwise).
+    public func snapshot() -> MLSTMState<Scalar> {
+        MLSTMState(c: memory, n: state.n, m: state.m)
+    }
 
     /// Returns to a snapshot (or any state of this shape).
     public func restore(_ snapshot: MLSTMState<Scalar>, tokens: Int = 0) throws(TFLAError) {
         try snapshot.validate(for: shape, gate: gate)
         state = snapshot
+        storeMemory(snapshot.c)
         self.tokens = tokens
     }
 
     /// Writes `c.npy`, `n.npy`, `m.npy` into `directory` (which must exist).
     public func save(to directory: String) throws(NPYError) {
-        try NPY.write(state.c, to: directory + "/c.npy")
-        try NPY.write(state.n, to: directory + "/n.npy")
-        try NPY.write(state.m, to: directory + "/m.npy")
+        let current = snapshot()
+        try NPY.write(current.c, to: directory + "/c.npy")
+        try NPY.write(current.n, to: directory + "/n.npy")
+        try NPY.write(current.m, to: directory + "/m.npy")
     }
 
     /// Reads a state saved by ``save(to:)``.

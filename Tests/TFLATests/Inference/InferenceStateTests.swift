@@ -121,3 +121,53 @@ struct InferenceStateTests {
         #expect(inference.tokens == 0)
     }
 }
+
+@Suite("Inference state with 16-bit memory")
+struct HalfMemoryStateTests {
+    /// Prefill 64 tokens, then 192 steps with C stored in 16 bits, against
+    /// float64 of the same inputs. Returns the worst relative error of the
+    /// step outputs and of the final C.
+    static func errors(_ storage: MemoryStorage, gate: Gate) throws -> (h: Double, c: Double) {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 256, keyDim: 16, valueDim: 32)
+        let x32 = MLSTMInputs<Float>.random(shape, seed: 17)
+        let x64 = MLSTMInputs<Double>(q: x32.q.converted(), k: x32.k.converted(), v: x32.v.converted(),
+                                      i: x32.i.converted(), f: x32.f.converted())
+        let expected = try Reference.recurrent(x64, gate: gate)
+        let state = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 16, valueDim: 32, gate: gate, memoryStorage: storage)
+        _ = try state.prefill(x32.sequenceSlice(0..<64))
+        var worst = 0.0
+        var h = Tensor<Float>(shape: [])
+        for t in 64..<256 {
+            let s = try x32.sequenceSlice(t..<(t + 1))
+            try state.step(q: s.q.reshaped([1, 2, 16]), k: s.k.reshaped([1, 2, 16]), v: s.v.reshaped([1, 2, 32]),
+                           i: s.i.reshaped([1, 2, 1]), f: s.f.reshaped([1, 2, 1]), into: &h)
+            worst = max(worst, relativeError(h, try expected.h.slicing(axis: 2, t..<(t + 1)).reshaped([1, 2, 32])))
+        }
+        return (worst, relativeError(state.snapshot().c, expected.state.c))
+    }
+
+    @Test(arguments: [Gate.exponential, .sigmoid(normalize: true)])
+    func errorAgainstFloat64(gate: Gate) throws {
+        let native = try Self.errors(.native, gate: gate)
+        let half = try Self.errors(.float16, gate: gate)
+        let brain = try Self.errors(.bfloat16, gate: gate)
+        #expect(native.h <= 1e-5 && native.c <= 1e-5)
+        #expect(half.h <= 5e-3 && half.c <= 5e-3 && half.h > native.h)
+        #expect(brain.h <= 6e-2 && brain.c <= 2e-2 && brain.h > half.h)
+    }
+
+    @Test func memoryIsStoredAndRestored() throws {
+        let state = try InferenceState<Float>(batch: 1, heads: 1, keyDim: 4, valueDim: 8, gate: .exponential, memoryStorage: .bfloat16)
+        let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 10, keyDim: 4, valueDim: 8), seed: 2)
+        _ = try state.prefill(x)
+        let saved = state.snapshot()
+        #expect(saved.c.shape == [1, 1, 4, 8])
+        #expect(maxMagnitude(saved.c) > 0)
+        // Stored values are bfloat16: widening what was narrowed is exact.
+        try state.restore(saved, tokens: 10)
+        #expect(state.snapshot().c == saved.c)
+        #expect(throws: TFLAError.self) {
+            try InferenceState<Double>(batch: 1, heads: 1, keyDim: 4, valueDim: 8, gate: .exponential, memoryStorage: .float16)
+        }
+    }
+}

@@ -18,6 +18,14 @@ enum StepKernel {
         let stabilizer: UnsafeMutablePointer<Double>
     }
 
+    /// C kept in 16 bits: the raw storage and a float32 row buffer of
+    /// `heads × valueDim` elements (one row per work item at a time).
+    struct HalfMemory {
+        let format: MemoryStorage
+        let bits: UnsafeMutablePointer<UInt16>
+        let rows: UnsafeMutablePointer<Float>
+    }
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func run<Scalar: KernelScalar>(
@@ -25,7 +33,7 @@ enum StepKernel {
         q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
         c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>,
-        h: UnsafeMutablePointer<Scalar>, gates: Gates
+        h: UnsafeMutablePointer<Scalar>, gates: Gates, half: HalfMemory? = nil
     ) {
         for head in 0..<heads {
             let logForget = logSigmoid(Double(f[head]))
@@ -43,9 +51,9 @@ enum StepKernel {
         let tileCount = tiles
         let width = (dhv + tiles - 1) / tiles
         let scale = 1 / Double(dqk).squareRoot()
-        let shared = UnsafeSendable((q, k, v, c, n, h, gates))
+        let shared = UnsafeSendable((q, k, v, c, n, h, gates, half))
         parallelFor(items: heads * tileCount, threads: threads, makeScratch: { () }) { item, _ in
-            let (q, k, v, c, n, h, gates) = shared.value
+            let (q, k, v, c, n, h, gates, half) = shared.value
             let head = item / tileCount
             let start = (item % tileCount) * width
             let count = min(width, dhv - start)
@@ -60,13 +68,23 @@ enum StepKernel {
             }
             for col in 0..<count { hh[col] = 0 }
             for d in 0..<dqk {
-                let row = c + (head * dqk + d) * dhv + start
+                let offset = (head * dqk + d) * dhv + start
+                // With 16-bit storage the row is widened into this item's own
+                // slice of the row buffer (items cover disjoint columns).
+                let row = half.map { half in
+                    let buffer = half.rows + head * dhv + start
+                    half.format.widen(half.bits + offset, count: count, into: buffer)
+                    return UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: Scalar.self)
+                } ?? c + offset
                 let weightedKey = input * kh[d]
                 let query = qh[d]
                 for col in 0..<count {
                     let updated = forget * row[col] + weightedKey * vh[col]
                     row[col] = updated
                     hh[col] += query * updated
+                }
+                if let half {
+                    half.format.narrow(half.rows + head * dhv + start, count: count, into: half.bits + offset)
                 }
             }
             let s = Scalar(scale)

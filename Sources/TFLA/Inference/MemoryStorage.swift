@@ -1,0 +1,43 @@
+/// How an ``InferenceState`` stores its matrix memory C (the bulk of the
+/// state: DQK·DHV per head). n and m always stay in the compute precision:
+/// m is a log-scale that grows with the sequence, and rounding it would
+/// rescale all of C.
+public enum MemoryStorage: Sendable, Hashable {
+    /// C in the compute type (Float or Double).
+    case native
+    /// C in IEEE half precision (11 significant bits), float32 arithmetic.
+    case float16
+    /// C in bfloat16 (8 significant bits), float32 arithmetic.
+    case bfloat16
+
+    /// 16-bit values → float32.
+    func widen(_ source: UnsafePointer<UInt16>, count: Int, into target: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .float16:
+            for index in 0..<count { target[index] = Float(Float16(bitPattern: source[index])) }
+        case .bfloat16:
+            for index in 0..<count { target[index] = Float(bitPattern: UInt32(source[index]) << 16) }
+        case .native:
+            preconditionFailure("native storage has no 16-bit form")
+        }
+    }
+
+    /// float32 → 16-bit values (round to nearest even).
+    func narrow(_ source: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<UInt16>) {
+        switch self {
+        case .float16:
+            for index in 0..<count { target[index] = Float16(source[index]).bitPattern }
+        case .bfloat16:
+            // BFloat16.init's rounding, written branch-free so it vectorizes.
+            for index in 0..<count {
+                let bits = source[index].bitPattern
+                let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
+                let quietNaN = (bits >> 16) | 0x0040
+                let isNaN = bits & 0x7FFF_FFFF > 0x7F80_0000
+                target[index] = UInt16(truncatingIfNeeded: isNaN ? quietNaN : rounded)
+            }
+        case .native:
+            preconditionFailure("native storage has no 16-bit form")
+        }
+    }
+}
