@@ -42,6 +42,7 @@ let package = Package(
             name: "tfla",
             dependencies: [
                 "TFLA",
+                "TFLABenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

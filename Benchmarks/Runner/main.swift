@@ -53,8 +53,8 @@ struct BenchRunner: ParsableCommand {
         let peak = SGEMMPeak.measure(threads: threads)
         print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
         print("mode: \(mode)")
-        print("shape           S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)")
-        var rows = ["shape,B,NH,S,DQK,DHV,gate,mode,chunk,query_tile,kv_tile,threads,median_s,min_s,max_s,effective_gflops,floor_efficiency,sgemm_peak_gflops,bytes_allocated"]
+        print(ForwardSuite.tableHeader)
+        var configurations: [ForwardConfiguration] = []
         for entry in selected {
             var shape = entry.shape
             if let sequence { shape.sequence = sequence }
@@ -66,21 +66,13 @@ struct BenchRunner: ParsableCommand {
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.kvTile = kt }
-                            let m = try ForwardBenchmark.run(shape, gate: g, options: options, repeats: repeats)
-                            let gateName = g.isStabilized ? "exp" : "sig"
-                            print(String(format: "%-15@ %-6d %-4@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
-                                         entry.name, shape.sequence, gateName, options.chunkSize, options.queryTile, options.kvTile,
-                                         m.median * 1e3, m.minimum * 1e3, m.effectiveGFLOPs, m.floorEfficiency(peak: peak),
-                                         Double(m.bytesAllocated) / 1e6))
-                            rows.append([entry.name, "\(shape.batch)", "\(shape.heads)", "\(shape.sequence)", "\(shape.keyDim)", "\(shape.valueDim)",
-                                         gateName, mode, "\(options.chunkSize)", "\(options.queryTile)", "\(options.kvTile)", "\(threads)",
-                                         "\(m.median)", "\(m.minimum)", "\(m.maximum)", "\(m.effectiveGFLOPs)",
-                                         "\(m.floorEfficiency(peak: peak))", "\(peak)", "\(m.bytesAllocated)"].joined(separator: ","))
+                            configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options))
                         }
                     }
                 }
             }
         }
+        let rows = [ForwardSuite.csvHeader] + (try ForwardSuite.run(configurations, repeats: repeats, peak: peak) { print($0) })
         if let csv {
             try (rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
             print("wrote \(csv)")

@@ -1,0 +1,54 @@
+import Foundation
+import TFLA
+
+/// One configuration of the forward benchmark.
+public struct ForwardConfiguration: Sendable {
+    public var name: String
+    public var shape: ProblemShape
+    public var gate: Gate
+    public var options: ChunkwiseOptions
+
+    public init(name: String, shape: ProblemShape, gate: Gate, options: ChunkwiseOptions) {
+        self.name = name
+        self.shape = shape
+        self.gate = gate
+        self.options = options
+    }
+
+    var gateName: String { gate.isStabilized ? "exp" : "sig" }
+    var modeName: String { options.mode == .training ? "training" : "inference" }
+}
+
+/// Runs a list of forward configurations and formats the results as a
+/// table and as CSV; shared by `tfla-bench` and `tfla bench`.
+public enum ForwardSuite {
+    public static let tableHeader =
+        "shape           S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)"
+    public static let csvHeader =
+        "shape,B,NH,S,DQK,DHV,gate,mode,chunk,query_tile,kv_tile,threads,median_s,min_s,max_s,effective_gflops,floor_efficiency,sgemm_peak_gflops,bytes_allocated"
+
+    /// Measures every configuration; calls `progress(done, total, label)`
+    /// before each and `report(tableLine)` after each. Returns CSV rows.
+    public static func run(
+        _ configurations: [ForwardConfiguration], repeats: Int, peak: Double,
+        progress: (Int, Int, String) -> Void = { _, _, _ in }, report: (String) -> Void
+    ) throws -> [String] {
+        var rows: [String] = []
+        for (index, c) in configurations.enumerated() {
+            progress(index, configurations.count, "\(c.name) \(c.gateName) L=\(c.options.chunkSize)")
+            let m = try ForwardBenchmark.run(c.shape, gate: c.gate, options: c.options, repeats: repeats)
+            let (s, o) = (c.shape, c.options)
+            report(String(format: "%@ %-6d %@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
+                          c.name.padding(toLength: 15, withPad: " ", startingAt: 0), s.sequence,
+                          c.gateName.padding(toLength: 4, withPad: " ", startingAt: 0), o.chunkSize, o.queryTile, o.kvTile,
+                          m.median * 1e3, m.minimum * 1e3, m.effectiveGFLOPs, m.floorEfficiency(peak: peak),
+                          Double(m.bytesAllocated) / 1e6))
+            rows.append([c.name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)",
+                         c.gateName, c.modeName, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(m.threads)",
+                         "\(m.median)", "\(m.minimum)", "\(m.maximum)", "\(m.effectiveGFLOPs)",
+                         "\(m.floorEfficiency(peak: peak))", "\(peak)", "\(m.bytesAllocated)"].joined(separator: ","))
+        }
+        progress(configurations.count, configurations.count, "done")
+        return rows
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import TFLA
+import TFLABenchmarkKit
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark the forward kernel (float32) at the standard shapes and write CSV.",
+        discussion: """
+        Prints median time, effective GFLOP/s, floor efficiency against an sgemm peak \
+        measured in the same run, and bytes allocated, with a progress bar on stderr. \
+        The backward benchmark comes with the backward kernel.
+        """)
+
+    @Option(help: "Worker threads.") var threads = Workers.defaultCount
+    @Option(help: "Timed repetitions per configuration.") var repeats = 5
+    @Option(help: "Gates: exp, sig or both.") var gate = "both"
+    @Option(help: "Shapes from the standard list (xlstm-7b-head, paper-head, batched), comma-separated, or 'all'.")
+    var shapes = "all"
+    @Option(help: "Chunk sizes, comma-separated.") var chunkSizes = "\(ChunkwiseOptions.default.chunkSize)"
+    @Option(help: "Override S for every shape.") var sequence: Int?
+    @Option(help: "Kernel mode: inference or training.") var mode = "inference"
+    @Option(help: "CSV output file.") var csv = "tfla-bench.csv"
+
+    func run() throws {
+        let names = shapes == "all" ? BenchmarkShape.standard.map(\.name) : shapes.split(separator: ",").map(String.init)
+        let known = Set(BenchmarkShape.standard.map(\.name))
+        if let unknown = names.first(where: { !known.contains($0) }) { throw fail("--shapes: unknown shape '\(unknown)'") }
+        guard ["exp", "sig", "both"].contains(gate) else { throw fail("--gate must be exp, sig or both, got '\(gate)'") }
+        guard ["inference", "training"].contains(mode) else { throw fail("--mode must be inference or training, got '\(mode)'") }
+        let chunks = chunkSizes.split(separator: ",").compactMap { Int($0) }
+        guard !chunks.isEmpty, chunks.allSatisfy({ $0 >= 1 }), threads >= 1, repeats >= 1, (sequence ?? 1) >= 1 else {
+            throw fail("--chunk-sizes, --threads, --repeats and --sequence must be positive integers")
+        }
+        let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
+            : gate == "sig" ? [.sigmoid(normalize: true)] : [.exponential]
+        var configurations: [ForwardConfiguration] = []
+        for entry in BenchmarkShape.standard where names.contains(entry.name) {
+            var shape = entry.shape
+            if let sequence { shape.sequence = sequence }
+            for g in gates {
+                for chunk in chunks {
+                    let options = ChunkwiseOptions(chunkSize: chunk, threads: threads, mode: mode == "training" ? .training : .inference)
+                    configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options))
+                }
+            }
+        }
+        print("tfla bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), \(mode)")
+        let peak = SGEMMPeak.measure(threads: threads)
+        print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
+        print(ForwardSuite.tableHeader)
+        var stderr = StandardError()
+        let rows = try ForwardSuite.run(configurations, repeats: repeats, peak: peak, progress: { done, total, label in
+            let width = 30
+            let filled = total == 0 ? width : done * width / total
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            print("\r[\(bar)] \(done)/\(total) \(label)\u{1B}[K", terminator: done == total ? "\n" : "", to: &stderr)
+        }, report: { print($0) })
+        do {
+            try (([ForwardSuite.csvHeader] + rows).joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        } catch {
+            throw fail("--csv \(csv): cannot write: \((error as NSError).localizedDescription)")
+        }
+        print("wrote \(csv)")
+    }
+}
