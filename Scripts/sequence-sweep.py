@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Forward time against sequence length at the xLSTM-7B head shape: tfla
+(both gates) and the PyTorch-native chunkwise baseline, measured in one run.
+
+Usage: python3 Scripts/sequence-sweep.py [--threads 2] [--repeats 3]
+Needs: a release build (make build), the packages of Scripts/bench-pytorch.py,
+and matplotlib. Writes Docs/data/sequence-sweep.csv and
+Docs/plots/sequence-sweep.png.
+"""
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    flags = subprocess.run(["bash", "Scripts/swift-flags.sh"], capture_output=True, text=True, cwd=ROOT).stdout.split()
+    bin_path = subprocess.run(["swift", "build", "-c", "release", *flags, "--show-bin-path"],
+                              capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    rows = []
+    for s in LENGTHS:
+        out = os.path.join(ROOT, "Docs", "data", f".sweep-{s}.csv")
+        subprocess.run([os.path.join(bin_path, "tfla"), "bench", "--shapes", "xlstm-7b-head", "--sequence", str(s),
+                        "--threads", str(args.threads), "--repeats", str(args.repeats), "--csv", out],
+                       check=True, cwd=ROOT, stdout=sys.stderr)
+        with open(out) as handle:
+            for row in csv.DictReader(handle):
+                rows.append({"S": s, "kernel": f"tfla {row['gate']}", "median_s": float(row["median_s"])})
+        os.remove(out)
+        torch_out = subprocess.run([sys.executable, "Scripts/bench-pytorch.py", "--shapes", "xlstm-7b-head",
+                                    "--sequence", str(s), "--threads", str(args.threads), "--repeats", str(args.repeats)],
+                                   check=True, capture_output=True, text=True, cwd=ROOT).stdout
+        for row in csv.DictReader(io.StringIO(torch_out)):
+            rows.append({"S": s, "kernel": f"pytorch native (L={row['best_chunk']})", "median_s": float(row["median_s"])})
+        print(f"S={s}: " + ", ".join(f"{r['kernel']} {r['median_s'] * 1e3:.0f} ms" for r in rows if r["S"] == s), file=sys.stderr)
+    target = os.path.join(ROOT, "Docs", "data", "sequence-sweep.csv")
+    with open(target, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["S", "kernel", "median_s"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axis = plt.subplots(figsize=(6.5, 4.2))
+    groups = {}
+    for row in rows:
+        label = "pytorch native (best L)" if row["kernel"].startswith("pytorch") else row["kernel"]
+        groups.setdefault(label, []).append((row["S"], row["median_s"] * 1e3))
+    for label, points in groups.items():
+        xs, ys = zip(*sorted(points))
+        axis.plot(xs, ys, marker="o", label=label)
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("sequence length S")
+    axis.set_ylabel("forward time (ms, median)")
+    axis.set_title(f"mLSTM forward, B=1 NH=8 DQK=256 DHV=512, float32, {args.threads} threads", fontsize=9)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(ROOT, "Docs", "plots", "sequence-sweep.png"), dpi=110)
+    print(f"wrote {os.path.relpath(target, ROOT)} and Docs/plots/sequence-sweep.png")
+
+
+if __name__ == "__main__":
+    main()
