@@ -1,0 +1,174 @@
+import RealModule
+
+/// Gradients of a loss with respect to the inputs and initial state of an
+/// mLSTM sequence.
+public struct MLSTMGradients<Scalar: TensorScalar>: Sendable {
+    public var dq, dk, dv, di, df: Tensor<Scalar>
+    /// Gradients for the initial state (zeros when none was given).
+    public var dc0, dn0, dm0: Tensor<Scalar>
+}
+
+extension Reference {
+    /// The exact gradient of the recurrent form (`Docs/math.md` §4, exact
+    /// mode): reverse-mode differentiation of every step, through the
+    /// normalizer, the exp(−m) branch of the denominator's max, and the
+    /// stabilizer m where it enters (the max in m′ = max(lf + m, ĩ) routes
+    /// its gradient to the larger argument; ties go to lf + m).
+    ///
+    /// Written for clarity: it recomputes the forward and keeps every state,
+    /// O(S·DQK·DHV) memory per head. The ground truth for the fast backward.
+    ///
+    /// - Parameters:
+    ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.
+    ///   - dState: upstream gradients of the final (c, n, m), zeros if nil.
+    public static func recurrentBackward<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate, initialState: MLSTMState<Scalar>? = nil,
+        eps: Scalar = 1e-6, dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil
+    ) throws(TFLAError) -> MLSTMGradients<Scalar> {
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
+        try Validation.requireShape(dh, shape.valueShape, "dh")
+        if let dState {
+            try Validation.requireShape(dState.c, shape.memoryShape, "dc")
+            try Validation.requireShape(dState.n, shape.normalizerShape, "dn")
+            try Validation.requireShape(dState.m, shape.stabilizerShape, "dm")
+        }
+        let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)
+        let initial = initialState ?? MLSTMState(zerosFor: shape)
+        var g = MLSTMGradients<Scalar>(
+            dq: Tensor(shape: shape.queryShape), dk: Tensor(shape: shape.queryShape), dv: Tensor(shape: shape.valueShape),
+            di: Tensor(shape: shape.gateShape), df: Tensor(shape: shape.gateShape),
+            dc0: Tensor(shape: shape.memoryShape), dn0: Tensor(shape: shape.normalizerShape), dm0: Tensor(shape: shape.stabilizerShape))
+        let (q, k, v, ip, fp) = (inputs.q.scalars, inputs.k.scalars, inputs.v.scalars, inputs.i.scalars, inputs.f.scalars)
+        let upstream = dh.scalars
+        let (c0, n0, m0) = (initial.c.scalars, initial.n.scalars, initial.m.scalars)
+        let (dcEnd, dnEnd, dmEnd) = (dState?.c.scalars, dState?.n.scalars, dState?.m.scalars)
+        var out = (dq: g.dq.scalars, dk: g.dk.scalars, dv: g.dv.scalars, di: g.di.scalars, df: g.df.scalars,
+                   dc0: g.dc0.scalars, dn0: g.dn0.scalars, dm0: g.dm0.scalars)
+        let scale = 1 / Scalar.sqrt(Scalar(dqk))
+        for head in 0..<shape.batchHeads {
+            // Forward, keeping the state before every step.
+            var cs = [[Scalar]](), ns = [[Scalar]](), ms = [Scalar]()
+            var c = Array(c0[(head * dqk * dhv)..<((head + 1) * dqk * dhv)])
+            var n = Array(n0[(head * dqk)..<((head + 1) * dqk)])
+            var m = m0[head]
+            for t in 0..<s {
+                cs.append(c); ns.append(n); ms.append(m)
+                let token = head * s + t
+                let (lf, li) = (logSigmoid(fp[token]), gate.logInputWeight(ip[token]))
+                let mNew = gate.isStabilized ? max(lf + m, li) : 0
+                let (fa, ia) = (Scalar.exp(lf + m - mNew), Scalar.exp(li - mNew))
+                for r in 0..<dqk {
+                    n[r] = fa * n[r] + ia * k[token * dqk + r]
+                    for col in 0..<dhv { c[r * dhv + col] = fa * c[r * dhv + col] + ia * k[token * dqk + r] * v[token * dhv + col] }
+                }
+                m = mNew
+            }
+            // Reverse sweep with the carried gradients of (C, n, m).
+            var dC = dcEnd.map { Array($0[(head * dqk * dhv)..<((head + 1) * dqk * dhv)]) } ?? [Scalar](repeating: 0, count: dqk * dhv)
+            var dN = dnEnd.map { Array($0[(head * dqk)..<((head + 1) * dqk)]) } ?? [Scalar](repeating: 0, count: dqk)
+            var dM = dmEnd?[head] ?? 0
+            for t in stride(from: s - 1, through: 0, by: -1) {
+                let token = head * s + t
+                let (cPrev, nPrev, mPrev) = (cs[t], ns[t], ms[t])
+                let (lf, li) = (logSigmoid(fp[token]), gate.logInputWeight(ip[token]))
+                let mNew = gate.isStabilized ? max(lf + mPrev, li) : 0
+                let (fa, ia) = (Scalar.exp(lf + mPrev - mNew), Scalar.exp(li - mNew))
+                let kt = Array(k[(token * dqk)..<((token + 1) * dqk)])
+                let vt = Array(v[(token * dhv)..<((token + 1) * dhv)])
+                let qhat = (0..<dqk).map { scale * q[token * dqk + $0] }
+                var cNew = [Scalar](repeating: 0, count: dqk * dhv), nNew = [Scalar](repeating: 0, count: dqk)
+                for r in 0..<dqk {
+                    nNew[r] = fa * nPrev[r] + ia * kt[r]
+                    for col in 0..<dhv { cNew[r * dhv + col] = fa * cPrev[r * dhv + col] + ia * kt[r] * vt[col] }
+                }
+                var num = [Scalar](repeating: 0, count: dhv)
+                for r in 0..<dqk { for col in 0..<dhv { num[col] += qhat[r] * cNew[r * dhv + col] } }
+                let qn = (0..<dqk).reduce(Scalar(0)) { $0 + qhat[$1] * nNew[$1] }
+                let dht = Array(upstream[(token * dhv)..<((token + 1) * dhv)])
+                var dmNew = dM
+                var dqhat = [Scalar](repeating: 0, count: dqk)
+                if gate.normalizes {
+                    let floor = Scalar.exp(-mNew)
+                    let den = max(abs(qn), floor) + eps
+                    let dnum = dht.map { $0 / den }
+                    let dden = -(0..<dhv).reduce(Scalar(0)) { $0 + dht[$1] * num[$1] } / (den * den)
+                    if abs(qn) >= floor {
+                        let dqn = dden * (qn >= 0 ? 1 : -1)
+                        for r in 0..<dqk {
+                            dqhat[r] += dqn * nNew[r]
+                            dN[r] += dqn * qhat[r]
+                        }
+                    } else {
+                        dmNew += dden * -floor
+                    }
+                    for r in 0..<dqk {
+                        for col in 0..<dhv {
+                            dC[r * dhv + col] += qhat[r] * dnum[col]
+                            dqhat[r] += cNew[r * dhv + col] * dnum[col]
+                        }
+                    }
+                } else {
+                    for r in 0..<dqk {
+                        for col in 0..<dhv {
+                            dC[r * dhv + col] += qhat[r] * dht[col]
+                            dqhat[r] += cNew[r * dhv + col] * dht[col]
+                        }
+                    }
+                }
+                for r in 0..<dqk { out.dq[token * dqk + r] = scale * dqhat[r] }
+                // Through C′ = fa·C + ia·k vᵀ and n′ = fa·n + ia·k.
+                var dfa: Scalar = 0, dia: Scalar = 0
+                for r in 0..<dqk {
+                    var dCv: Scalar = 0
+                    for col in 0..<dhv {
+                        let d = dC[r * dhv + col]
+                        dfa += d * cPrev[r * dhv + col]
+                        dCv += d * vt[col]
+                        out.dv[token * dhv + col] += ia * d * kt[r]
+                    }
+                    dfa += dN[r] * nPrev[r]
+                    dia += kt[r] * (dCv + dN[r])
+                    out.dk[token * dqk + r] = ia * (dCv + dN[r])
+                }
+                for index in dC.indices { dC[index] *= fa }
+                for r in 0..<dqk { dN[r] *= fa }
+                // Through fa = exp(lf + m − m′), ia = exp(li − m′), m′ = max(lf + m, li).
+                var dlf = dfa * fa, dli = dia * ia, dmPrev = dfa * fa
+                dmNew -= dfa * fa + dia * ia
+                if gate.isStabilized {
+                    if lf + mPrev >= li {
+                        dlf += dmNew
+                        dmPrev += dmNew
+                    } else {
+                        dli += dmNew
+                    }
+                } else {
+                    dmPrev = 0
+                }
+                dM = dmPrev
+                out.df[token] = dlf * sigmoid(-fp[token])
+                out.di[token] = gate.isStabilized ? dli : dli * sigmoid(-ip[token])
+            }
+            for index in dC.indices { out.dc0[head * dqk * dhv + index] = dC[index] }
+            for r in 0..<dqk { out.dn0[head * dqk + r] = dN[r] }
+            out.dm0[head] = dM
+        }
+        func tensor(_ values: [Scalar], _ dims: [Int]) -> Tensor<Scalar> {
+            // The shapes match by construction.
+            (try? Tensor(shape: dims, scalars: values)) ?? Tensor(shape: dims)
+        }
+        g = MLSTMGradients(
+            dq: tensor(out.dq, shape.queryShape), dk: tensor(out.dk, shape.queryShape), dv: tensor(out.dv, shape.valueShape),
+            di: tensor(out.di, shape.gateShape), df: tensor(out.df, shape.gateShape),
+            dc0: tensor(out.dc0, shape.memoryShape), dn0: tensor(out.dn0, shape.normalizerShape), dm0: tensor(out.dm0, shape.stabilizerShape))
+        return withExtendedLifetime(inputs) { g }
+    }
+}
+
+/// σ(x) = 1 / (1 + e^{−x}), without overflow for large |x|.
+@inlinable
+func sigmoid<T: Real>(_ x: T) -> T {
+    x >= 0 ? 1 / (1 + T.exp(-x)) : T.exp(x) / (1 + T.exp(x))
+}
