@@ -6,6 +6,9 @@
 /// that of the state at any sequence length. Snapshots allow rollback, and the
 /// state can be saved to and loaded from `.npy` files.
 ///
+/// An instance is not thread-safe: use it from one thread at a time (its
+/// kernels parallelize internally).
+///
 /// Invariant (tested): prefill(x₁…x_S) = prefill(x₁…x_j) then
 /// prefill(x_{j+1}…x_S) = prefill(x₁…x_j) then S−j steps, for any j.
 public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
