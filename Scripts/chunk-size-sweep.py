@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from release_build import ROOT, release_bin_path
 CHUNKS = [64, 128, 256, 512, 1024, 2048, 4096]
 
 
@@ -23,9 +23,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    flags = subprocess.run(["bash", "Scripts/swift-flags.sh"], capture_output=True, text=True, cwd=ROOT).stdout.split()
-    bin_path = subprocess.run(["swift", "build", "-c", "release", *flags, "--show-bin-path"],
-                              capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    bin_path = release_bin_path()
     data_dir = os.path.join(ROOT, "Docs", "data")
     os.makedirs(data_dir, exist_ok=True)
     rows = []

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from release_build import ROOT, release_bin_path
 
 
 def run(cmd):
@@ -28,8 +28,7 @@ def main():
     parser.add_argument("--shapes", default="all")
     parser.add_argument("--output", default=os.path.join(ROOT, "Docs", "data", "forward-vs-pytorch.csv"))
     args = parser.parse_args()
-    flags = subprocess.run(["bash", "Scripts/swift-flags.sh"], capture_output=True, text=True, cwd=ROOT).stdout.split()
-    bin_path = run(["swift", "build", "-c", "release", *flags, "--show-bin-path"]).strip()
+    bin_path = release_bin_path()
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     swift_csv = os.path.join(os.path.dirname(args.output), "forward-swift.csv")
     run([os.path.join(bin_path, "tfla-bench"), "--threads", str(args.threads), "--repeats", str(args.repeats),
