@@ -58,3 +58,34 @@ def test_chunkwise_matches_reference(tmp_path, gates, dtype, rtol):
     actual = kernel_under_test(*(inputs[n] for n in "qkvif"), chunk_size=32)
     error = np.abs(actual - reference).max() / np.abs(reference).max()
     assert error <= rtol, f"relative error {error:.3g}"
+
+
+@pytest.mark.skipif(TFLA is None, reason="tfla is not on PATH")
+def test_recurrent_gradients_match_autograd(tmp_path):
+    """`tfla grad` (exact mode) against PyTorch autograd through the authors'
+    recurrent kernel, float64, extreme gates and an initial state."""
+    from mlstm_kernels.torch.recurrent import mlstm_recurrent_sequence__native_fw
+
+    rng = np.random.default_rng(1)
+    b, nh, s, dqk, dhv = 1, 2, 12, 4, 5
+    arrays = {
+        "q": rng.standard_normal((b, nh, s, dqk)), "k": rng.standard_normal((b, nh, s, dqk)),
+        "v": rng.standard_normal((b, nh, s, dhv)),
+        "i": rng.uniform(-30, 30, (b, nh, s)), "f": rng.uniform(-20, 30, (b, nh, s)),
+        "c0": rng.standard_normal((b, nh, dqk, dhv)), "n0": rng.standard_normal((b, nh, dqk)),
+        "m0": rng.uniform(-2, 2, (b, nh, 1)), "dh": rng.standard_normal((b, nh, s, dhv)),
+    }
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for name, array in arrays.items():
+        np.save(src / f"{name}.npy", array)
+    subprocess.run([TFLA, "grad", "--kernel", "recurrent", "--mode", "exact", "--in", str(src), "--out", str(out)], check=True)
+    leaves = {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items() if k != "dh"}
+    h, _ = mlstm_recurrent_sequence__native_fw(
+        leaves["q"], leaves["k"], leaves["v"], leaves["i"], leaves["f"], leaves["c0"], leaves["n0"], leaves["m0"],
+        return_last_states=True, eps=1e-6, dtype_state=torch.float64)
+    (h * torch.from_numpy(arrays["dh"])).sum().backward()
+    for name, ours in [("q", "dq"), ("k", "dk"), ("v", "dv"), ("i", "di"), ("f", "df"), ("c0", "dc0"), ("n0", "dn0"), ("m0", "dm0")]:
+        expected = leaves[name].grad.numpy()
+        actual = np.load(out / f"{ours}.npy")
+        assert np.abs(actual - expected).max() <= 1e-9 * max(np.abs(expected).max(), 1e-30), ours

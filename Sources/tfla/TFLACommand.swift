@@ -7,7 +7,7 @@ struct TFLACommand: ParsableCommand {
         commandName: "tfla",
         abstract: "mLSTM kernels (Tiled Flash Linear Attention) on the CPU.",
         version: BuildInfo.version,
-        subcommands: [InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self, CompareCommand.self, BenchCommand.self]
+        subcommands: [InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self, CompareCommand.self, GradCommand.self, BenchCommand.self]
     )
 
     /// Errors are one line on stderr (test suites parse it); help and

@@ -89,6 +89,23 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: output + "/c.npy"))
     }
 
+    @Test func gradAgreesWithTheLibrary() throws {
+        let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
+        defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
+        let x = MLSTMInputs<Double>.random(Self.shape, gates: .extreme, seed: 8)
+        let dh = MLSTMInputs<Double>.random(Self.shape, seed: 9).v
+        try Self.writeInputs(x, to: input)
+        try NPY.write(dh, to: input + "/dh.npy")
+        let result = try Self.tfla(["grad", "--gate", "sig", "--in", input, "--out", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = try Reference.recurrentBackward(x, gate: .sigmoid(normalize: true), dh: dh)
+        #expect(try NPY.read(contentsOf: output + "/df.npy", as: Double.self) == expected.df)
+        #expect(try NPY.read(contentsOf: output + "/dq.npy", as: Double.self) == expected.dq)
+        #expect(!FileManager.default.fileExists(atPath: output + "/dc0.npy"))
+        let unavailable = try Self.tfla(["grad", "--kernel", "chunkwise", "--in", input, "--out", output + "/x"])
+        #expect(unavailable.status == 2 && unavailable.stderr.contains("not available yet"))
+    }
+
     @Test func stepAgreesWithTheLibrary() throws {
         let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
         defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
