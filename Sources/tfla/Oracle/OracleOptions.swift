@@ -116,16 +116,9 @@ struct OutputDirectory {
 /// Runs `compute` once, or `repeats` times after a warm-up printing the
 /// median kernel time (no file I/O) as the last line of stderr.
 func timed<R>(repeats: Int?, _ compute: () throws -> R) throws -> R {
-    guard let repeats else { return try compute() }
     var result = try compute()
-    var times: [Double] = []
-    for _ in 0..<repeats {
-        let start = Clock.now()
-        result = try compute()
-        times.append(Clock.now() - start)
-    }
-    times.sort()
-    let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    guard let repeats else { return result }
+    let median = try Clock.median(repeats: repeats, warmup: false) { result = try compute() }
     var stderr = StandardError()
     print("kernel_seconds=\(median)", to: &stderr)
     return result

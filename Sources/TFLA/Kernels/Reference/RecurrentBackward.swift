@@ -48,7 +48,8 @@ extension Reference {
                    dc0: g.dc0.scalars, dn0: g.dn0.scalars, dm0: g.dm0.scalars)
         let scale = 1 / Scalar.sqrt(Scalar(dqk))
         for head in 0..<shape.batchHeads {
-            // Forward, keeping the state before every step.
+            // Forward, keeping every state: cs[t] is the state before token t,
+            // cs[s] the final one.
             var cs = [[Scalar]](), ns = [[Scalar]](), ms = [Scalar]()
             var c = Array(c0[(head * dqk * dhv)..<((head + 1) * dqk * dhv)])
             var n = Array(n0[(head * dqk)..<((head + 1) * dqk)])
@@ -65,6 +66,7 @@ extension Reference {
                 }
                 m = mNew
             }
+            cs.append(c); ns.append(n)
             // Reverse sweep with the carried gradients of (C, n, m).
             var dC = dcEnd.map { Array($0[(head * dqk * dhv)..<((head + 1) * dqk * dhv)]) } ?? [Scalar](repeating: 0, count: dqk * dhv)
             var dN = dnEnd.map { Array($0[(head * dqk)..<((head + 1) * dqk)]) } ?? [Scalar](repeating: 0, count: dqk)
@@ -78,11 +80,7 @@ extension Reference {
                 let kt = Array(k[(token * dqk)..<((token + 1) * dqk)])
                 let vt = Array(v[(token * dhv)..<((token + 1) * dhv)])
                 let qhat = (0..<dqk).map { scale * q[token * dqk + $0] }
-                var cNew = [Scalar](repeating: 0, count: dqk * dhv), nNew = [Scalar](repeating: 0, count: dqk)
-                for r in 0..<dqk {
-                    nNew[r] = fa * nPrev[r] + ia * kt[r]
-                    for col in 0..<dhv { cNew[r * dhv + col] = fa * cPrev[r * dhv + col] + ia * kt[r] * vt[col] }
-                }
+                let (cNew, nNew) = (cs[t + 1], ns[t + 1])
                 var num = [Scalar](repeating: 0, count: dhv)
                 for r in 0..<dqk { for col in 0..<dhv { num[col] += qhat[r] * cNew[r * dhv + col] } }
                 let qn = (0..<dqk).reduce(Scalar(0)) { $0 + qhat[$1] * nNew[$1] }
