@@ -12,3 +12,10 @@ func randomShape(seed: UInt64, maxSequence: Int, maxKeyDim: Int, maxValueDim: In
         sequence: Int.random(in: 1...maxSequence, using: &rng), keyDim: Int.random(in: 1...maxKeyDim, using: &rng),
         valueDim: Int.random(in: 1...maxValueDim, using: &rng))
 }
+
+extension MLSTMInputs {
+    /// The same inputs in another scalar type.
+    func converted<Other: KernelScalar>(to _: Other.Type = Other.self) -> MLSTMInputs<Other> {
+        MLSTMInputs<Other>(q: q.converted(), k: k.converted(), v: v.converted(), i: i.converted(), f: f.converted())
+    }
+}

@@ -53,6 +53,9 @@ extension Chunkwise {
                             beta: 1, c: h + rowStart * dhv, ldc: dhv)
             }
         }
+        if column == 0, let arguments = context.denominatorArguments {
+            for t in 0..<length { arguments[token + t] = rowSum[t] + interDot[t] }
+        }
         guard context.gate.normalizes else { return }
         let eps = Scalar(context.eps)
         for t in 0..<length {

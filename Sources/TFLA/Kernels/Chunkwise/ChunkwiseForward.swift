@@ -16,6 +16,9 @@ public struct ChunkStates<Scalar: TensorScalar>: Sendable {
     public var n: Tensor<Scalar>
     /// Stabilizers `(B, NH, NS)`.
     public var m: Tensor<Scalar>
+    /// z_t = q̄_t·n₋ + Σ_j S̄_tj per token `(B, NH, S)`: the argument of the
+    /// denominator max(|z_t|, exp(−m_t)), which the backward pass needs.
+    public var denominatorArguments: Tensor<Scalar>
 }
 
 /// The result of the chunkwise forward.
@@ -122,6 +125,7 @@ extension Chunkwise {
 
     /// Training mode: the chunk-state kernel, then the output kernel.
     static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, stride: Int) -> ChunkStates<Scalar> {
+        var context = context
         let shape = context.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
         let segments = (context.chunkCount + stride - 1) / stride
@@ -129,7 +133,9 @@ extension Chunkwise {
             stride: stride, chunkSize: tiling.chunk,
             c: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk, dhv]),
             n: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk]),
-            m: Tensor(uninitializedShape: [shape.batch, shape.heads, segments]))
+            m: Tensor(uninitializedShape: [shape.batch, shape.heads, segments]),
+            denominatorArguments: Tensor(uninitializedShape: shape.gateShape))
+        context.denominatorArguments = saved.denominatorArguments.writePointer()
         let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
         let shared = UnsafeSendable(context)
 

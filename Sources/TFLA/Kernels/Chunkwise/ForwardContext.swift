@@ -14,6 +14,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The tokens (along S) this call covers: all of them, or one sequence
     /// of a packed batch.
     var tokens: Range<Int>
+    /// Where to record z_t = q̄_t·n₋ + Σ_j S̄_tj, the argument of the
+    /// denominator's |·|, per token (for the backward pass); nil: not kept.
+    var denominatorArguments: UnsafeMutablePointer<Scalar>?
 
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
          q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,

@@ -1,0 +1,77 @@
+/// Pointers and sizes shared by all work items of one backward call.
+struct BackwardContext<Scalar: KernelScalar> {
+    /// The inputs, tiling and gate, as the forward pass saw them.
+    let forward: ForwardContext<Scalar>
+    let exact: Bool
+    /// The forward's outputs h, its denominator arguments z and its saved
+    /// chunk states (every `stride`-th chunk).
+    let h, z: UnsafePointer<Scalar>
+    let savedC, savedN, savedM: UnsafePointer<Scalar>
+    let stride: Int
+    let segments: Int
+    /// Initial state (c0; n0 and m0 are in `forward`) and final state.
+    let c0, finalC, finalN: UnsafePointer<Scalar>
+    /// Upstream gradients: of h, and of the final state (nil: zero).
+    let dh: UnsafePointer<Scalar>
+    let dcLast, dnLast, dmLast: UnsafePointer<Scalar>?
+    /// Outputs.
+    let dq, dk, dv, di, df, dc0, dn0, dm0: UnsafeMutablePointer<Scalar>
+}
+
+/// One worker's scratch for the backward pass, sized once.
+final class BackwardScratch<Scalar: KernelScalar> {
+    /// For recomputing chunk states between saved ones.
+    let forward: ForwardScratch<Scalar>
+    /// The gates of the chunk being differentiated.
+    var gates: ChunkGates
+    /// States before the chunks of one segment (slot 0 unused: it is the
+    /// saved state itself), with their normalizers and stabilizers.
+    let states: UnsafeMutableBufferPointer<Scalar>
+    let normalizers: UnsafeMutableBufferPointer<Scalar>
+    let stabilizers: UnsafeMutableBufferPointer<Double>
+    /// The gradient of the state after the current chunk: dC and dn.
+    let memoryGradient: UnsafeMutableBufferPointer<Scalar>
+    let normalizerGradient: UnsafeMutableBufferPointer<Scalar>
+    /// dh_t / (den_t + eps) for the chunk, and α_t·q_t.
+    let scaledOutputGradient: UnsafeMutableBufferPointer<Scalar>
+    let scaledQueries: UnsafeMutableBufferPointer<Scalar>
+    /// Tiles: scores S̄, their gradients, and the decay weights D̄.
+    let scores, scoreGradients, decay: UnsafeMutableBufferPointer<Scalar>
+    /// Per token of the chunk: 1/(den + eps) and ζ (the gradient of the
+    /// denominator's argument).
+    let inverseDenominator, denominatorGradient: UnsafeMutableBufferPointer<Scalar>
+    /// Per token of the head: q·dq, k·dk and the gradient reaching the
+    /// output stabilizer m_t.
+    let querySums, keySums, stabilizerGradients: UnsafeMutableBufferPointer<Double>
+
+    init(_ context: BackwardContext<Scalar>) {
+        let forwardContext = context.forward
+        let (shape, tiling) = (forwardContext.shape, forwardContext.tiling)
+        let (dqk, dhv, chunk) = (shape.keyDim, shape.valueDim, tiling.chunk)
+        forward = ForwardScratch(forwardContext)
+        gates = ChunkGates(capacity: chunk)
+        let recomputed = context.stride > 1 ? context.stride : 0
+        states = .allocateCounted(capacity: max(1, recomputed * dqk * dhv))
+        normalizers = .allocateCounted(capacity: max(1, recomputed * dqk))
+        stabilizers = .allocateCounted(capacity: context.stride)
+        memoryGradient = .allocateCounted(capacity: dqk * dhv)
+        normalizerGradient = .allocateCounted(capacity: dqk)
+        scaledOutputGradient = .allocateCounted(capacity: chunk * dhv)
+        scaledQueries = .allocateCounted(capacity: chunk * dqk)
+        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
+        scoreGradients = .allocateCounted(capacity: tiling.query * tiling.kv)
+        decay = .allocateCounted(capacity: tiling.query * tiling.kv)
+        inverseDenominator = .allocateCounted(capacity: chunk)
+        denominatorGradient = .allocateCounted(capacity: chunk)
+        querySums = .allocateCounted(capacity: shape.sequence)
+        keySums = .allocateCounted(capacity: shape.sequence)
+        stabilizerGradients = .allocateCounted(capacity: shape.sequence)
+    }
+
+    deinit {
+        gates.deallocate()
+        for buffer in [states, normalizers, memoryGradient, normalizerGradient, scaledOutputGradient, scaledQueries,
+                       scores, scoreGradients, decay, inverseDenominator, denominatorGradient] { buffer.deallocate() }
+        for buffer in [stabilizers, querySums, keySums, stabilizerGradients] { buffer.deallocate() }
+    }
+}

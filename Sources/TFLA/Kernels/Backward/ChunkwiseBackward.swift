@@ -1,0 +1,170 @@
+import RealModule
+
+extension Chunkwise {
+    /// The backward pass of ``forward(_:gate:initialState:eps:options:)``:
+    /// gradients of a loss with respect to q, k, v, i, f and the initial
+    /// state, from the upstream gradients of h and of the final state.
+    ///
+    /// Structure (`Docs/gradients.md`): one work item per (batch, head)
+    /// walks the chunks in reverse, carrying the gradient of the chunk state
+    /// (dC_{k−1} = γ·dC_k + (α⊙Q)ᵀ·dH̄). Each chunk's dq, dk and dv come from
+    /// GEMMs on query × key/value tiles up to the diagonal plus the
+    /// inter-chunk products with C_{k−1} and dC_k. The states before the
+    /// chunks come from `forward.chunkStates`; between two saved states
+    /// (`stateStride` > 1) they are recomputed. Gate gradients follow from
+    /// q·dq − k·dk by a reverse cumulative sum, plus, in exact mode, the
+    /// paths through the stabilizer m.
+    ///
+    /// Results do not depend on the number of threads.
+    ///
+    /// - Parameters:
+    ///   - inputs, gate, initialState, eps: exactly as given to the forward.
+    ///   - forward: the forward's output in training mode (it carries the
+    ///     chunk states and denominators the backward needs).
+    ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.
+    ///   - dState: upstream gradients of the final (c, n, m); zeros if nil.
+    ///     Reference mode uses only dc.
+    ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
+    ///   - options: the forward's tiling (chunk size must match); `threads`
+    ///     and the query/key-value tiles may differ.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
+    public static func backward<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate,
+        initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
+        forward: ChunkwiseOutput<Scalar>, dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil,
+        mode: GradientMode = .exact, options: ChunkwiseOptions = ChunkwiseOptions(mode: .training)
+    ) throws(TFLAError) -> MLSTMGradients<Scalar> {
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try options.validate()
+        try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
+        try Validation.requireShape(dh, shape.valueShape, "dh")
+        if let dState {
+            try Validation.requireShape(dState.c, shape.memoryShape, "dc")
+            try Validation.requireShape(dState.n, shape.normalizerShape, "dn")
+            try Validation.requireShape(dState.m, shape.stabilizerShape, "dm")
+        }
+        let tiling = options.resolved(for: shape)
+        guard let saved = forward.chunkStates else {
+            throw .invalidParameter(name: "forward", value: "an inference-mode output",
+                                    requirement: "the output of a training-mode forward (it keeps the chunk states)")
+        }
+        guard saved.chunkSize == tiling.chunk else {
+            throw .invalidParameter(name: "chunkSize", value: "\(tiling.chunk)",
+                                    requirement: "the forward's chunk size, \(saved.chunkSize)")
+        }
+        let chunkCount = (shape.sequence + tiling.chunk - 1) / tiling.chunk
+        let segments = (chunkCount + saved.stride - 1) / saved.stride
+        try Validation.requireShape(forward.h, shape.valueShape, "forward.h")
+        try Validation.requireShape(saved.c, [shape.batch, shape.heads, segments, shape.keyDim, shape.valueDim], "forward.chunkStates.c")
+        try Validation.requireShape(saved.n, [shape.batch, shape.heads, segments, shape.keyDim], "forward.chunkStates.n")
+        try Validation.requireShape(saved.m, [shape.batch, shape.heads, segments], "forward.chunkStates.m")
+        try Validation.requireShape(saved.denominatorArguments, shape.gateShape, "forward.chunkStates.denominatorArguments")
+        try forward.state.validate(for: shape, gate: gate, prefix: "forward final state ")
+
+        let initial = initialState ?? MLSTMState(zerosFor: shape)
+        var g = MLSTMGradients<Scalar>(
+            dq: Tensor(uninitializedShape: shape.queryShape), dk: Tensor(uninitializedShape: shape.queryShape),
+            dv: Tensor(uninitializedShape: shape.valueShape),
+            di: Tensor(uninitializedShape: shape.gateShape), df: Tensor(uninitializedShape: shape.gateShape),
+            dc0: Tensor(uninitializedShape: shape.memoryShape), dn0: Tensor(uninitializedShape: shape.normalizerShape),
+            dm0: Tensor(uninitializedShape: shape.stabilizerShape))
+        let dummy = UnsafeMutablePointer<Scalar>(mutating: forward.h.readPointer)  // never written
+        let forwardContext = ForwardContext(
+            shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
+            q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
+            i: inputs.i.readPointer, f: inputs.f.readPointer,
+            n0: initial.n.readPointer, m0: initial.m.readPointer,
+            h: dummy, c: dummy, n: dummy, m: dummy)
+        let context = BackwardContext(
+            forward: forwardContext, exact: mode == .exact,
+            h: forward.h.readPointer, z: saved.denominatorArguments.readPointer,
+            savedC: saved.c.readPointer, savedN: saved.n.readPointer, savedM: saved.m.readPointer,
+            stride: saved.stride, segments: segments,
+            c0: initial.c.readPointer, finalC: forward.state.c.readPointer, finalN: forward.state.n.readPointer,
+            dh: dh.readPointer,
+            dcLast: dState?.c.readPointer, dnLast: dState?.n.readPointer, dmLast: dState?.m.readPointer,
+            dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
+            di: g.di.writePointer(), df: g.df.writePointer(),
+            dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer())
+        let shared = UnsafeSendable(context)
+        parallelFor(
+            items: shape.batchHeads, threads: tiling.threads,
+            makeScratch: { BackwardScratch(shared.value) }
+        ) { head, scratch in
+            headBackward(shared.value, head: head, scratch: scratch)
+        }
+        return withExtendedLifetime((inputs, initial, forward, dh, dState)) { g }
+    }
+
+    /// The forward pass in training mode followed by the backward pass.
+    ///
+    /// `options.mode` is ignored (training mode is used). `stateStride` > 1
+    /// saves fewer chunk states and recomputes the others in the backward.
+    public static func gradients<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate,
+        initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
+        dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil,
+        mode: GradientMode = .exact, options: ChunkwiseOptions = ChunkwiseOptions(mode: .training)
+    ) throws(TFLAError) -> (output: ChunkwiseOutput<Scalar>, gradients: MLSTMGradients<Scalar>) {
+        var options = options
+        options.mode = .training
+        let shape = try inputs.validatedShape()
+        try Validation.requireShape(dh, shape.valueShape, "dh")
+        let output = try forward(inputs, gate: gate, initialState: initialState, eps: eps, options: options)
+        let gradients = try backward(inputs, gate: gate, initialState: initialState, eps: eps, forward: output,
+                                     dh: dh, dState: dState, mode: mode, options: options)
+        return (output, gradients)
+    }
+
+    /// All chunks of one head in reverse, then its gate gradients.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func headBackward<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, scratch: BackwardScratch<Scalar>) {
+        let fw = context.forward
+        let (dqk, dhv) = (fw.shape.keyDim, fw.shape.valueDim)
+        let (memory, normalizer) = (dqk * dhv, dqk)
+        let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+        if let dcLast = context.dcLast { dC.update(from: dcLast + head * memory, count: memory) } else { dC.update(repeating: 0, count: memory) }
+        if context.exact, let dnLast = context.dnLast {
+            dN.update(from: dnLast + head * normalizer, count: normalizer)
+        } else {
+            dN.update(repeating: 0, count: normalizer)
+        }
+        let chunkCount = fw.chunkCount
+        for segment in stride(from: context.segments - 1, through: 0, by: -1) {
+            let slot = head * context.segments + segment
+            let first = segment * context.stride
+            let chunks = first..<min(first + context.stride, chunkCount)
+            let savedC = context.savedC + slot * memory, savedN = context.savedN + slot * normalizer
+            // Recompute the states before the segment's later chunks.
+            scratch.stabilizers[0] = Double(context.savedM[slot])
+            for j in 1..<max(1, chunks.count) {
+                let (c, n) = (scratch.states.baseAddress! + j * memory, scratch.normalizers.baseAddress! + j * normalizer)
+                c.update(from: j == 1 ? savedC : UnsafePointer(c - memory), count: memory)
+                n.update(from: j == 1 ? savedN : UnsafePointer(n - normalizer), count: normalizer)
+                let (token, length) = fw.chunk(first + j - 1, head: head)
+                scratch.forward.gates.compute(
+                    gate: fw.gate, scale: fw.scale, previousStabilizer: scratch.stabilizers[j - 1],
+                    i: fw.i + token, f: fw.f + token, length: length)
+                advanceState(fw, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
+                             c: c, ldc: dhv, n: n, scratch: scratch.forward)
+                scratch.stabilizers[j] = scratch.forward.gates.nextStabilizer
+            }
+            for index in chunks.reversed() {
+                let j = index - first
+                let cPrev = j == 0 ? savedC : UnsafePointer(scratch.states.baseAddress! + j * memory)
+                let nPrev = j == 0 ? savedN : UnsafePointer(scratch.normalizers.baseAddress! + j * normalizer)
+                chunkBackward(context, head: head, index: index, cPrev: cPrev, nPrev: nPrev,
+                              mPrev: scratch.stabilizers[j], scratch: scratch)
+            }
+        }
+        (context.dc0 + head * memory).update(from: dC, count: memory)
+        if context.exact {
+            (context.dn0 + head * normalizer).update(from: dN, count: normalizer)
+        } else {
+            (context.dn0 + head * normalizer).update(repeating: 0, count: normalizer)
+        }
+        gateGradients(context, head: head, scratch: scratch)
+    }
+}

@@ -1,0 +1,90 @@
+import RealModule
+
+extension Chunkwise {
+    /// di, df and dm0 of one head from the per-token sums of the chunk pass.
+    ///
+    /// A log-weight F_t − F_j + ĩ_j acts on the output like a scale of q_t
+    /// and k_j, so with m held fixed dF_t = q_t·dq_t − k_t·dk_t and
+    /// dĩ_j = k_j·dk_j; the final state adds Σ dc⊙c + dn·n at the last token
+    /// and the initial state gives dm0 = Σ dc0⊙c0 + dn0·n0 (exact mode).
+    /// In exact mode the output stabilizer m_t = F_t + max(m0, max_{j≤t} ĩ_j − F_j)
+    /// also carries its gradient to F_t and to its argmax (ĩ_j and F_j, or m0);
+    /// the argmax is found with the same comparisons the forward made.
+    /// Then df = (reverse cumsum of dF)·σ(−f̃).
+    static func gateGradients<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, scratch: BackwardScratch<Scalar>) {
+        let fw = context.forward
+        let (s, dqk, dhv) = (fw.shape.sequence, fw.shape.keyDim, fw.shape.valueDim)
+        let base = head * s
+        let dF = scratch.querySums.baseAddress!, dLogI = scratch.keySums.baseAddress!
+        let mu = scratch.stabilizerGradients.baseAddress!
+        for t in 0..<s {
+            dF[t] -= dLogI[t]
+        }
+        var dm0 = 0.0
+        if context.exact {
+            let (memory, normalizer) = (head * dqk * dhv, head * dqk)
+            var finalDot = 0.0
+            if let dc = context.dcLast {
+                for index in 0..<(dqk * dhv) { finalDot += Double(dc[memory + index]) * Double(context.finalC[memory + index]) }
+            }
+            if let dn = context.dnLast {
+                for index in 0..<dqk { finalDot += Double(dn[normalizer + index]) * Double(context.finalN[normalizer + index]) }
+            }
+            dF[s - 1] += finalDot
+            if fw.gate.isStabilized {
+                for index in 0..<(dqk * dhv) { dm0 += Double(context.dc0[memory + index]) * Double(context.c0[memory + index]) }
+                for index in 0..<dqk { dm0 += Double(context.dn0[normalizer + index]) * Double(fw.n0[normalizer + index]) }
+                mu[s - 1] += Double(context.dmLast?[head] ?? 0) - finalDot
+                dm0 += routeStabilizerGradients(context, head: head, dF: dF, dLogI: dLogI, mu: mu)
+            }
+        }
+        context.dm0[head] = Scalar(dm0)
+        var reverseSum = 0.0
+        for t in stride(from: s - 1, through: 0, by: -1) {
+            reverseSum += dF[t]
+            let (f, i) = (Double(fw.f[base + t]), Double(fw.i[base + t]))
+            context.df[base + t] = Scalar(reverseSum * sigmoid(-f))
+            context.di[base + t] = Scalar(fw.gate.isStabilized ? dLogI[t] : dLogI[t] * sigmoid(-i))
+        }
+    }
+
+    /// Adds the gradient reaching each m_t to F_t and to the argmax of
+    /// max(m0, max_{j≤t} ĩ_j − F_j), replaying the forward's comparisons
+    /// chunk by chunk (ties resolved as the forward's `max` resolved them).
+    /// Returns the part that reaches m0.
+    static func routeStabilizerGradients<Scalar: KernelScalar>(
+        _ context: BackwardContext<Scalar>, head: Int,
+        dF: UnsafeMutablePointer<Double>, dLogI: UnsafeMutablePointer<Double>, mu: UnsafePointer<Double>
+    ) -> Double {
+        let fw = context.forward
+        let base = head * fw.shape.sequence
+        var toInitial = 0.0
+        var mPrev = Double(fw.m0[head])
+        var source = -1   // the argmax behind mPrev: −1 for m0, else a token
+        for index in 0..<fw.chunkCount {
+            if index % context.stride == 0 {
+                mPrev = Double(context.savedM[head * context.segments + index / context.stride])
+            }
+            let (token, length) = fw.chunk(index, head: head)
+            let local = token - base
+            var cumulative = 0.0, prefixMax = -Double.infinity, prefixArg = -1
+            for t in 0..<length {
+                cumulative += logSigmoid(Double(fw.f[token + t]))
+                let column = fw.gate.logInputWeight(Double(fw.i[token + t])) - cumulative
+                if column >= prefixMax { prefixMax = column; prefixArg = local + t }
+                let argmax = prefixMax >= mPrev ? prefixArg : source
+                let g = mu[local + t]
+                dF[local + t] += g
+                if argmax < 0 {
+                    toInitial += g
+                } else {
+                    dLogI[argmax] += g
+                    dF[argmax] -= g
+                }
+            }
+            if prefixMax >= mPrev { source = prefixArg }
+            mPrev = cumulative + max(mPrev, prefixMax)
+        }
+        return toInitial
+    }
+}

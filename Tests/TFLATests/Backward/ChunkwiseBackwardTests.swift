@@ -1,0 +1,175 @@
+import Testing
+import TFLA
+
+/// The chunkwise backward against the exact recurrent backward (itself
+/// checked against finite differences), across tilings, gates and states.
+@Suite("Chunkwise backward")
+struct ChunkwiseBackwardTests {
+    struct Case {
+        var x: MLSTMInputs<Double>
+        var state: MLSTMState<Double>?
+        var dh: Tensor<Double>
+        var dState: MLSTMState<Double>?
+    }
+
+    /// A random problem; the initial state comes from a warm-up sequence and
+    /// the upstream gradients of the final state are random.
+    static func makeCase(_ shape: ProblemShape, gate: Gate, gates: GateDistribution = .realistic, seed: UInt64,
+                         initialState: Bool, finalGradients: Bool) throws -> Case {
+        let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: seed)
+        var warmShape = shape
+        warmShape.sequence = 5
+        let state = initialState
+            ? try Reference.recurrent(MLSTMInputs<Double>.random(warmShape, gates: gates, seed: seed + 1), gate: gate).state
+            : nil
+        let dh = MLSTMInputs<Double>.random(shape, seed: seed + 2).v
+        var dState: MLSTMState<Double>?
+        if finalGradients {
+            var stateShape = shape
+            stateShape.sequence = shape.keyDim
+            let w = MLSTMInputs<Double>.random(stateShape, seed: seed + 3)
+            var m = try w.i.slicing(axis: 2, 0..<1)
+            if !gate.isStabilized { m = Tensor(shape: m.shape) }
+            dState = MLSTMState(c: w.v, n: try w.k.slicing(axis: 2, 0..<1).reshaped(shape.normalizerShape), m: m)
+        }
+        return Case(x: x, state: state, dh: dh, dState: dState)
+    }
+
+    static func expectClose(_ g: MLSTMGradients<Double>, _ reference: MLSTMGradients<Double>, tolerance: Double,
+                            initialState: Bool, _ label: String) {
+        var pairs = [("dq", g.dq, reference.dq), ("dk", g.dk, reference.dk), ("dv", g.dv, reference.dv),
+                     ("di", g.di, reference.di), ("df", g.df, reference.df)]
+        if initialState { pairs += [("dc0", g.dc0, reference.dc0), ("dn0", g.dn0, reference.dn0), ("dm0", g.dm0, reference.dm0)] }
+        for (name, value, expected) in pairs {
+            let error = relativeError(value, expected)
+            #expect(error <= tolerance, "\(name) \(label): \(error)")
+        }
+    }
+
+    static let tilings: [ChunkwiseOptions] = [
+        ChunkwiseOptions(chunkSize: 4, queryTile: 4, kvTile: 4, mode: .training),
+        ChunkwiseOptions(chunkSize: 5, queryTile: 2, kvTile: 3, stateStride: 2, mode: .training),
+        ChunkwiseOptions(chunkSize: 1, queryTile: 1, kvTile: 1, stateStride: 3, mode: .training),
+        ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3, mode: .training),
+        ChunkwiseOptions(chunkSize: 64, mode: .training),  // larger than S
+    ]
+
+    @Test(arguments: [GateDistribution.realistic, .extreme])
+    func exactModeMatchesTheRecurrentBackward(gates: GateDistribution) throws {
+        let shape = ProblemShape(batch: 2, heads: 2, sequence: 23, keyDim: 5, valueDim: 6)
+        for gate in allGates {
+            for (initial, final) in [(false, false), (true, true), (true, false), (false, true)] {
+                let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 11, initialState: initial, finalGradients: final)
+                let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
+                for options in Self.tilings {
+                    let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState,
+                                                    options: options).gradients
+                    Self.expectClose(g, expected, tolerance: 1e-10, initialState: initial,
+                                     "\(gate) \(gates) initial \(initial) final \(final) L \(options.chunkSize) stride \(options.stateStride)")
+                }
+            }
+        }
+    }
+
+    /// Chunk sizes the reference package's GPU backward gets wrong (> 128),
+    /// against the recurrent backward on a longer sequence.
+    @Test(arguments: [256, 512, 1000, 1300])
+    func largeChunksAreExact(chunkSize: Int) throws {
+        let shape = ProblemShape(batch: 1, heads: 1, sequence: 1100, keyDim: 4, valueDim: 3)
+        for gate in [Gate.exponential, .sigmoid(normalize: true)] {
+            let c = try Self.makeCase(shape, gate: gate, seed: 5, initialState: true, finalGradients: true)
+            let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
+            let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 96, kvTile: 160, stateStride: 2, mode: .training)
+            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState, options: options).gradients
+            Self.expectClose(g, expected, tolerance: 1e-10, initialState: true, "\(gate) L \(chunkSize)")
+        }
+    }
+
+    @Test func randomShapesMatchTheRecurrentBackward() throws {
+        for seed in UInt64(0)..<12 {
+            let shape = randomShape(seed: seed, maxSequence: 40, maxKeyDim: 9, maxValueDim: 9)
+            let gate = allGates[Int(seed) % 3]
+            let c = try Self.makeCase(shape, gate: gate, gates: seed % 2 == 0 ? .realistic : .extreme, seed: seed,
+                                      initialState: seed % 3 != 0, finalGradients: seed % 4 != 0)
+            let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
+            var rng = SplitMix64(seed: seed)
+            let options = ChunkwiseOptions(
+                chunkSize: Int.random(in: 1...48, using: &rng), queryTile: Int.random(in: 1...16, using: &rng),
+                kvTile: Int.random(in: 1...16, using: &rng), stateStride: Int.random(in: 1...4, using: &rng), mode: .training)
+            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState, options: options).gradients
+            Self.expectClose(g, expected, tolerance: 1e-10, initialState: c.state != nil, "seed \(seed) \(shape) \(options)")
+        }
+    }
+
+    @Test func resultsDoNotDependOnTheThreadCount() throws {
+        let shape = ProblemShape(batch: 2, heads: 3, sequence: 50, keyDim: 8, valueDim: 12)
+        for gate in allGates {
+            let c = try Self.makeCase(shape, gate: gate, seed: 3, initialState: true, finalGradients: true)
+            let x = c.x.converted(to: Float.self)
+            let dh = c.dh.converted(to: Float.self)
+            var results: [MLSTMGradients<Float>] = []
+            for threads in [1, 2, 3, 7] {
+                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, stateStride: 2, threads: threads, mode: .training)
+                let state = c.state.map { MLSTMState<Float>(c: $0.c.converted(), n: $0.n.converted(), m: $0.m.converted()) }
+                results.append(try Chunkwise.gradients(x, gate: gate, initialState: state, dh: dh, options: options).gradients)
+            }
+            for other in results.dropFirst() {
+                #expect(other.dq == results[0].dq && other.dk == results[0].dk && other.dv == results[0].dv)
+                #expect(other.di == results[0].di && other.df == results[0].df && other.dc0 == results[0].dc0)
+            }
+        }
+    }
+
+    /// Float32 against the Float64 exact gradient at S = 4096, gates drawn
+    /// like a trained model's.
+    @Test(arguments: [GradientMode.exact, .reference])
+    func float32IsAccurate(mode: GradientMode) throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 4096, keyDim: 32, valueDim: 32)
+        for gate in [Gate.exponential, .sigmoid(normalize: true)] {
+            let c = try Self.makeCase(shape, gate: gate, seed: 21, initialState: false, finalGradients: false)
+            // The reference sees the float32-rounded inputs.
+            let (x32, dh32) = (c.x.converted(to: Float.self), c.dh.converted(to: Float.self))
+            let expected = try Chunkwise.gradients(x32.converted(to: Double.self), gate: gate, dh: dh32.converted(to: Double.self),
+                                                   mode: mode).gradients
+            let g = try Chunkwise.gradients(x32, gate: gate, dh: dh32, mode: mode).gradients
+            for (name, value, reference) in [("dq", g.dq, expected.dq), ("dk", g.dk, expected.dk), ("dv", g.dv, expected.dv),
+                                             ("di", g.di, expected.di), ("df", g.df, expected.df)] {
+                let error = relativeError(value, reference)
+                #expect(error <= 1e-3, "\(name) \(gate) \(mode): \(error)")
+            }
+        }
+    }
+
+    /// With eps = 0 the reference-compatible gradient does not depend on the
+    /// stabilizer, so the chunkwise and parallel forms must agree.
+    @Test func referenceModeMatchesTheParallelForm() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 30, keyDim: 6, valueDim: 5)
+        for gate in allGates {
+            for gates in GateDistribution.allCases {
+                let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 8, initialState: false, finalGradients: false)
+                let expected = try Reference.parallelBackward(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference)
+                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 8, mode: .training)
+                let g = try Chunkwise.gradients(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference, options: options).gradients
+                Self.expectClose(g, expected, tolerance: 1e-10, initialState: false, "\(gate) \(gates)")
+            }
+        }
+    }
+
+    @Test func rejectsAnInferenceModeForward() throws {
+        let c = try Self.makeCase(ProblemShape(batch: 1, heads: 1, sequence: 8, keyDim: 3, valueDim: 2),
+                                  gate: .exponential, seed: 1, initialState: false, finalGradients: false)
+        let inference = try Chunkwise.forward(c.x, gate: .exponential)
+        #expect(throws: TFLAError.self) {
+            try Chunkwise.backward(c.x, gate: .exponential, forward: inference, dh: c.dh)
+        }
+        let training = try Chunkwise.forward(c.x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 4, mode: .training))
+        #expect(throws: TFLAError.self) {
+            try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.dh,
+                                   options: ChunkwiseOptions(chunkSize: 2, mode: .training))
+        }
+        #expect(throws: TFLAError.self) {
+            try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.x.q,
+                                   options: ChunkwiseOptions(chunkSize: 4, mode: .training))
+        }
+    }
+}
