@@ -10,6 +10,12 @@ Run by hand from the repository root (the tests only read the committed files):
 Layout of a sequence case:
     q.npy k.npy (B,NH,S,DQK)  v.npy (B,NH,S,DHV)  i.npy f.npy (B,NH,S)  [c0 n0 m0]
     <kernel>/h.npy (B,NH,S,DHV)  [<kernel>/c.npy n.npy m.npy]  case.json
+    dh.npy [dc.npy dn.npy dm.npy]: upstream gradients (random), and per
+    gradient kernel <kernel>-grad-<mode>/dq dk dv di df [dc0 dn0 dm0].npy:
+      chunkwise-grad-exact      autograd through chunkwise--native_autograd
+      chunkwise-grad-reference  chunkwise--native_custbw
+      parallel-grad-exact       autograd through the parallel native kernel
+      parallel-grad-reference   parallel--native_stablef_custbw / native_siging custbw
 and of a step case (step-<name>/):
     q.npy k.npy (B,NH,DQK)  v.npy (B,NH,DHV)  i.npy f.npy (B,NH,1)  c0 n0 m0
     step/h.npy (B,NH,DHV)  step/c.npy n.npy m.npy  case.json
@@ -28,9 +34,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlstm_kernels.torch.chunkwise.native import mlstm_chunkwise__native_autograd
-from mlstm_kernels.torch.parallel.native_siging import mlstm_siging_parallel__native_autograd
-from mlstm_kernels.torch.parallel.native_stablef import mlstm_parallel__native_stablef_autograd
+from mlstm_kernels.torch.chunkwise.native import mlstm_chunkwise__native_autograd, mlstm_chunkwise__native_custbw
+from mlstm_kernels.torch.parallel.native_siging import (mlstm_siging_parallel__native_autograd,
+                                                        mlstm_siging_parallel__native_custbw)
+from mlstm_kernels.torch.parallel.native_stablef import (mlstm_parallel__native_stablef_autograd,
+                                                         mlstm_parallel__native_stablef_custbw)
 from mlstm_kernels.torch.recurrent import mlstm_recurrent_sequence__native_fw, mlstm_recurrent_step__native
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,6 +165,44 @@ def run_parallel(x, eps, gate, normalize):
     return {"h": to_numpy(h)}
 
 
+def leaves(x):
+    """The inputs as float64 tensors that record gradients."""
+    return {n: torch.from_numpy(a.copy()).requires_grad_(True) for n, a in x.arrays().items()}
+
+
+def collect(t, upstream_state=False):
+    out = {"d" + n: to_numpy(t[n].grad) for n in ["q", "k", "v", "i", "f"]}
+    if upstream_state:
+        out.update({"d" + n: to_numpy(t[n].grad) if t[n].grad is not None else np.zeros(t[n].shape)
+                    for n in ["c0", "n0", "m0"] if n in t})
+    return out
+
+
+def grad_chunkwise(x, eps, chunk_size, upstream, custom):
+    t = leaves(x)
+    kernel = mlstm_chunkwise__native_custbw if custom else mlstm_chunkwise__native_autograd
+    h, (c, n, m) = kernel(q=t["q"], k=t["k"], v=t["v"], i=t["i"], f=t["f"], c_initial=t.get("c0"),
+                          n_initial=t.get("n0"), m_initial=t.get("m0"), return_last_states=True,
+                          eps=eps, chunk_size=chunk_size)
+    loss = (h * torch.from_numpy(upstream["dh"])).sum() + (c * torch.from_numpy(upstream["dc"])).sum() \
+        + (n * torch.from_numpy(upstream["dn"])).sum() + (m * torch.from_numpy(upstream["dm"]).reshape(m.shape)).sum()
+    loss.backward()
+    return collect(t, upstream_state=True)
+
+
+def grad_parallel(x, eps, gate, normalize, upstream, custom):
+    t = leaves(x)
+    args = dict(q=t["q"], k=t["k"], v=t["v"], i=t["i"], f=t["f"], eps=eps)
+    if gate == "exp":
+        kernel = mlstm_parallel__native_stablef_custbw if custom else mlstm_parallel__native_stablef_autograd
+        h = kernel(**args)
+    else:
+        kernel = mlstm_siging_parallel__native_custbw if custom else mlstm_siging_parallel__native_autograd
+        h = kernel(**args, stable_fgate=True, normalize=normalize)
+    (h * torch.from_numpy(upstream["dh"])).sum().backward()
+    return collect(t)
+
+
 def run_step(x, eps):
     h, last = mlstm_recurrent_step__native(
         q=x.torch("q"), k=x.torch("k"), v=x.torch("v"), i=x.torch("i"), f=x.torch("f"),
@@ -214,6 +260,15 @@ class Case:
     chunk_size: int | None = None  # None: no chunkwise fixture (reference needs S % L == 0)
     note: str = ""
     outputs: dict = field(default_factory=dict)
+    upstream: dict = field(default_factory=dict)
+
+    def gradient_kernels(self):
+        names = []
+        if self.gate == "exp" and self.chunk_size is not None:
+            names += ["chunkwise-grad-exact", "chunkwise-grad-reference"]
+        if self.inputs.c0 is None:
+            names += ["parallel-grad-exact", "parallel-grad-reference"]
+        return names
 
     def kernels(self):
         if self.gate == "sig":
@@ -234,6 +289,21 @@ class Case:
                 self.outputs[kernel] = run_chunkwise(x, self.eps, params["chunk_size"])
             elif kernel == "parallel":
                 self.outputs[kernel] = run_parallel(x, self.eps, self.gate, self.normalize)
+        # Upstream gradients from their own seed, so forward-only cases keep
+        # their bytes when gradient kernels are added or removed.
+        B, NH, S, DQK = x.q.shape
+        DHV = x.v.shape[-1]
+        rng = np.random.default_rng(10_000 + int(np.abs(x.q).sum() * 1000) % 10_000)
+        self.upstream = {"dh": rng.normal(size=(B, NH, S, DHV)), "dc": rng.normal(size=(B, NH, DQK, DHV)),
+                         "dn": rng.normal(size=(B, NH, DQK)), "dm": rng.normal(size=(B, NH, 1))}
+        if not any(n.startswith("chunkwise") for n in self.gradient_kernels()):
+            self.upstream = {"dh": self.upstream["dh"]}
+        for name in self.gradient_kernels():
+            custom = name.endswith("reference")
+            if name.startswith("chunkwise"):
+                self.outputs[name] = grad_chunkwise(x, self.eps, self.chunk_size, self.upstream, custom)
+            else:
+                self.outputs[name] = grad_parallel(x, self.eps, self.gate, self.normalize, self.upstream, custom)
         return self
 
     def description(self):
@@ -241,6 +311,7 @@ class Case:
         return {
             "gate": self.gate, "normalize": self.normalize, "eps": self.eps,
             "kernels": self.kernels(), "has_initial_state": self.inputs.c0 is not None,
+            "gradient_kernels": self.gradient_kernels(),
             "shape": {"B": B, "NH": NH, "S": S, "DQK": DQK, "DHV": self.inputs.v.shape[-1]},
             "note": self.note,
         }
@@ -253,6 +324,9 @@ class Case:
 class StepCase(Case):
     def kernels(self):
         return {"step": {}}
+
+    def gradient_kernels(self):
+        return []
 
     def run(self):
         self.outputs["step"] = run_step(self.inputs, self.eps)
@@ -407,7 +481,7 @@ def save(directory, name, array):
 def write(case):
     directory = os.path.join(OUT, case.name)
     os.makedirs(directory)
-    for name, array in case.inputs.arrays().items():
+    for name, array in list(case.inputs.arrays().items()) + list(case.upstream.items()):
         save(directory, name, array)
     for kernel, outputs in case.outputs.items():
         os.makedirs(os.path.join(directory, kernel))
@@ -435,7 +509,7 @@ def comparisons(case):
     """One row per pair of kernels of the case, and per kernel against the
     math.md transcription: h as (abs, rel, element-wise rel), then the rel
     error of each final state tensor both sides have (None where absent)."""
-    results = dict(case.outputs)
+    results = {k: v for k, v in case.outputs.items() if "grad" not in k}
     results["math.md"] = case.check()
     names = list(results)
     rows = []
@@ -457,16 +531,38 @@ def print_table(rows):
         print(f"{name:31} {pair:24} " + " ".join(cell(v) for v in values))
 
 
+def gradient_comparisons(case):
+    """Relative error between the exact and reference-compatible gradients of
+    each kernel family: how far apart the two conventions are."""
+    rows = []
+    for family in ["chunkwise", "parallel"]:
+        exact, reference = case.outputs.get(family + "-grad-exact"), case.outputs.get(family + "-grad-reference")
+        if exact is None or reference is None:
+            continue
+        rows.append((case.name, family, *[difference(reference[n], exact[n])[1] for n in ["dq", "dk", "dv", "di", "df"]]))
+    return rows
+
+
+def print_gradient_table(rows):
+    print()
+    print("reference-compatible vs exact gradients (max |a-b| / max |b|):")
+    print(f"{'case':31} {'family':10} " + " ".join(f"{n:>10}" for n in ["dq", "dk", "dv", "di", "df"]))
+    for name, family, *values in rows:
+        print(f"{name:31} {family:10} " + " ".join(f"{v:10.2e}" for v in values))
+
+
 def main():
     # The directory is entirely generated: start clean so removed cases do not linger.
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
-    rows = []
+    rows, gradient_rows = [], []
     for make in CASES:
         case = make().run()
         write(case)
         rows.extend(comparisons(case))
+        gradient_rows.extend(gradient_comparisons(case))
     print_table(rows)
+    print_gradient_table(gradient_rows)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"wrote {len(CASES)} cases, {size / 1024:.0f} KiB, to {os.path.relpath(OUT, ROOT)}")
 
