@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""Times the authors' PyTorch-native chunkwise mLSTM forward on the CPU.
+"""Times the authors' PyTorch-native chunkwise mLSTM on the CPU.
 
 The baseline for `Scripts/compare-pytorch.sh`: mlstm-kernels 2.0.6, float32,
 no autograd, the same shapes and thread count as the Swift benchmark, and the
 best of several chunk sizes (the reference package needs S % chunk == 0).
 
+With --backward: forward + backward, PyTorch autograd through
+mlstm_chunkwise__native_autograd (loss = sum(h * dh)), each chunk size in a
+fresh process so that its peak resident memory can be reported.
+
 Needs: pip install torch==2.13.0 mlstm-kernels==2.0.6 einops numpy
-Prints CSV: shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s
+Prints CSV: shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s[,peak_rss_mb]
 """
 import argparse
+import json
+import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -39,6 +46,29 @@ def time_forward(shape, chunk, repeats):
             mlstm_chunkwise_fw(q, k, v, i, f, chunk_size=chunk, return_last_states=True)
             times.append(time.perf_counter() - start)
     return statistics.median(times), min(times)
+
+
+def time_forward_backward(shape, chunk, repeats):
+    """Median and minimum seconds of forward + backward, and the peak RSS (MB)."""
+    from mlstm_kernels.torch.chunkwise.native import mlstm_chunkwise__native_autograd
+
+    b, nh, s, dqk, dhv = shape
+    gen = torch.Generator().manual_seed(0)
+    leaves = [torch.randn(b, nh, s, dqk, generator=gen), torch.randn(b, nh, s, dqk, generator=gen),
+              torch.randn(b, nh, s, dhv, generator=gen), torch.randn(b, nh, s, generator=gen),
+              3.0 + torch.randn(b, nh, s, generator=gen)]
+    dh = torch.randn(b, nh, s, dhv, generator=gen)
+    times = []
+    for repeat in range(repeats + 1):
+        q, k, v, i, f = (t.clone().requires_grad_(True) for t in leaves)
+        start = time.perf_counter()
+        h = mlstm_chunkwise__native_autograd(q, k, v, i, f, chunk_size=chunk)
+        (h * dh).sum().backward()
+        if repeat > 0:  # the first run is a warm-up
+            times.append(time.perf_counter() - start)
+        del h, q, k, v, i, f
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return statistics.median(times), min(times), peak_mb
 
 
 def time_step(threads, steps):
@@ -71,13 +101,37 @@ def main():
     parser.add_argument("--chunk-sizes", default="64,128,256")
     parser.add_argument("--sequence", type=int, default=None, help="override S for every shape")
     parser.add_argument("--step", action="store_true", help="time the native generation step instead")
+    parser.add_argument("--backward", action="store_true", help="time forward + backward (autograd) instead")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one backward run, JSON out
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.one:
+        shape, chunk = json.loads(args.one)
+        print(json.dumps(time_forward_backward(tuple(shape), chunk, args.repeats)))
+        return
     if args.step:
         median, fastest = time_step(args.threads, 1000)
         print(f"native step (B=1, NH=8, DQK=256, DHV=512, float32): median {median * 1e6:.1f} us, min {fastest * 1e6:.1f} us")
         return
     names = list(SHAPES) if args.shapes == "all" else args.shapes.split(",")
+    if args.backward:
+        print("shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s,peak_rss_mb")
+        for name in names:
+            b, nh, s, dqk, dhv = SHAPES[name]
+            s = args.sequence or s
+            best = None
+            for chunk in (int(c) for c in args.chunk_sizes.split(",")):
+                if s % chunk:
+                    continue
+                out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--repeats",
+                                      str(args.repeats), "--one", json.dumps([[b, nh, s, dqk, dhv], chunk])],
+                                     check=True, capture_output=True, text=True).stdout
+                median, fastest, peak = json.loads(out)
+                print(f"# {name} chunk {chunk}: median {median:.4f} s, peak RSS {peak:.0f} MB", file=sys.stderr)
+                if best is None or median < best[1]:
+                    best = (chunk, median, fastest, peak)
+            print(f"{name},{b},{nh},{s},{dqk},{dhv},{best[0]},{best[1]:.6f},{best[2]:.6f},{best[3]:.0f}", flush=True)
+        return
     print("shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s")
     for name in names:
         b, nh, s, dqk, dhv = SHAPES[name]

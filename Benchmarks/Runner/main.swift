@@ -23,6 +23,9 @@ struct BenchRunner: ParsableCommand {
     @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes and exit.") var gemmProbe = false
     @Flag(help: "Benchmark the generation step (B=1, NH=8, DQK=256, DHV=512) instead and exit.") var step = false
     @Option(help: "With --step: how C is stored (native, float16, bfloat16).") var memoryStorage = "native"
+    @Flag(help: "Benchmark forward (training mode) + backward instead.") var backward = false
+    @Option(help: "With --backward: gradient modes, comma-separated (exact, reference).") var gradientModes = "exact"
+    @Option(help: "With --backward: state strides, comma-separated.") var stateStrides = "1"
 
     func run() throws {
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
@@ -47,6 +50,39 @@ struct BenchRunner: ParsableCommand {
                 print(String(format: "step %@ (C \(memoryStorage)): median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
                              g.isStabilized ? "exp" : "sig", m.median * 1e6, m.minimum * 1e6,
                              Double(m.stateBytes) / 1e6, m.floor(bandwidth: 25e9) * 1e6, m.bytesAllocatedPerStep))
+            }
+            return
+        }
+        if backward {
+            print(BackwardBenchmark.tableHeader)
+            var rows = [BackwardBenchmark.csvHeader]
+            for entry in selected {
+                var shape = entry.shape
+                if let sequence { shape.sequence = sequence }
+                for g in gates {
+                    for modeName in gradientModes.split(separator: ",") {
+                        guard let gradientMode = GradientMode(rawValue: String(modeName)) else {
+                            throw ValidationError("unknown gradient mode '\(modeName)'")
+                        }
+                        for chunk in list(chunkSizes) {
+                            for stride in list(stateStrides) {
+                                var options = ChunkwiseOptions(threads: threads, mode: .training)
+                                if let chunk { options.chunkSize = chunk }
+                                if let stride { options.stateStride = stride }
+                                if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
+                                if let kt = list(kvTiles).first ?? nil { options.kvTile = kt }
+                                let m = try BackwardBenchmark.run(shape, gate: g, mode: gradientMode, options: options, repeats: repeats)
+                                let (line, row) = BackwardBenchmark.format(name: entry.name, m, threads: threads)
+                                print(line)
+                                rows.append(row)
+                            }
+                        }
+                    }
+                }
+            }
+            if let csv {
+                try (rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+                print("wrote \(csv)")
             }
             return
         }

@@ -54,9 +54,11 @@ struct ChunkwiseBackwardTests {
         ChunkwiseOptions(chunkSize: 64, mode: .training),  // larger than S
     ]
 
-    @Test(arguments: [GateDistribution.realistic, .extreme])
-    func exactModeMatchesTheRecurrentBackward(gates: GateDistribution) throws {
-        let shape = ProblemShape(batch: 2, heads: 2, sequence: 23, keyDim: 5, valueDim: 6)
+    /// 4 heads: the forward runs its state and output kernels; 8 heads: it
+    /// walks per head (see `Chunkwise.runTraining`).
+    @Test(arguments: [GateDistribution.realistic, .extreme], [2, 4])
+    func exactModeMatchesTheRecurrentBackward(gates: GateDistribution, heads: Int) throws {
+        let shape = ProblemShape(batch: 2, heads: heads, sequence: 23, keyDim: 5, valueDim: 6)
         for gate in allGates {
             for (initial, final) in [(false, false), (true, true), (true, false), (false, true)] {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 11, initialState: initial, finalGradients: final)
@@ -101,8 +103,9 @@ struct ChunkwiseBackwardTests {
         }
     }
 
-    @Test func resultsDoNotDependOnTheThreadCount() throws {
-        let shape = ProblemShape(batch: 2, heads: 3, sequence: 50, keyDim: 8, valueDim: 12)
+    @Test(arguments: [2, 4])
+    func resultsDoNotDependOnTheThreadCount(heads: Int) throws {
+        let shape = ProblemShape(batch: 2, heads: heads, sequence: 50, keyDim: 8, valueDim: 12)
         for gate in allGates {
             let c = try Self.makeCase(shape, gate: gate, seed: 3, initialState: true, finalGradients: true)
             let x = c.x.converted(to: Float.self)

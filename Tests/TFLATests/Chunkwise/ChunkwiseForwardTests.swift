@@ -90,9 +90,11 @@ struct ChunkwiseForwardTests {
     }
 
     /// Training mode computes the same function as inference mode, and its
-    /// saved states are the recurrent states before every stride-th chunk.
-    @Test(arguments: [1, 2, 3, 50])
-    func trainingModeSavesTheChunkStates(stride: Int) throws {
+    /// saved states are the recurrent states before every stride-th chunk —
+    /// both when it walks per (head, column tile) (12 items with dhvTile 4)
+    /// and when it runs the state and output kernels (4 items).
+    @Test(arguments: [1, 2, 3, 50], [4, nil])
+    func trainingModeSavesTheChunkStates(stride: Int, dhvTile: Int?) throws {
         let shape = ProblemShape(batch: 2, heads: 2, sequence: 45, keyDim: 7, valueDim: 9)
         for gates in GateDistribution.allCases {
             let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(stride))
@@ -101,7 +103,7 @@ struct ChunkwiseForwardTests {
             for gate in allGates {
                 let initial = try Reference.recurrent(warmup, gate: gate).state
                 let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
-                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: 4,
+                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: dhvTile,
                                                stateStride: stride, mode: .training)
                 let result = try Chunkwise.forward(x, gate: gate, initialState: initial, options: options)
                 #expect(relativeError(result.h, expected.h) <= 1e-10)

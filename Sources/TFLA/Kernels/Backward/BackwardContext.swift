@@ -6,7 +6,8 @@ struct BackwardContext<Scalar: KernelScalar> {
     /// The forward's outputs h, its denominator arguments z and its saved
     /// chunk states (every `stride`-th chunk).
     let h, z: UnsafePointer<Scalar>
-    let savedC, savedN, savedM: UnsafePointer<Scalar>
+    let savedC, savedN: UnsafePointer<Scalar>
+    let savedM: UnsafePointer<Double>
     let stride: Int
     let segments: Int
     /// Initial state (c0; n0 and m0 are in `forward`) and final state.

@@ -138,7 +138,7 @@ extension Chunkwise {
             let chunks = first..<min(first + context.stride, chunkCount)
             let savedC = context.savedC + slot * memory, savedN = context.savedN + slot * normalizer
             // Recompute the states before the segment's later chunks.
-            scratch.stabilizers[0] = Double(context.savedM[slot])
+            scratch.stabilizers[0] = context.savedM[slot]
             for j in 1..<max(1, chunks.count) {
                 let (c, n) = (scratch.states.baseAddress! + j * memory, scratch.normalizers.baseAddress! + j * normalizer)
                 c.update(from: j == 1 ? savedC : UnsafePointer(c - memory), count: memory)

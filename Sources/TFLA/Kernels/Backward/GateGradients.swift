@@ -63,7 +63,7 @@ extension Chunkwise {
         var source = -1   // the argmax behind mPrev: −1 for m0, else a token
         for index in 0..<fw.chunkCount {
             if index % context.stride == 0 {
-                mPrev = Double(context.savedM[head * context.segments + index / context.stride])
+                mPrev = context.savedM[head * context.segments + index / context.stride]
             }
             let (token, length) = fw.chunk(index, head: head)
             let local = token - base

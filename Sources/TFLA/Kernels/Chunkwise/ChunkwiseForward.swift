@@ -14,8 +14,10 @@ public struct ChunkStates<Scalar: TensorScalar>: Sendable {
     public var c: Tensor<Scalar>
     /// Normalizers `(B, NH, NS, DQK)`.
     public var n: Tensor<Scalar>
-    /// Stabilizers `(B, NH, NS)`.
-    public var m: Tensor<Scalar>
+    /// Stabilizers `(B, NH, NS)`, in Double whatever the scalar: m is a
+    /// log-scale of C and n, and rounding it to float32 would rescale them
+    /// by up to |m|·2⁻²⁴.
+    public var m: Tensor<Double>
     /// z_t = q̄_t·n₋ + Σ_j S̄_tj per token `(B, NH, S)`: the argument of the
     /// denominator max(|z_t|, exp(−m_t)), which the backward pass needs.
     public var denominatorArguments: Tensor<Scalar>
@@ -123,7 +125,12 @@ extension Chunkwise {
         }
     }
 
-    /// Training mode: the chunk-state kernel, then the output kernel.
+    /// Training mode. With enough (head, column tile) items to keep the
+    /// workers busy, each walks its chunks as in inference mode and copies
+    /// the running state out every `stride` chunks (one pass over C per
+    /// chunk). Otherwise (few heads) the chunk-state kernel runs first and
+    /// the output kernel then parallelizes over runs of chunks too. The
+    /// choice depends on the shape only, so results stay thread-invariant.
     static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, stride: Int) -> ChunkStates<Scalar> {
         var context = context
         let shape = context.shape
@@ -133,10 +140,74 @@ extension Chunkwise {
             stride: stride, chunkSize: tiling.chunk,
             c: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk, dhv]),
             n: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk]),
-            m: Tensor(uninitializedShape: [shape.batch, shape.heads, segments]),
+            m: Tensor<Double>(uninitializedShape: [shape.batch, shape.heads, segments]),
             denominatorArguments: Tensor(uninitializedShape: shape.gateShape))
         context.denominatorArguments = saved.denominatorArguments.writePointer()
         let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
+        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        if shape.batchHeads * columnTiles >= walkingItemsThreshold {
+            walkAndSave(context, stride: stride, segments: segments, saved: savedPointers)
+        } else {
+            stateThenOutputs(context, stride: stride, segments: segments, saved: savedPointers)
+        }
+        return saved
+    }
+
+    /// Items per (head, column tile) from which training mode walks the
+    /// chunks instead of running the two kernels (measured on the reference
+    /// machine, `Docs/performance.md`).
+    static var walkingItemsThreshold: Int { 8 }
+
+    typealias SavedPointers<Scalar> = UnsafeSendable<(UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Double>)>
+
+    /// Training mode as one walk per (head, column tile), saving the state
+    /// before every `stride`-th chunk.
+    static func walkAndSave<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, stride: Int, segments: Int, saved: SavedPointers<Scalar>
+    ) {
+        let (dqk, dhv, tiling) = (context.shape.keyDim, context.shape.valueDim, context.tiling)
+        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        let shared = UnsafeSendable(context)
+        parallelFor(
+            items: context.shape.batchHeads * tiles, threads: tiling.threads,
+            makeScratch: { ForwardScratch<Scalar>(shared.value) }
+        ) { item, scratch in
+            let context = shared.value
+            let (savedC, savedN, savedM) = saved.value
+            let head = item / tiles
+            let column = (item % tiles) * tiling.dhv
+            let width = min(tiling.dhv, dhv - column)
+            let c = context.c + head * dqk * dhv + column
+            let n = scratch.normalizer.baseAddress!
+            n.update(from: context.n0 + head * dqk, count: dqk)
+            var stabilizer = Double(context.m0[head])
+            for segment in 0..<segments {
+                let slot = head * segments + segment
+                ForwardScratch.copyTile(from: c, stride: dhv, to: savedC + slot * dqk * dhv + column,
+                                        stride: dhv, rows: dqk, width: width)
+                if column == 0 {
+                    (savedN + slot * dqk).update(from: n, count: dqk)
+                    savedM[slot] = stabilizer
+                }
+                let first = segment * stride
+                walkChunks(
+                    context, head: head, chunks: first..<min(first + stride, context.chunkCount),
+                    column: column, width: width, c: c, ldc: dhv, n: n,
+                    stabilizer: &stabilizer, advanceAfterLast: true, scratch: scratch)
+            }
+            if column == 0 {
+                (context.n + head * dqk).update(from: n, count: dqk)
+                context.m[head] = Scalar(stabilizer)
+            }
+        }
+    }
+
+    /// Training mode as the chunk-state kernel followed by the output kernel.
+    static func stateThenOutputs<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, stride: Int, segments: Int, saved savedPointers: SavedPointers<Scalar>
+    ) {
+        let shape = context.shape
+        let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
         let shared = UnsafeSendable(context)
 
         // 1. Chunk states: items per (head, row tile, column tile) of C,
@@ -164,7 +235,7 @@ extension Chunkwise {
                     ForwardScratch.copyTile(from: c, stride: dhv, to: savedC + (slot * dqk + row) * dhv + column,
                                             stride: dhv, rows: rows, width: width)
                     if ownsNormalizer { (savedN + slot * dqk + row).update(from: n, count: rows) }
-                    if ownsNormalizer && row == 0 { savedM[slot] = Scalar(stabilizer) }
+                    if ownsNormalizer && row == 0 { savedM[slot] = stabilizer }
                 }
                 let (token, length) = context.chunk(index, head: head)
                 scratch.gates.compute(
@@ -194,7 +265,7 @@ extension Chunkwise {
             let slot = head * segments + segment
             let first = segment * stride
             let chunks = first..<min(first + stride, context.chunkCount)
-            var stabilizer = Double(savedM[slot])
+            var stabilizer = savedM[slot]
             if chunks.count == 1 {
                 walkChunks(
                     context, head: head, chunks: chunks, column: column, width: width,
@@ -210,6 +281,5 @@ extension Chunkwise {
                 context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,
                 stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
         }
-        return saved
     }
 }

@@ -1,0 +1,77 @@
+import TFLA
+
+/// One measured forward + backward configuration.
+public struct BackwardMeasurement: Sendable {
+    public var shape: ProblemShape
+    public var gate: Gate
+    public var mode: GradientMode
+    public var options: ChunkwiseOptions
+    /// Median wall times (s) of the training forward, of the backward, and
+    /// of both together (medians over the same repetitions).
+    public var forwardMedian: Double
+    public var backwardMedian: Double
+    public var totalMedian: Double
+    public var totalMinimum: Double
+    /// Bytes the library allocated during one forward + backward: outputs,
+    /// saved states, gradients and scratch. Nothing is freed before the
+    /// backward returns except per-call scratch, so this bounds the peak.
+    public var bytesAllocated: Int
+}
+
+public enum BackwardBenchmark {
+    /// Times `Chunkwise.forward` (training mode) followed by
+    /// `Chunkwise.backward`, float32, one warm-up then `repeats`.
+    public static func run(
+        _ shape: ProblemShape, gate: Gate, mode: GradientMode, options: ChunkwiseOptions, repeats: Int, seed: UInt64 = 1
+    ) throws -> BackwardMeasurement {
+        var options = options
+        options.mode = .training
+        let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
+        let dh = MLSTMInputs<Float>.random(shape, seed: seed + 1).v
+        func once() throws -> (Double, Double) {
+            let start = Clock.now()
+            let output = try Chunkwise.forward(inputs, gate: gate, options: options)
+            let middle = Clock.now()
+            _ = try Chunkwise.backward(inputs, gate: gate, forward: output, dh: dh, mode: mode, options: options)
+            return (middle - start, Clock.now() - middle)
+        }
+        _ = try once()
+        var forward: [Double] = [], backward: [Double] = [], total: [Double] = []
+        var allocated = 0
+        for _ in 0..<max(1, repeats) {
+            let before = AllocationCounter.bytesAllocated
+            let (f, b) = try once()
+            allocated = AllocationCounter.bytesAllocated - before
+            forward.append(f)
+            backward.append(b)
+            total.append(f + b)
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return BackwardMeasurement(
+            shape: shape, gate: gate, mode: mode, options: options,
+            forwardMedian: median(forward), backwardMedian: median(backward),
+            totalMedian: median(total), totalMinimum: total.min()!, bytesAllocated: allocated)
+    }
+
+    public static let tableHeader =
+        "shape           S      gate mode      chunk stride  fwd(ms)  bwd(ms) total(ms)  min(ms)  alloc(MB)"
+    public static let csvHeader =
+        "shape,B,NH,S,DQK,DHV,gate,gradient_mode,chunk,query_tile,kv_tile,state_stride,threads,forward_median_s,backward_median_s,total_median_s,total_min_s,bytes_allocated"
+
+    /// A table line and a CSV row for a measurement.
+    public static func format(name: String, _ m: BackwardMeasurement, threads: Int) -> (line: String, csv: String) {
+        let (s, o) = (m.shape, m.options)
+        let gateName = m.gate.isStabilized ? "exp" : "sig"
+        let line = String(format: "%@ %-6d %@ %@ %5d %6d %8.1f %8.1f %9.1f %8.1f %10.1f",
+                          name.padding(toLength: 15, withPad: " ", startingAt: 0), s.sequence,
+                          gateName.padding(toLength: 4, withPad: " ", startingAt: 0),
+                          m.mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), o.chunkSize, o.stateStride,
+                          m.forwardMedian * 1e3, m.backwardMedian * 1e3, m.totalMedian * 1e3, m.totalMinimum * 1e3,
+                          Double(m.bytesAllocated) / 1e6)
+        let csv = [name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)", gateName,
+                   m.mode.rawValue, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(o.stateStride)", "\(threads)",
+                   "\(m.forwardMedian)", "\(m.backwardMedian)", "\(m.totalMedian)", "\(m.totalMinimum)",
+                   "\(m.bytesAllocated)"].joined(separator: ",")
+        return (line, csv)
+    }
+}
