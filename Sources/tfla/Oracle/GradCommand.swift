@@ -6,51 +6,75 @@ struct GradCommand: ParsableCommand {
         commandName: "grad",
         abstract: "Gradients of a forward kernel on .npy inputs.",
         discussion: """
-        Reads the inputs of 'tfla run' plus dh.npy (B,NH,S,DHV) and, if present, dc.npy, \
-        dn.npy, dm.npy (upstream gradients of the final state). Writes dq, dk, dv, di, df \
-        and, when an initial state was given, dc0, dn0, dm0. Available now: --kernel \
-        recurrent --mode exact (the true gradient, through the normalizer and m).
+        Reads the inputs of 'tfla run' plus dh.npy (B,NH,S,DHV) and, if present, dc.npy \
+        (B,NH,DQK,DHV), dn.npy (B,NH,DQK), dm.npy (B,NH,1): upstream gradients of the final \
+        state (missing ones are zeros). Writes dq, dk, dv, di, df and, when an initial state \
+        was given, dc0, dn0, dm0.
+
+        --mode exact: the true gradient of the forward function (chunkwise, parallel, \
+        recurrent). --mode reference: the convention of the reference package's custom \
+        backward kernels (chunkwise--native_custbw, Triton; parallel--native_stablef_custbw): \
+        the denominator and m are held constant, dn and dm are ignored, dn0 = dm0 = 0 \
+        (chunkwise and parallel only). See Docs/gradients.md.
         """)
 
-    @Option(help: "Kernel: recurrent (chunkwise and parallel gradients are not available yet).")
-    var kernel: KernelChoice = .recurrent
-    @Option(help: "exact (the true gradient) or reference (the reference package's convention; not available yet).")
-    var mode = "exact"
+    @Option(help: "Kernel: chunkwise (TFLA), parallel or recurrent (references).") var kernel: KernelChoice = .chunkwise
+    @Option(help: "exact (the true gradient) or reference (the reference package's custom-backward convention).")
+    var mode: GradientMode = .exact
     @OptionGroup var gateOptions: GateOptions
     @OptionGroup var io: IOOptions
+    @OptionGroup var tiling: TilingOptions
+    @Option(help: "Chunkwise: keep every N-th chunk state in the forward; the backward recomputes the others.")
+    var stateStride: Int?
 
     func run() throws {
         try reportingFailures {
             try io.validateRepeats()
-            guard mode == "exact" || mode == "reference" else { throw CommandFailure("--mode must be exact or reference, got '\(mode)'") }
-            guard kernel == .recurrent, mode == "exact" else {
-                throw CommandFailure("--kernel \(kernel.rawValue) --mode \(mode): not available yet; use --kernel recurrent --mode exact")
+            if kernel == .recurrent, mode == .reference {
+                throw CommandFailure("--kernel recurrent computes --mode exact only; the reference convention is that of the chunkwise and parallel kernels")
             }
             let gate = try gateOptions.resolved()
             let directory = ArrayDirectory(path: io.input)
             let inputs = try ["q", "k", "v", "i", "f", "dh"].map { ($0, try directory.read($0)) }
             let optional = try ["c0", "n0", "m0", "dc", "dn", "dm"].compactMap { name in try directory.readIfPresent(name).map { (name, $0) } }
+            if kernel == .parallel, let first = optional.first {
+                throw CommandFailure("--kernel parallel has no initial or final state, but \(directory.file(first.0)) exists")
+            }
+            var options = tiling.options(mode: .training)
+            if let stateStride { options.stateStride = stateStride }
             switch try ArrayDirectory.computeDType(inputs + optional, requested: io.dtype, directory: directory) {
-            case .float32: try compute(Float.self, inputs, optional, gate: gate)
-            case .float64: try compute(Double.self, inputs, optional, gate: gate)
+            case .float32: try compute(Float.self, inputs, optional, gate: gate, options: options)
+            case .float64: try compute(Double.self, inputs, optional, gate: gate, options: options)
             }
         }
     }
 
-    private func compute<S: KernelScalar>(_: S.Type, _ inputs: [(String, NPYArray)], _ optional: [(String, NPYArray)], gate: Gate) throws {
+    private func compute<S: KernelScalar>(
+        _: S.Type, _ inputs: [(String, NPYArray)], _ optional: [(String, NPYArray)], gate: Gate, options: ChunkwiseOptions
+    ) throws {
         let x = inputs.map { $0.1.tensor(as: S.self) }
+        let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
+        let dh = x[5]
         let parts = Dictionary(uniqueKeysWithValues: optional.map { ($0.0, $0.1.tensor(as: S.self)) })
         let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"])
-        let given = ["dc", "dn", "dm"].filter { parts[$0] != nil }
-        if !given.isEmpty && given.count < 3 {
-            throw CommandFailure("final-state gradients: \(given.joined(separator: ", ")) given; give dc, dn and dm together")
+        var dState: MLSTMState<S>?
+        if parts["dc"] != nil || parts["dn"] != nil || parts["dm"] != nil {
+            let shape = try mlstm.validatedShape()
+            dState = MLSTMState(c: parts["dc"] ?? Tensor(shape: shape.memoryShape), n: parts["dn"] ?? Tensor(shape: shape.normalizerShape),
+                                m: parts["dm"] ?? Tensor(shape: shape.stabilizerShape))
         }
-        let dState = given.isEmpty ? nil : MLSTMState(c: parts["dc"]!, n: parts["dn"]!, m: parts["dm"]!)
         let eps = S(gateOptions.eps)
         let output = try OutputDirectory(io.output)
-        let g = try timed(repeats: io.repeats) {
-            try Reference.recurrentBackward(MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4]),
-                                            gate: gate, initialState: initial, eps: eps, dh: x[5], dState: dState)
+        let g = try timed(repeats: io.repeats) { () throws -> MLSTMGradients<S> in
+            switch kernel {
+            case .recurrent:
+                return try Reference.recurrentBackward(mlstm, gate: gate, initialState: initial, eps: eps, dh: dh, dState: dState)
+            case .parallel:
+                return try Reference.parallelBackward(mlstm, gate: gate, eps: eps, dh: dh, mode: mode)
+            case .chunkwise:
+                return try Chunkwise.gradients(mlstm, gate: gate, initialState: initial, eps: eps, dh: dh, dState: dState,
+                                               mode: mode, options: options).gradients
+            }
         }
         for (name, tensor) in [("dq", g.dq), ("dk", g.dk), ("dv", g.dv), ("di", g.di), ("df", g.df)] {
             try output.write(tensor, as: name)

@@ -44,6 +44,27 @@ struct IOOptions: ParsableArguments {
 }
 
 /// A failure reported as one line on stderr with exit status 2.
+/// The chunkwise kernel's tiling flags, shared by `run` and `grad`.
+struct TilingOptions: ParsableArguments {
+    @Option(help: "Chunkwise: tokens per chunk.") var chunkSize: Int?
+    @Option(help: "Chunkwise: query rows per tile.") var queryTile: Int?
+    @Option(help: "Chunkwise: key/value rows per tile.") var kvTile: Int?
+    @Option(help: "Chunkwise: rows of C per state-kernel tile.") var dqkTile: Int?
+    @Option(help: "Chunkwise: columns of C and h per work item.") var dhvTile: Int?
+    @Option(help: "Chunkwise: worker threads (default: the cores available).") var threads: Int?
+
+    /// The library options with these flags applied.
+    func options(mode: ChunkwiseOptions.Mode = .inference) -> ChunkwiseOptions {
+        var options = ChunkwiseOptions(dqkTile: dqkTile, dhvTile: dhvTile, threads: threads, mode: mode)
+        if let chunkSize { options.chunkSize = chunkSize }
+        if let queryTile { options.queryTile = queryTile }
+        if let kvTile { options.kvTile = kvTile }
+        return options
+    }
+}
+
+extension GradientMode: ExpressibleByArgument {}
+
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

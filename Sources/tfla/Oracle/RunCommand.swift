@@ -15,12 +15,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Kernel: chunkwise (TFLA), parallel or recurrent (references).") var kernel: KernelChoice = .chunkwise
     @OptionGroup var gateOptions: GateOptions
     @OptionGroup var io: IOOptions
-    @Option(help: "Chunkwise: tokens per chunk.") var chunkSize: Int?
-    @Option(help: "Chunkwise: query rows per tile.") var queryTile: Int?
-    @Option(help: "Chunkwise: key/value rows per tile.") var kvTile: Int?
-    @Option(help: "Chunkwise: rows of C per state-kernel tile.") var dqkTile: Int?
-    @Option(help: "Chunkwise: columns of C and h per work item.") var dhvTile: Int?
-    @Option(help: "Chunkwise: worker threads.") var threads: Int?
+    @OptionGroup var tiling: TilingOptions
 
     func run() throws {
         try reportingFailures {
@@ -33,13 +28,7 @@ struct RunCommand: ParsableCommand {
             if kernel == .parallel, !state.isEmpty {
                 throw CommandFailure("--kernel parallel takes no initial state, but \(directory.file(state[0].0)) exists")
             }
-            var options = ChunkwiseOptions.default
-            if let chunkSize { options.chunkSize = chunkSize }
-            if let queryTile { options.queryTile = queryTile }
-            if let kvTile { options.kvTile = kvTile }
-            options.dqkTile = dqkTile
-            options.dhvTile = dhvTile
-            options.threads = threads
+            let options = tiling.options()
             switch try ArrayDirectory.computeDType(inputs + state, requested: io.dtype, directory: directory) {
             case .float32: try compute(Float.self, inputs, state, gate: gate, options: options)
             case .float64: try compute(Double.self, inputs, state, gate: gate, options: options)

@@ -96,14 +96,42 @@ struct CLITests {
         let dh = MLSTMInputs<Double>.random(Self.shape, seed: 9).v
         try Self.writeInputs(x, to: input)
         try NPY.write(dh, to: input + "/dh.npy")
-        let result = try Self.tfla(["grad", "--gate", "sig", "--in", input, "--out", output])
+
+        // Parallel, reference-compatible, sigmoid gate.
+        var result = try Self.tfla(["grad", "--kernel", "parallel", "--mode", "reference", "--gate", "sig",
+                                    "--in", input, "--out", output])
         #expect(result.status == 0, "\(result.stderr)")
-        let expected = try Reference.recurrentBackward(x, gate: .sigmoid(normalize: true), dh: dh)
-        #expect(try NPY.read(contentsOf: output + "/df.npy", as: Double.self) == expected.df)
-        #expect(try NPY.read(contentsOf: output + "/dq.npy", as: Double.self) == expected.dq)
+        let parallel = try Reference.parallelBackward(x, gate: .sigmoid(normalize: true), dh: dh, mode: .reference)
+        #expect(try NPY.read(contentsOf: output + "/dq.npy", as: Double.self) == parallel.dq)
+        #expect(try NPY.read(contentsOf: output + "/df.npy", as: Double.self) == parallel.df)
         #expect(!FileManager.default.fileExists(atPath: output + "/dc0.npy"))
-        let unavailable = try Self.tfla(["grad", "--kernel", "chunkwise", "--in", input, "--out", output + "/x"])
-        #expect(unavailable.status == 2 && unavailable.stderr.contains("not available yet"))
+
+        // Chunkwise (the default) with an initial state and only dc given:
+        // dn and dm count as zeros.
+        let initial = try Reference.recurrent(try x.sequenceSlice(0..<5), gate: .exponential).state
+        let dc = MLSTMInputs<Double>.random(ProblemShape(batch: 2, heads: 2, sequence: 8, keyDim: 8, valueDim: 6), seed: 10).v
+        for (name, tensor) in [("c0", initial.c), ("n0", initial.n), ("m0", initial.m), ("dc", dc)] {
+            try NPY.write(tensor, to: input + "/" + name + ".npy")
+        }
+        result = try Self.tfla(["grad", "--in", input, "--out", output, "--chunk-size", "8", "--state-stride", "2",
+                                "--threads", "3", "--repeat", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").last?.hasPrefix("kernel_seconds=") == true)
+        let dState = MLSTMState(c: dc, n: Tensor(shape: [2, 2, 8]), m: Tensor(shape: [2, 2, 1]))
+        let chunkwise = try Chunkwise.gradients(
+            x, gate: .exponential, initialState: initial, dh: dh, dState: dState,
+            options: ChunkwiseOptions(chunkSize: 8, stateStride: 2, threads: 3, mode: .training)).gradients
+        for (name, tensor) in [("dq", chunkwise.dq), ("dk", chunkwise.dk), ("dv", chunkwise.dv), ("di", chunkwise.di),
+                               ("df", chunkwise.df), ("dc0", chunkwise.dc0), ("dn0", chunkwise.dn0), ("dm0", chunkwise.dm0)] {
+            #expect(try NPY.read(contentsOf: output + "/" + name + ".npy", as: Double.self) == tensor, "\(name)")
+        }
+
+        // The recurrent form: the same gradient up to rounding.
+        result = try Self.tfla(["grad", "--kernel", "recurrent", "--in", input, "--out", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        let recurrent = try Reference.recurrentBackward(x, gate: .exponential, initialState: initial, dh: dh, dState: dState)
+        #expect(try NPY.read(contentsOf: output + "/dq.npy", as: Double.self) == recurrent.dq)
+        #expect(relativeError(recurrent.dq, chunkwise.dq) <= 1e-10)
     }
 
     @Test func stepAgreesWithTheLibrary() throws {
@@ -169,6 +197,16 @@ struct CLITests {
         try expectFailure(["run", "--in", input, "--out", output, "--no-normalize"], mentioning: "--no-normalize")
         try expectFailure(["run", "--in", input, "--out", output, "--repeat", "0"], mentioning: "--repeat")
         try expectFailure(["step", "--in", input, "--out", output], mentioning: "c0.npy: missing input file")
+        try expectFailure(["grad", "--in", input, "--out", output], mentioning: "dh.npy: missing input file")
+        try NPY.write(x.v, to: input + "/dh.npy")
+        try expectFailure(["grad", "--kernel", "recurrent", "--mode", "reference", "--in", input, "--out", output],
+                          mentioning: "--mode exact only")
+        try expectFailure(["grad", "--in", input, "--out", output, "--state-stride", "0"], mentioning: "stateStride = 0")
+        try NPY.write(Tensor<Double>(shape: [2, 2, 8]), to: input + "/dn.npy")
+        try expectFailure(["grad", "--kernel", "parallel", "--in", input, "--out", output], mentioning: "dn.npy")
+        try NPY.write(Tensor<Double>(shape: [2, 2, 7]), to: input + "/dn.npy")
+        try expectFailure(["grad", "--in", input, "--out", output], mentioning: "dn: expected shape [2, 2, 8], got [2, 2, 7]")
+        try FileManager.default.removeItem(atPath: input + "/dn.npy")
         // Usage errors are one line too (exit status 64, as ArgumentParser's).
         let usage = try Self.tfla(["run", "--kernel", "sig", "--in", input, "--out", output])
         #expect(usage.status == 64)
