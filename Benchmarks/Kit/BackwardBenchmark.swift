@@ -75,3 +75,41 @@ public enum BackwardBenchmark {
         return (line, csv)
     }
 }
+
+/// One configuration of the forward + backward benchmark.
+public struct BackwardConfiguration: Sendable {
+    public var name: String
+    public var shape: ProblemShape
+    public var gate: Gate
+    public var mode: GradientMode
+    public var options: ChunkwiseOptions
+
+    public init(name: String, shape: ProblemShape, gate: Gate, mode: GradientMode, options: ChunkwiseOptions) {
+        self.name = name
+        self.shape = shape
+        self.gate = gate
+        self.mode = mode
+        self.options = options
+    }
+}
+
+/// Runs forward + backward configurations; shared by `tfla-bench` and `tfla bench`.
+public enum BackwardSuite {
+    /// Measures every configuration; calls `progress(done, total, label)`
+    /// before each and `report(tableLine)` after each. Returns CSV rows.
+    public static func run(
+        _ configurations: [BackwardConfiguration], repeats: Int,
+        progress: (Int, Int, String) -> Void = { _, _, _ in }, report: (String) -> Void
+    ) throws -> [String] {
+        var rows: [String] = []
+        for (index, c) in configurations.enumerated() {
+            progress(index, configurations.count, "\(c.name) \(c.gate.isStabilized ? "exp" : "sig") \(c.mode.rawValue) L=\(c.options.chunkSize)")
+            let m = try BackwardBenchmark.run(c.shape, gate: c.gate, mode: c.mode, options: c.options, repeats: repeats)
+            let (line, row) = BackwardBenchmark.format(name: c.name, m, threads: c.options.threads ?? Workers.defaultCount)
+            report(line)
+            rows.append(row)
+        }
+        progress(configurations.count, configurations.count, "done")
+        return rows
+    }
+}

@@ -54,8 +54,7 @@ struct BenchRunner: ParsableCommand {
             return
         }
         if backward {
-            print(BackwardBenchmark.tableHeader)
-            var rows = [BackwardBenchmark.csvHeader]
+            var configurations: [BackwardConfiguration] = []
             for entry in selected {
                 var shape = entry.shape
                 if let sequence { shape.sequence = sequence }
@@ -71,15 +70,15 @@ struct BenchRunner: ParsableCommand {
                                 if let stride { options.stateStride = stride }
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
                                 if let kt = list(kvTiles).first ?? nil { options.kvTile = kt }
-                                let m = try BackwardBenchmark.run(shape, gate: g, mode: gradientMode, options: options, repeats: repeats)
-                                let (line, row) = BackwardBenchmark.format(name: entry.name, m, threads: threads)
-                                print(line)
-                                rows.append(row)
+                                configurations.append(BackwardConfiguration(name: entry.name, shape: shape, gate: g,
+                                                                            mode: gradientMode, options: options))
                             }
                         }
                     }
                 }
             }
+            print(BackwardBenchmark.tableHeader)
+            let rows = [BackwardBenchmark.csvHeader] + (try BackwardSuite.run(configurations, repeats: repeats) { print($0) })
             if let csv {
                 try (rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
                 print("wrote \(csv)")

@@ -6,11 +6,11 @@ import TFLABenchmarkKit
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark the forward kernel (float32) at the standard shapes and write CSV.",
+        abstract: "Benchmark the chunkwise kernels (float32) at the standard shapes and write CSV.",
         discussion: """
-        Prints median time, effective GFLOP/s, floor efficiency against an sgemm peak \
-        measured in the same run, and bytes allocated, with a progress bar on stderr. \
-        The backward benchmark comes with the backward kernel.
+        Forward: median time, effective GFLOP/s, floor efficiency against an sgemm peak \
+        measured in the same run, and bytes allocated. With --backward: forward (training \
+        mode) + backward, their medians and the bytes allocated. A progress bar goes to stderr.
         """)
 
     @Option(help: "Worker threads.") var threads = Workers.defaultCount
@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Override S for every shape.") var sequence: Int?
     @Option(help: "Kernel mode: inference or training.") var mode = "inference"
     @Option(help: "CSV output file.") var csv = "tfla-bench.csv"
+    @Flag(help: "Benchmark forward (training mode) + backward.") var backward = false
+    @Option(help: "With --backward: gradient mode, exact or reference.") var gradientMode: GradientMode = .exact
+    @Option(help: "With --backward: keep every N-th chunk state; the backward recomputes the others.") var stateStride = 1
 
     func run() throws {
         let names = shapes == "all" ? BenchmarkShape.standard.map(\.name) : shapes.split(separator: ",").map(String.init)
@@ -30,8 +33,8 @@ struct BenchCommand: ParsableCommand {
         guard ["exp", "sig", "both"].contains(gate) else { throw fail("--gate must be exp, sig or both, got '\(gate)'") }
         guard ["inference", "training"].contains(mode) else { throw fail("--mode must be inference or training, got '\(mode)'") }
         let chunks = chunkSizes.split(separator: ",").compactMap { Int($0) }
-        guard !chunks.isEmpty, chunks.allSatisfy({ $0 >= 1 }), threads >= 1, repeats >= 1, (sequence ?? 1) >= 1 else {
-            throw fail("--chunk-sizes, --threads, --repeats and --sequence must be positive integers")
+        guard !chunks.isEmpty, chunks.allSatisfy({ $0 >= 1 }), threads >= 1, repeats >= 1, (sequence ?? 1) >= 1, stateStride >= 1 else {
+            throw fail("--chunk-sizes, --threads, --repeats, --sequence and --state-stride must be positive integers")
         }
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
             : gate == "sig" ? [.sigmoid(normalize: true)] : [.exponential]
@@ -46,19 +49,34 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
-        print("tfla bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), \(mode)")
-        let peak = SGEMMPeak.measure(threads: threads)
-        print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
-        print(ForwardSuite.tableHeader)
         var stderr = StandardError()
-        let rows = try ForwardSuite.run(configurations, repeats: repeats, peak: peak, progress: { done, total, label in
+        let progress = { (done: Int, total: Int, label: String) in
             let width = 30
             let filled = total == 0 ? width : done * width / total
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             print("\r[\(bar)] \(done)/\(total) \(label)\u{1B}[K", terminator: done == total ? "\n" : "", to: &stderr)
-        }, report: { print($0) })
+        }
+        let lines: [String]
+        if backward {
+            print("tfla bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), forward + backward (\(gradientMode.rawValue))")
+            print(BackwardBenchmark.tableHeader)
+            let list = configurations.map { c -> BackwardConfiguration in
+                var options = c.options
+                options.mode = .training
+                options.stateStride = stateStride
+                return BackwardConfiguration(name: c.name, shape: c.shape, gate: c.gate, mode: gradientMode, options: options)
+            }
+            lines = [BackwardBenchmark.csvHeader] + (try BackwardSuite.run(list, repeats: repeats, progress: progress, report: { print($0) }))
+        } else {
+            print("tfla bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), \(mode)")
+            let peak = SGEMMPeak.measure(threads: threads)
+            print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
+            print(ForwardSuite.tableHeader)
+            lines = [ForwardSuite.csvHeader] + (try ForwardSuite.run(configurations, repeats: repeats, peak: peak, progress: progress,
+                                                                   report: { print($0) }))
+        }
         do {
-            try (([ForwardSuite.csvHeader] + rows).joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
         } catch {
             throw fail("--csv \(csv): cannot write: \((error as NSError).localizedDescription)")
         }
