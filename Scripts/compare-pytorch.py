@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Runs the Swift forward benchmark and the PyTorch-native baseline in one go
-and prints their ratio per shape (same machine, same threads, same run).
+"""Runs the Swift benchmark and the PyTorch-native baseline in one go and
+prints their ratio per shape (same machine, same threads, same run).
 
-Usage: python3 Scripts/compare-pytorch.py [--threads 2] [--repeats 5] [--shapes all]
+Usage: python3 Scripts/compare-pytorch.py [--threads 2] [--repeats 5] [--shapes all] [--backward]
 Needs a release build of tfla-bench (make bench builds it) and the packages
-listed in Scripts/bench-pytorch.py. Writes Docs/data/forward-vs-pytorch.csv.
+listed in Scripts/bench-pytorch.py. Writes Docs/data/forward-vs-pytorch.csv,
+or with --backward (forward + backward against autograd through the
+authors' native chunkwise kernel, best of chunk sizes 128-512)
+Docs/data/backward-vs-pytorch.csv.
 """
 import argparse
 import csv
@@ -26,8 +29,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shapes", default="all")
-    parser.add_argument("--output", default=os.path.join(ROOT, "Docs", "data", "forward-vs-pytorch.csv"))
+    parser.add_argument("--output", default=None)
+    parser.add_argument("--backward", action="store_true", help="forward + backward instead of the forward")
+    parser.add_argument("--chunk-size", type=int, default=128, help="with --backward: the Swift chunk size")
+    parser.add_argument("--pytorch-chunk-sizes", default="128,256,512",
+                        help="with --backward: the baseline's chunk sizes (64 is 2-5x slower than 256 there)")
     args = parser.parse_args()
+    if args.backward:
+        return backward(args)
+    args.output = args.output or os.path.join(ROOT, "Docs", "data", "forward-vs-pytorch.csv")
     bin_path = release_bin_path()
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     swift_csv = os.path.join(os.path.dirname(args.output), "forward-swift.csv")
@@ -53,6 +63,35 @@ def main():
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {os.path.relpath(args.output, ROOT)}")
+
+
+def backward(args):
+    output = args.output or os.path.join(ROOT, "Docs", "data", "backward-vs-pytorch.csv")
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    swift_csv = os.path.join(os.path.dirname(output), "backward-swift.csv")
+    run([os.path.join(release_bin_path(), "tfla-bench"), "--backward", "--gate", "exp", "--threads", str(args.threads),
+         "--repeats", str(args.repeats), "--shapes", args.shapes, "--chunk-sizes", str(args.chunk_size), "--csv", swift_csv])
+    torch_out = run([sys.executable, "Scripts/bench-pytorch.py", "--backward", "--threads", str(args.threads),
+                     "--repeats", str(max(2, args.repeats // 2)), "--shapes", args.shapes,
+                     "--chunk-sizes", args.pytorch_chunk_sizes])
+    baseline = {row["shape"]: row for row in csv.DictReader(io.StringIO(torch_out))}
+    rows = []
+    print(f"{'shape':15} {'tfla fwd+bwd (ms)':>18} {'alloc (MB)':>11} {'pytorch (ms)':>13} {'peak RSS (MB)':>14} {'speed-up':>9}")
+    with open(swift_csv) as handle:
+        for row in csv.DictReader(handle):
+            base = baseline.get(row["shape"])
+            if base is None:
+                continue
+            ratio = float(base["median_s"]) / float(row["total_median_s"])
+            print(f"{row['shape']:15} {float(row['total_median_s']) * 1e3:18.1f} {int(row['bytes_allocated']) / 1e6:11.0f} "
+                  f"{float(base['median_s']) * 1e3:13.1f} {float(base['peak_rss_mb']):14.0f} {ratio:8.2f}x")
+            rows.append({**row, "pytorch_chunk": base["best_chunk"], "pytorch_median_s": base["median_s"],
+                         "pytorch_peak_rss_mb": base["peak_rss_mb"], "speedup": f"{ratio:.3f}"})
+    with open(output, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {os.path.relpath(output, ROOT)}")
 
 
 if __name__ == "__main__":

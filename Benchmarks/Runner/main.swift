@@ -13,7 +13,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Worker threads.") var threads = Workers.defaultCount
     @Option(help: "Timed repetitions per configuration.") var repeats = 5
     @Option(help: "Gates to run: exp, sig or both.") var gate = "both"
-    @Option(help: "Chunk sizes, comma-separated.") var chunkSizes = "\(ChunkwiseOptions.default.chunkSize)"
+    @Option(help: "Chunk sizes, comma-separated (default: the library's, 64 for the forward, 128 for forward + backward).")
+    var chunkSizes: String?
     @Option(help: "Query tile sizes, comma-separated (default: the library default).") var queryTiles: String?
     @Option(help: "Key/value tile sizes, comma-separated (default: the library default).") var kvTiles: String?
     @Option(help: "Shapes: names from the standard list, comma-separated, or 'all'.") var shapes = "all"
@@ -25,7 +26,7 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --step: how C is stored (native, float16, bfloat16).") var memoryStorage = "native"
     @Flag(help: "Benchmark forward (training mode) + backward instead.") var backward = false
     @Option(help: "With --backward: gradient modes, comma-separated (exact, reference).") var gradientModes = "exact"
-    @Option(help: "With --backward: state strides, comma-separated.") var stateStrides = "1"
+    @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
 
     func run() throws {
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
@@ -34,7 +35,7 @@ struct BenchRunner: ParsableCommand {
         let list = { (text: String?) -> [Int?] in text.map { $0.split(separator: ",").compactMap { Int($0) } } ?? [nil] }
         print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s)")
         if gemmProbe {
-            for chunk in list(chunkSizes).compactMap({ $0 }) {
+            for chunk in list(chunkSizes).map({ $0 ?? ChunkwiseOptions.default.chunkSize }) {
                 for c in GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64) {
                     print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
                 }
@@ -65,7 +66,8 @@ struct BenchRunner: ParsableCommand {
                         }
                         for chunk in list(chunkSizes) {
                             for stride in list(stateStrides) {
-                                var options = ChunkwiseOptions(threads: threads, mode: .training)
+                                var options = ChunkwiseOptions.training
+                                options.threads = threads
                                 if let chunk { options.chunkSize = chunk }
                                 if let stride { options.stateStride = stride }
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }

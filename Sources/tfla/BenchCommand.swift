@@ -18,13 +18,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Gates: exp, sig or both.") var gate = "both"
     @Option(help: "Shapes from the standard list (xlstm-7b-head, paper-head, batched), comma-separated, or 'all'.")
     var shapes = "all"
-    @Option(help: "Chunk sizes, comma-separated.") var chunkSizes = "\(ChunkwiseOptions.default.chunkSize)"
+    @Option(help: "Chunk sizes, comma-separated (default: the library's default, 64, or 128 with --backward).") var chunkSizes: String?
     @Option(help: "Override S for every shape.") var sequence: Int?
     @Option(help: "Kernel mode: inference or training.") var mode = "inference"
     @Option(help: "CSV output file.") var csv = "tfla-bench.csv"
     @Flag(help: "Benchmark forward (training mode) + backward.") var backward = false
     @Option(help: "With --backward: gradient mode, exact or reference.") var gradientMode: GradientMode = .exact
-    @Option(help: "With --backward: keep every N-th chunk state; the backward recomputes the others.") var stateStride = 1
+    @Option(help: "With --backward: keep every N-th chunk state; the backward recomputes the others (default 4).")
+    var stateStride = ChunkwiseOptions.training.stateStride
 
     func run() throws {
         let names = shapes == "all" ? BenchmarkShape.standard.map(\.name) : shapes.split(separator: ",").map(String.init)
@@ -32,7 +33,8 @@ struct BenchCommand: ParsableCommand {
         if let unknown = names.first(where: { !known.contains($0) }) { throw fail("--shapes: unknown shape '\(unknown)'") }
         guard ["exp", "sig", "both"].contains(gate) else { throw fail("--gate must be exp, sig or both, got '\(gate)'") }
         guard ["inference", "training"].contains(mode) else { throw fail("--mode must be inference or training, got '\(mode)'") }
-        let chunks = chunkSizes.split(separator: ",").compactMap { Int($0) }
+        let defaultChunk = (backward ? ChunkwiseOptions.training : ChunkwiseOptions.default).chunkSize
+        let chunks = (chunkSizes ?? "\(defaultChunk)").split(separator: ",").compactMap { Int($0) }
         guard !chunks.isEmpty, chunks.allSatisfy({ $0 >= 1 }), threads >= 1, repeats >= 1, (sequence ?? 1) >= 1, stateStride >= 1 else {
             throw fail("--chunk-sizes, --threads, --repeats, --sequence and --state-stride must be positive integers")
         }

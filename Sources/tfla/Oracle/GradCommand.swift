@@ -24,7 +24,7 @@ struct GradCommand: ParsableCommand {
     @OptionGroup var gateOptions: GateOptions
     @OptionGroup var io: IOOptions
     @OptionGroup var tiling: TilingOptions
-    @Option(help: "Chunkwise: keep every N-th chunk state in the forward; the backward recomputes the others.")
+    @Option(help: "Chunkwise: keep every N-th chunk state in the forward; the backward recomputes the others (default 4; chunk size default 128).")
     var stateStride: Int?
 
     func run() throws {

@@ -53,9 +53,12 @@ struct TilingOptions: ParsableArguments {
     @Option(help: "Chunkwise: columns of C and h per work item.") var dhvTile: Int?
     @Option(help: "Chunkwise: worker threads (default: the cores available).") var threads: Int?
 
-    /// The library options with these flags applied.
+    /// The library's defaults for the mode with these flags applied.
     func options(mode: ChunkwiseOptions.Mode = .inference) -> ChunkwiseOptions {
-        var options = ChunkwiseOptions(dqkTile: dqkTile, dhvTile: dhvTile, threads: threads, mode: mode)
+        var options = mode == .training ? ChunkwiseOptions.training : ChunkwiseOptions.default
+        options.dqkTile = dqkTile
+        options.dhvTile = dhvTile
+        options.threads = threads
         if let chunkSize { options.chunkSize = chunkSize }
         if let queryTile { options.queryTile = queryTile }
         if let kvTile { options.kvTile = kvTile }

@@ -241,7 +241,7 @@ struct CLITests {
         let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 2)
         #expect(rows.first?.contains("backward_median_s") == true)
-        #expect(rows.last?.contains(",exp,reference,64,") == true)
+        #expect(rows.last?.contains(",exp,reference,128,") == true)
     }
 
     @Test func compareReportsAndSetsTheExitStatus() throws {

@@ -32,7 +32,7 @@ extension Chunkwise {
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         forward: ChunkwiseOutput<Scalar>, dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil,
-        mode: GradientMode = .exact, options: ChunkwiseOptions = ChunkwiseOptions(mode: .training)
+        mode: GradientMode = .exact, options: ChunkwiseOptions = .training
     ) throws(TFLAError) -> MLSTMGradients<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
@@ -105,7 +105,7 @@ extension Chunkwise {
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil,
-        mode: GradientMode = .exact, options: ChunkwiseOptions = ChunkwiseOptions(mode: .training)
+        mode: GradientMode = .exact, options: ChunkwiseOptions = .training
     ) throws(TFLAError) -> (output: ChunkwiseOutput<Scalar>, gradients: MLSTMGradients<Scalar>) {
         var options = options
         options.mode = .training
