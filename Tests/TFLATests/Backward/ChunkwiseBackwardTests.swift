@@ -123,13 +123,17 @@ struct ChunkwiseBackwardTests {
         }
     }
 
-    /// Float32 against the Float64 exact gradient at S = 4096, gates drawn
-    /// like a trained model's.
-    @Test(arguments: [GradientMode.exact, .reference])
-    func float32IsAccurate(mode: GradientMode) throws {
+    /// Float32 against the Float64 gradient at S = 4096: gates drawn like a
+    /// trained model's (≤ 1e-3), and extreme gates, where the normalizer is
+    /// ill-conditioned and float32 forward outputs themselves err by ~5e-4
+    /// (`Docs/testing.md`): measured 1.9e-5 (exact) and 1.1e-3 (reference),
+    /// bound 3e-3 — it guards against overflow and lost stabilization.
+    @Test(arguments: [GradientMode.exact, .reference], GateDistribution.allCases)
+    func float32IsAccurate(mode: GradientMode, gates: GateDistribution) throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 4096, keyDim: 32, valueDim: 32)
+        let bound = gates == .realistic ? 1e-3 : 3e-3
         for gate in [Gate.exponential, .sigmoid(normalize: true)] {
-            let c = try Self.makeCase(shape, gate: gate, seed: 21, initialState: false, finalGradients: false)
+            let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 21, initialState: false, finalGradients: false)
             // The reference sees the float32-rounded inputs.
             let (x32, dh32) = (c.x.converted(to: Float.self), c.dh.converted(to: Float.self))
             let expected = try Chunkwise.gradients(x32.converted(to: Double.self), gate: gate, dh: dh32.converted(to: Double.self),
@@ -138,7 +142,7 @@ struct ChunkwiseBackwardTests {
             for (name, value, reference) in [("dq", g.dq, expected.dq), ("dk", g.dk, expected.dk), ("dv", g.dv, expected.dv),
                                              ("di", g.di, expected.di), ("df", g.df, expected.df)] {
                 let error = relativeError(value, reference)
-                #expect(error <= 1e-3, "\(name) \(gate) \(mode): \(error)")
+                #expect(error <= bound, "\(name) \(gate) \(mode) \(gates): \(error)")
             }
         }
     }
