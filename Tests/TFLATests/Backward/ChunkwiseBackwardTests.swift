@@ -52,13 +52,15 @@ struct ChunkwiseBackwardTests {
         ChunkwiseOptions(chunkSize: 1, queryTile: 1, kvTile: 1, stateStride: 3, mode: .training),
         ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3, mode: .training),
         ChunkwiseOptions(chunkSize: 64, mode: .training),  // larger than S
+        ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 4, dhvTile: 4, stateStride: 2, mode: .training),  // 2 column tiles
     ]
 
-    /// 4 heads: the forward runs its state and output kernels; 8 heads: it
-    /// walks per head (see `Chunkwise.runTraining`).
-    @Test(arguments: [GateDistribution.realistic, .extreme], [2, 4])
-    func exactModeMatchesTheRecurrentBackward(gates: GateDistribution, heads: Int) throws {
-        let shape = ProblemShape(batch: 2, heads: heads, sequence: 23, keyDim: 5, valueDim: 6)
+    /// One head: the backward runs in phases; 4 heads: it walks per head
+    /// while the forward (without column tiles) runs its state and output
+    /// kernels; 8 heads: both walk (`Chunkwise.runTraining`, `Chunkwise.backward`).
+    @Test(arguments: [GateDistribution.realistic, .extreme], [(1, 1), (2, 2), (2, 4)])
+    func exactModeMatchesTheRecurrentBackward(gates: GateDistribution, batchHeads: (Int, Int)) throws {
+        let shape = ProblemShape(batch: batchHeads.0, heads: batchHeads.1, sequence: 23, keyDim: 5, valueDim: 6)
         for gate in allGates {
             for (initial, final) in [(false, false), (true, true), (true, false), (false, true)] {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 11, initialState: initial, finalGradients: final)
@@ -103,16 +105,17 @@ struct ChunkwiseBackwardTests {
         }
     }
 
-    @Test(arguments: [2, 4])
-    func resultsDoNotDependOnTheThreadCount(heads: Int) throws {
-        let shape = ProblemShape(batch: 2, heads: heads, sequence: 50, keyDim: 8, valueDim: 12)
+    @Test(arguments: [(1, 1), (2, 2), (2, 4)])
+    func resultsDoNotDependOnTheThreadCount(batchHeads: (Int, Int)) throws {
+        let shape = ProblemShape(batch: batchHeads.0, heads: batchHeads.1, sequence: 50, keyDim: 8, valueDim: 12)
         for gate in allGates {
             let c = try Self.makeCase(shape, gate: gate, seed: 3, initialState: true, finalGradients: true)
             let x = c.x.converted(to: Float.self)
             let dh = c.dh.converted(to: Float.self)
             var results: [MLSTMGradients<Float>] = []
             for threads in [1, 2, 3, 7] {
-                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, stateStride: 2, threads: threads, mode: .training)
+                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 5, stateStride: 2,
+                                               threads: threads, mode: .training)
                 let state = c.state.map { MLSTMState<Float>(c: $0.c.converted(), n: $0.n.converted(), m: $0.m.converted()) }
                 results.append(try Chunkwise.gradients(x, gate: gate, initialState: state, dh: dh, options: options).gradients)
             }

@@ -17,6 +17,9 @@ struct BackwardContext<Scalar: KernelScalar> {
     let dcLast, dnLast, dmLast: UnsafePointer<Scalar>?
     /// Outputs.
     let dq, dk, dv, di, df, dc0, dn0, dm0: UnsafeMutablePointer<Scalar>
+    /// Per token (B·NH·S): q·dq, k·dk and the gradient reaching the output
+    /// stabilizer m_t, for the gate gradients.
+    let querySums, keySums, stabilizerGradients: UnsafeMutablePointer<Double>
 }
 
 /// One worker's scratch for the backward pass, sized once.
@@ -41,9 +44,6 @@ final class BackwardScratch<Scalar: KernelScalar> {
     /// Per token of the chunk: 1/(den + eps) and ζ (the gradient of the
     /// denominator's argument).
     let inverseDenominator, denominatorGradient: UnsafeMutableBufferPointer<Scalar>
-    /// Per token of the head: q·dq, k·dk and the gradient reaching the
-    /// output stabilizer m_t.
-    let querySums, keySums, stabilizerGradients: UnsafeMutableBufferPointer<Double>
 
     init(_ context: BackwardContext<Scalar>) {
         let forwardContext = context.forward
@@ -64,15 +64,12 @@ final class BackwardScratch<Scalar: KernelScalar> {
         decay = .allocateCounted(capacity: tiling.query * tiling.kv)
         inverseDenominator = .allocateCounted(capacity: chunk)
         denominatorGradient = .allocateCounted(capacity: chunk)
-        querySums = .allocateCounted(capacity: shape.sequence)
-        keySums = .allocateCounted(capacity: shape.sequence)
-        stabilizerGradients = .allocateCounted(capacity: shape.sequence)
     }
 
     deinit {
         gates.deallocate()
         for buffer in [states, normalizers, memoryGradient, normalizerGradient, scaledOutputGradient, scaledQueries,
                        scores, scoreGradients, decay, inverseDenominator, denominatorGradient] { buffer.deallocate() }
-        for buffer in [stabilizers, querySums, keySums, stabilizerGradients] { buffer.deallocate() }
+        stabilizers.deallocate()
     }
 }

@@ -5,12 +5,16 @@ extension Chunkwise {
     /// gradients of a loss with respect to q, k, v, i, f and the initial
     /// state, from the upstream gradients of h and of the final state.
     ///
-    /// Structure (`Docs/gradients.md`): one work item per (batch, head)
-    /// walks the chunks in reverse, carrying the gradient of the chunk state
-    /// (dC_{k−1} = γ·dC_k + (α⊙Q)ᵀ·dH̄). Each chunk's dq, dk and dv come from
-    /// GEMMs on query × key/value tiles up to the diagonal plus the
-    /// inter-chunk products with C_{k−1} and dC_k. The states before the
-    /// chunks come from `forward.chunkStates`; between two saved states
+    /// Structure (`Docs/gradients.md`): the gradient of the chunk state is
+    /// carried from the last chunk to the first
+    /// (dC_{k−1} = γ·dC_k + (α⊙Q)ᵀ·dH̄), and each chunk's dq, dk and dv come
+    /// from GEMMs on query × key/value tiles up to the diagonal plus the
+    /// inter-chunk products with C_{k−1} and dC_k. With two or more (batch,
+    /// head) pairs one work item per head does both while walking the chunks
+    /// in reverse; for a single head, TFLA's phases run instead — states,
+    /// then the dC recurrence per tile of C's columns, then every chunk in
+    /// parallel — so that it still uses every core (`Docs/performance.md`). The states before the chunks
+    /// come from `forward.chunkStates`; between two saved states
     /// (`stateStride` > 1) they are recomputed. Gate gradients follow from
     /// q·dq − k·dk by a reverse cumulative sum, plus, in exact mode, the
     /// paths through the stabilizer m.
@@ -76,6 +80,10 @@ extension Chunkwise {
             i: inputs.i.readPointer, f: inputs.f.readPointer,
             n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: dummy, c: dummy, n: dummy, m: dummy)
+        let tokens = shape.batchHeads * shape.sequence
+        let querySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
+        let keySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
+        let stabilizerGradients = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
         let context = BackwardContext(
             forward: forwardContext, exact: mode == .exact,
             h: forward.h.readPointer, z: saved.denominatorArguments.readPointer,
@@ -86,14 +94,20 @@ extension Chunkwise {
             dcLast: dState?.c.readPointer, dnLast: dState?.n.readPointer, dmLast: dState?.m.readPointer,
             dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
             di: g.di.writePointer(), df: g.df.writePointer(),
-            dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer())
-        let shared = UnsafeSendable(context)
-        parallelFor(
-            items: shape.batchHeads, threads: tiling.threads,
-            makeScratch: { BackwardScratch(shared.value) }
-        ) { head, scratch in
-            headBackward(shared.value, head: head, scratch: scratch)
+            dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer(),
+            querySums: querySums, keySums: keySums, stabilizerGradients: stabilizerGradients)
+        if shape.batchHeads >= 2 {
+            let shared = UnsafeSendable(context)
+            parallelFor(
+                items: shape.batchHeads, threads: tiling.threads,
+                makeScratch: { BackwardScratch(shared.value) }
+            ) { head, scratch in
+                headBackward(shared.value, head: head, scratch: scratch)
+            }
+        } else {
+            runInPhases(context)
         }
+        for buffer in [querySums, keySums, stabilizerGradients] { buffer.deallocate() }
         return withExtendedLifetime((inputs, initial, forward, dh, dState)) { g }
     }
 
@@ -156,7 +170,7 @@ extension Chunkwise {
                 let cPrev = j == 0 ? savedC : UnsafePointer(scratch.states.baseAddress! + j * memory)
                 let nPrev = j == 0 ? savedN : UnsafePointer(scratch.normalizers.baseAddress! + j * normalizer)
                 chunkBackward(context, head: head, index: index, cPrev: cPrev, nPrev: nPrev,
-                              mPrev: scratch.stabilizers[j], scratch: scratch)
+                              mPrev: scratch.stabilizers[j], dC: dC, dN: dN, carry: true, scratch: scratch)
             }
         }
         (context.dc0 + head * memory).update(from: dC, count: memory)
@@ -165,6 +179,6 @@ extension Chunkwise {
         } else {
             (context.dn0 + head * normalizer).update(repeating: 0, count: normalizer)
         }
-        gateGradients(context, head: head, scratch: scratch)
+        gateGradients(context, head: head)
     }
 }

@@ -11,12 +11,15 @@ extension Chunkwise {
     /// also carries its gradient to F_t and to its argmax (ĩ_j and F_j, or m0);
     /// the argmax is found with the same comparisons the forward made.
     /// Then df = (reverse cumsum of dF)·σ(−f̃).
-    static func gateGradients<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, scratch: BackwardScratch<Scalar>) {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func gateGradients<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int) {
         let fw = context.forward
         let (s, dqk, dhv) = (fw.shape.sequence, fw.shape.keyDim, fw.shape.valueDim)
         let base = head * s
-        let dF = scratch.querySums.baseAddress!, dLogI = scratch.keySums.baseAddress!
-        let mu = scratch.stabilizerGradients.baseAddress!
+        // The per-token sums of this head become dF and dĩ in place.
+        let dF = context.querySums + base, dLogI = context.keySums + base
+        let mu = context.stabilizerGradients + base
         for t in 0..<s {
             dF[t] -= dLogI[t]
         }

@@ -1,0 +1,131 @@
+/// The chunkwise backward in TFLA's phases, for problems with few heads.
+extension Chunkwise {
+    /// 1. the states before every chunk (saved, or recomputed per segment,
+    ///    items per (head, segment));
+    /// 2. the reverse recurrence of the state gradient, items per (head,
+    ///    tile of C's columns), keeping dC and dn after every chunk;
+    /// 3. dq, dk, dv of every chunk, items per (head, chunk);
+    /// 4. the gate gradients per head.
+    /// Memory: two (DQK × DHV) matrices per chunk and head, which is why the
+    /// per-head walk is used when there are enough heads.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func runInPhases<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
+        let fw = context.forward
+        let shape = fw.shape
+        let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, fw.tiling)
+        let memory = dqk * dhv
+        let (heads, chunks, stateStride, segments) = (shape.batchHeads, fw.chunkCount, context.stride, context.segments)
+        let shared = UnsafeSendable(context)
+
+        // 1. States before every chunk.
+        var owned: [UnsafeMutableRawPointer] = []
+        let states: UnsafePointer<Scalar>, normalizers: UnsafePointer<Scalar>, stabilizers: UnsafePointer<Double>
+        if stateStride == 1 {
+            (states, normalizers, stabilizers) = (context.savedC, context.savedN, context.savedM)
+        } else {
+            let c = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * memory)
+            let n = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * dqk)
+            let m = UnsafeMutablePointer<Double>.allocateCounted(capacity: heads * chunks)
+            owned += [UnsafeMutableRawPointer(c), UnsafeMutableRawPointer(n), UnsafeMutableRawPointer(m)]
+            let buffers = UnsafeSendable((c, n, m))
+            parallelFor(
+                items: heads * segments, threads: tiling.threads,
+                makeScratch: { ForwardScratch<Scalar>(shared.value.forward) }
+            ) { item, scratch in
+                let context = shared.value
+                let fw = context.forward
+                let (c, n, m) = buffers.value
+                let (head, segment) = (item / segments, item % segments)
+                let first = segment * stateStride
+                let last = min(first + stateStride, chunks) - 1
+                let slot = head * segments + segment
+                let base = head * chunks
+                (c + (base + first) * memory).update(from: context.savedC + slot * memory, count: memory)
+                (n + (base + first) * dqk).update(from: context.savedN + slot * dqk, count: dqk)
+                m[base + first] = context.savedM[slot]
+                for index in stride(from: first, to: last, by: 1) {
+                    let (next, nextN) = (c + (base + index + 1) * memory, n + (base + index + 1) * dqk)
+                    next.update(from: c + (base + index) * memory, count: memory)
+                    nextN.update(from: n + (base + index) * dqk, count: dqk)
+                    let (token, length) = fw.chunk(index, head: head)
+                    scratch.gates.compute(gate: fw.gate, scale: fw.scale, previousStabilizer: m[base + index],
+                                          i: fw.i + token, f: fw.f + token, length: length)
+                    advanceState(fw, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
+                                 c: next, ldc: dhv, n: nextN, scratch: scratch)
+                    m[base + index + 1] = scratch.gates.nextStabilizer
+                }
+            }
+            (states, normalizers, stabilizers) = (UnsafePointer(c), UnsafePointer(n), UnsafePointer(m))
+        }
+
+        // 2. The state gradient after every chunk, per tile of C's columns.
+        let dCs = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * memory)
+        let dNs = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * dqk)
+        owned += [UnsafeMutableRawPointer(dCs), UnsafeMutableRawPointer(dNs)]
+        let saved = UnsafeSendable((states, normalizers, stabilizers, dCs, dNs))
+        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        parallelFor(
+            items: heads * columnTiles, threads: tiling.threads,
+            makeScratch: { BackwardScratch(shared.value) }
+        ) { item, scratch in
+            let context = shared.value
+            let fw = context.forward
+            let (_, _, stabilizers, dCs, dNs) = saved.value
+            let head = item / columnTiles
+            let column = item % columnTiles * tiling.dhv
+            let width = min(tiling.dhv, dhv - column)
+            let ownsNormalizer = column == 0
+            let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+            if let dcLast = context.dcLast {
+                ForwardScratch.copyTile(from: dcLast + head * memory + column, stride: dhv, to: dC, stride: width, rows: dqk, width: width)
+            } else {
+                dC.update(repeating: 0, count: dqk * width)
+            }
+            if context.exact, let dnLast = context.dnLast {
+                dN.update(from: dnLast + head * dqk, count: dqk)
+            } else {
+                dN.update(repeating: 0, count: dqk)
+            }
+            for index in stride(from: chunks - 1, through: 0, by: -1) {
+                let slot = head * chunks + index
+                ForwardScratch.copyTile(from: dC, stride: width, to: dCs + slot * memory + column, stride: dhv, rows: dqk, width: width)
+                if ownsNormalizer { (dNs + slot * dqk).update(from: dN, count: dqk) }
+                let (token, length) = fw.chunk(index, head: head)
+                scratch.gates.compute(gate: fw.gate, scale: fw.scale, previousStabilizer: stabilizers[slot],
+                                      i: fw.i + token, f: fw.f + token, length: length)
+                tokenTerms(context, token: token, length: length, column: column, width: width,
+                           denominatorGradients: ownsNormalizer, scratch: scratch)
+                carryStateGradient(context, token: token, length: length, width: width, dC: dC, ldc: width,
+                                   dN: ownsNormalizer && context.exact ? dN : nil, scratch: scratch)
+            }
+            ForwardScratch.copyTile(from: dC, stride: width, to: context.dc0 + head * memory + column, stride: dhv, rows: dqk, width: width)
+            if ownsNormalizer {
+                if context.exact {
+                    (context.dn0 + head * dqk).update(from: dN, count: dqk)
+                } else {
+                    (context.dn0 + head * dqk).update(repeating: 0, count: dqk)
+                }
+            }
+        }
+
+        // 3. Every chunk's dq, dk, dv.
+        parallelFor(
+            items: heads * chunks, threads: tiling.threads,
+            makeScratch: { BackwardScratch(shared.value) }
+        ) { item, scratch in
+            let (states, normalizers, stabilizers, dCs, dNs) = saved.value
+            let (head, index) = (item / chunks, item % chunks)
+            let slot = head * chunks + index
+            chunkBackward(shared.value, head: head, index: index,
+                          cPrev: states + slot * memory, nPrev: normalizers + slot * dqk, mPrev: stabilizers[slot],
+                          dC: dCs + slot * memory, dN: dNs + slot * dqk, carry: false, scratch: scratch)
+        }
+
+        // 4. Gate gradients.
+        parallelFor(items: heads, threads: tiling.threads, makeScratch: { () }) { head, _ in
+            gateGradients(shared.value, head: head)
+        }
+        for buffer in owned { buffer.deallocate() }
+    }
+}
