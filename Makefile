@@ -5,7 +5,7 @@ SWIFT   ?= swift
 ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
-.PHONY: all deps build demo test info bench fixtures clean
+.PHONY: all deps build demo test info bench bench-backward fixtures clean
 
 all: build
 
@@ -40,3 +40,8 @@ clean:
 bench: deps
 	$(SWIFT) build $(RELEASE) --product tfla-bench
 	"$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla-bench"
+
+# Forward (training mode) + backward at the standard shapes.
+bench-backward: deps
+	$(SWIFT) build $(RELEASE) --product tfla-bench
+	"$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla-bench" --backward
