@@ -76,14 +76,14 @@ def backward(args):
                      "--chunk-sizes", args.pytorch_chunk_sizes])
     baseline = {row["shape"]: row for row in csv.DictReader(io.StringIO(torch_out))}
     rows = []
-    print(f"{'shape':15} {'tfla fwd+bwd (ms)':>18} {'alloc (MB)':>11} {'pytorch (ms)':>13} {'peak RSS (MB)':>14} {'speed-up':>9}")
+    print(f"{'shape':15} {'tfla fwd+bwd (ms)':>18} {'peak RSS (MB)':>14} {'pytorch (ms)':>13} {'peak RSS (MB)':>14} {'speed-up':>9}")
     with open(swift_csv) as handle:
         for row in csv.DictReader(handle):
             base = baseline.get(row["shape"])
             if base is None:
                 continue
             ratio = float(base["median_s"]) / float(row["total_median_s"])
-            print(f"{row['shape']:15} {float(row['total_median_s']) * 1e3:18.1f} {int(row['bytes_allocated']) / 1e6:11.0f} "
+            print(f"{row['shape']:15} {float(row['total_median_s']) * 1e3:18.1f} {int(row['peak_rss_bytes']) / 1e6:14.0f} "
                   f"{float(base['median_s']) * 1e3:13.1f} {float(base['peak_rss_mb']):14.0f} {ratio:8.2f}x")
             rows.append({**row, "pytorch_chunk": base["best_chunk"], "pytorch_median_s": base["median_s"],
                          "pytorch_peak_rss_mb": base["peak_rss_mb"], "speedup": f"{ratio:.3f}"})

@@ -16,6 +16,10 @@ public struct BackwardMeasurement: Sendable {
     /// saved states, gradients and scratch. Nothing is freed before the
     /// backward returns except per-call scratch, so this bounds the peak.
     public var bytesAllocated: Int
+    /// Peak resident memory of the process over the timed calls (inputs,
+    /// outputs, saved states, gradients, scratch and the runtime), or 0
+    /// where it cannot be read.
+    public var peakResidentBytes: Int
 }
 
 public enum BackwardBenchmark {
@@ -36,6 +40,7 @@ public enum BackwardBenchmark {
             return (middle - start, Clock.now() - middle)
         }
         _ = try once()
+        PeakMemory.reset()
         var forward: [Double] = [], backward: [Double] = [], total: [Double] = []
         var allocated = 0
         for _ in 0..<max(1, repeats) {
@@ -50,28 +55,29 @@ public enum BackwardBenchmark {
         return BackwardMeasurement(
             shape: shape, gate: gate, mode: mode, options: options,
             forwardMedian: median(forward), backwardMedian: median(backward),
-            totalMedian: median(total), totalMinimum: total.min()!, bytesAllocated: allocated)
+            totalMedian: median(total), totalMinimum: total.min()!, bytesAllocated: allocated,
+            peakResidentBytes: PeakMemory.peakBytes() ?? 0)
     }
 
     public static let tableHeader =
-        "shape           S      gate mode      chunk stride  fwd(ms)  bwd(ms) total(ms)  min(ms)  alloc(MB)"
+        "shape           S      gate mode      chunk stride  fwd(ms)  bwd(ms) total(ms)  min(ms)  alloc(MB)  peakRSS(MB)"
     public static let csvHeader =
-        "shape,B,NH,S,DQK,DHV,gate,gradient_mode,chunk,query_tile,kv_tile,state_stride,threads,forward_median_s,backward_median_s,total_median_s,total_min_s,bytes_allocated"
+        "shape,B,NH,S,DQK,DHV,gate,gradient_mode,chunk,query_tile,kv_tile,state_stride,threads,forward_median_s,backward_median_s,total_median_s,total_min_s,bytes_allocated,peak_rss_bytes"
 
     /// A table line and a CSV row for a measurement.
     public static func format(name: String, _ m: BackwardMeasurement, threads: Int) -> (line: String, csv: String) {
         let (s, o) = (m.shape, m.options)
         let gateName = m.gate.isStabilized ? "exp" : "sig"
-        let line = String(format: "%@ %-6d %@ %@ %5d %6d %8.1f %8.1f %9.1f %8.1f %10.1f",
+        let line = String(format: "%@ %-6d %@ %@ %5d %6d %8.1f %8.1f %9.1f %8.1f %10.1f %12.1f",
                           name.padding(toLength: 15, withPad: " ", startingAt: 0), s.sequence,
                           gateName.padding(toLength: 4, withPad: " ", startingAt: 0),
                           m.mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), o.chunkSize, o.stateStride,
                           m.forwardMedian * 1e3, m.backwardMedian * 1e3, m.totalMedian * 1e3, m.totalMinimum * 1e3,
-                          Double(m.bytesAllocated) / 1e6)
+                          Double(m.bytesAllocated) / 1e6, Double(m.peakResidentBytes) / 1e6)
         let csv = [name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)", gateName,
                    m.mode.rawValue, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(o.stateStride)", "\(threads)",
                    "\(m.forwardMedian)", "\(m.backwardMedian)", "\(m.totalMedian)", "\(m.totalMinimum)",
-                   "\(m.bytesAllocated)"].joined(separator: ",")
+                   "\(m.bytesAllocated)", "\(m.peakResidentBytes)"].joined(separator: ",")
         return (line, csv)
     }
 }
