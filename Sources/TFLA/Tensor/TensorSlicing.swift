@@ -28,6 +28,23 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Writes `slice` over the elements whose index along `axis` lies in
+    /// `range` (the inverse of ``slicing(axis:_:)``). Shapes are checked by
+    /// the callers.
+    mutating func replaceSlice(axis: Int, _ range: Range<Int>, with slice: Tensor) {
+        let outer = shape[..<axis].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        let (length, block) = (shape[axis], range.count * inner)
+        let target = writePointer()
+        slice.withUnsafeBufferPointer { source in
+            for o in 0..<outer where block > 0 {
+                (target + (o * length + range.lowerBound) * inner).update(from: source.baseAddress! + o * block, count: block)
+            }
+        }
+    }
+}
+
 extension MLSTMInputs {
     /// The inputs of tokens `range` (along S) only.
     public func sequenceSlice(_ range: Range<Int>) throws(TFLAError) -> MLSTMInputs {

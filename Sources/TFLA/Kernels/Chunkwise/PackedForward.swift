@@ -32,22 +32,8 @@ extension Chunkwise {
             throw .unsupported("packed sequences: only inference mode is supported")
         }
         let offsets = sequenceOffsets
-        guard offsets.count >= 2, offsets.first == 0, offsets.last == shape.sequence,
-              zip(offsets, offsets.dropFirst()).allSatisfy({ $0 < $1 }) else {
-            throw .invalidParameter(
-                name: "sequenceOffsets", value: "\(offsets)",
-                requirement: "strictly increasing from 0 to S = \(shape.sequence), with at least one sequence")
-        }
+        try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
         let count = offsets.count - 1
-        if let initialStates {
-            guard initialStates.count == count else {
-                throw .invalidParameter(name: "initialStates", value: "\(initialStates.count) states",
-                                        requirement: "one per sequence (\(count))")
-            }
-            for (index, state) in initialStates.enumerated() {
-                try state.validate(for: shape, gate: gate, prefix: "initialStates[\(index)] ")
-            }
-        }
         let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
         var states = initial
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
@@ -67,5 +53,29 @@ extension Chunkwise {
         }
         runInference(contexts)
         return withExtendedLifetime((inputs, initial)) { PackedOutput(h: h, states: states) }
+    }
+}
+
+extension Chunkwise {
+    /// Checks cu_seqlens-style offsets and the per-sequence initial states.
+    static func validatePacking<Scalar: KernelScalar>(
+        _ offsets: [Int], initialStates: [MLSTMState<Scalar>]?, shape: ProblemShape, gate: Gate
+    ) throws(TFLAError) {
+        guard offsets.count >= 2, offsets.first == 0, offsets.last == shape.sequence,
+              zip(offsets, offsets.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw .invalidParameter(
+                name: "sequenceOffsets", value: "\(offsets)",
+                requirement: "strictly increasing from 0 to S = \(shape.sequence), with at least one sequence")
+        }
+        let count = offsets.count - 1
+        if let initialStates {
+            guard initialStates.count == count else {
+                throw .invalidParameter(name: "initialStates", value: "\(initialStates.count) states",
+                                        requirement: "one per sequence (\(count))")
+            }
+            for (index, state) in initialStates.enumerated() {
+                try state.validate(for: shape, gate: gate, prefix: "initialStates[\(index)] ")
+            }
+        }
     }
 }

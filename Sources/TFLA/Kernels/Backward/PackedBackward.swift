@@ -1,0 +1,69 @@
+/// The gradients of a packed variable-length forward.
+public struct PackedGradients<Scalar: TensorScalar>: Sendable {
+    /// Gradients of q, k, v, i, f in the packed layout of the inputs.
+    public var dq, dk, dv, di, df: Tensor<Scalar>
+    /// Per sequence, in order: the gradients of its initial state
+    /// (dc0, dn0, dm0 as the c, n, m of a state; zeros' gradients when no
+    /// initial states were given).
+    public var initialStates: [MLSTMState<Scalar>]
+}
+
+extension Chunkwise {
+    /// Forward (training mode) and backward over several sequences packed
+    /// along S (`cu_seqlens` offsets, as in
+    /// ``forward(packed:sequenceOffsets:gate:initialStates:eps:options:)``).
+    ///
+    /// Each sequence is differentiated on its own — its gradients equal
+    /// those of ``gradients(_:gate:initialState:eps:dh:dState:mode:options:)``
+    /// on that sequence alone — one after the other, each using all workers.
+    ///
+    /// - Parameters:
+    ///   - dh: upstream gradient of the packed h, `(B, NH, T, DHV)`.
+    ///   - finalStateGradients: nil, or per sequence the upstream gradients
+    ///     of its final (c, n, m).
+    public static func gradients<Scalar: KernelScalar>(
+        packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
+        initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
+        dh: Tensor<Scalar>, finalStateGradients: [MLSTMState<Scalar>]? = nil,
+        mode: GradientMode = .exact, options: ChunkwiseOptions = .training
+    ) throws(TFLAError) -> (output: PackedOutput<Scalar>, gradients: PackedGradients<Scalar>) {
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try options.validate()
+        try validatePacking(sequenceOffsets, initialStates: initialStates, shape: shape, gate: gate)
+        try Validation.requireShape(dh, shape.valueShape, "dh")
+        let count = sequenceOffsets.count - 1
+        if let finalStateGradients {
+            guard finalStateGradients.count == count else {
+                throw .invalidParameter(name: "finalStateGradients", value: "\(finalStateGradients.count) states",
+                                        requirement: "one per sequence (\(count))")
+            }
+            for (index, d) in finalStateGradients.enumerated() {
+                try Validation.requireShape(d.c, shape.memoryShape, "finalStateGradients[\(index)].c")
+                try Validation.requireShape(d.n, shape.normalizerShape, "finalStateGradients[\(index)].n")
+                try Validation.requireShape(d.m, shape.stabilizerShape, "finalStateGradients[\(index)].m")
+            }
+        }
+        var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
+        var g = (dq: Tensor<Scalar>(uninitializedShape: shape.queryShape), dk: Tensor<Scalar>(uninitializedShape: shape.queryShape),
+                 dv: Tensor<Scalar>(uninitializedShape: shape.valueShape),
+                 di: Tensor<Scalar>(uninitializedShape: shape.gateShape), df: Tensor<Scalar>(uninitializedShape: shape.gateShape))
+        var states: [MLSTMState<Scalar>] = [], initialGradients: [MLSTMState<Scalar>] = []
+        for index in 0..<count {
+            let range = sequenceOffsets[index]..<sequenceOffsets[index + 1]
+            let (output, sequence) = try gradients(
+                try inputs.sequenceSlice(range), gate: gate, initialState: initialStates?[index], eps: eps,
+                dh: try dh.slicing(axis: 2, range), dState: finalStateGradients?[index], mode: mode, options: options)
+            h.replaceSlice(axis: 2, range, with: output.h)
+            g.dq.replaceSlice(axis: 2, range, with: sequence.dq)
+            g.dk.replaceSlice(axis: 2, range, with: sequence.dk)
+            g.dv.replaceSlice(axis: 2, range, with: sequence.dv)
+            g.di.replaceSlice(axis: 2, range, with: sequence.di)
+            g.df.replaceSlice(axis: 2, range, with: sequence.df)
+            states.append(output.state)
+            initialGradients.append(MLSTMState(c: sequence.dc0, n: sequence.dn0, m: sequence.dm0))
+        }
+        return (PackedOutput(h: h, states: states),
+                PackedGradients(dq: g.dq, dk: g.dk, dv: g.dv, di: g.di, df: g.df, initialStates: initialGradients))
+    }
+}
