@@ -96,6 +96,9 @@ extension Chunkwise {
             di: g.di.writePointer(), df: g.df.writePointer(),
             dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer(),
             querySums: querySums, keySums: keySums, stabilizerGradients: stabilizerGradients)
+        // One item per head; a single head would leave the other cores idle
+        // and runs in phases instead (`Docs/performance.md`, entry 12). The
+        // choice depends on the shape only, never on the thread count.
         if shape.batchHeads >= 2 {
             let shared = UnsafeSendable(context)
             parallelFor(
