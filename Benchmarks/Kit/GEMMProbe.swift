@@ -22,6 +22,20 @@ public enum GEMMProbe {
         ]
     }
 
+    /// The products of one chunk of the backward at (L, DQK, DHV).
+    public static func backwardCases(chunk l: Int, keyDim dqk: Int, valueDim dhv: Int, tile: Int) -> [Case] {
+        [
+            Case(label: "dQ inter dH̄·C₋ᵀ    ", transposeA: false, transposeB: true, m: l, n: dqk, k: dhv, beta: 0),
+            Case(label: "dK inter V·dCᵀ     ", transposeA: false, transposeB: true, m: l, n: dqk, k: dhv, beta: 0),
+            Case(label: "dV inter K·dC      ", transposeA: false, transposeB: false, m: l, n: dhv, k: dqk, beta: 0),
+            Case(label: "dC carry (αQ)ᵀ·dH̄  ", transposeA: true, transposeB: false, m: dqk, n: dhv, k: l, beta: 0.9),
+            Case(label: "dP dH̄·Vᵀ (tile)    ", transposeA: false, transposeB: true, m: tile, n: tile, k: dhv, beta: 0),
+            Case(label: "dQ dS·K (tile)     ", transposeA: false, transposeB: false, m: tile, n: dqk, k: tile, beta: 1),
+            Case(label: "dK dSᵀ·Q (tile)    ", transposeA: true, transposeB: false, m: tile, n: dqk, k: tile, beta: 1),
+            Case(label: "dV S̄ᵀ·dH̄ (tile)    ", transposeA: true, transposeB: false, m: tile, n: dhv, k: tile, beta: 1),
+        ]
+    }
+
     /// GFLOP/s of one case, repeated for about `seconds`.
     public static func rate(_ c: Case, seconds: Double = 0.3) -> Double {
         let rowsA = c.transposeA ? c.k : c.m, colsA = c.transposeA ? c.m : c.k

@@ -21,7 +21,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Override S for every shape (e.g. for the linear-scaling check).") var sequence: Int?
     @Option(help: "Kernel mode: inference or training (saves every chunk state).") var mode = "inference"
     @Option(help: "Write results as CSV to this file.") var csv: String?
-    @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes and exit.") var gemmProbe = false
+    @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes (with --backward: the backward's) and exit.")
+    var gemmProbe = false
     @Flag(help: "Benchmark the generation step (B=1, NH=8, DQK=256, DHV=512) instead and exit.") var step = false
     @Option(help: "With --step: how C is stored (native, float16, bfloat16).") var memoryStorage = "native"
     @Flag(help: "Benchmark forward (training mode) + backward instead.") var backward = false
@@ -36,7 +37,9 @@ struct BenchRunner: ParsableCommand {
         print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s)")
         if gemmProbe {
             for chunk in list(chunkSizes).map({ $0 ?? ChunkwiseOptions.default.chunkSize }) {
-                for c in GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64) {
+                let cases = backward ? GEMMProbe.backwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
+                    : GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
+                for c in cases {
                     print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
                 }
             }
