@@ -24,6 +24,14 @@ def run(cmd):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
 
 
+def write_rows(rows, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -58,11 +66,7 @@ def main():
                   f"{float(base['median_s']) * 1e3:13.1f} {ratio:8.2f}x {float(row['floor_efficiency']):9.3f}")
             rows.append({**row, "pytorch_chunk": base["best_chunk"], "pytorch_median_s": base["median_s"],
                          "speedup": f"{ratio:.3f}"})
-    with open(args.output, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {os.path.relpath(args.output, ROOT)}")
+    write_rows(rows, args.output)
 
 
 def backward(args):
@@ -87,11 +91,7 @@ def backward(args):
                   f"{float(base['median_s']) * 1e3:13.1f} {float(base['peak_rss_mb']):14.0f} {ratio:8.2f}x")
             rows.append({**row, "pytorch_chunk": base["best_chunk"], "pytorch_median_s": base["median_s"],
                          "pytorch_peak_rss_mb": base["peak_rss_mb"], "speedup": f"{ratio:.3f}"})
-    with open(output, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {os.path.relpath(output, ROOT)}")
+    write_rows(rows, output)
 
 
 if __name__ == "__main__":

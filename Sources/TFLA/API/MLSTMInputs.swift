@@ -115,9 +115,7 @@ public struct MLSTMState<Scalar: TensorScalar>: Sendable {
 
     /// Checks the state's shapes against a problem's.
     public func validate(for shape: ProblemShape, gate: Gate, prefix: String = "") throws(TFLAError) {
-        try Validation.requireShape(c, shape.memoryShape, prefix + "c")
-        try Validation.requireShape(n, shape.normalizerShape, prefix + "n")
-        try Validation.requireShape(m, shape.stabilizerShape, prefix + "m")
+        try Validation.requireStateShapes(self, shape, names: (prefix + "c", prefix + "n", prefix + "m"))
         if !gate.isStabilized {
             let nonzero = m.withUnsafeBufferPointer { $0.contains { $0 != 0 } }
             if nonzero {

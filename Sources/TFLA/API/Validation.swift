@@ -18,6 +18,16 @@ enum Validation {
         }
     }
 
+    /// The shapes of a state, or of the gradients of one, named
+    /// `c`/`n`/`m` with a prefix.
+    static func requireStateShapes<S>(
+        _ state: MLSTMState<S>, _ shape: ProblemShape, names: (String, String, String)
+    ) throws(TFLAError) {
+        try requireShape(state.c, shape.memoryShape, names.0)
+        try requireShape(state.n, shape.normalizerShape, names.1)
+        try requireShape(state.m, shape.stabilizerShape, names.2)
+    }
+
     static func requireEps<S: BinaryFloatingPoint>(_ eps: S) throws(TFLAError) {
         guard eps.isFinite, eps >= 0 else {
             throw .invalidParameter(name: "eps", value: "\(eps)", requirement: "finite and ≥ 0")

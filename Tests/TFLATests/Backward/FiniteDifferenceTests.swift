@@ -7,25 +7,6 @@ import TFLA
 struct FiniteDifferenceTests {
     typealias Case = ChunkwiseBackwardTests.Case
 
-    static func dot(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
-        zip(a.scalars, b.scalars).reduce(0) { $0 + $1.0 * $1.1 }
-    }
-
-    /// Central differences of `loss` with respect to the tensor at `path`.
-    static func finiteDifference(_ c: Case, _ path: WritableKeyPath<Case, Tensor<Double>>,
-                                 loss: (Case) throws -> Double) rethrows -> Tensor<Double> {
-        var gradient = Tensor<Double>(shape: c[keyPath: path].shape)
-        let step = 1e-6
-        for index in 0..<gradient.count {
-            var plus = c, minus = c
-            plus[keyPath: path].withUnsafeMutableBufferPointer { $0[index] += step }
-            minus[keyPath: path].withUnsafeMutableBufferPointer { $0[index] -= step }
-            let value = (try loss(plus) - loss(minus)) / (2 * step)
-            gradient.withUnsafeMutableBufferPointer { $0[index] = value }
-        }
-        return gradient
-    }
-
     /// Relative error with an absolute floor at the differences' own
     /// rounding noise, ~1e-16·|L| / 1e-6 (with extreme gates some true
     /// gradients, e.g. df where σ(−f̃) ≈ 1e-4, are too small to resolve
@@ -45,7 +26,7 @@ struct FiniteDifferenceTests {
             func loss(_ c: Case) throws -> Double {
                 let out = try Chunkwise.forward(c.x, gate: gate, initialState: c.state, eps: eps, options: Self.options)
                 let d = c.dState!
-                return Self.dot(out.h, c.dh) + Self.dot(out.state.c, d.c) + Self.dot(out.state.n, d.n) + Self.dot(out.state.m, d.m)
+                return dotProduct(out.h, c.dh) + dotProduct(out.state.c, d.c) + dotProduct(out.state.n, d.n) + dotProduct(out.state.m, d.m)
             }
             let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, eps: eps, dh: c.dh, dState: c.dState,
                                             options: Self.options).gradients
@@ -56,7 +37,7 @@ struct FiniteDifferenceTests {
             if gate.isStabilized { checks.append(("dm0", g.dm0, \.state!.m)) }
             let value = try loss(c)
             for (name, analytic, path) in checks {
-                let numeric = try Self.finiteDifference(c, path, loss: loss)
+                let numeric = try centralDifferences(c, path, loss: loss)
                 if !name.hasSuffix("0") { #expect(maxMagnitude(numeric) > 0, "\(name) \(gate)") }
                 #expect(Self.error(analytic, numeric, loss: value) <= 1e-6, "\(name) \(gate) \(gates) eps \(eps)")
             }
@@ -71,7 +52,7 @@ struct FiniteDifferenceTests {
             let g = try Reference.parallelBackward(c.x, gate: gate, eps: eps, dh: c.dh)
             for (name, analytic, path) in [("dq", g.dq, \Case.x.q), ("dk", g.dk, \.x.k), ("dv", g.dv, \.x.v),
                                            ("di", g.di, \.x.i), ("df", g.df, \.x.f)] {
-                let numeric = try Self.finiteDifference(c, path) { try Self.dot(Reference.parallel($0.x, gate: gate, eps: eps), $0.dh) }
+                let numeric = try centralDifferences(c, path) { try dotProduct(Reference.parallel($0.x, gate: gate, eps: eps), $0.dh) }
                 #expect(maxMagnitude(numeric) > 0, "\(name) \(gate)")
                 #expect(relativeError(analytic, numeric) <= 1e-6, "\(name) \(gate) \(gates) eps \(eps)")
             }

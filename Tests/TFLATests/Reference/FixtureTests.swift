@@ -33,6 +33,17 @@ struct FixtureTests {
         return (info, gate)
     }
 
+    /// A case's inputs and, if it has one, its initial state.
+    static func loadProblem(_ directory: String, _ info: Case) throws -> (MLSTMInputs<Double>, MLSTMState<Double>?) {
+        let x = MLSTMInputs(
+            q: try load(directory, "q"), k: try load(directory, "k"), v: try load(directory, "v"),
+            i: try load(directory, "i"), f: try load(directory, "f"))
+        let initial: MLSTMState<Double>? = info.has_initial_state
+            ? MLSTMState(c: try load(directory, "c0"), n: try load(directory, "n0"), m: try load(directory, "m0"))
+            : nil
+        return (x, initial)
+    }
+
     @Test func fixturesArePresent() {
         #expect(Self.caseNames.filter { !$0.hasPrefix("step-") }.count >= 6)
         #expect(Self.caseNames.filter { $0.hasPrefix("step-") }.count >= 2)
@@ -45,12 +56,7 @@ struct FixtureTests {
     func sequenceCase(name: String) throws {
         let (info, gate) = try Self.describe(name)
         let directory = Self.root + "/" + name
-        let x = MLSTMInputs(
-            q: try Self.load(directory, "q"), k: try Self.load(directory, "k"), v: try Self.load(directory, "v"),
-            i: try Self.load(directory, "i"), f: try Self.load(directory, "f"))
-        let initial: MLSTMState<Double>? = info.has_initial_state
-            ? MLSTMState(c: try Self.load(directory, "c0"), n: try Self.load(directory, "n0"), m: try Self.load(directory, "m0"))
-            : nil
+        let (x, initial) = try Self.loadProblem(directory, info)
         let ours = try Reference.recurrent(x, gate: gate, initialState: initial, eps: info.eps)
         for (kernel, parameters) in info.kernels {
             let expected = directory + "/" + kernel
@@ -91,12 +97,7 @@ struct FixtureTests {
     func gradientCase(name: String) throws {
         let (info, gate) = try Self.describe(name)
         let directory = Self.root + "/" + name
-        let x = MLSTMInputs(
-            q: try Self.load(directory, "q"), k: try Self.load(directory, "k"), v: try Self.load(directory, "v"),
-            i: try Self.load(directory, "i"), f: try Self.load(directory, "f"))
-        let initial: MLSTMState<Double>? = info.has_initial_state
-            ? MLSTMState(c: try Self.load(directory, "c0"), n: try Self.load(directory, "n0"), m: try Self.load(directory, "m0"))
-            : nil
+        let (x, initial) = try Self.loadProblem(directory, info)
         let dh = try Self.load(directory, "dh")
         for kernel in info.gradient_kernels ?? [] {
             let mode: GradientMode = kernel.hasSuffix("-exact") ? .exact : .reference

@@ -28,21 +28,8 @@ struct RecurrentBackwardTests {
     /// L = Σ dh⊙h + Σ dc⊙c + Σ dn⊙n + Σ dm⊙m.
     static func loss(_ p: Problem, gate: Gate, eps: Double) throws -> Double {
         let out = try Reference.recurrent(p.x, gate: gate, initialState: p.state, eps: eps)
-        func dot(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double { zip(a.scalars, b.scalars).reduce(0) { $0 + $1.0 * $1.1 } }
-        return dot(out.h, p.dh) + dot(out.state.c, p.dState.c) + dot(out.state.n, p.dState.n) + dot(out.state.m, p.dState.m)
-    }
-
-    static func finiteDifference(_ p: Problem, gate: Gate, eps: Double, _ path: WritableKeyPath<Problem, Tensor<Double>>) throws -> Tensor<Double> {
-        var gradient = Tensor<Double>(shape: p[keyPath: path].shape)
-        let h = 1e-6
-        for index in 0..<gradient.count {
-            var plus = p, minus = p
-            plus[keyPath: path].withUnsafeMutableBufferPointer { $0[index] += h }
-            minus[keyPath: path].withUnsafeMutableBufferPointer { $0[index] -= h }
-            let value = (try loss(plus, gate: gate, eps: eps) - loss(minus, gate: gate, eps: eps)) / (2 * h)
-            gradient.withUnsafeMutableBufferPointer { $0[index] = value }
-        }
-        return gradient
+        return dotProduct(out.h, p.dh) + dotProduct(out.state.c, p.dState.c) + dotProduct(out.state.n, p.dState.n)
+            + dotProduct(out.state.m, p.dState.m)
     }
 
     @Test(arguments: GateDistribution.allCases, [1e-6, 1e-2])
@@ -55,7 +42,7 @@ struct RecurrentBackwardTests {
                 ("dc0", g.dc0, \.state.c), ("dn0", g.dn0, \.state.n),
             ] + (gate.isStabilized ? [("dm0", g.dm0, \.state.m)] : [])
             for (name, analytic, path) in checks {
-                let numeric = try Self.finiteDifference(p, gate: gate, eps: eps, path)
+                let numeric = try centralDifferences(p, path) { try Self.loss($0, gate: gate, eps: eps) }
                 // The initial state can be forgotten entirely with extreme
                 // gates (its gradient is then exactly zero, legitimately);
                 // the inputs always matter.

@@ -33,3 +33,25 @@ enum Fixtures {
         return path + "/Fixtures"
     }()
 }
+
+/// Σ a⊙b, in Double.
+func dotProduct(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double {
+    zip(a.scalars, b.scalars).reduce(0) { $0 + $1.0 * $1.1 }
+}
+
+/// Central differences (step 1e-6) of `loss` with respect to every element
+/// of the tensor at `path` inside `problem`.
+func centralDifferences<Problem>(
+    _ problem: Problem, _ path: WritableKeyPath<Problem, Tensor<Double>>, loss: (Problem) throws -> Double
+) rethrows -> Tensor<Double> {
+    var gradient = Tensor<Double>(shape: problem[keyPath: path].shape)
+    let step = 1e-6
+    for index in 0..<gradient.count {
+        var plus = problem, minus = problem
+        plus[keyPath: path].withUnsafeMutableBufferPointer { $0[index] += step }
+        minus[keyPath: path].withUnsafeMutableBufferPointer { $0[index] -= step }
+        let value = (try loss(plus) - loss(minus)) / (2 * step)
+        gradient.withUnsafeMutableBufferPointer { $0[index] = value }
+    }
+    return gradient
+}

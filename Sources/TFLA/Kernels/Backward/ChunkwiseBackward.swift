@@ -43,11 +43,7 @@ extension Chunkwise {
         try options.validate()
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        if let dState {
-            try Validation.requireShape(dState.c, shape.memoryShape, "dc")
-            try Validation.requireShape(dState.n, shape.normalizerShape, "dn")
-            try Validation.requireShape(dState.m, shape.stabilizerShape, "dm")
-        }
+        if let dState { try Validation.requireStateShapes(dState, shape, names: ("dc", "dn", "dm")) }
         let tiling = options.resolved(for: shape)
         guard let saved = forward.chunkStates else {
             throw .invalidParameter(name: "forward", value: "an inference-mode output",
@@ -158,15 +154,10 @@ extension Chunkwise {
             scratch.stabilizers[0] = context.savedM[slot]
             for j in 1..<max(1, chunks.count) {
                 let (c, n) = (scratch.states.baseAddress! + j * memory, scratch.normalizers.baseAddress! + j * normalizer)
-                c.update(from: j == 1 ? savedC : UnsafePointer(c - memory), count: memory)
-                n.update(from: j == 1 ? savedN : UnsafePointer(n - normalizer), count: normalizer)
-                let (token, length) = fw.chunk(first + j - 1, head: head)
-                scratch.forward.gates.compute(
-                    gate: fw.gate, scale: fw.scale, previousStabilizer: scratch.stabilizers[j - 1],
-                    i: fw.i + token, f: fw.f + token, length: length)
-                advanceState(fw, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
-                             c: c, ldc: dhv, n: n, scratch: scratch.forward)
-                scratch.stabilizers[j] = scratch.forward.gates.nextStabilizer
+                scratch.stabilizers[j] = nextChunkState(
+                    fw, head: head, index: first + j - 1,
+                    c: j == 1 ? savedC : UnsafePointer(c - memory), n: j == 1 ? savedN : UnsafePointer(n - normalizer),
+                    stabilizer: scratch.stabilizers[j - 1], nextC: c, nextN: n, scratch: scratch.forward)
             }
             for index in chunks.reversed() {
                 let j = index - first

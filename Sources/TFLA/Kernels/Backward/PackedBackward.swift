@@ -39,9 +39,8 @@ extension Chunkwise {
                                         requirement: "one per sequence (\(count))")
             }
             for (index, d) in finalStateGradients.enumerated() {
-                try Validation.requireShape(d.c, shape.memoryShape, "finalStateGradients[\(index)].c")
-                try Validation.requireShape(d.n, shape.normalizerShape, "finalStateGradients[\(index)].n")
-                try Validation.requireShape(d.m, shape.stabilizerShape, "finalStateGradients[\(index)].m")
+                let prefix = "finalStateGradients[\(index)]."
+                try Validation.requireStateShapes(d, shape, names: (prefix + "c", prefix + "n", prefix + "m"))
             }
         }
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)

@@ -45,15 +45,10 @@ extension Chunkwise {
                 (n + (base + first) * dqk).update(from: context.savedN + slot * dqk, count: dqk)
                 m[base + first] = context.savedM[slot]
                 for index in stride(from: first, to: last, by: 1) {
-                    let (next, nextN) = (c + (base + index + 1) * memory, n + (base + index + 1) * dqk)
-                    next.update(from: c + (base + index) * memory, count: memory)
-                    nextN.update(from: n + (base + index) * dqk, count: dqk)
-                    let (token, length) = fw.chunk(index, head: head)
-                    scratch.gates.compute(gate: fw.gate, scale: fw.scale, previousStabilizer: m[base + index],
-                                          i: fw.i + token, f: fw.f + token, length: length)
-                    advanceState(fw, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
-                                 c: next, ldc: dhv, n: nextN, scratch: scratch)
-                    m[base + index + 1] = scratch.gates.nextStabilizer
+                    m[base + index + 1] = nextChunkState(
+                        fw, head: head, index: index,
+                        c: c + (base + index) * memory, n: n + (base + index) * dqk, stabilizer: m[base + index],
+                        nextC: c + (base + index + 1) * memory, nextN: n + (base + index + 1) * dqk, scratch: scratch)
                 }
             }
             (states, normalizers, stabilizers) = (UnsafePointer(c), UnsafePointer(n), UnsafePointer(m))

@@ -31,6 +31,26 @@ extension Chunkwise {
                     beta: decay, c: c, ldc: ldc)
     }
 
+    /// Copies the full state before chunk `index` of `head` (`c`, `n`,
+    /// stabilizer) to `nextC`, `nextN` and advances it over the chunk:
+    /// the state before chunk `index + 1`, whose stabilizer it returns.
+    /// How the backward pass recomputes the states between saved ones.
+    static func nextChunkState<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, head: Int, index: Int,
+        c: UnsafePointer<Scalar>, n: UnsafePointer<Scalar>, stabilizer: Double,
+        nextC: UnsafeMutablePointer<Scalar>, nextN: UnsafeMutablePointer<Scalar>, scratch: ForwardScratch<Scalar>
+    ) -> Double {
+        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
+        nextC.update(from: c, count: dqk * dhv)
+        nextN.update(from: n, count: dqk)
+        let (token, length) = context.chunk(index, head: head)
+        scratch.gates.compute(gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
+                              i: context.i + token, f: context.f + token, length: length)
+        advanceState(context, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
+                     c: nextC, ldc: dhv, n: nextN, scratch: scratch)
+        return scratch.gates.nextStabilizer
+    }
+
     /// Walks chunks `chunks` of one head for C's columns
     /// `column..<column+width`, from the state (c, n, stabilizer) before the
     /// first of them: writes their outputs and advances the state after

@@ -29,11 +29,7 @@ extension Reference {
         try Validation.requireEps(eps)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        if let dState {
-            try Validation.requireShape(dState.c, shape.memoryShape, "dc")
-            try Validation.requireShape(dState.n, shape.normalizerShape, "dn")
-            try Validation.requireShape(dState.m, shape.stabilizerShape, "dm")
-        }
+        if let dState { try Validation.requireStateShapes(dState, shape, names: ("dc", "dn", "dm")) }
         let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)
         let initial = initialState ?? MLSTMState(zerosFor: shape)
         var g = MLSTMGradients<Scalar>(
