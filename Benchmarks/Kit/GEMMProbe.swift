@@ -9,6 +9,11 @@ public enum GEMMProbe {
         public var transposeB: Bool
         public var m: Int, n: Int, k: Int
         public var beta: Float
+
+        public init(label: String, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, beta: Float) {
+            (self.label, self.transposeA, self.transposeB) = (label, transposeA, transposeB)
+            (self.m, self.n, self.k, self.beta) = (m, n, k, beta)
+        }
     }
 
     /// The products of one chunk of the forward at (L, DQK, DHV).

@@ -11,6 +11,18 @@ struct BenchRunner: ParsableCommand {
         abstract: "Benchmark the chunkwise forward kernel (float32) at the standard shapes.")
 
     @Option(help: "Worker threads.") var threads = Workers.defaultCount
+    @Option(help: "The worker count the decomposition is planned for (default: the cores of this machine).")
+    var parallelism: Int?
+    @Option(help: "Thread counts, comma-separated (e.g. 1,2,4,8,16): speed-up of each work (--work) per shape (--shapes, default the scaling shapes), each planned for its own thread count.")
+    var threadsSweep: String?
+    @Option(help: "Worker counts, comma-separated (e.g. 2,4,8,16,32,64): predict each work's speed-up from item times measured on one thread.")
+    var simulate: String?
+    @Option(help: "With --threads-sweep or --simulate: forward, backward, step, comma-separated.") var work = "forward,backward,step"
+    @Option(help: "With --step: batch entries (heads 8, DQK 256, DHV 512).") var stepBatch = 1
+    @Flag(help: "Keep freed memory in the process (glibc: no mmap, no trim), so that outputs reuse pages already faulted in.")
+    var reuseFreedMemory = false
+    @Flag(help: "Print the fork/join cost of a parallel region and the copy bandwidth at --threads, and exit.")
+    var parallelProbe = false
     @Option(help: "Timed repetitions per configuration.") var repeats = 5
     @Option(help: "Gates to run: exp, sig or both.") var gate = "both"
     @Option(help: "Chunk sizes, comma-separated (default: the library's, 64 for the forward, 128 for forward + backward).")
@@ -30,11 +42,71 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
 
     func run() throws {
+        if reuseFreedMemory {
+            _ = glibcMallopt(-4, 0)  // M_MMAP_MAX: no mmap'ed blocks
+            _ = glibcMallopt(-1, Int32.max)  // M_TRIM_THRESHOLD: never return the heap's top
+        }
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
             : gate == "sig" ? [.sigmoid(normalize: true)] : [.exponential]
         let selected = BenchmarkShape.standard.filter { shapes == "all" || shapes.split(separator: ",").contains(Substring($0.name)) }
         let list = { (text: String?) -> [Int?] in text.map { $0.split(separator: ",").compactMap { Int($0) } } ?? [nil] }
-        print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s)")
+        print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), decomposition planned for \(parallelism ?? Workers.defaultCount) worker(s)\(reuseFreedMemory ? ", freed memory kept" : "")")
+        if parallelProbe {
+            for items in [threads, 4 * threads] {
+                print(String(format: "fork/join, %d thread(s), %d empty items: %.1f µs", threads, items,
+                             ParallelProbe.forkJoin(threads: threads, items: items) * 1e6))
+            }
+            for megabytes in [4, 67] {
+                let seconds = ParallelProbe.copy(bytes: megabytes << 20, threads: threads)
+                print(String(format: "copy %d MiB, %d thread(s): %.1f µs, %.1f GB/s (read + write)", megabytes, threads,
+                             seconds * 1e6, 2 * Double(megabytes << 20) / seconds / 1e9))
+            }
+            let touch = ParallelProbe.firstTouch(bytes: 128 << 20, threads: threads)
+            print(String(format: "write a fresh 128 MiB output, %d thread(s): %.1f ms (again: %.1f ms)", threads,
+                         touch.fresh * 1e3, touch.again * 1e3))
+            for (label, m, n, k, transposeA) in [("inter Q·C, 64 columns", 64, 64, 256, false), ("inter Q·C, 512 columns", 64, 512, 256, false),
+                                                 ("state Kwᵀ·V, 64 columns", 256, 64, 64, true), ("scores Q·Kᵀ", 64, 64, 256, false)] {
+                let c = GEMMProbe.Case(label: label, transposeA: transposeA, transposeB: label.hasPrefix("scores"), m: m, n: n, k: k, beta: 0)
+                let total = ParallelProbe.concurrentGEMM(c, threads: threads)
+                print(String(format: "gemm %@ (m=%d n=%d k=%d) on %d thread(s) at once: %.1f GFLOP/s in all, %.1f per thread",
+                             label, m, n, k, threads, total, total / Double(threads)))
+            }
+            return
+        }
+        if threadsSweep != nil || simulate != nil {
+            let scalingShapes = shapes == "all" ? BenchmarkShape.scaling
+                : (BenchmarkShape.standard + BenchmarkShape.scaling).filter { shapes.split(separator: ",").contains(Substring($0.name)) }
+            var unique: [BenchmarkShape] = []
+            for entry in scalingShapes where !unique.contains(where: { $0.name == entry.name }) { unique.append(entry) }
+            let counts = { (text: String) in text.split(separator: ",").compactMap { Int($0) } }
+            let works = try work.split(separator: ",").map { name in
+                guard let w = ScalingWork(rawValue: String(name)) else { throw ValidationError("unknown work '\(name)'") }
+                return w
+            }
+            var rows = [threadsSweep != nil ? ThreadSweep.csvHeader : ScalingSimulator.csvHeader]
+            for w in works {
+                for entry in unique {
+                    var shape = entry.shape
+                    if let sequence { shape.sequence = sequence }
+                    if w == .step { shape.batch *= stepBatch }
+                    for g in gates {
+                        if let threadsSweep {
+                            rows += try ThreadSweep.run(w, name: entry.name, shape: shape, gate: g, threads: counts(threadsSweep),
+                                                        repeats: w == .step ? repeats * 100 : repeats) { print($0) }
+                        } else if let simulate {
+                            rows += try ScalingSimulator.run(w, name: entry.name, shape: shape, gate: g, workers: counts(simulate),
+                                                             repeats: w == .step ? repeats * 20 : repeats) { print($0) }
+                        }
+                    }
+                    if w == .step { break }  // the step depends on B·NH, DQK, DHV only: one shape is enough
+                }
+            }
+            if let csv {
+                try (rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+                print("wrote \(csv)")
+            }
+            return
+        }
         if gemmProbe {
             for chunk in list(chunkSizes).map({ $0 ?? ChunkwiseOptions.default.chunkSize }) {
                 let cases = backward ? GEMMProbe.backwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
@@ -48,7 +120,7 @@ struct BenchRunner: ParsableCommand {
         if step {
             let storage: MemoryStorage = memoryStorage == "float16" ? .float16 : memoryStorage == "bfloat16" ? .bfloat16 : .native
             for g in gates {
-                let m = try StepBenchmark.run(batch: 1, heads: 8, keyDim: 256, valueDim: 512, gate: g,
+                let m = try StepBenchmark.run(batch: stepBatch, heads: 8, keyDim: 256, valueDim: 512, gate: g,
                                               threads: threads, steps: repeats * 200, memoryStorage: storage)
                 // 25 GB/s: two-core DRAM triad bandwidth on the reference machine (CPU notes).
                 print(String(format: "step %@ (C \(memoryStorage)): median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
@@ -71,6 +143,7 @@ struct BenchRunner: ParsableCommand {
                             for stride in list(stateStrides) {
                                 var options = ChunkwiseOptions.training
                                 options.threads = threads
+                                options.parallelism = parallelism
                                 if let chunk { options.chunkSize = chunk }
                                 if let stride { options.stateStride = stride }
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
@@ -102,7 +175,8 @@ struct BenchRunner: ParsableCommand {
                 for chunk in list(chunkSizes) {
                     for qt in list(queryTiles) {
                         for kt in list(kvTiles) {
-                            var options = ChunkwiseOptions(threads: threads, mode: mode == "training" ? .training : .inference)
+                            var options = ChunkwiseOptions(threads: threads, parallelism: parallelism,
+                                                           mode: mode == "training" ? .training : .inference)
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.kvTile = kt }
@@ -119,5 +193,8 @@ struct BenchRunner: ParsableCommand {
         }
     }
 }
+
+/// glibc's `mallopt` (declared in malloc.h, which the Glibc module does not import).
+@_silgen_name("mallopt") func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
 BenchRunner.main()

@@ -101,6 +101,22 @@ public struct MLSTMState<Scalar: TensorScalar>: Sendable {
         m = Tensor(shape: shape.stabilizerShape)
     }
 
+    /// A state whose C, n and m are not initialized: for kernel outputs
+    /// that are fully overwritten.
+    init(uninitializedFor shape: ProblemShape) {
+        c = Tensor(uninitializedShape: shape.memoryShape)
+        n = Tensor(uninitializedShape: shape.normalizerShape)
+        m = Tensor(uninitializedShape: shape.stabilizerShape)
+    }
+
+    /// Zeros for n and m, and an empty placeholder for C: the default
+    /// initial state of a kernel that treats a missing C₀ as zeros.
+    init(zeroNormalizerFor shape: ProblemShape) {
+        c = Tensor(shape: [0])
+        n = Tensor(shape: shape.normalizerShape)
+        m = Tensor(shape: shape.stabilizerShape)
+    }
+
     /// Builds a state from optional parts, which must be all present or all
     /// absent; returns nil when all are absent.
     public static func optional(c: Tensor<Scalar>?, n: Tensor<Scalar>?, m: Tensor<Scalar>?) throws(TFLAError) -> MLSTMState? {

@@ -40,7 +40,7 @@ extension Tensor {
     var readPointer: UnsafePointer<Scalar> { UnsafePointer(storage.base) }
 
     /// The first element's address for writing; detaches shared storage.
-    mutating func writePointer() -> UnsafeMutablePointer<Scalar> {
+    package mutating func writePointer() -> UnsafeMutablePointer<Scalar> {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
         return storage.base
     }

@@ -15,7 +15,7 @@ import Synchronization
 /// a microcode assist per instruction and made chunk size 2048 more than
 /// five times slower (Docs/performance.md). Values that small cannot change
 /// a result beyond rounding.
-func parallelFor<Scratch>(
+package func parallelFor<Scratch>(
     items: Int, threads: Int,
     makeScratch: @Sendable () -> Scratch,
     _ body: @Sendable (_ item: Int, _ scratch: inout Scratch) -> Void
@@ -25,7 +25,17 @@ func parallelFor<Scratch>(
         let mode = tfla_enter_flush_to_zero()
         defer { tfla_leave_flush_to_zero(mode) }
         var scratch = makeScratch()
-        for item in 0..<items { body(item, &scratch) }
+        guard WorkTrace.shared.isRecording else {
+            for item in 0..<items { body(item, &scratch) }
+            return
+        }
+        var durations: [Double] = []
+        for item in 0..<items {
+            let start = WorkTrace.seconds()
+            body(item, &scratch)
+            durations.append(WorkTrace.seconds() - start)
+        }
+        WorkTrace.shared.append(durations)
         return
     }
     let next = Atomic<Int>(0)

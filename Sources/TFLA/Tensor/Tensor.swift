@@ -57,7 +57,7 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
 
     /// A tensor whose elements are not initialized: for kernel outputs that
     /// are fully overwritten, which saves a pass over memory.
-    init(uninitializedShape shape: [Int]) {
+    package init(uninitializedShape shape: [Int]) {
         self.shape = shape
         self.storage = TensorStorage(uninitializedCount: Self.elementCount(shape))
     }

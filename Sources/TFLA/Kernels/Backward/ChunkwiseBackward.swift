@@ -74,7 +74,7 @@ extension Chunkwise {
             shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
             q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
             i: inputs.i.readPointer, f: inputs.f.readPointer,
-            n0: initial.n.readPointer, m0: initial.m.readPointer,
+            c0: initial.c.readPointer, n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: dummy, c: dummy, n: dummy, m: dummy)
         let tokens = shape.batchHeads * shape.sequence
         let querySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)

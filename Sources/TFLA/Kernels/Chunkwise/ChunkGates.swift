@@ -29,6 +29,8 @@ struct ChunkGates {
     var stateDecay: Double = 0
     /// The stabilizer after the chunk.
     var nextStabilizer: Double = 0
+    /// g = Σ_t lf_t: the chunk's total log forget gate.
+    var logDecay: Double = 0
 
     init(capacity: Int) {
         rowTerm = .allocateCounted(capacity: capacity)
@@ -66,6 +68,7 @@ struct ChunkGates {
             }
         }
         let g = cumulative
+        logDecay = g
         if gate.isStabilized {
             let chunkMax = max(mPrev, prefixMax)
             nextStabilizer = g + chunkMax

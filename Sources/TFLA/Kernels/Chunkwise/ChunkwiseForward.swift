@@ -69,22 +69,22 @@ extension Chunkwise {
         try options.validate()
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         let tiling = options.resolved(for: shape)
-        // Work items of one head finish at different times; all of them
-        // start from the initial n and m, never from the final ones that
-        // items write into `state`.
-        let initial = initialState ?? MLSTMState(zerosFor: shape)
-        var state = initial
+        // Items read the initial state and write the final one, which is
+        // fully overwritten: no pass over C before the work starts (C₀ = 0
+        // needs no array at all).
+        let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
+        var state = MLSTMState<Scalar>(uninitializedFor: shape)
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         let context = ForwardContext(
             shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
             q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
             i: inputs.i.readPointer, f: inputs.f.readPointer,
-            n0: initial.n.readPointer, m0: initial.m.readPointer,
+            c0: initialState.map { $0.c.readPointer }, n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
         var saved: ChunkStates<Scalar>?
         switch options.mode {
         case .inference:
-            runInference([context])
+            scan([context], save: nil)
         case .training:
             saved = runTraining(context, stride: options.stateStride)
         }
@@ -93,44 +93,13 @@ extension Chunkwise {
         }
     }
 
-    /// Inference mode: one item per (call, head, column tile) walks all
-    /// chunks of its call's tokens, with the running C in the output state
-    /// itself. Several calls (the sequences of a packed batch) share one
-    /// parallel region.
-    static func runInference<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>]) {
-        let first = contexts[0]
-        let tiles = (first.shape.valueDim + first.tiling.dhv - 1) / first.tiling.dhv
-        let perCall = first.shape.batchHeads * tiles
-        let shared = UnsafeSendable(contexts)
-        parallelFor(
-            items: contexts.count * perCall, threads: first.tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value[0]) }
-        ) { item, scratch in
-            let context = shared.value[item / perCall]
-            let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-            let head = item % perCall / tiles
-            let column = (item % tiles) * context.tiling.dhv
-            let n = scratch.normalizer.baseAddress!
-            n.update(from: context.n0 + head * dqk, count: dqk)
-            var stabilizer = Double(context.m0[head])
-            walkChunks(
-                context, head: head, chunks: 0..<context.chunkCount,
-                column: column, width: min(context.tiling.dhv, dhv - column),
-                c: context.c + head * dqk * dhv + column, ldc: dhv, n: n,
-                stabilizer: &stabilizer, advanceAfterLast: true, scratch: scratch)
-            if column == 0 {
-                (context.n + head * dqk).update(from: n, count: dqk)
-                context.m[head] = Scalar(stabilizer)
-            }
-        }
-    }
-
-    /// Training mode. With enough (head, column tile) items to keep the
-    /// workers busy, each walks its chunks as in inference mode and copies
-    /// the running state out every `stride` chunks (one pass over C per
-    /// chunk). Otherwise (few heads) the chunk-state kernel runs first and
-    /// the output kernel then parallelizes over runs of chunks too. The
-    /// choice depends on the shape only, so results stay thread-invariant.
+    /// Training mode. With enough (head, segment, column tile) items to
+    /// keep the workers busy, the scan of inference mode runs and copies the
+    /// running state out every `stride` chunks (one pass over C per chunk).
+    /// Otherwise (few heads, short sequences) the chunk-state kernel runs
+    /// first and the output kernel then parallelizes over runs of chunks
+    /// too. The choice depends on the shape and the planned parallelism
+    /// only, so results stay thread-invariant.
     static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, stride: Int) -> ChunkStates<Scalar> {
         var context = context
         let shape = context.shape
@@ -145,62 +114,23 @@ extension Chunkwise {
         context.denominatorArguments = saved.denominatorArguments.writePointer()
         let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
         let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        if shape.batchHeads * columnTiles >= walkingItemsThreshold {
-            walkAndSave(context, stride: stride, segments: segments, saved: savedPointers)
+        let items = shape.batchHeads * columnTiles
+        let plan = tiling.segmentPlan(chunks: context.chunkCount, items: items, alignment: stride)
+        if items * plan.count >= walkingItemsThreshold {
+            let (c, n, m) = savedPointers.value
+            scan([context], save: SaveTarget(c: c, n: n, m: m, stride: stride, slots: segments))
         } else {
             stateThenOutputs(context, stride: stride, segments: segments, saved: savedPointers)
         }
         return saved
     }
 
-    /// Items per (head, column tile) from which training mode walks the
-    /// chunks instead of running the two kernels (measured on the reference
+    /// Items per (head, segment, column tile) from which training mode
+    /// scans the chunks instead of running the two kernels (measured on the reference
     /// machine, `Docs/performance.md`).
     static var walkingItemsThreshold: Int { 8 }
 
     typealias SavedPointers<Scalar> = UnsafeSendable<(UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Double>)>
-
-    /// Training mode as one walk per (head, column tile), saving the state
-    /// before every `stride`-th chunk.
-    static func walkAndSave<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, stride: Int, segments: Int, saved: SavedPointers<Scalar>
-    ) {
-        let (dqk, dhv, tiling) = (context.shape.keyDim, context.shape.valueDim, context.tiling)
-        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        let shared = UnsafeSendable(context)
-        parallelFor(
-            items: context.shape.batchHeads * tiles, threads: tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value) }
-        ) { item, scratch in
-            let context = shared.value
-            let (savedC, savedN, savedM) = saved.value
-            let head = item / tiles
-            let column = (item % tiles) * tiling.dhv
-            let width = min(tiling.dhv, dhv - column)
-            let c = context.c + head * dqk * dhv + column
-            let n = scratch.normalizer.baseAddress!
-            n.update(from: context.n0 + head * dqk, count: dqk)
-            var stabilizer = Double(context.m0[head])
-            for segment in 0..<segments {
-                let slot = head * segments + segment
-                ForwardScratch.copyTile(from: c, stride: dhv, to: savedC + slot * dqk * dhv + column,
-                                        stride: dhv, rows: dqk, width: width)
-                if column == 0 {
-                    (savedN + slot * dqk).update(from: n, count: dqk)
-                    savedM[slot] = stabilizer
-                }
-                let first = segment * stride
-                walkChunks(
-                    context, head: head, chunks: first..<min(first + stride, context.chunkCount),
-                    column: column, width: width, c: c, ldc: dhv, n: n,
-                    stabilizer: &stabilizer, advanceAfterLast: true, scratch: scratch)
-            }
-            if column == 0 {
-                (context.n + head * dqk).update(from: n, count: dqk)
-                context.m[head] = Scalar(stabilizer)
-            }
-        }
-    }
 
     /// Training mode as the chunk-state kernel followed by the output kernel.
     static func stateThenOutputs<Scalar: KernelScalar>(
@@ -225,6 +155,8 @@ extension Chunkwise {
             let column = item % columnTiles * tiling.dhv
             let (rows, width) = (min(tiling.dqk, dqk - row), min(tiling.dhv, dhv - column))
             let c = context.c + head * dqk * dhv + row * dhv + column
+            ForwardScratch.loadInitialTile(context, offset: head * dqk * dhv + row * dhv + column, into: c, stride: dhv,
+                                           rows: rows, width: width)
             let n = scratch.normalizer.baseAddress!
             n.update(from: context.n0 + head * dqk + row, count: rows)
             let ownsNormalizer = column == 0

@@ -2,8 +2,13 @@
 ///
 /// Every valid choice computes the same function up to rounding; the
 /// defaults are the fastest measured on the reference machine (see
-/// `Docs/performance.md`). For a fixed choice of options the result is
-/// bit-identical for any number of threads.
+/// `Docs/performance.md`).
+///
+/// Reproducibility: for a fixed choice of options the result is
+/// bit-identical for any number of threads. The work decomposition is
+/// planned for ``parallelism`` workers, which defaults to the cores of the
+/// machine; set it (and keep it) to get the same bits on machines with
+/// different core counts.
 public struct ChunkwiseOptions: Sendable, Hashable {
     /// What the forward pass keeps besides h and the final state.
     public enum Mode: Sendable, Hashable {
@@ -29,13 +34,24 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var stateStride: Int
     /// Worker threads (nil: the cores this process may use).
     public var threads: Int?
+    /// The worker count the work decomposition is planned for (nil: the
+    /// cores this process may use). It decides how C's columns and the
+    /// sequence are cut into work items, and so the rounding of the result;
+    /// `threads` never does.
+    public var parallelism: Int?
+    /// Sequence segments that the forward scans in parallel (nil: chosen
+    /// from the shape and ``parallelism``; 1: one walk over all chunks).
+    /// Each segment's state summary is computed from the empty state, the
+    /// summaries are composed into each segment's incoming state, and the
+    /// segments' outputs then run in parallel (`Docs/math.md` §7).
+    public var segments: Int?
     /// Inference or training.
     public var mode: Mode
 
     public init(
         chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int = 64,
         dqkTile: Int? = nil, dhvTile: Int? = nil, stateStride: Int = 1,
-        threads: Int? = nil, mode: Mode = .inference
+        threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil, mode: Mode = .inference
     ) {
         self.chunkSize = chunkSize
         self.queryTile = queryTile
@@ -44,6 +60,8 @@ public struct ChunkwiseOptions: Sendable, Hashable {
         self.dhvTile = dhvTile
         self.stateStride = stateStride
         self.threads = threads
+        self.parallelism = parallelism
+        self.segments = segments
         self.mode = mode
     }
 
@@ -62,7 +80,8 @@ public struct ChunkwiseOptions: Sendable, Hashable {
         for (name, value) in [("chunkSize", chunkSize), ("queryTile", queryTile), ("kvTile", kvTile), ("stateStride", stateStride)] {
             guard value >= 1 else { throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1") }
         }
-        for (name, value) in [("dqkTile", dqkTile), ("dhvTile", dhvTile), ("threads", threads)] {
+        for (name, value) in [("dqkTile", dqkTile), ("dhvTile", dhvTile), ("threads", threads),
+                              ("parallelism", parallelism), ("segments", segments)] {
             if let value, value < 1 { throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1") }
         }
     }
@@ -71,22 +90,36 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// problem's dimensions, automatic choices resolved.
     func resolved(for shape: ProblemShape) -> ResolvedTiling {
         let chunk = min(chunkSize, shape.sequence)
-        let dhv = min(dhvTile ?? Self.automaticValueTile(for: shape), shape.valueDim)
+        let workers = parallelism ?? Workers.defaultCount
+        let dhv = min(dhvTile ?? Self.automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
             query: min(queryTile, chunk),
             kv: min(kvTile, chunk),
             dqk: min(dqkTile ?? shape.keyDim, shape.keyDim),
             dhv: dhv,
-            threads: threads ?? Workers.defaultCount)
+            threads: threads ?? Workers.defaultCount,
+            parallelism: workers,
+            segments: segments)
     }
 
-    /// Splits C's columns only when there are too few heads to keep a few
-    /// workers busy. Depends on the shape alone, never on the thread count,
-    /// so that results do not change with the number of threads.
-    static func automaticValueTile(for shape: ProblemShape) -> Int {
+    /// Work items per planned worker that the automatic decomposition aims
+    /// for, so that uneven items still balance out.
+    static var itemsPerWorker: Int { 4 }
+
+    /// The items the automatic decomposition aims for: none beyond one per
+    /// head for a single worker (splitting only adds work there).
+    static func targetItems(parallelism: Int) -> Int {
+        parallelism <= 1 ? 1 : parallelism * itemsPerWorker
+    }
+
+    /// Splits C's columns (down to 64) until there are `itemsPerWorker`
+    /// items per planned worker. Depends on the shape and the planned
+    /// parallelism, never on the thread count.
+    static func automaticValueTile(for shape: ProblemShape, parallelism: Int) -> Int {
+        let target = targetItems(parallelism: parallelism)
         var tile = shape.valueDim
-        while shape.batchHeads * ((shape.valueDim + tile - 1) / tile) < 8, tile >= 128 {
+        while shape.batchHeads * ((shape.valueDim + tile - 1) / tile) < target, tile >= 128 {
             tile = (tile + 1) / 2
         }
         return tile
@@ -101,4 +134,31 @@ struct ResolvedTiling {
     var dqk: Int
     var dhv: Int
     var threads: Int
+    /// The worker count the decomposition is planned for.
+    var parallelism: Int
+    /// Requested sequence segments (nil: automatic).
+    var segments: Int?
+
+    /// The segments of a scan over `chunks` chunks with `items` items per
+    /// segment: as requested, or enough for `itemsPerWorker` items per
+    /// planned worker; each segment a whole number of `alignment` chunks
+    /// (the saved-state stride in training mode), at least two of them.
+    func segmentPlan(chunks: Int, items: Int, alignment: Int = 1) -> SegmentPlan {
+        let target = ChunkwiseOptions.targetItems(parallelism: parallelism)
+        let wanted = segments ?? (items >= target ? 1 : (target + items - 1) / items)
+        let runs = (chunks + alignment - 1) / alignment
+        let count = max(1, min(wanted, segments == nil ? runs / 2 : runs))
+        let length = (runs + count - 1) / count * alignment
+        return SegmentPlan(chunksPerSegment: length, count: (chunks + length - 1) / length)
+    }
+}
+
+/// How a scan cuts the chunks of a sequence into consecutive segments.
+struct SegmentPlan {
+    var chunksPerSegment: Int
+    var count: Int
+
+    func chunks(of segment: Int, total: Int) -> Range<Int> {
+        segment * chunksPerSegment..<min((segment + 1) * chunksPerSegment, total)
+    }
 }

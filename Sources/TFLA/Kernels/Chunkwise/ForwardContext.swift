@@ -7,7 +7,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The query scale s = DQK^(−1/2).
     let scale: Double
     let q, k, v, i, f: UnsafePointer<Scalar>
-    /// The initial normalizer and stabilizer (C starts in `c` itself).
+    /// The initial state; C₀ = 0 when `c0` is nil (no pass over a zero
+    /// state before the work starts).
+    let c0: UnsafePointer<Scalar>?
     let n0, m0: UnsafePointer<Scalar>
     /// Outputs: h and the final state.
     let h, c, n, m: UnsafeMutablePointer<Scalar>
@@ -21,7 +23,7 @@ struct ForwardContext<Scalar: KernelScalar> {
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
          q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
          i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
-         n0: UnsafePointer<Scalar>, m0: UnsafePointer<Scalar>,
+         c0: UnsafePointer<Scalar>?, n0: UnsafePointer<Scalar>, m0: UnsafePointer<Scalar>,
          h: UnsafeMutablePointer<Scalar>, c: UnsafeMutablePointer<Scalar>,
          n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>) {
         self.shape = shape
@@ -30,7 +32,7 @@ struct ForwardContext<Scalar: KernelScalar> {
         self.eps = eps
         self.scale = 1 / Double(shape.keyDim).squareRoot()
         (self.q, self.k, self.v, self.i, self.f) = (q, k, v, i, f)
-        (self.n0, self.m0) = (n0, m0)
+        (self.c0, self.n0, self.m0) = (c0, n0, m0)
         (self.h, self.c, self.n, self.m) = (h, c, n, m)
         self.tokens = 0..<shape.sequence
     }
@@ -54,7 +56,8 @@ final class ForwardScratch<Scalar: KernelScalar> {
     let normalizer: UnsafeMutableBufferPointer<Scalar>
     let rowSum: UnsafeMutableBufferPointer<Scalar>
     let interDot: UnsafeMutableBufferPointer<Scalar>
-    /// A private copy of a tile of C (training mode's output kernel).
+    /// A private copy of a tile of C (the running state of a scan item, or
+    /// training mode's output kernel).
     let memoryTile: UnsafeMutableBufferPointer<Scalar>
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
@@ -71,6 +74,16 @@ final class ForwardScratch<Scalar: KernelScalar> {
     deinit {
         gates.deallocate()
         for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, memoryTile] { buffer.deallocate() }
+    }
+
+    /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.
+    static func loadInitialTile(_ context: ForwardContext<Scalar>, offset: Int, into target: UnsafeMutablePointer<Scalar>,
+                                stride targetStride: Int, rows: Int, width: Int) {
+        if let c0 = context.c0 {
+            copyTile(from: c0 + offset, stride: context.shape.valueDim, to: target, stride: targetStride, rows: rows, width: width)
+        } else {
+            for r in 0..<rows { (target + r * targetStride).update(repeating: 0, count: width) }
+        }
     }
 
     /// Copies a `rows × width` tile between buffers of different row strides.

@@ -35,7 +35,7 @@ extension Chunkwise {
         try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
         let count = offsets.count - 1
         let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
-        var states = initial
+        var states = (0..<count).map { _ in MLSTMState<Scalar>(uninitializedFor: shape) }
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         let tiling = options.resolved(for: shape)
         let output = h.writePointer()
@@ -45,13 +45,13 @@ extension Chunkwise {
                 shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
                 q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
                 i: inputs.i.readPointer, f: inputs.f.readPointer,
-                n0: initial[index].n.readPointer, m0: initial[index].m.readPointer,
+                c0: initial[index].c.readPointer, n0: initial[index].n.readPointer, m0: initial[index].m.readPointer,
                 h: output, c: states[index].c.writePointer(), n: states[index].n.writePointer(),
                 m: states[index].m.writePointer())
             context.tokens = offsets[index]..<offsets[index + 1]
             contexts.append(context)
         }
-        runInference(contexts)
+        scan(contexts, save: nil)
         return withExtendedLifetime((inputs, initial)) { PackedOutput(h: h, states: states) }
     }
 }

@@ -44,10 +44,11 @@ enum StepKernel {
             gates.input[head] = .exp(logInput - next)
             gates.stabilizer[head] = next
         }
-        // Split C's columns only when there are few heads; 64 columns or more
-        // per item keep the inner loop vectorized.
+        // Split C's columns until there are four items per worker (uneven
+        // items balance out); 64 columns or more per item keep the inner
+        // loop vectorized. Tiles never change the bits (see above).
         var tiles = 1
-        while heads * tiles < 2 * threads, dhv / (tiles * 2) >= 64 { tiles *= 2 }
+        while heads * tiles < 4 * threads, dhv / (tiles * 2) >= 64 { tiles *= 2 }
         let tileCount = tiles
         let width = (dhv + tiles - 1) / tiles
         let scale = 1 / Double(dqk).squareRoot()
