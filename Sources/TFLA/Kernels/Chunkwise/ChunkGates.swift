@@ -17,6 +17,10 @@ import RealModule
 struct ChunkGates {
     /// A_t: row term of the log-weights.
     let rowTerm: UnsafeMutableBufferPointer<Double>
+    /// A_t as if the state before the chunk were empty (m₋ = −∞): what the
+    /// scores shared by all column tiles are weighted with. The true
+    /// weights are e^{A_t − local A_t} ≤ 1 times those (`Docs/math.md` §7).
+    let localRowTerm: UnsafeMutableBufferPointer<Double>
     /// B_j: column term of the log-weights.
     let columnTerm: UnsafeMutableBufferPointer<Double>
     /// α_t = s·exp(b_t + m₋ − m_t): scale of the inter-chunk readout q_tᵀC₋.
@@ -34,6 +38,7 @@ struct ChunkGates {
 
     init(capacity: Int) {
         rowTerm = .allocateCounted(capacity: capacity)
+        localRowTerm = .allocateCounted(capacity: capacity)
         columnTerm = .allocateCounted(capacity: capacity)
         interScale = .allocateCounted(capacity: capacity)
         denominatorFloor = .allocateCounted(capacity: capacity)
@@ -41,7 +46,7 @@ struct ChunkGates {
     }
 
     func deallocate() {
-        for buffer in [rowTerm, columnTerm, interScale, denominatorFloor, updateWeight] { buffer.deallocate() }
+        for buffer in [rowTerm, localRowTerm, columnTerm, interScale, denominatorFloor, updateWeight] { buffer.deallocate() }
     }
 
     /// Fills the buffers for tokens `i[0..<length]`, `f[0..<length]`.
@@ -59,10 +64,12 @@ struct ChunkGates {
                 prefixMax = max(prefixMax, columnTerm[t])
                 let rowMax = max(mPrev, prefixMax)
                 rowTerm[t] = -rowMax
+                localRowTerm[t] = -prefixMax
                 interScale[t] = scale * .exp(mPrev - rowMax)
                 denominatorFloor[t] = .exp(-(b + rowMax))
             } else {
                 rowTerm[t] = b
+                localRowTerm[t] = b
                 interScale[t] = scale * .exp(b)
                 denominatorFloor[t] = 1
             }

@@ -1,6 +1,6 @@
 import RealModule
 
-/// The output kernel of the chunkwise forward (`Docs/math.md` §3.2, §6).
+/// The output kernel of the chunkwise forward (`Docs/math.md` §3, §6).
 extension Chunkwise {
     /// h for tokens `token..<token+length` (one chunk), columns
     /// `column..<column+width`, from the state before the chunk — the tile
@@ -14,6 +14,7 @@ extension Chunkwise {
         let gates = scratch.gates
         let rowSum = scratch.rowSum.baseAddress!
         let interDot = scratch.interDot.baseAddress!
+        let rowScale = scratch.rowScale.baseAddress!
         let q = context.q + token * dqk
         let h = context.h + token * dhv + column
         // Inter-chunk term for the whole chunk at once (one large GEMM):
@@ -32,24 +33,47 @@ extension Chunkwise {
         // Intra-chunk term, query tile by key/value tile up to the diagonal.
         let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
         let scores = scratch.scores.baseAddress!
+        let shared = context.sharedScores
+        if let shared {
+            // Stored with the local row terms: the true weights are
+            // e^{A_t − A′_t} ≤ 1 times these (1 for the sigmoid gate).
+            for t in 0..<length {
+                rowScale[t] = Scalar(Double.exp(gates.rowTerm[t] - gates.localRowTerm[t]))
+                rowSum[t] = rowScale[t] * shared.rowSums[token + t]
+            }
+        }
+        let chunk = context.tiling.chunk
         for rowStart in stride(from: 0, to: length, by: queryTile) {
             let rows = min(queryTile, length - rowStart)
             let rowEnd = rowStart + rows
             for keyStart in stride(from: 0, to: rowEnd, by: kvTile) {
                 let keys = min(kvTile, length - keyStart)
-                Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
-                            alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
-                            b: context.k + (token + keyStart) * dqk, ldb: dqk,
-                            beta: 0, c: scores, ldc: keys)
-                for r in 0..<rows {
-                    let t = rowStart + r
-                    let visible = max(0, min(keys, t - keyStart + 1))
-                    rowSum[t] += Scalar.applyDecay(
-                        scores + r * keys, count: keys, visible: visible,
-                        rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
+                var weights = UnsafePointer(scores), ldw = keys
+                if let shared {
+                    let block = shared.scores + token * chunk + rowStart * chunk + keyStart
+                    if context.gate.isStabilized {
+                        for r in 0..<rows {
+                            let (source, target, factor) = (block + r * chunk, scores + r * keys, rowScale[rowStart + r])
+                            for j in 0..<keys { target[j] = factor * source[j] }
+                        }
+                    } else {
+                        (weights, ldw) = (UnsafePointer(block), chunk)
+                    }
+                } else {
+                    Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
+                                alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
+                                b: context.k + (token + keyStart) * dqk, ldb: dqk,
+                                beta: 0, c: scores, ldc: keys)
+                    for r in 0..<rows {
+                        let t = rowStart + r
+                        let visible = max(0, min(keys, t - keyStart + 1))
+                        rowSum[t] += Scalar.applyDecay(
+                            scores + r * keys, count: keys, visible: visible,
+                            rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
+                    }
                 }
                 Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: keys,
-                            alpha: 1, a: scores, lda: keys, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
+                            alpha: 1, a: weights, lda: ldw, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
                             beta: 1, c: h + rowStart * dhv, ldc: dhv)
             }
         }

@@ -19,6 +19,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// Where to record z_t = q̄_t·n₋ + Σ_j S̄_tj, the argument of the
     /// denominator's |·|, per token (for the backward pass); nil: not kept.
     var denominatorArguments: UnsafeMutablePointer<Scalar>?
+    /// The decayed intra-chunk scores of every chunk, computed once and
+    /// shared by all column tiles; nil: each item computes its own.
+    var sharedScores: SharedScorePointers<Scalar>?
 
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
          q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
@@ -56,6 +59,8 @@ final class ForwardScratch<Scalar: KernelScalar> {
     let normalizer: UnsafeMutableBufferPointer<Scalar>
     let rowSum: UnsafeMutableBufferPointer<Scalar>
     let interDot: UnsafeMutableBufferPointer<Scalar>
+    /// e^{A_t − A′_t}: the factor of shared scores' rows.
+    let rowScale: UnsafeMutableBufferPointer<Scalar>
     /// A private copy of a tile of C (the running state of a scan item, or
     /// training mode's output kernel).
     let memoryTile: UnsafeMutableBufferPointer<Scalar>
@@ -68,12 +73,13 @@ final class ForwardScratch<Scalar: KernelScalar> {
         normalizer = .allocateCounted(capacity: context.shape.keyDim)
         rowSum = .allocateCounted(capacity: tiling.chunk)
         interDot = .allocateCounted(capacity: tiling.chunk)
+        rowScale = .allocateCounted(capacity: tiling.chunk)
         memoryTile = .allocateCounted(capacity: max(memoryTileCount, 1))
     }
 
     deinit {
         gates.deallocate()
-        for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, memoryTile] { buffer.deallocate() }
+        for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, rowScale, memoryTile] { buffer.deallocate() }
     }
 
     /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.

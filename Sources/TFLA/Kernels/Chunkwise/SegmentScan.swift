@@ -62,6 +62,15 @@ extension Chunkwise {
         let segments = plan.count
         var summaries = SegmentSummaryBuffers<Scalar>(slots: (segments - 1) * heads, keyDim: dqk, valueDim: dhv)
         let summary = UnsafeSendable(summaries.pointers())
+        var contexts = contexts
+        var scores: (Tensor<Scalar>, Tensor<Scalar>)?
+        if contexts.count == 1 && sharesScores(tiles: tiles, chunk: tiling.chunk, valueDim: dhv) {
+            var stored = (Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, tiling.chunk]),
+                          Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence]))
+            contexts[0].sharedScores = SharedScorePointers(scores: stored.0.writePointer(), rowSums: stored.1.writePointer())
+            computeSharedScores(contexts[0])
+            scores = stored
+        }
         let shared = UnsafeSendable(contexts)
         let saving = UnsafeSendable(save)
         if segments > 1 {
@@ -122,7 +131,7 @@ extension Chunkwise {
                 context.m[head] = Scalar(stabilizer)
             }
         }
-        withExtendedLifetime(summaries) {}
+        withExtendedLifetime((summaries, scores)) {}
     }
 
     /// The state summary of `chunks` of one head, columns

@@ -1,0 +1,73 @@
+/// The intra-chunk scores S̄ = s·QKᵀ ⊙ D of every chunk, computed once per
+/// (head, chunk) and shared by every tile of C's columns.
+///
+/// When C's columns are split into T tiles for more parallelism, each tile
+/// needs the same scores; computing them per tile repeats 2·L²·DQK flops
+/// per chunk T times (37 % more work at T = 8 for the 7B head). Computed
+/// once, they depend on the state before the chunk only through a row
+/// factor: with the local row term A′_t (as if that state were empty) the
+/// true weights are e^{A_t − A′_t} ≤ 1 times the stored ones
+/// (`Docs/math.md` §7), which the walk applies when it reads them. The
+/// scores of chunk k start at flat token index × L (rows of L entries);
+/// the row sums of the stored scores are kept per token.
+struct SharedScorePointers<Scalar: KernelScalar> {
+    let scores: UnsafeMutablePointer<Scalar>
+    let rowSums: UnsafeMutablePointer<Scalar>
+}
+
+extension Chunkwise {
+    /// Whether the scan shares scores across column tiles: only when the
+    /// columns are split, and only while the scores (S·L per head) take no
+    /// more memory than v (S·DHV).
+    static func sharesScores(tiles: Int, chunk: Int, valueDim: Int) -> Bool {
+        tiles > 1 && chunk <= valueDim
+    }
+
+    /// Computes every chunk's scores and row sums: one item per (head, chunk).
+    static func computeSharedScores<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>) {
+        let shared = UnsafeSendable(context)
+        parallelFor(
+            items: context.shape.batchHeads * context.chunkCount, threads: context.tiling.threads,
+            makeScratch: { ForwardScratch<Scalar>(shared.value) }
+        ) { item, scratch in
+            let context = shared.value
+            let (token, length) = context.chunk(item % context.chunkCount, head: item / context.chunkCount)
+            chunkScores(context, token: token, length: length, scratch: scratch)
+        }
+    }
+
+    /// One chunk's decayed scores, query tile by key/value tile up to the
+    /// diagonal, weighted with the local row terms.
+    static func chunkScores<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, token: Int, length: Int, scratch: ForwardScratch<Scalar>
+    ) {
+        guard let target = context.sharedScores else { return }
+        let (dqk, chunk) = (context.shape.keyDim, context.tiling.chunk)
+        scratch.gates.compute(gate: context.gate, scale: context.scale,
+                              previousStabilizer: context.gate.isStabilized ? -.infinity : 0,
+                              i: context.i + token, f: context.f + token, length: length)
+        let gates = scratch.gates
+        let q = context.q + token * dqk
+        let block = target.scores + token * chunk
+        let rowSums = target.rowSums + token
+        for t in 0..<length { rowSums[t] = 0 }
+        let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
+        for rowStart in stride(from: 0, to: length, by: queryTile) {
+            let rows = min(queryTile, length - rowStart)
+            for keyStart in stride(from: 0, to: rowStart + rows, by: kvTile) {
+                let keys = min(kvTile, length - keyStart)
+                let scores = block + rowStart * chunk + keyStart
+                Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
+                            alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
+                            b: context.k + (token + keyStart) * dqk, ldb: dqk,
+                            beta: 0, c: scores, ldc: chunk)
+                for r in 0..<rows {
+                    let t = rowStart + r
+                    rowSums[t] += Scalar.applyDecay(
+                        scores + r * chunk, count: keys, visible: max(0, min(keys, t - keyStart + 1)),
+                        rowTerm: gates.localRowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
+                }
+            }
+        }
+    }
+}
