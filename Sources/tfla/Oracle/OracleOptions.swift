@@ -142,7 +142,7 @@ struct OutputDirectory {
 func timed<R>(repeats: Int?, _ compute: () throws -> R) throws -> R {
     var result = try compute()
     guard let repeats else { return result }
-    let median = try Clock.median(repeats: repeats, warmup: false) { result = try compute() }
+    let median = try Stopwatch.median(repeats: repeats, warmup: false) { result = try compute() }
     var stderr = StandardError()
     print("kernel_seconds=\(median)", to: &stderr)
     return result
