@@ -143,7 +143,12 @@ func timed<R>(repeats: Int?, _ compute: () throws -> R) throws -> R {
     var result = try compute()
     guard let repeats else { return result }
     let median = try Stopwatch.median(repeats: repeats, warmup: false) { result = try compute() }
-    var stderr = StandardError()
-    print("kernel_seconds=\(median)", to: &stderr)
+    reportKernelSeconds(median)
     return result
+}
+
+/// Prints `kernel_seconds=<seconds>` as a line of stderr.
+func reportKernelSeconds(_ seconds: Double) {
+    var stderr = StandardError()
+    print("kernel_seconds=\(seconds)", to: &stderr)
 }
