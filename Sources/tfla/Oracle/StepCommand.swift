@@ -19,7 +19,8 @@ struct StepCommand: ParsableCommand {
         out and must be all zeros if given; m.npy is written, all zeros.
 
         --kernel fused (default) is the generation kernel InferenceState uses; --kernel \
-        reference is the float64-style reference step (Reference.step), one head at a time. \
+        reference is Reference.step, written for clarity, one head at a time (several times \
+        slower; the two agree to rounding). \
         With --repeat, kernel_seconds is the median time of all the steps (file I/O and \
         the state's first copy excluded).
         """)
