@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TFLA
 
@@ -88,5 +89,23 @@ struct SigmoidStateTests {
         for g in [exact.dm0, recurrent.dm0, reference.dm0] {
             #expect(g.shape == [2, 3, 1] && g.scalars.allSatisfy { $0 == 0 })
         }
+    }
+
+    /// A saved sigmoid-gate state loads without m.npy; the exponential gate
+    /// still needs it.
+    @Test func loadWithoutStabilizer() throws {
+        let directory = NSTemporaryDirectory() + "tfla-sig-state-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let gate = Gate.sigmoid(normalize: true)
+        let warm = try Reference.recurrent(MLSTMInputs<Double>.random(Self.shape, seed: 24), gate: gate).state
+        try NPY.write(warm.c, to: directory + "/c.npy")
+        try NPY.write(warm.n, to: directory + "/n.npy")
+        let loaded = try InferenceState<Double>.load(from: directory, gate: gate)
+        #expect(loaded.snapshot().c == warm.c && loaded.snapshot().n == warm.n)
+        #expect(loaded.snapshot().m.shape == [2, 3, 1] && loaded.snapshot().m.scalars.allSatisfy { $0 == 0 })
+        #expect(throws: NPYError.self) { try InferenceState<Double>.load(from: directory, gate: .exponential) }
+        try NPY.write(Tensor<Double>(shape: [2, 3, 1], repeating: 2), to: directory + "/m.npy")
+        #expect(throws: TFLAError.self) { try InferenceState<Double>.load(from: directory, gate: gate) }
     }
 }
