@@ -5,7 +5,7 @@ SWIFT   ?= swift
 ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
-.PHONY: all deps build demo test info bench bench-backward fixtures clean
+.PHONY: all deps build demo test python-test info bench bench-backward fixtures clean
 
 all: build
 
@@ -27,6 +27,24 @@ info: build
 test: deps
 	$(SWIFT) build $(RELEASE) --build-tests
 	$(SWIFT) test $(RELEASE) --skip-build
+	@$(MAKE) --no-print-directory python-test
+
+# The Python helper (python/) against the tfla just built, in a local venv
+# with numpy and pytest. Skipped, with a message, without python3 or when
+# the venv cannot be set up (no venv module, no package index).
+PYTHON   ?= python3
+PY_VENV  := .venv-python
+python-test:
+	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
+		echo "python-test: $(PYTHON) not found; skipping the Python helper's tests"; exit 0; fi; \
+	if ! $(PY_VENV)/bin/python -c "import numpy, pytest" >/dev/null 2>&1; then \
+		rm -rf $(PY_VENV); \
+		if ! { $(PYTHON) -m venv $(PY_VENV) && $(PY_VENV)/bin/python -m pip install -q numpy pytest; }; then \
+			rm -rf $(PY_VENV); \
+			echo "python-test: cannot create $(PY_VENV) with numpy and pytest; skipping the Python helper's tests"; exit 0; fi; \
+	fi; \
+	$(PY_VENV)/bin/python -m pip install -q --no-deps --force-reinstall ./python && \
+	TFLA_BIN="$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla" $(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider python/tests
 
 # Regenerates the cross-check fixtures from the authors' package (needs
 # Python with torch and mlstm-kernels; see the script's header).
@@ -35,7 +53,7 @@ fixtures:
 	python3 Scripts/make-npy-samples.py
 
 clean:
-	rm -rf .build
+	rm -rf .build $(PY_VENV)
 
 bench: deps
 	$(SWIFT) build $(RELEASE) --product tfla-bench

@@ -33,11 +33,11 @@ public enum BackwardBenchmark {
         let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
         let dh = MLSTMInputs<Float>.random(shape, seed: seed + 1).v
         func once() throws -> (Double, Double) {
-            let start = Clock.now()
+            let start = Stopwatch.now()
             let output = try Chunkwise.forward(inputs, gate: gate, options: options)
-            let middle = Clock.now()
+            let middle = Stopwatch.now()
             _ = try Chunkwise.backward(inputs, gate: gate, forward: output, dh: dh, mode: mode, options: options)
-            return (middle - start, Clock.now() - middle)
+            return (middle - start, Stopwatch.now() - middle)
         }
         _ = try once()
         PeakMemory.reset()

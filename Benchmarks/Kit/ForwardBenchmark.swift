@@ -55,9 +55,9 @@ public enum ForwardBenchmark {
         var allocated = 0
         for _ in 0..<max(1, repeats) {
             let before = AllocationCounter.bytesAllocated
-            let start = Clock.now()
+            let start = Stopwatch.now()
             _ = try Chunkwise.forward(inputs, gate: gate, options: options)
-            times.append(Clock.now() - start)
+            times.append(Stopwatch.now() - start)
             allocated = AllocationCounter.bytesAllocated - before
         }
         times.sort()

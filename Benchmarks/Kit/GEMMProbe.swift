@@ -49,14 +49,14 @@ public enum GEMMProbe {
         let b = [Float](repeating: 0.02, count: rowsB * colsB)
         var out = [Float](repeating: 0, count: c.m * c.n)
         var calls = 0
-        let start = Clock.now()
+        let start = Stopwatch.now()
         repeat {
             out.withUnsafeMutableBufferPointer { o in
                 Float.gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k,
                            alpha: 1, a: a, lda: colsA, b: b, ldb: colsB, beta: c.beta, c: o.baseAddress!, ldc: c.n)
             }
             calls += 1
-        } while Clock.now() - start < seconds
-        return 2 * Double(c.m * c.n * c.k) * Double(calls) / (Clock.now() - start) / 1e9
+        } while Stopwatch.now() - start < seconds
+        return 2 * Double(c.m * c.n * c.k) * Double(calls) / (Stopwatch.now() - start) / 1e9
     }
 }

@@ -16,12 +16,12 @@ public enum SGEMMPeak {
             counts.initialize(repeating: 0)
             defer { counts.deallocate() }
             let shared = UnsafeSendableBox(counts)
-            let start = Clock.now()
+            let start = Stopwatch.now()
             DispatchQueue.concurrentPerform(iterations: threads) { worker in
                 let a = [Float](repeating: 0.5, count: size * size)
                 let b = [Float](repeating: 0.25, count: size * size)
                 var c = [Float](repeating: 0, count: size * size)
-                let begin = Clock.now()
+                let begin = Stopwatch.now()
                 var calls = 0
                 repeat {
                     c.withUnsafeMutableBufferPointer { cp in
@@ -29,10 +29,10 @@ public enum SGEMMPeak {
                                    alpha: 1, a: a, lda: size, b: b, ldb: size, beta: 0, c: cp.baseAddress!, ldc: size)
                     }
                     calls += 1
-                } while Clock.now() - begin < seconds
+                } while Stopwatch.now() - begin < seconds
                 shared.value[worker] = calls
             }
-            let elapsed = Clock.now() - start
+            let elapsed = Stopwatch.now() - start
             best = max(best, Double(counts.reduce(0, +)) * flopsPerCall / elapsed / 1e9)
         }
         return best

@@ -32,9 +32,9 @@ public enum StepBenchmark {
         let before = AllocationCounter.bytesAllocated
         var times: [Double] = []
         for _ in 0..<steps {
-            let start = Clock.now()
+            let start = Stopwatch.now()
             try state.step(q: q, k: k, v: v, i: i, f: f, into: &h)
-            times.append(Clock.now() - start)
+            times.append(Stopwatch.now() - start)
         }
         let allocated = Double(AllocationCounter.bytesAllocated - before) / Double(steps)
         times.sort()

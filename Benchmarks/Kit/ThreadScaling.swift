@@ -59,9 +59,9 @@ func timeCalls(repeats: Int, _ body: () throws -> Void) rethrows -> (median: Dou
     try body()
     var times: [Double] = []
     for _ in 0..<max(1, repeats) {
-        let start = Clock.now()
+        let start = Stopwatch.now()
         try body()
-        times.append(Clock.now() - start)
+        times.append(Stopwatch.now() - start)
     }
     times.sort()
     return (times[times.count / 2], times[0])
@@ -127,9 +127,9 @@ public enum ScalingSimulator {
             // The median of `repeats` traced runs, by total item time.
             var traces: [(wall: Double, regions: [[Double]])] = []
             for _ in 0..<max(1, repeats) {
-                let start = Clock.now()
+                let start = Stopwatch.now()
                 let regions = try WorkTrace.shared.recording { try call() }
-                traces.append((Clock.now() - start, regions))
+                traces.append((Stopwatch.now() - start, regions))
             }
             traces.sort { $0.wall < $1.wall }
             let trace = traces[traces.count / 2]
@@ -200,12 +200,12 @@ extension ParallelProbe {
         let pointer = UnsafeSendableBox(tensor.writePointer())
         let pieces = max(1, threads * 4)
         func write() -> Double {
-            let start = Clock.now()
+            let start = Stopwatch.now()
             parallelFor(items: pieces, threads: threads, makeScratch: { () }) { piece, _ in
                 let begin = piece * count / pieces, end = (piece + 1) * count / pieces
                 (pointer.value + begin).update(repeating: 1, count: end - begin)
             }
-            return Clock.now() - start
+            return Stopwatch.now() - start
         }
         let fresh = write()
         let again = write()

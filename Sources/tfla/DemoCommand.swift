@@ -39,7 +39,7 @@ struct DemoCommand: ParsableCommand {
         print("build ISA:  \(BuildInfo.compiledISA)")
         print("BLAS:       \(BLAS.configuration)")
         var output: ChunkwiseOutput<Float>?
-        let seconds = try Clock.median(repeats: repeats) {
+        let seconds = try Stopwatch.median(repeats: repeats) {
             output = try Chunkwise.forward(inputs, gate: gateValue, options: options)
         }
         let tokens = Double(batch * sequence)

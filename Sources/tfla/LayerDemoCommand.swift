@@ -44,27 +44,27 @@ struct LayerDemoCommand: ParsableCommand {
         print("   tokens     tokens/s   resident MB")
         var done = 0
         var checksum = 0.0
-        let start = Clock.now()
+        let start = Stopwatch.now()
         while done < tokens {
             let count = min(block, tokens - done)
             let x = (0..<(count * model)).map { _ in Float(rng.normal()) }
-            let begin = Clock.now()
+            let begin = Stopwatch.now()
             let y = try layer.forward(x, tokens: count, state: state)
-            let seconds = Clock.now() - begin
+            let seconds = Stopwatch.now() - begin
             checksum += Double(y.reduce(0, +))
             done += count
             print(String(format: "%9d %12.0f %13.1f", done, Double(count) / seconds, Self.residentMegabytes()))
         }
-        let total = Clock.now() - start
+        let total = Stopwatch.now() - start
         print(String(format: "prefill: %d tokens in %.2f s, %.0f tokens/s (output checksum %.4g)",
                      tokens, total, Double(tokens) / total, checksum))
         if generate > 0 {
-            let begin = Clock.now()
+            let begin = Stopwatch.now()
             for _ in 0..<generate {
                 let x = (0..<model).map { _ in Float(rng.normal()) }
                 _ = try layer.forward(x, tokens: 1, state: state)
             }
-            let perToken = (Clock.now() - begin) / Double(generate)
+            let perToken = (Stopwatch.now() - begin) / Double(generate)
             print(String(format: "generate: %d tokens, %.0f µs/token (projections + step), resident %.1f MB",
                          generate, perToken * 1e6, Self.residentMegabytes()))
         }

@@ -79,19 +79,30 @@ public struct MLSTMInputs<Scalar: TensorScalar>: Sendable {
 /// The recurrent state of an mLSTM per batch entry and head: matrix memory
 /// C, normalizer n and stabilizer m.
 ///
-/// For the sigmoid gate m is identically zero.
+/// For the exponential gate the state is (C, n, m). For the sigmoid gate m
+/// is identically zero, so (C, n) is a complete state: build it with
+/// ``init(c:n:)``; an m given with it must be all zeros. Kernels still return
+/// an all-zero m for the sigmoid gate, so that states of both gates have the
+/// same parts.
 public struct MLSTMState<Scalar: TensorScalar>: Sendable {
     /// Matrix memory `(B, NH, DQK, DHV)`.
     public var c: Tensor<Scalar>
     /// Normalizer `(B, NH, DQK)`.
     public var n: Tensor<Scalar>
-    /// Stabilizer `(B, NH, 1)`.
+    /// Stabilizer `(B, NH, 1)`; all zeros for the sigmoid gate.
     public var m: Tensor<Scalar>
 
+    /// A state from its three parts.
     public init(c: Tensor<Scalar>, n: Tensor<Scalar>, m: Tensor<Scalar>) {
         self.c = c
         self.n = n
         self.m = m
+    }
+
+    /// A sigmoid-gate state (C, n): m is all zeros, of shape `(B, NH, 1)`
+    /// taken from c's first two dimensions.
+    public init(c: Tensor<Scalar>, n: Tensor<Scalar>) {
+        self.init(c: c, n: n, m: Tensor(shape: Array(c.shape.prefix(2)) + [1]))
     }
 
     /// The all-zero state (m = 0, the reference package's default).
@@ -117,28 +128,44 @@ public struct MLSTMState<Scalar: TensorScalar>: Sendable {
         m = Tensor(shape: shape.stabilizerShape)
     }
 
-    /// Builds a state from optional parts, which must be all present or all
-    /// absent; returns nil when all are absent.
-    public static func optional(c: Tensor<Scalar>?, n: Tensor<Scalar>?, m: Tensor<Scalar>?) throws(TFLAError) -> MLSTMState? {
-        let parts = [("c0", c != nil), ("n0", n != nil), ("m0", m != nil)]
-        let given = parts.filter(\.1).map(\.0)
+    /// Builds an initial state from optional parts named c0, n0, m0;
+    /// returns nil when all are absent.
+    ///
+    /// The exponential gate needs all three. For the sigmoid gate c0 and n0
+    /// are the state: m0 may be left out (it is then zeros) and, if given,
+    /// must be all zeros.
+    /// - Throws: ``TFLAError/incompleteInitialState(given:missing:)`` when a
+    ///   needed part is missing, ``TFLAError/invalidParameter(name:value:requirement:)``
+    ///   naming m0 when the sigmoid gate is given a nonzero one.
+    public static func optional(
+        c: Tensor<Scalar>?, n: Tensor<Scalar>?, m: Tensor<Scalar>?, gate: Gate = .exponential
+    ) throws(TFLAError) -> MLSTMState? {
+        let needed = gate.isStabilized ? [("c0", c != nil), ("n0", n != nil), ("m0", m != nil)]
+            : [("c0", c != nil), ("n0", n != nil)]
+        let given = needed.filter(\.1).map(\.0) + (gate.isStabilized || m == nil ? [] : ["m0"])
         if given.isEmpty { return nil }
-        guard let c, let n, let m else {
-            throw .incompleteInitialState(given: given, missing: parts.filter { !$0.1 }.map(\.0))
+        guard let c, let n, gate.isStabilized ? m != nil : true else {
+            throw .incompleteInitialState(given: given, missing: needed.filter { !$0.1 }.map(\.0))
         }
+        guard let m else { return MLSTMState(c: c, n: n) }
+        if !gate.isStabilized { try requireZeroStabilizer(m, name: "m0") }
         return MLSTMState(c: c, n: n, m: m)
     }
 
-    /// Checks the state's shapes against a problem's.
+    /// Checks the state's shapes against a problem's, and for the sigmoid
+    /// gate that m is all zeros.
     public func validate(for shape: ProblemShape, gate: Gate, prefix: String = "") throws(TFLAError) {
         try Validation.requireStateShapes(self, shape, names: (prefix + "c", prefix + "n", prefix + "m"))
-        if !gate.isStabilized {
-            let nonzero = m.withUnsafeBufferPointer { $0.contains { $0 != 0 } }
-            if nonzero {
-                throw .invalidParameter(
-                    name: prefix + "m", value: "nonzero",
-                    requirement: "all zeros for the sigmoid gate, which has no stabilizer state")
-            }
+        if !gate.isStabilized { try Self.requireZeroStabilizer(m, name: prefix + "m") }
+    }
+
+    private static func requireZeroStabilizer(_ m: Tensor<Scalar>, name: String) throws(TFLAError) {
+        let nonzero = m.withUnsafeBufferPointer { $0.filter { $0 != 0 } }
+        guard nonzero.isEmpty else {
+            let largest = nonzero.map { abs($0.doubleValue) }.max()!
+            throw .invalidParameter(
+                name: name, value: "nonzero (max |\(name)| = \(largest))",
+                requirement: "all zeros for the sigmoid gate, whose state is (c, n) with no stabilizer; leave it out")
         }
     }
 }

@@ -15,7 +15,8 @@ public enum TFLAError: Error, Equatable, Sendable {
     case elementCountMismatch(argument: String, shape: [Int], count: Int)
     /// A scalar parameter is out of its valid range.
     case invalidParameter(name: String, value: String, requirement: String)
-    /// Part of an initial state was given and part was not.
+    /// Part of an initial state was given and part was not: the
+    /// exponential gate needs c0, n0 and m0, the sigmoid gate c0 and n0.
     case incompleteInitialState(given: [String], missing: [String])
     /// A valid combination of options that this operation does not support.
     case unsupported(String)
@@ -35,7 +36,10 @@ extension TFLAError: CustomStringConvertible {
         case let .invalidParameter(name, value, requirement):
             return "\(name) = \(value): must be \(requirement)"
         case let .incompleteInitialState(given, missing):
-            return "initial state: \(given.joined(separator: ", ")) given but \(missing.joined(separator: ", ")) missing; give c0, n0 and m0 together"
+            let together = (given + missing).contains("m0")
+                ? "give c0, n0 and m0 together (the sigmoid gate needs only c0 and n0)"
+                : "give c0 and n0 together (the sigmoid gate's state)"
+            return "initial state: \(given.joined(separator: ", ")) given but \(missing.joined(separator: ", ")) missing; \(together)"
         case let .unsupported(message):
             return message
         }

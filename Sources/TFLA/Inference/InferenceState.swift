@@ -1,3 +1,5 @@
+import Foundation
+
 /// The recurrent state of an mLSTM layer during generation: (C, n, m) for
 /// every batch entry and head, advanced in place.
 ///
@@ -176,11 +178,17 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
         try NPY.write(current.m, to: directory + "/m.npy")
     }
 
-    /// Reads a state saved by ``save(to:)``.
+    /// Reads a state saved by ``save(to:)``. For the sigmoid gate, whose
+    /// state is (C, n), `m.npy` may be absent (it is then zeros) and must
+    /// be all zeros if present.
     public static func load(from directory: String, gate: Gate, eps: Scalar = 1e-6) throws -> InferenceState {
         let c = try NPY.read(contentsOf: directory + "/c.npy", as: Scalar.self)
         let n = try NPY.read(contentsOf: directory + "/n.npy", as: Scalar.self)
-        let m = try NPY.read(contentsOf: directory + "/m.npy", as: Scalar.self)
+        let mPath = directory + "/m.npy"
+        if !gate.isStabilized, !FileManager.default.fileExists(atPath: mPath) {
+            return try InferenceState(MLSTMState(c: c, n: n), gate: gate, eps: eps)
+        }
+        let m = try NPY.read(contentsOf: mPath, as: Scalar.self)
         return try InferenceState(MLSTMState(c: c, n: n, m: m), gate: gate, eps: eps)
     }
 

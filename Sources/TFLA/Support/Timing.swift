@@ -5,7 +5,10 @@ import Darwin
 #endif
 
 /// Monotonic wall-clock time, for reports and benchmarks.
-public enum Clock {
+///
+/// Named so as not to hide the standard library's `Clock` protocol from
+/// files that import TFLA.
+public enum Stopwatch {
     /// Seconds since an arbitrary fixed point.
     public static func now() -> Double {
         var spec = timespec()

@@ -9,7 +9,8 @@ struct GradCommand: ParsableCommand {
         Reads the inputs of 'tfla run' plus dh.npy (B,NH,S,DHV) and, if present, dc.npy \
         (B,NH,DQK,DHV), dn.npy (B,NH,DQK), dm.npy (B,NH,1): upstream gradients of the final \
         state (missing ones are zeros). Writes dq, dk, dv, di, df and, when an initial state \
-        was given, dc0, dn0, dm0.
+        was given, dc0, dn0, dm0. For --gate sig the initial state is c0 and n0 (m0 may be \
+        left out, and must be all zeros if given) and dm0 is all zeros.
 
         --mode exact: the true gradient of the forward function (chunkwise, parallel, \
         recurrent). --mode reference: the convention of the reference package's custom \
@@ -56,7 +57,7 @@ struct GradCommand: ParsableCommand {
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let dh = x[5]
         let parts = Dictionary(uniqueKeysWithValues: optional.map { ($0.0, $0.1.tensor(as: S.self)) })
-        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"])
+        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
         var dState: MLSTMState<S>?
         if parts["dc"] != nil || parts["dn"] != nil || parts["dm"] != nil {
             let shape = try mlstm.validatedShape()

@@ -142,8 +142,13 @@ struct OutputDirectory {
 func timed<R>(repeats: Int?, _ compute: () throws -> R) throws -> R {
     var result = try compute()
     guard let repeats else { return result }
-    let median = try Clock.median(repeats: repeats, warmup: false) { result = try compute() }
-    var stderr = StandardError()
-    print("kernel_seconds=\(median)", to: &stderr)
+    let median = try Stopwatch.median(repeats: repeats, warmup: false) { result = try compute() }
+    reportKernelSeconds(median)
     return result
+}
+
+/// Prints `kernel_seconds=<seconds>` as a line of stderr.
+func reportKernelSeconds(_ seconds: Double) {
+    var stderr = StandardError()
+    print("kernel_seconds=\(seconds)", to: &stderr)
 }

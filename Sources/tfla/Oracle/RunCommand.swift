@@ -9,7 +9,8 @@ struct RunCommand: ParsableCommand {
         Reads q, k (B,NH,S,DQK), v (B,NH,S,DHV), i, f (B,NH,S) and, if present, \
         c0 (B,NH,DQK,DHV), n0 (B,NH,DQK), m0 (B,NH,1) from --in. Writes h.npy and, \
         for chunkwise and recurrent, the final state c.npy, n.npy, m.npy to --out \
-        (m is all zeros for --gate sig). The parallel kernel takes no initial state.
+        (m is all zeros for --gate sig). For --gate sig the state is c0 and n0: m0 may be \
+        left out and must be all zeros if given. The parallel kernel takes no initial state.
         """)
 
     @Option(help: "Kernel: chunkwise (TFLA), parallel or recurrent (references).") var kernel: KernelChoice = .chunkwise
@@ -43,7 +44,7 @@ struct RunCommand: ParsableCommand {
         let x = inputs.map { $0.1.tensor(as: S.self) }
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
-        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"])
+        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
         let eps = S(gateOptions.eps)
         let output = try OutputDirectory(io.output)
         switch kernel {

@@ -134,25 +134,61 @@ struct CLITests {
         #expect(relativeError(recurrent.dq, chunkwise.dq) <= 1e-10)
     }
 
-    @Test func stepAgreesWithTheLibrary() throws {
-        let (input, output) = (try Self.temporaryDirectory(), try Self.temporaryDirectory())
-        defer { for d in [input, output] { try? FileManager.default.removeItem(atPath: d) } }
-        let x = MLSTMInputs<Float>.random(Self.shape, seed: 5)
-        let state = try Reference.recurrent(x, gate: .exponential).state
-        let token = try x.sequenceSlice(0..<1)
-        let q = try token.q.reshaped([2, 2, 8]), k = try token.k.reshaped([2, 2, 8]), v = try token.v.reshaped([2, 2, 6])
-        let i = try token.i.reshaped([2, 2, 1]), f = try token.f.reshaped([2, 2, 1])
-        for (name, tensor) in [("q", q), ("k", k), ("v", v), ("i", i), ("f", f), ("c0", state.c), ("n0", state.n), ("m0", state.m)] {
-            try NPY.write(tensor, to: input + "/" + name + ".npy")
-        }
-        let result = try Self.tfla(["step", "--in", input, "--out", output, "--repeat", "3"])
+    /// --gate sig: (c0, n0) is the whole state; m.npy and dm0.npy come back
+    /// as zeros; a nonzero m0 is refused by name.
+    @Test func sigmoidStateRoundTrip() throws {
+        let (input, output, second) = (try Self.temporaryDirectory(), try Self.temporaryDirectory(), try Self.temporaryDirectory())
+        defer { for d in [input, output, second] { try? FileManager.default.removeItem(atPath: d) } }
+        let gate = Gate.sigmoid(normalize: true)
+        let x = MLSTMInputs<Double>.random(Self.shape, gates: .extreme, seed: 12)
+        let first = try x.sequenceSlice(0..<20), rest = try x.sequenceSlice(20..<37)
+        try Self.writeInputs(first, to: input)
+        var result = try Self.tfla(["run", "--gate", "sig", "--in", input, "--out", output, "--chunk-size", "8"])
         #expect(result.status == 0, "\(result.stderr)")
-        let lastLine = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(lastLine.hasPrefix("kernel_seconds="))
-        #expect(Double(lastLine.dropFirst("kernel_seconds=".count)) != nil)
-        let expected = try Reference.step(q: q, k: k, v: v, i: i, f: f, state: state, gate: .exponential)
-        #expect(try NPY.read(contentsOf: output + "/h.npy", as: Float.self) == expected.h)
-        #expect(try NPY.read(contentsOf: output + "/c.npy", as: Float.self) == expected.state.c)
+        let m = try NPY.read(contentsOf: output + "/m.npy", as: Double.self)
+        #expect(m.shape == [2, 2, 1] && m.scalars.allSatisfy { $0 == 0 })
+        // The second part from (c, n) only.
+        try Self.writeInputs(rest, to: second)
+        for name in ["c", "n"] {
+            try FileManager.default.copyItem(atPath: output + "/\(name).npy", toPath: second + "/\(name)0.npy")
+        }
+        result = try Self.tfla(["run", "--gate", "sig", "--in", second, "--out", second + "/out", "--chunk-size", "8"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let whole = try Chunkwise.forward(x, gate: gate, options: ChunkwiseOptions(chunkSize: 8))
+        let h = try NPY.read(contentsOf: second + "/out/h.npy", as: Double.self)
+        #expect(relativeError(h, try whole.h.slicing(axis: 2, 20..<37)) <= 1e-12)
+        #expect(relativeError(try NPY.read(contentsOf: second + "/out/c.npy", as: Double.self), whole.state.c) <= 1e-12)
+        #expect(try NPY.read(contentsOf: second + "/out/m.npy", as: Double.self).scalars.allSatisfy { $0 == 0 })
+
+        // Gradients from (c0, n0): as the library's, dm0 written as zeros.
+        let dh = MLSTMInputs<Double>.random(ProblemShape(batch: 2, heads: 2, sequence: 17, keyDim: 8, valueDim: 6), seed: 13).v
+        try NPY.write(dh, to: second + "/dh.npy")
+        result = try Self.tfla(["grad", "--gate", "sig", "--in", second, "--out", second + "/grad", "--chunk-size", "8"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let initial = MLSTMState(c: try NPY.read(contentsOf: second + "/c0.npy", as: Double.self),
+                                 n: try NPY.read(contentsOf: second + "/n0.npy", as: Double.self))
+        let g = try Chunkwise.gradients(rest, gate: gate, initialState: initial, dh: dh,
+                                        options: ChunkwiseOptions(chunkSize: 8, mode: .training)).gradients
+        #expect(try NPY.read(contentsOf: second + "/grad/dk.npy", as: Double.self) == g.dk)
+        #expect(try NPY.read(contentsOf: second + "/grad/dn0.npy", as: Double.self) == g.dn0)
+        let dm0 = try NPY.read(contentsOf: second + "/grad/dm0.npy", as: Double.self)
+        #expect(dm0.shape == [2, 2, 1] && dm0.scalars.allSatisfy { $0 == 0 })
+
+        // A zero m0 is accepted, a nonzero one refused; exp still needs m0.
+        try NPY.write(Tensor<Double>(shape: [2, 2, 1]), to: second + "/m0.npy")
+        result = try Self.tfla(["run", "--gate", "sig", "--in", second, "--out", second + "/out2", "--chunk-size", "8"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try NPY.read(contentsOf: second + "/out2/h.npy", as: Double.self) == h)
+        try NPY.write(Tensor<Double>(shape: [2, 2, 1], repeating: 0.25), to: second + "/m0.npy")
+        for command in ["run", "grad"] {
+            result = try Self.tfla([command, "--gate", "sig", "--in", second, "--out", second + "/bad"])
+            #expect(result.status == 2 && result.stderr.contains("m0 = nonzero"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+        #expect(!FileManager.default.fileExists(atPath: second + "/bad/h.npy"))
+        try FileManager.default.removeItem(atPath: second + "/m0.npy")
+        result = try Self.tfla(["run", "--gate", "exp", "--in", second, "--out", second + "/bad"])
+        #expect(result.status == 2 && result.stderr.contains("m0 missing"), "\(result.stderr)")
     }
 
     /// Every error: exit status 2, one line on stderr naming the culprit,
@@ -196,7 +232,7 @@ struct CLITests {
         try expectFailure(["run", "--in", input, "--out", output, "--eps=-1"], mentioning: "eps")
         try expectFailure(["run", "--in", input, "--out", output, "--no-normalize"], mentioning: "--no-normalize")
         try expectFailure(["run", "--in", input, "--out", output, "--repeat", "0"], mentioning: "--repeat")
-        try expectFailure(["step", "--in", input, "--out", output], mentioning: "c0.npy: missing input file")
+        try expectFailure(["step", "--in", input, "--out", output], mentioning: "q: expected 3 dimensions (B,NH,DQK)")
         try expectFailure(["grad", "--in", input, "--out", output], mentioning: "dh.npy: missing input file")
         try NPY.write(x.v, to: input + "/dh.npy")
         try expectFailure(["grad", "--kernel", "recurrent", "--mode", "reference", "--in", input, "--out", output],

@@ -18,9 +18,17 @@ extension Chunkwise {
     /// on that sequence alone — one after the other, each using all workers.
     ///
     /// - Parameters:
+    ///   - inputs: the sequences packed along S, `T` tokens in all.
+    ///   - sequenceOffsets: N + 1 offsets, starting at 0, strictly
+    ///     increasing, ending at T.
+    ///   - gate: the input gate.
+    ///   - initialStates: nil (zeros), or one state per sequence.
+    ///   - eps: added to the denominator (finite, ≥ 0).
     ///   - dh: upstream gradient of the packed h, `(B, NH, T, DHV)`.
     ///   - finalStateGradients: nil, or per sequence the upstream gradients
     ///     of its final (c, n, m).
+    ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
+    ///   - options: the tiling (training mode is used whatever is given).
     public static func gradients<Scalar: KernelScalar>(
         packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,

@@ -19,6 +19,10 @@ extension Reference {
     /// O(S·DQK·DHV) memory per head. The ground truth for the fast backward.
     ///
     /// - Parameters:
+    ///   - inputs: q, k, v, i, f as given to the forward.
+    ///   - gate: the input gate.
+    ///   - initialState: nil (zeros) or the state before the first token.
+    ///   - eps: added to the denominator (finite, ≥ 0).
     ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.
     ///   - dState: upstream gradients of the final (c, n, m), zeros if nil.
     public static func recurrentBackward<Scalar: KernelScalar>(

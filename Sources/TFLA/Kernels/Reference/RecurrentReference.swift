@@ -67,8 +67,14 @@ extension Reference {
     /// form): (q, k, v, i, f, state) → (h, state′).
     ///
     /// - Parameters:
-    ///   - q, k: `(B, NH, DQK)`; v: `(B, NH, DHV)`; i, f: `(B, NH, 1)`.
+    ///   - q: the token's query, `(B, NH, DQK)`.
+    ///   - k: its key, `(B, NH, DQK)`.
+    ///   - v: its value, `(B, NH, DHV)`.
+    ///   - i: its input-gate pre-activation, `(B, NH, 1)`.
+    ///   - f: its forget-gate pre-activation, `(B, NH, 1)`.
     ///   - state: the state before the token, shapes as in ``MLSTMState``.
+    ///   - gate: the input gate.
+    ///   - eps: added to the denominator (finite, ≥ 0).
     public static func step<Scalar: KernelScalar>(
         q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
         i: Tensor<Scalar>, f: Tensor<Scalar>,
