@@ -53,6 +53,9 @@ struct ChunkwiseBackwardTests {
         ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3, mode: .training),
         ChunkwiseOptions(chunkSize: 64, mode: .training),  // larger than S
         ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 4, dhvTile: 4, stateStride: 2, mode: .training),  // 2 column tiles
+        // Planned for 64 workers: phases for every head count, segments and
+        // shared scores in the forward.
+        ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 2, dhvTile: 2, stateStride: 2, parallelism: 64, mode: .training),
     ]
 
     /// One head: the backward runs in phases; 4 heads: it walks per head
@@ -113,9 +116,9 @@ struct ChunkwiseBackwardTests {
             let x = c.x.converted(to: Float.self)
             let dh = c.dh.converted(to: Float.self)
             var results: [MLSTMGradients<Float>] = []
-            for threads in [1, 2, 3, 7] {
+            for threads in [1, 2, 3, 7, 16] {
                 let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 5, stateStride: 2,
-                                               threads: threads, mode: .training)
+                                               threads: threads, parallelism: 16, mode: .training)
                 let state = c.state.map { MLSTMState<Float>(c: $0.c.converted(), n: $0.n.converted(), m: $0.m.converted()) }
                 results.append(try Chunkwise.gradients(x, gate: gate, initialState: state, dh: dh, options: options).gradients)
             }
