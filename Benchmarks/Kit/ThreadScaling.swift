@@ -23,16 +23,20 @@ public enum ScalingWork: String, CaseIterable, Sendable {
 
     /// One call of the work at `threads` threads, planned for `parallelism`
     /// workers: returns a closure that runs it (inputs are made once).
-    func prepare(_ shape: ProblemShape, gate: Gate, threads: Int, parallelism: Int) throws -> () throws -> Void {
+    func prepare(_ shape: ProblemShape, gate: Gate, threads: Int, parallelism: Int,
+                 tiling: ChunkwiseOptions? = nil) throws -> () throws -> Void {
         switch self {
         case .forward:
             let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 1)
-            let options = ChunkwiseOptions(threads: threads, parallelism: parallelism)
+            var options = tiling ?? ChunkwiseOptions()
+            options.threads = threads
+            options.parallelism = parallelism
             return { _ = try Chunkwise.forward(inputs, gate: gate, options: options) }
         case .backward:
             let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 1)
             let dh = MLSTMInputs<Float>.random(shape, seed: 2).v
-            var options = ChunkwiseOptions.training
+            var options = tiling ?? ChunkwiseOptions.training
+            options.mode = .training
             options.threads = threads
             options.parallelism = parallelism
             return { _ = try Chunkwise.gradients(inputs, gate: gate, dh: dh, options: options) }
@@ -75,11 +79,12 @@ public enum ThreadSweep {
     /// Measures `work` on `shape` at each thread count; speed-ups are over
     /// the first entry (normally 1 thread), by medians. Returns CSV rows.
     public static func run(_ work: ScalingWork, name: String, shape: ProblemShape, gate: Gate,
-                           threads: [Int], repeats: Int, report: (String) -> Void) throws -> [String] {
+                           threads: [Int], repeats: Int, tiling: ChunkwiseOptions? = nil,
+                           report: (String) -> Void) throws -> [String] {
         var rows: [String] = []
         var base: Double?
         for count in threads {
-            let call = try work.prepare(shape, gate: gate, threads: count, parallelism: count)
+            let call = try work.prepare(shape, gate: gate, threads: count, parallelism: count, tiling: tiling)
             let t = try timeCalls(repeats: repeats, call)
             let speedup = (base ?? t.median) / t.median
             if base == nil { base = t.median }
@@ -100,7 +105,7 @@ public enum ThreadSweep {
 /// order from a shared counter (greedy list scheduling), with a barrier at
 /// the end of each region; time outside the regions stays serial.
 public enum ScalingSimulator {
-    public static let csvHeader = "work,shape,B,NH,S,DQK,DHV,gate,workers,regions,items,serial_s,predicted_s,baseline_s,predicted_speedup"
+    public static let csvHeader = "work,shape,B,NH,S,DQK,DHV,gate,workers,regions,items,work_s,serial_s,predicted_s,baseline_s,predicted_speedup"
 
     /// The makespan of the recorded regions on `workers` workers.
     public static func makespan(_ regions: [[Double]], workers: Int) -> Double {
@@ -118,11 +123,12 @@ public enum ScalingSimulator {
     /// Predictions at each worker count, against the one-thread time
     /// planned for one worker. Returns CSV rows.
     public static func run(_ work: ScalingWork, name: String, shape: ProblemShape, gate: Gate,
-                           workers: [Int], repeats: Int, report: (String) -> Void) throws -> [String] {
+                           workers: [Int], repeats: Int, tiling: ChunkwiseOptions? = nil,
+                           report: (String) -> Void) throws -> [String] {
         let baseline = try timeCalls(repeats: repeats, try work.prepare(shape, gate: gate, threads: 1, parallelism: 1)).median
         var rows: [String] = []
         for count in workers {
-            let call = try work.prepare(shape, gate: gate, threads: 1, parallelism: count)
+            let call = try work.prepare(shape, gate: gate, threads: 1, parallelism: count, tiling: tiling)
             try call()
             // The median of `repeats` traced runs, by total item time.
             var traces: [(wall: Double, regions: [[Double]])] = []
@@ -137,12 +143,14 @@ public enum ScalingSimulator {
             let serial = max(0, trace.wall - busy)
             let predicted = makespan(trace.regions, workers: count) + serial
             let items = trace.regions.map { "\($0.count)" }.joined(separator: "+")
-            report(String(format: "%-8@ %-14@ P=%-3d items %@  serial %.3f ms  predicted %.3f ms  speed-up %5.2f×",
-                          work.rawValue, name, count, items, serial * 1e3, predicted * 1e3, baseline / predicted))
+            let regionWork = trace.regions.map { String(format: "%.1f", $0.reduce(0, +) * 1e3) }.joined(separator: "+")
+            report(String(format: "%-8@ %-14@ P=%-3d items %@  work %@ = %.1f ms (%.2f× one thread's)  serial %.3f ms  predicted %.3f ms  speed-up %5.2f×",
+                          work.rawValue, name, count, items, regionWork, busy * 1e3, busy / baseline, serial * 1e3, predicted * 1e3,
+                          baseline / predicted))
             let s = shape
             rows.append([work.rawValue, name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)",
                          gate.isStabilized ? "exp" : "sig", "\(count)", "\(trace.regions.count)", items,
-                         "\(serial)", "\(predicted)", "\(baseline)", "\(baseline / predicted)"].joined(separator: ","))
+                         "\(busy)", "\(serial)", "\(predicted)", "\(baseline)", "\(baseline / predicted)"].joined(separator: ","))
         }
         return rows
     }

@@ -18,6 +18,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Worker counts, comma-separated (e.g. 2,4,8,16,32,64): predict each work's speed-up from item times measured on one thread.")
     var simulate: String?
     @Option(help: "With --threads-sweep or --simulate: forward, backward, step, comma-separated.") var work = "forward,backward,step"
+    @Option(help: "With --threads-sweep or --simulate: columns of C per work item (default: planned).") var dhvTile: Int?
+    @Option(help: "With --threads-sweep or --simulate: sequence segments (default: planned).") var segments: Int?
     @Option(help: "With --step: batch entries (heads 8, DQK 256, DHV 512).") var stepBatch = 1
     @Flag(help: "Keep freed memory in the process (glibc: no mmap, no trim), so that outputs reuse pages already faulted in.")
     var reuseFreedMemory = false
@@ -84,6 +86,14 @@ struct BenchRunner: ParsableCommand {
                 return w
             }
             var rows = [threadsSweep != nil ? ThreadSweep.csvHeader : ScalingSimulator.csvHeader]
+            var tiling: ChunkwiseOptions?
+            if dhvTile != nil || segments != nil || chunkSizes != nil {
+                var o = ChunkwiseOptions()
+                o.dhvTile = dhvTile
+                o.segments = segments
+                if let chunk = list(chunkSizes).first ?? nil { o.chunkSize = chunk }
+                tiling = o
+            }
             for w in works {
                 for entry in unique {
                     var shape = entry.shape
@@ -92,10 +102,10 @@ struct BenchRunner: ParsableCommand {
                     for g in gates {
                         if let threadsSweep {
                             rows += try ThreadSweep.run(w, name: entry.name, shape: shape, gate: g, threads: counts(threadsSweep),
-                                                        repeats: w == .step ? repeats * 100 : repeats) { print($0) }
+                                                        repeats: w == .step ? repeats * 100 : repeats, tiling: tiling) { print($0) }
                         } else if let simulate {
                             rows += try ScalingSimulator.run(w, name: entry.name, shape: shape, gate: g, workers: counts(simulate),
-                                                             repeats: w == .step ? repeats * 20 : repeats) { print($0) }
+                                                             repeats: w == .step ? repeats * 20 : repeats, tiling: tiling) { print($0) }
                         }
                     }
                     if w == .step { break }  // the step depends on B·NH, DQK, DHV only: one shape is enough

@@ -53,8 +53,8 @@ struct ChunkwiseBackwardTests {
         ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3, mode: .training),
         ChunkwiseOptions(chunkSize: 64, mode: .training),  // larger than S
         ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 4, dhvTile: 4, stateStride: 2, mode: .training),  // 2 column tiles
-        // Planned for 64 workers: phases for every head count, segments and
-        // shared scores in the forward.
+        // Planned for 64 workers: segments and shared scores in the
+        // training forward.
         ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 2, dhvTile: 2, stateStride: 2, parallelism: 64, mode: .training),
     ]
 

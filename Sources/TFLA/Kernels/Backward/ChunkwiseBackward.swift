@@ -11,8 +11,7 @@ extension Chunkwise {
     /// from GEMMs on query × key/value tiles up to the diagonal plus the
     /// inter-chunk products with C_{k−1} and dC_k. With two or more (batch,
     /// head) pairs one work item per head does both while walking the chunks
-    /// in reverse; with fewer heads than planned workers (``ChunkwiseOptions/parallelism``)
-    /// or a single head, TFLA's phases run instead — states,
+    /// in reverse; for a single head, TFLA's phases run instead — states,
     /// then the dC recurrence per tile of C's columns, then every chunk in
     /// parallel — so that it still uses every core (`Docs/performance.md`). The states before the chunks
     /// come from `forward.chunkStates`; between two saved states
@@ -93,12 +92,12 @@ extension Chunkwise {
             di: g.di.writePointer(), df: g.df.writePointer(),
             dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer(),
             querySums: querySums, keySums: keySums, stabilizerGradients: stabilizerGradients)
-        // One item per head while there are at least as many heads as
-        // planned workers; fewer heads would leave workers idle and run in
-        // phases instead (`Docs/performance.md`, entry 12 and "Many cores").
-        // The choice depends on the shape and the planned parallelism only,
-        // never on the thread count.
-        if shape.batchHeads >= 2 && shape.batchHeads >= tiling.parallelism {
+        // One item per head; a single head would leave the other cores idle
+        // and runs in phases instead (`Docs/performance.md`, entry 12). On 16
+        // cores the phases were slower than the per-head walk even at 8
+        // heads (422 vs 367 ms, "Many cores"), so the rule stays the head
+        // count alone, never the thread count.
+        if shape.batchHeads >= 2 {
             let shared = UnsafeSendable(context)
             parallelFor(
                 items: shape.batchHeads, threads: tiling.threads,

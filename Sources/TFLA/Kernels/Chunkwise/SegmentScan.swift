@@ -52,6 +52,8 @@ extension Chunkwise {
     /// packed batch) as a scan over (call, head, segment, tile of C's
     /// columns) items; saves chunk states when `save` is given. Packed
     /// batches use one segment per sequence.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func scan<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?) {
         let first = contexts[0]
         let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
@@ -138,6 +140,8 @@ extension Chunkwise {
     /// `column..<column+width`, from the empty state: C = 0, n = 0 and
     /// m = −∞ (exponential gate) or 0 (sigmoid gate). The tile of C goes to
     /// the slot's (zeroed) ΔC; the item of column 0 also writes Δn, F, Δm.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func summarize<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, head: Int, chunks: Range<Int>, column: Int, width: Int,
         into summary: SummaryPointers<Scalar>, slot: Int, scratch: ForwardScratch<Scalar>
@@ -165,6 +169,8 @@ extension Chunkwise {
     /// Advances the state (tile `c` of row stride `width`, n, stabilizer)
     /// over a summarized segment: C ← e^{F+m−m′}·C + e^{Δm−m′}·ΔC, n
     /// likewise, m′ by the stabilizer rule.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func compose<Scalar: KernelScalar>(
         _ summary: SummaryPointers<Scalar>, slot: Int, gate: Gate, keyDim dqk: Int, valueDim dhv: Int,
         column: Int, width: Int, c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>,

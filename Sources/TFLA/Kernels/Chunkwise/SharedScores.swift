@@ -24,6 +24,8 @@ extension Chunkwise {
     }
 
     /// Computes every chunk's scores and row sums: one item per (head, chunk).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func computeSharedScores<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>) {
         let shared = UnsafeSendable(context)
         parallelFor(
@@ -38,6 +40,8 @@ extension Chunkwise {
 
     /// One chunk's decayed scores, query tile by key/value tile up to the
     /// diagonal, weighted with the local row terms.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func chunkScores<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, length: Int, scratch: ForwardScratch<Scalar>
     ) {

@@ -53,7 +53,7 @@ enum StepKernel {
         let width = (dhv + tiles - 1) / tiles
         let scale = 1 / Double(dqk).squareRoot()
         let shared = UnsafeSendable((q, k, v, c, n, h, gates, half))
-        parallelFor(items: heads * tileCount, threads: threads, makeScratch: { () }) { item, _ in
+        parallelForStatic(items: heads * tileCount, threads: threads) { item in
             let (q, k, v, c, n, h, gates, half) = shared.value
             let head = item / tileCount
             let start = (item % tileCount) * width
