@@ -15,5 +15,6 @@ struct InfoCommand: ParsableCommand {
         print("BLAS core:      \(blas.coreName)")
         print("BLAS build:     \(blas.buildConfig)")
         print("worker threads: \(Workers.defaultCount)")
+        print("parallelism:    \(Workers.defaultCount) (the worker count the chunkwise work is planned for by default; it decides the rounding, so pass --parallelism to reproduce bits on another machine)")
     }
 }

@@ -52,6 +52,10 @@ struct TilingOptions: ParsableArguments {
     @Option(help: "Chunkwise: rows of C per state-kernel tile.") var dqkTile: Int?
     @Option(help: "Chunkwise: columns of C and h per work item.") var dhvTile: Int?
     @Option(help: "Chunkwise: worker threads (default: the cores available).") var threads: Int?
+    @Option(help: "Chunkwise: the worker count the work decomposition is planned for; it decides the rounding, threads never do (default: the cores available, as `tfla info` prints).")
+    var parallelism: Int?
+    @Option(help: "Chunkwise: sequence segments scanned in parallel (default: planned from the shape and --parallelism).")
+    var segments: Int?
 
     /// The library's defaults for the mode with these flags applied.
     func options(mode: ChunkwiseOptions.Mode = .inference) -> ChunkwiseOptions {
@@ -59,6 +63,8 @@ struct TilingOptions: ParsableArguments {
         options.dqkTile = dqkTile
         options.dhvTile = dhvTile
         options.threads = threads
+        options.parallelism = parallelism
+        options.segments = segments
         if let chunkSize { options.chunkSize = chunkSize }
         if let queryTile { options.queryTile = queryTile }
         if let kvTile { options.kvTile = kvTile }

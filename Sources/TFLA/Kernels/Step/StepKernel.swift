@@ -47,13 +47,19 @@ enum StepKernel {
         // Split C's columns until there are four items per worker (uneven
         // items balance out); 64 columns or more per item keep the inner
         // loop vectorized. Tiles never change the bits (see above).
+        // A worker per 512 KiB of C at most: below that a worker's share
+        // (≈ 16 µs of streaming) no longer pays for its part of the region's
+        // synchronization. Measured on 16 cores: a 4 MiB state stepped in
+        // 43 µs on 8 workers and 128 µs on 16 (`Docs/performance.md`).
+        let memoryBytes = heads * dqk * dhv * (half == nil ? MemoryLayout<Scalar>.size : 2)
+        let workers = max(1, min(threads, memoryBytes / (512 << 10)))
         var tiles = 1
-        while heads * tiles < 4 * threads, dhv / (tiles * 2) >= 64 { tiles *= 2 }
+        while heads * tiles < 4 * workers, dhv / (tiles * 2) >= 64 { tiles *= 2 }
         let tileCount = tiles
         let width = (dhv + tiles - 1) / tiles
         let scale = 1 / Double(dqk).squareRoot()
         let shared = UnsafeSendable((q, k, v, c, n, h, gates, half))
-        parallelForStatic(items: heads * tileCount, threads: threads) { item in
+        parallelForStatic(items: heads * tileCount, threads: workers) { item in
             let (q, k, v, c, n, h, gates, half) = shared.value
             let head = item / tileCount
             let start = (item % tileCount) * width
