@@ -37,6 +37,8 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
             throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1")
         }
         let shape = ProblemShape(batch: batch, heads: heads, sequence: 1, keyDim: keyDim, valueDim: valueDim)
+        try shape.requireAddressable()
+        try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size) + shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "inference state")
         try self.init(MLSTMState(zerosFor: shape), gate: gate, eps: eps, memoryStorage: memoryStorage)
     }
 

@@ -87,9 +87,12 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     }
 
     /// The tile sizes in force for a problem: options clipped to the
-    /// problem's dimensions, automatic choices resolved.
+    /// problem's dimensions (the state stride to the chunk count, so that
+    /// no option beyond the problem sizes an allocation), automatic
+    /// choices resolved.
     func resolved(for shape: ProblemShape) -> ResolvedTiling {
         let chunk = min(chunkSize, shape.sequence)
+        let chunks = (shape.sequence + chunk - 1) / chunk
         let workers = parallelism ?? Workers.defaultCount
         let dhv = min(dhvTile ?? Self.automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
@@ -98,6 +101,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
             kv: min(kvTile, chunk),
             dqk: min(dqkTile ?? shape.keyDim, shape.keyDim),
             dhv: dhv,
+            stateStride: min(stateStride, chunks),
             threads: threads ?? Workers.defaultCount,
             parallelism: workers,
             segments: segments)
@@ -133,6 +137,9 @@ struct ResolvedTiling {
     var kv: Int
     var dqk: Int
     var dhv: Int
+    /// Training mode: keep every `stateStride`-th chunk state (at most the
+    /// chunk count).
+    var stateStride: Int
     var threads: Int
     /// The worker count the decomposition is planned for.
     var parallelism: Int
