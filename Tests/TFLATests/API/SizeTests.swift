@@ -60,6 +60,28 @@ struct SizeTests {
         #expect(Self.same(one.gradients, try Chunkwise.gradients(single, gate: .exponential, dh: single.v, options: clipped).gradients))
     }
 
+    /// Thread and worker counts up to Int.max are clipped, not trusted.
+    @Test func hugeThreadCountsAreClipped() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 20, keyDim: 4, valueDim: 6)
+        let x = MLSTMInputs<Double>.random(shape, seed: 3)
+        let plain = try Chunkwise.forward(x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 8, parallelism: Workers.maximumCount))
+        let huge = try Chunkwise.forward(x, gate: .exponential,
+                                         options: ChunkwiseOptions(chunkSize: 8, threads: .max, parallelism: .max))
+        #expect(huge.h == plain.h && huge.state.c == plain.state.c)
+        let token = try x.sequenceSlice(0..<1)
+        var outputs: [Tensor<Double>] = []
+        for threads in [1, .max] {
+            let state = try InferenceState<Double>(batch: 1, heads: 2, keyDim: 4, valueDim: 6, gate: .exponential)
+            state.threads = threads
+            var h = Tensor<Double>(shape: [])
+            try state.step(q: token.q.reshaped([1, 2, 4]), k: token.k.reshaped([1, 2, 4]), v: token.v.reshaped([1, 2, 6]),
+                           i: token.i.reshaped([1, 2, 1]), f: token.f.reshaped([1, 2, 1]), into: &h)
+            outputs.append(h)
+        }
+        #expect(outputs[0] == outputs[1])
+        #expect(relativeError(outputs[1], try Reference.recurrent(token, gate: .exponential).h.reshaped([1, 2, 6])) <= 1e-12)
+    }
+
     static func same(_ a: MLSTMGradients<Double>, _ b: MLSTMGradients<Double>) -> Bool {
         a.dq == b.dq && a.dk == b.dk && a.dv == b.dv && a.di == b.di && a.df == b.df && a.dc0 == b.dc0 && a.dn0 == b.dn0 && a.dm0 == b.dm0
     }

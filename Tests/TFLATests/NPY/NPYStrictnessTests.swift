@@ -35,12 +35,13 @@ struct NPYStrictnessTests {
         }
     }
 
-    static let cases: [Case] = {
+    // Computed, not a stored static: nothing outlives the tests (no leak report).
+    static var cases: [Case] {
         let path = Fixtures.root + "/npy/header-cases.json"
         guard let data = FileManager.default.contents(atPath: path),
               let cases = try? JSONDecoder().decode([Case].self, from: data) else { return [] }
         return cases
-    }()
+    }
 
     @Test func theCasesAreThere() {
         #expect(Self.cases.count >= 50)

@@ -35,7 +35,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// Worker threads (nil: the cores this process may use).
     public var threads: Int?
     /// The worker count the work decomposition is planned for (nil: the
-    /// cores this process may use). It decides how C's columns and the
+    /// cores this process may use; at most `Workers.maximumCount`, 65536). It decides how C's columns and the
     /// sequence are cut into work items, and so the rounding of the result;
     /// `threads` never does.
     public var parallelism: Int?
@@ -93,7 +93,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     func resolved(for shape: ProblemShape) -> ResolvedTiling {
         let chunk = min(chunkSize, shape.sequence)
         let chunks = (shape.sequence + chunk - 1) / chunk
-        let workers = parallelism ?? Workers.defaultCount
+        let workers = min(parallelism ?? Workers.defaultCount, Workers.maximumCount)
         let dhv = min(dhvTile ?? Self.automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
@@ -102,7 +102,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
             dqk: min(dqkTile ?? shape.keyDim, shape.keyDim),
             dhv: dhv,
             stateStride: min(stateStride, chunks),
-            threads: threads ?? Workers.defaultCount,
+            threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
             parallelism: workers,
             segments: segments)
     }
