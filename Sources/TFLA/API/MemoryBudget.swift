@@ -77,6 +77,12 @@ extension ProblemShape {
          memoryShape + [size], normalizerShape + [size], stabilizerShape + [size]]
     }
 
+    /// `count` states (C, n, m) per (batch, head), in bytes: the initial and
+    /// final states of packed sequences.
+    func stateBytes(count: Int, scalar size: Int) -> [[Int]] {
+        [[count, batchHeads, keyDim, valueDim + 1, size], [count, batchHeads, size]]
+    }
+
     /// A chunkwise forward: outputs, the chunk states kept in training mode
     /// (every `tiling.stateStride`-th) and one scratch per worker.
     func chunkwiseForwardBytes(scalar size: Int, tiling: ResolvedTiling, training: Bool) -> [[Int]] {

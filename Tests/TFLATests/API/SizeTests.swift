@@ -24,6 +24,10 @@ struct SizeTests {
         #expect(performing: {
             try InferenceState<Float>(batch: 1, heads: 1, keyDim: 1 << 20, valueDim: 1 << 20, gate: .exponential)
         }, throws: tooMuch("inference state", state))
+        #expect(performing: { try Chunkwise.forward(packed: x, sequenceOffsets: [0, 1], gate: .exponential) },
+                throws: tooMuch("packed forward", state))
+        #expect(performing: { try Chunkwise.gradients(packed: x, sequenceOffsets: [0, 1], gate: .exponential, dh: x.v) },
+                throws: tooMuch("packed gradients", state))
         // The parallel form keeps no state: it fits.
         #expect(try Reference.parallel(x, gate: .exponential).shape == [1, 1, 1, 1 << 20])
     }
