@@ -35,7 +35,7 @@ package enum NPYFile {
 
     /// Writes `parts` one after the other to a temporary file next to `path`,
     /// then renames it over `path`; on failure the temporary file is removed.
-    static func writeAtomically(_ parts: [UnsafeRawBufferPointer], to path: String) throws(NPYError.Problem) {
+    package static func writeAtomically(_ parts: [UnsafeRawBufferPointer], to path: String) throws(NPYError.Problem) {
         var info = stat()
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { throw .unwritable("is a directory") }
         let url = URL(fileURLWithPath: path)

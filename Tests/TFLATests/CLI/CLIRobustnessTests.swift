@@ -121,6 +121,29 @@ struct CLIRobustnessTests {
         #expect(Self.entries(output) == [".keep", "c.npy", "h.npy", "m.npy", "n.npy"])
     }
 
+    /// SIGTERM at any moment: either no --out at all or the complete set,
+    /// never a staging directory or a partial file.
+    @Test func terminationLeavesNothingPartial() throws {
+        let input = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let shape = ProblemShape(batch: 1, heads: 4, sequence: 64, keyDim: 256, valueDim: 512)
+        try CLI.writeInputs(MLSTMInputs<Double>.random(shape, seed: 14), to: input)
+        for attempt in 0..<12 {
+            let output = input + "/out\(attempt)"
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = ["run", "--in", input, "--out", output]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(attempt) * 25_000)
+            process.terminate()
+            process.waitUntilExit()
+            let entries = Self.entries(output)
+            #expect(entries.isEmpty || entries == ["c.npy", "h.npy", "m.npy", "n.npy"], "attempt \(attempt): \(entries)")
+            if entries.isEmpty { #expect(!FileManager.default.fileExists(atPath: output)) }
+        }
+    }
+
     @Test func plainReasonsForOddFiles() throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
