@@ -17,6 +17,10 @@ package enum NPYFile {
         defer { close(fd) }
         guard fstat(fd, &info) == 0 else { throw .unreadable(reason(errno)) }
         if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
+        let available = MemoryBudget.availableBytes()
+        guard Int(info.st_size) <= available else {
+            throw .unreadable("\(info.st_size) bytes, more than the \(available) bytes of memory available")
+        }
         var data = Data(count: Int(info.st_size))
         let count = data.count
         let failure: Int32? = data.withUnsafeMutableBytes { buffer -> Int32? in

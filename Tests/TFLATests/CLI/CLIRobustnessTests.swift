@@ -154,6 +154,12 @@ struct CLIRobustnessTests {
         #expect(mkfifo(fifo, 0o600) == 0)
         Self.expectOneLineFailure(try CLI.tfla(["compare", fifo, good]), mentioning: "pipe.npy: cannot read: is a FIFO (named pipe), not a regular file")
         Self.expectOneLineFailure(try CLI.tfla(["compare", directory, good]), mentioning: "cannot read: is a directory")
+        // A (sparse) file larger than the memory: refused before reading.
+        let huge = directory + "/huge.npy"
+        try NPY.write(Tensor<Double>(shape: [2]), to: huge)
+        if truncate(huge, 1 << 42) == 0 {
+            Self.expectOneLineFailure(try CLI.tfla(["compare", huge, good]), mentioning: "huge.npy: cannot read: 4398046511104 bytes, more than the")
+        }
         let unreadable = directory + "/secret.npy"
         try NPY.write(Tensor<Double>(shape: [2]), to: unreadable)
         chmod(unreadable, 0)
