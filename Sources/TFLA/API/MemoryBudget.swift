@@ -36,14 +36,20 @@ package enum MemoryBudget {
         guard bytes <= available else { throw .insufficientMemory(what: what, bytes: bytes, available: available) }
     }
 
-    /// The memory this process can still get: `MemAvailable` of
-    /// /proc/meminfo (Linux), else the free physical pages; `Int.max` when
-    /// neither can be read, so that the check never refuses wrongly.
+    /// The memory this process can still get: `MemAvailable` plus
+    /// `SwapFree` of /proc/meminfo (Linux), else the free physical pages;
+    /// `Int.max` when neither can be read, so that the check never refuses
+    /// what could succeed.
     package static func availableBytes() -> Int {
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-           let kibibytes = Int(line.split(separator: " ").dropFirst().first ?? "") {
-            return kibibytes.multipliedReportingOverflow(by: 1024).overflow ? .max : kibibytes * 1024
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+            let lines = text.split(separator: "\n")
+            func kibibytes(_ key: String) -> Int? {
+                lines.first(where: { $0.hasPrefix(key + ":") }).flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
+            }
+            if let memory = kibibytes("MemAvailable") {
+                let (total, overflow) = (memory + (kibibytes("SwapFree") ?? 0)).multipliedReportingOverflow(by: 1024)
+                return overflow ? .max : total
+            }
         }
         #if canImport(Glibc)
         let pages = sysconf(Int32(_SC_AVPHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
