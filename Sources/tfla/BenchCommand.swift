@@ -77,10 +77,11 @@ struct BenchCommand: ParsableCommand {
             lines = [ForwardSuite.csvHeader] + (try ForwardSuite.run(configurations, repeats: repeats, peak: peak, progress: progress,
                                                                    report: { print($0) }))
         }
+        let text = Array((lines.joined(separator: "\n") + "\n").utf8)
         do {
-            try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
-        } catch {
-            throw fail("--csv \(csv): cannot write: \((error as NSError).localizedDescription)")
+            try text.withUnsafeBytes { bytes in try NPYFile.writeAtomically([bytes], to: csv) }
+        } catch let NPYError.Problem.unwritable(reason) {
+            throw fail("--csv \(csv): cannot write: \(reason)")
         }
         print("wrote \(csv)")
     }

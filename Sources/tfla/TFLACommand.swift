@@ -6,6 +6,14 @@ struct TFLACommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfla",
         abstract: "mLSTM kernels (Tiled Flash Linear Attention) on the CPU.",
+        discussion: """
+        Exit status: 0 success; 1 'tfla compare' found elements outside the tolerance; \
+        2 the data cannot be used (an unreadable, malformed or inconsistent file, an \
+        impossible size, an option value the data cannot take, a failed write); \
+        64 usage (an unknown option or command, a malformed option value). Every error \
+        is one line on stderr, control characters escaped; a failed command leaves \
+        no new file in --out.
+        """,
         version: BuildInfo.version,
         subcommands: [InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self, CompareCommand.self, GradCommand.self, BenchCommand.self]
     )
@@ -25,7 +33,7 @@ struct TFLACommand: ParsableCommand {
                 let first = message.split(separator: "\n").first.map(String.init) ?? message
                 let text = first.hasPrefix("Error: ") ? String(first.dropFirst("Error: ".count)) : first
                 var stderr = StandardError()
-                print("tfla: error: \(text) (see 'tfla help')", to: &stderr)
+                print("tfla: error: \(escaped(text)) (see 'tfla help')", to: &stderr)
             }
             exit(withError: code == .success ? nil : ExitCode(code.rawValue))
         }
@@ -35,8 +43,28 @@ struct TFLACommand: ParsableCommand {
 /// Prints an error as one line on stderr and exits non-zero.
 func fail(_ message: String) -> ExitCode {
     var stderr = StandardError()
-    print("tfla: error: \(message)", to: &stderr)
+    print("tfla: error: \(escaped(message))", to: &stderr)
     return ExitCode(2)
+}
+
+/// `text` on one line: control characters as `\n`, `\t`, `\r` or `\xHH`.
+func escaped(_ text: String) -> String {
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": result += "\\n"
+        case "\t": result += "\\t"
+        case "\r": result += "\\r"
+        case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value):
+            result += "\\x" + String(scalar.value, radix: 16, uppercase: false).leftPadded(to: 2)
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 struct StandardError: TextOutputStream {

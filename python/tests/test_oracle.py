@@ -146,6 +146,14 @@ def test_compare(tfla):
         tfla.compare(a, a.T)
 
 
+def test_compare_nan(tfla):
+    a = np.array([1.0, np.nan, 3.0])
+    strict = tfla.compare(a, a)
+    assert not strict and strict.violations == 1 and np.isnan(strict.max_abs_error) and strict.worst_index == (1,)
+    assert tfla.compare(a, a, equal_nan=True)
+    tfla.assert_close(a, a, equal_nan=True)
+
+
 def test_errors_carry_tflas_message(tfla):
     x = problem()
     with pytest.raises(TflaError) as caught:

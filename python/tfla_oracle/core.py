@@ -124,14 +124,17 @@ class Tfla:
         extra = ([] if normalize else ["--no-normalize"]) + (["--tokens"] if tokens else [])
         return self._run("step", arrays, options, extra)
 
-    def compare(self, actual, expected, rtol=1e-5, atol=1e-8):
-        """`tfla compare`: passes where |a − b| ≤ atol + rtol·|b|."""
+    def compare(self, actual, expected, rtol=1e-5, atol=1e-8, equal_nan=False):
+        """`tfla compare`: passes where |a − b| ≤ atol + rtol·|b| (NaN
+        against NaN too with `equal_nan`, numpy's meaning)."""
         with tempfile.TemporaryDirectory(prefix="tfla-") as directory:
             paths = []
             for name, value in (("actual", actual), ("expected", expected)):
                 paths.append(os.path.join(directory, name + ".npy"))
                 np.save(paths[-1], _array(name, value))
-            result = self._call(["compare", *paths, "--rtol", repr(float(rtol)), "--atol", repr(float(atol))], ok=(0, 1))
+            flags = ["--equal-nan"] if equal_nan else []
+            result = self._call(["compare", *paths, "--rtol", repr(float(rtol)), "--atol", repr(float(atol)), *flags],
+                                ok=(0, 1))
         values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
         violations, count = re.match(r"(\d+) of (\d+)", values["violations"]).groups()
         worst = tuple(int(x) for x in re.findall(r"-?\d+", values["worst_index"]))
@@ -139,9 +142,9 @@ class Tfla:
                           max_rel_error=float(values["max_rel_error"]), worst_index=worst,
                           violations=int(violations), count=int(count))
 
-    def assert_close(self, actual, expected, rtol=1e-5, atol=1e-8, name="array"):
+    def assert_close(self, actual, expected, rtol=1e-5, atol=1e-8, name="array", equal_nan=False):
         """Raises AssertionError with tfla's report unless `compare` passes."""
-        result = self.compare(actual, expected, rtol=rtol, atol=atol)
+        result = self.compare(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan)
         if not result:
             raise AssertionError(
                 f"{name}: {result.violations} of {result.count} elements outside rtol={rtol}, atol={atol}; "

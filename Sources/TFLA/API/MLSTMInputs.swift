@@ -72,6 +72,7 @@ public struct MLSTMInputs<Scalar: TensorScalar>: Sendable {
         try Validation.requireShape(v, shape.valueShape, "v")
         try Validation.requireShape(i, shape.gateShape, "i")
         try Validation.requireShape(f, shape.gateShape, "f")
+        try shape.requireAddressable()
         return shape
     }
 }

@@ -20,6 +20,12 @@ public enum TFLAError: Error, Equatable, Sendable {
     case incompleteInitialState(given: [String], missing: [String])
     /// A valid combination of options that this operation does not support.
     case unsupported(String)
+    /// A size computed from the arguments (elements or bytes of an output,
+    /// a saved state or scratch) does not fit a 64-bit integer.
+    case sizeOverflow(what: String)
+    /// What the call would allocate exceeds the memory available; refused
+    /// before any work.
+    case insufficientMemory(what: String, bytes: Int, available: Int)
 }
 
 extension TFLAError: CustomStringConvertible {
@@ -42,6 +48,21 @@ extension TFLAError: CustomStringConvertible {
             return "initial state: \(given.joined(separator: ", ")) given but \(missing.joined(separator: ", ")) missing; \(together)"
         case let .unsupported(message):
             return message
+        case let .sizeOverflow(what):
+            return "\(what): the sizes overflow a 64-bit integer; the problem is impossibly large"
+        case let .insufficientMemory(what, bytes, available):
+            return "\(what): needs \(Self.formatted(bytes)) of memory, \(Self.formatted(available)) available"
         }
+    }
+}
+
+extension TFLAError {
+    /// Bytes for a message: "4398046511104 bytes (4.0 TiB)".
+    static func formatted(_ bytes: Int) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(bytes), unit = -1
+        while value >= 1024, unit + 1 < units.count { value /= 1024; unit += 1 }
+        guard unit >= 0 else { return "\(bytes) bytes" }
+        return "\(bytes) bytes (\((value * 10).rounded() / 10) \(units[unit]))"
     }
 }

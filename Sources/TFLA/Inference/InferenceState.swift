@@ -37,6 +37,8 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
             throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1")
         }
         let shape = ProblemShape(batch: batch, heads: heads, sequence: 1, keyDim: keyDim, valueDim: valueDim)
+        try shape.requireAddressable()
+        try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size) + shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "inference state")
         try self.init(MLSTMState(zerosFor: shape), gate: gate, eps: eps, memoryStorage: memoryStorage)
     }
 
@@ -138,7 +140,7 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
         if h.shape != [b, nh, dhv] { h = Tensor(uninitializedShape: [b, nh, dhv]) }
         StepKernel.run(
             heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps),
-            threads: threads ?? Workers.defaultCount,
+            threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
             q: q.readPointer, k: k.readPointer, v: v.readPointer, i: i.readPointer, f: f.readPointer,
             c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer(),
             h: h.writePointer(),

@@ -46,9 +46,9 @@ public enum NPY {
     public static func read(contentsOf path: String) throws(NPYError) -> NPYArray {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try NPYFile.read(path)
         } catch {
-            throw NPYError(path: path, problem: .unreadable(Self.reason(error)))
+            throw NPYError(path: path, problem: error)
         }
         return try decode(data, path: path)
     }
@@ -104,13 +104,20 @@ public enum NPY {
     }
 
     /// Writes a tensor to `path` atomically: to a temporary file in the same
-    /// directory first, then renamed over `path`.
+    /// directory first (`.<name>.tfla-partial-<pid>-<n>`, removed on
+    /// failure), then renamed over `path`.
     public static func write<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>, to path: String) throws(NPYError) {
-        let target = URL(fileURLWithPath: path)
+        guard let descriptor = Scalar.npyDescriptor else { return try write(tensor.converted(to: Float.self), to: path) }
+        let header = NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded()
+        let result = header.withUnsafeBytes { head in
+            tensor.withUnsafeBufferPointer { body in
+                Result { () throws(NPYError.Problem) in try NPYFile.writeAtomically([head, UnsafeRawBufferPointer(body)], to: path) }
+            }
+        }
         do {
-            try encode(tensor).write(to: target, options: .atomic)
+            try result.get()
         } catch {
-            throw NPYError(path: path, problem: .unwritable(Self.reason(error)))
+            throw NPYError(path: path, problem: error)
         }
     }
 
@@ -127,9 +134,5 @@ public enum NPY {
             if expected > 0 { UnsafeMutableRawBufferPointer(target).copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[..<expected])) }
         }
         return tensor
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        (error as NSError).localizedDescription
     }
 }

@@ -40,13 +40,18 @@ struct NPYHeader: Equatable {
         guard let text = String(validating: bytes[headerStart..<dataOffset], as: UTF8.self) else {
             throw .malformedHeader("header is not valid text")
         }
-        return (try parseDictionary(text), dataOffset)
+        return (try parseDictionary(text, pythonTwoIntegers: major < 3), dataOffset)
     }
 
-    /// Parses the dict literal with a small scanner; accepts any key order
-    /// and whitespace, as numpy's own reader does.
-    static func parseDictionary(_ text: String) throws(NPYError.Problem) -> NPYHeader {
+    /// Parses the dict literal with a small scanner, as strictly as numpy's
+    /// reader (`ast.literal_eval`, then checks of the keys and values): any
+    /// key order and whitespace, a trailing comma; nothing after the dict
+    /// but whitespace; shapes a tuple (`(3,)`, not `(3)`) of Python integer
+    /// literals (`0`, `12`, `1_000`; not `012`), with Python 2's `L` suffix
+    /// in format versions 1 and 2 (numpy filters it there).
+    static func parseDictionary(_ text: String, pythonTwoIntegers: Bool = false) throws(NPYError.Problem) -> NPYHeader {
         var scanner = Scanner(Array(text.utf8))
+        scanner.pythonTwoIntegers = pythonTwoIntegers
         var descriptor: String?
         var fortranOrder: Bool?
         var shape: [Int]?
@@ -66,6 +71,10 @@ struct NPYHeader: Equatable {
             if scanner.consume(UInt8(ascii: ",")) { continue }
             try scanner.expect(UInt8(ascii: "}"))
             break
+        }
+        scanner.skipSpaces()
+        guard scanner.atEnd else {
+            throw .malformedHeader("unexpected characters after the header dict at offset \(scanner.position)")
         }
         guard let descriptor else { throw .malformedHeader("missing 'descr'") }
         guard let fortranOrder else { throw .malformedHeader("missing 'fortran_order'") }
@@ -94,11 +103,15 @@ struct NPYHeader: Equatable {
 private struct Scanner {
     let bytes: [UInt8]
     var position = 0
+    /// Accept a trailing `L` on integers (Python 2 longs).
+    var pythonTwoIntegers = false
+
+    var atEnd: Bool { position == bytes.count }
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     mutating func skipSpaces() {
-        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0C, 0x0D].contains(bytes[position]) { position += 1 }
     }
 
     mutating func consume(_ byte: UInt8) -> Bool {
@@ -116,13 +129,25 @@ private struct Scanner {
 
     mutating func string() throws(NPYError.Problem) -> String {
         skipSpaces()
+        // Python 3's u'' prefix is an ordinary str.
+        if position + 1 < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "u"),
+           bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"") {
+            position += 1
+        }
         guard position < bytes.count, bytes[position] == UInt8(ascii: "'") || bytes[position] == UInt8(ascii: "\"") else {
             throw .malformedHeader("expected a quoted string at offset \(position)")
         }
         let quote = bytes[position]
         position += 1
         let start = position
-        while position < bytes.count, bytes[position] != quote { position += 1 }
+        while position < bytes.count, bytes[position] != quote {
+            // Escapes and line breaks would change the text; no valid key or
+            // supported dtype contains them.
+            guard bytes[position] != UInt8(ascii: "\\"), bytes[position] != 0x0A, bytes[position] != 0x0D else {
+                throw .malformedHeader("unsupported character in a string at offset \(position)")
+            }
+            position += 1
+        }
         guard position < bytes.count else { throw .malformedHeader("unterminated string") }
         defer { position += 1 }
         return String(decoding: bytes[start..<position], as: UTF8.self)
@@ -138,20 +163,59 @@ private struct Scanner {
     }
 
     mutating func integerTuple() throws(NPYError.Problem) -> [Int] {
+        let open = position
         try expect(UInt8(ascii: "("))
         var values: [Int] = []
         while true {
             if consume(UInt8(ascii: ")")) { return values }
-            skipSpaces()
-            let start = position
-            while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
-            guard position > start, let value = Int(String(decoding: bytes[start..<position], as: UTF8.self)) else {
-                throw .malformedHeader("expected a non-negative integer in shape at offset \(start)")
-            }
-            values.append(value)
+            values.append(try integer())
             if consume(UInt8(ascii: ",")) { continue }
             try expect(UInt8(ascii: ")"))
+            // `(3)` is the integer 3 in Python, not a tuple.
+            guard values.count != 1 else { throw .malformedHeader("shape at offset \(open) is not a tuple; a single dimension is written (n,)") }
             return values
         }
+    }
+
+    /// A non-negative Python integer literal: unary signs, then decimal
+    /// digits with single `_` between them and no leading zero unless all
+    /// are zeros, or `0x`/`0o`/`0b` and digits of that base.
+    mutating func integer() throws(NPYError.Problem) -> Int {
+        var negative = false
+        while consume(UInt8(ascii: "+")) || (consume(UInt8(ascii: "-")) && { negative.toggle(); return true }()) {}
+        skipSpaces()
+        let start = position
+        var radix = 10
+        if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "0"),
+           let base = [UInt8(ascii: "x"): 16, UInt8(ascii: "o"): 8, UInt8(ascii: "b"): 2][bytes[position + 1] | 0x20] {
+            radix = base
+            position += 2
+            if position < bytes.count, bytes[position] == UInt8(ascii: "_") { position += 1 }
+        }
+        let isDigit = { (byte: UInt8) in
+            radix == 16 ? UInt8(ascii: "0")...UInt8(ascii: "9") ~= byte || UInt8(ascii: "a")...UInt8(ascii: "f") ~= byte | 0x20
+                        : UInt8(ascii: "0")..<UInt8(ascii: "0") + UInt8(radix) ~= byte
+        }
+        var digits: [UInt8] = []
+        while position < bytes.count, isDigit(bytes[position]) {
+            digits.append(bytes[position])
+            position += 1
+            if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "_"), isDigit(bytes[position + 1]) { position += 1 }
+        }
+        guard !digits.isEmpty else { throw .malformedHeader("expected a non-negative integer in shape at offset \(start)") }
+        if radix == 10, digits[0] == UInt8(ascii: "0"), digits.contains(where: { $0 != UInt8(ascii: "0") }) {
+            throw .malformedHeader("leading zero in shape entry at offset \(start) (not a Python integer)")
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "_") || (bytes[position] | 0x20 >= UInt8(ascii: "a") && bytes[position] | 0x20 <= UInt8(ascii: "z")) {
+            guard pythonTwoIntegers, bytes[position] == UInt8(ascii: "L") else {
+                throw .malformedHeader("expected a non-negative integer in shape at offset \(start)")
+            }
+            position += 1
+        }
+        guard let value = Int(String(decoding: digits, as: UTF8.self), radix: radix) else {
+            throw .malformedHeader("shape entry at offset \(start) is too large")
+        }
+        guard !negative || value == 0 else { throw .malformedHeader("negative shape entry at offset \(start)") }
+        return value
     }
 }

@@ -13,4 +13,9 @@ public enum Workers {
         let available = Int(tfla_available_cpus())
         return available > 0 ? available : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
+
+    /// The most threads (and planned workers) an option can ask for; larger
+    /// values are clipped to it, so that no count derived from them
+    /// overflows. Results do not depend on the thread count.
+    public static var maximumCount: Int { 1 << 16 }
 }

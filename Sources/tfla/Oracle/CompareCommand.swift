@@ -6,15 +6,20 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Compare two .npy arrays element by element.",
         discussion: """
-        Prints the maximum absolute and relative error and the index of the worst \
-        element. An element passes when |a − b| ≤ atol + rtol·|b| (as numpy.allclose). \
-        Exit status: 0 within tolerance, 1 outside, 2 on unreadable or mismatched input.
+        Prints the maximum absolute and relative error, the index of the worst \
+        element and the count of mismatches involving NaN or infinity. An element \
+        passes when |a − b| ≤ atol + rtol·|b| (as numpy.allclose): an infinity only \
+        against the same infinity, NaN never, or NaN against NaN with --equal-nan. A \
+        mismatch involving NaN makes both errors nan; one involving an infinity, inf. \
+        Exit status: 0 within tolerance, 1 outside, 2 on unreadable or mismatched input, \
+        64 on a usage error.
         """)
 
     @Argument(help: "The array under test.") var actual: String
     @Argument(help: "The reference array.") var expected: String
     @Option(help: "Relative tolerance.") var rtol: Double = 1e-5
     @Option(help: "Absolute tolerance.") var atol: Double = 1e-8
+    @Flag(help: "NaN in both arrays at the same index counts as equal (numpy's equal_nan).") var equalNan = false
 
     func run() throws {
         var failed = false
@@ -28,20 +33,31 @@ struct CompareCommand: ParsableCommand {
                 throw CommandFailure("\(actual): shape \(a.shape) differs from \(expected): \(b.shape)")
             }
             let x = a.scalars, y = b.scalars
-            var (maxAbs, maxRel, worst, violations) = (0.0, 0.0, 0, 0)
+            var (maxAbs, maxRel, worst, violations, nonFinite) = (0.0, 0.0, 0, 0, 0)
             var worstExcess = -Double.infinity
             for index in x.indices {
-                let difference = abs(x[index] - y[index])
-                let excess = x[index].isNaN != y[index].isNaN ? Double.infinity
-                    : (x[index] == y[index] ? -Double.infinity : difference - (atol + rtol * abs(y[index])))
-                if excess > 0 || excess.isNaN { violations += 1 }
-                if excess > worstExcess || (excess.isNaN && !worstExcess.isNaN) {
+                let (p, q) = (x[index], y[index])
+                if p == q || (equalNan && p.isNaN && q.isNaN) { continue }
+                let difference = abs(p - q)
+                // Mismatches involving NaN or an infinity never pass and
+                // rank above every finite excess (NaN highest).
+                let excess: Double
+                if !p.isFinite || !q.isFinite {
+                    nonFinite += 1
+                    excess = p.isNaN || q.isNaN ? .greatestFiniteMagnitude : .greatestFiniteMagnitude / 2
+                    maxAbs = p.isNaN || q.isNaN || maxAbs.isNaN ? .nan : .infinity
+                    maxRel = maxAbs
+                } else {
+                    excess = difference - (atol + rtol * abs(q))
+                    if !maxAbs.isNaN && maxAbs.isFinite {
+                        maxAbs = max(maxAbs, difference)
+                        maxRel = max(maxRel, q == 0 ? .infinity : difference / abs(q))
+                    }
+                }
+                if excess > 0 { violations += 1 }
+                if excess > worstExcess {
                     worstExcess = excess
                     worst = index
-                }
-                if x[index] != y[index] {
-                    maxAbs = max(maxAbs, difference.isNaN ? .infinity : difference)
-                    maxRel = max(maxRel, y[index] == 0 ? .infinity : difference / abs(y[index]))
                 }
             }
             let position = Self.multiIndex(worst, shape: a.shape)
@@ -49,6 +65,7 @@ struct CompareCommand: ParsableCommand {
             print("max_rel_error=\(maxRel)")
             print("worst_index=\(position)")
             print("violations=\(violations) of \(x.count) (rtol=\(rtol), atol=\(atol))")
+            print("nonfinite_mismatches=\(nonFinite)")
             failed = violations > 0
         }
         if failed { throw ExitCode(1) }

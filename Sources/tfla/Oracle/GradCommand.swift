@@ -64,8 +64,8 @@ struct GradCommand: ParsableCommand {
             dState = MLSTMState(c: parts["dc"] ?? Tensor(shape: shape.memoryShape), n: parts["dn"] ?? Tensor(shape: shape.normalizerShape),
                                 m: parts["dm"] ?? Tensor(shape: shape.stabilizerShape))
         }
-        let eps = S(gateOptions.eps)
-        let output = try OutputDirectory(io.output)
+        let eps = try gateOptions.eps(as: S.self)
+        var output = try OutputSet(io.output)
         let g = try timed(repeats: io.repeats) { () throws -> MLSTMGradients<S> in
             switch kernel {
             case .recurrent:
@@ -78,10 +78,11 @@ struct GradCommand: ParsableCommand {
             }
         }
         for (name, tensor) in [("dq", g.dq), ("dk", g.dk), ("dv", g.dv), ("di", g.di), ("df", g.df)] {
-            try output.write(tensor, as: name)
+            output.add(tensor, as: name)
         }
         if initial != nil {
-            for (name, tensor) in [("dc0", g.dc0), ("dn0", g.dn0), ("dm0", g.dm0)] { try output.write(tensor, as: name) }
+            for (name, tensor) in [("dc0", g.dc0), ("dn0", g.dn0), ("dm0", g.dm0)] { output.add(tensor, as: name) }
         }
+        try output.commit()
     }
 }

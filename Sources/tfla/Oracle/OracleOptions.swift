@@ -20,6 +20,15 @@ struct GateOptions: ParsableArguments {
     @Flag(help: "Sigmoid gate only: return q̂ᵀC without the normalizer.") var noNormalize = false
     @Option(help: "Added to the denominator (finite, ≥ 0).") var eps: Double = 1e-6
 
+    /// --eps in the compute dtype; refused when it does not fit there.
+    func eps<S: KernelScalar>(as _: S.Type) throws -> S {
+        let value = S(eps)
+        if eps.isFinite, !value.isFinite {
+            throw CommandFailure("--eps \(eps): out of range for \(S.dtypeName) (largest finite value \(S.greatestFiniteMagnitude))")
+        }
+        return value
+    }
+
     func resolved() throws -> Gate {
         switch gate {
         case .exp:
@@ -43,7 +52,6 @@ struct IOOptions: ParsableArguments {
     }
 }
 
-/// A failure reported as one line on stderr with exit status 2.
 /// The chunkwise kernel's tiling flags, shared by `run` and `grad`.
 struct TilingOptions: ParsableArguments {
     @Option(help: "Chunkwise: tokens per chunk.") var chunkSize: Int?
@@ -74,6 +82,7 @@ struct TilingOptions: ParsableArguments {
 
 extension GradientMode: ExpressibleByArgument {}
 
+/// A failure reported as one line on stderr with exit status 2.
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -90,6 +99,10 @@ func reportingFailures(_ body: () throws -> Void) throws {
         throw fail(error.description)
     } catch let error as NPYError {
         throw fail(error.description)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        throw fail("\(error)")
     }
 }
 
@@ -122,24 +135,6 @@ struct ArrayDirectory {
             throw CommandFailure("\(directory.file(other.0)): dtype \(other.1.dtypeName) differs from \(directory.file(arrays[0].0)) (\(first)); pass --dtype to convert")
         }
         return first == "float64" ? .float64 : .float32
-    }
-}
-
-/// Writes outputs into a directory; each file appears complete or not at all.
-struct OutputDirectory {
-    let path: String
-
-    init(_ path: String) throws {
-        self.path = path
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw CommandFailure("--out \(path): cannot create directory: \((error as NSError).localizedDescription)")
-        }
-    }
-
-    func write<S: TensorScalar>(_ tensor: Tensor<S>, as name: String) throws {
-        try NPY.write(tensor, to: (path as NSString).appendingPathComponent(name + ".npy"))
     }
 }
 

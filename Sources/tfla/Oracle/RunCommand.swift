@@ -45,29 +45,30 @@ struct RunCommand: ParsableCommand {
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
         let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
-        let eps = S(gateOptions.eps)
-        let output = try OutputDirectory(io.output)
+        let eps = try gateOptions.eps(as: S.self)
+        var output = try OutputSet(io.output)
         switch kernel {
         case .parallel:
             let h = try timed(repeats: io.repeats) { try Reference.parallel(mlstm, gate: gate, eps: eps) }
-            try output.write(h, as: "h")
+            output.add(h, as: "h")
         case .recurrent:
             let result = try timed(repeats: io.repeats) {
                 try Reference.recurrent(mlstm, gate: gate, initialState: initial, eps: eps)
             }
-            try write(result.h, result.state, to: output)
+            add(result.h, result.state, to: &output)
         case .chunkwise:
             let result = try timed(repeats: io.repeats) {
                 try Chunkwise.forward(mlstm, gate: gate, initialState: initial, eps: eps, options: options)
             }
-            try write(result.h, result.state, to: output)
+            add(result.h, result.state, to: &output)
         }
+        try output.commit()
     }
 
-    private func write<S: TensorScalar>(_ h: Tensor<S>, _ state: MLSTMState<S>, to output: OutputDirectory) throws {
-        try output.write(h, as: "h")
-        try output.write(state.c, as: "c")
-        try output.write(state.n, as: "n")
-        try output.write(state.m, as: "m")
+    private func add<S: TensorScalar>(_ h: Tensor<S>, _ state: MLSTMState<S>, to output: inout OutputSet) {
+        output.add(h, as: "h")
+        output.add(state.c, as: "c")
+        output.add(state.n, as: "n")
+        output.add(state.m, as: "m")
     }
 }

@@ -57,6 +57,9 @@ struct StepCommand: ParsableCommand {
     ) throws {
         let x = inputs.map { $0.1.tensor(as: S.self) }
         let (shape, steps) = try Self.tokens(x, sequence: tokens)
+        try shape.requireAddressable()
+        try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<S>.size) + shape.outputBytes(scalar: MemoryLayout<S>.size),
+                                 for: "step")
         let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
         let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
             ?? MLSTMState(zerosFor: shape)
@@ -64,8 +67,8 @@ struct StepCommand: ParsableCommand {
                                        ("m0", initial.m, shape.stabilizerShape)] where part.shape != expected {
             throw CommandFailure("\(name): expected shape \(expected), got \(part.shape)")
         }
-        let eps = S(gateOptions.eps)
-        let output = try OutputDirectory(io.output)
+        let eps = try gateOptions.eps(as: S.self)
+        var output = try OutputSet(io.output)
         let (bh, dhv, count) = (shape.batchHeads, shape.valueDim, steps.count)
         var h = Tensor<S>(shape: tokens ? shape.valueShape : [shape.batch, shape.heads, dhv])
         var final = initial
@@ -111,10 +114,11 @@ struct StepCommand: ParsableCommand {
                 return state
             }
         }
-        try output.write(h, as: "h")
-        try output.write(final.c, as: "c")
-        try output.write(final.n, as: "n")
-        try output.write(final.m, as: "m")
+        output.add(h, as: "h")
+        output.add(final.c, as: "c")
+        output.add(final.n, as: "n")
+        output.add(final.m, as: "m")
+        try output.commit()
     }
 
     /// The problem's shape and its tokens: the arrays as given, or split

@@ -104,8 +104,12 @@ struct SigmoidStateTests {
         let loaded = try InferenceState<Double>.load(from: directory, gate: gate)
         #expect(loaded.snapshot().c == warm.c && loaded.snapshot().n == warm.n)
         #expect(loaded.snapshot().m.shape == [2, 3, 1] && loaded.snapshot().m.scalars.allSatisfy { $0 == 0 })
-        #expect(throws: NPYError.self) { try InferenceState<Double>.load(from: directory, gate: .exponential) }
+        #expect(throws: NPYError(path: directory + "/m.npy", problem: .unreadable("no such file or directory"))) {
+            try InferenceState<Double>.load(from: directory, gate: .exponential)
+        }
         try NPY.write(Tensor<Double>(shape: [2, 3, 1], repeating: 2), to: directory + "/m.npy")
-        #expect(throws: TFLAError.self) { try InferenceState<Double>.load(from: directory, gate: gate) }
+        #expect(throws: TFLAError.invalidParameter(name: "m", value: "nonzero (max |m| = 2.0)", requirement: "all zeros for the sigmoid gate, whose state is (c, n) with no stabilizer; leave it out")) {
+            try InferenceState<Double>.load(from: directory, gate: gate)
+        }
     }
 }

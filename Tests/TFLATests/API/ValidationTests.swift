@@ -57,12 +57,8 @@ struct ValidationTests {
 
     @Test(arguments: [-1e-6, Double.nan, Double.infinity])
     func invalidEps(eps: Double) {
-        #expect(throws: TFLAError.self) { try Self.runAll(Self.inputs, eps: eps) }
-        #expect {
+        #expect(throws: TFLAError.invalidParameter(name: "eps", value: "\(eps)", requirement: "finite and ≥ 0")) {
             try Self.runAll(Self.inputs, eps: eps)
-        } throws: { error in
-            guard case let .invalidParameter(name, _, _) = error as? TFLAError else { return false }
-            return name == "eps"
         }
     }
 
@@ -95,7 +91,8 @@ struct ValidationTests {
     @Test func sigmoidGateRefusesNonzeroStabilizer() {
         var state = MLSTMState<Double>(zerosFor: Self.shape)
         state.m = Tensor(shape: [2, 3, 1], repeating: 1)
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.invalidParameter(name: "initial state m", value: "nonzero (max |initial state m| = 1.0)",
+                                                   requirement: "all zeros for the sigmoid gate, whose state is (c, n) with no stabilizer; leave it out")) {
             try Reference.recurrent(Self.inputs, gate: .sigmoid(normalize: true), initialState: state)
         }
     }

@@ -172,15 +172,16 @@ struct ChunkwiseBackwardTests {
         let c = try Self.makeCase(ProblemShape(batch: 1, heads: 1, sequence: 8, keyDim: 3, valueDim: 2),
                                   gate: .exponential, seed: 1, initialState: false, finalGradients: false)
         let inference = try Chunkwise.forward(c.x, gate: .exponential)
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.invalidParameter(name: "forward", value: "an inference-mode output",
+                                                   requirement: "the output of a training-mode forward (it keeps the chunk states)")) {
             try Chunkwise.backward(c.x, gate: .exponential, forward: inference, dh: c.dh)
         }
         let training = try Chunkwise.forward(c.x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 4, mode: .training))
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.invalidParameter(name: "chunkSize", value: "2", requirement: "the forward's chunk size, 4")) {
             try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.dh,
                                    options: ChunkwiseOptions(chunkSize: 2, mode: .training))
         }
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.shapeMismatch(argument: "dh", expected: [1, 1, 8, 2], given: [1, 1, 8, 3])) {
             try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.x.q,
                                    options: ChunkwiseOptions(chunkSize: 4, mode: .training))
         }

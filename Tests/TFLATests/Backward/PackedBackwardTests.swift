@@ -46,11 +46,12 @@ struct PackedBackwardTests {
     @Test func rejectsMismatchedStateLists() throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 10, keyDim: 2, valueDim: 2)
         let x = MLSTMInputs<Double>.random(shape, seed: 1)
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.invalidParameter(name: "finalStateGradients", value: "1 states", requirement: "one per sequence (2)")) {
             try Chunkwise.gradients(packed: x, sequenceOffsets: [0, 4, 10], gate: .exponential, dh: x.v,
                                     finalStateGradients: [MLSTMState(zerosFor: shape)])
         }
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.invalidParameter(name: "sequenceOffsets", value: "[0, 4, 9]",
+                                                   requirement: "strictly increasing from 0 to S = 10, with at least one sequence")) {
             try Chunkwise.gradients(packed: x, sequenceOffsets: [0, 4, 9], gate: .exponential, dh: x.v)
         }
     }

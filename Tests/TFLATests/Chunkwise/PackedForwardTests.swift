@@ -58,7 +58,7 @@ struct PackedForwardTests {
 
     @Test func otherArgumentsAreChecked() {
         let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 10, keyDim: 2, valueDim: 2))
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.invalidParameter(name: "initialStates", value: "1 states", requirement: "one per sequence (2)")) {
             try Chunkwise.forward(packed: x, sequenceOffsets: [0, 4, 10], gate: .exponential,
                                   initialStates: [MLSTMState(zerosFor: ProblemShape(batch: 1, heads: 1, sequence: 1, keyDim: 2, valueDim: 2))])
         }

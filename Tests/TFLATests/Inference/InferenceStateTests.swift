@@ -117,7 +117,7 @@ struct InferenceStateTests {
             try inference.step(q: Tensor(shape: [1, 2, 4]), k: Tensor(shape: [1, 2, 4]), v: Tensor(shape: [1, 2, 4]), i: g, f: g)
         }
         let wrongHeads = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 3, sequence: 4, keyDim: 4, valueDim: 5))
-        #expect(throws: TFLAError.self) { try inference.prefill(wrongHeads) }
+        #expect(throws: TFLAError.shapeMismatch(argument: "q", expected: [1, 2, 4, 4], given: [1, 3, 4, 4])) { try inference.prefill(wrongHeads) }
         #expect(inference.tokens == 0)
     }
 }
@@ -166,7 +166,7 @@ struct HalfMemoryStateTests {
         // Stored values are bfloat16: widening what was narrowed is exact.
         try state.restore(saved, tokens: 10)
         #expect(state.snapshot().c == saved.c)
-        #expect(throws: TFLAError.self) {
+        #expect(throws: TFLAError.unsupported("16-bit memory storage needs Float computation, not float64")) {
             try InferenceState<Double>(batch: 1, heads: 1, keyDim: 4, valueDim: 8, gate: .exponential, memoryStorage: .float16)
         }
     }

@@ -75,7 +75,7 @@ struct NPYTests {
     @Test func writeToMissingDirectoryFailsCleanly() throws {
         let t = Tensor<Float>(shape: [2])
         let path = "/nonexistent-directory-for-tfla-tests/x.npy"
-        #expect(throws: NPYError.self) { try NPY.write(t, to: path) }
+        #expect(throws: NPYError(path: path, problem: .unwritable("the directory does not exist"))) { try NPY.write(t, to: path) }
     }
 
     @Test func failedWriteLeavesNoPartialFile() throws {
@@ -85,17 +85,19 @@ struct NPYTests {
         // neither the target nor a temporary file may remain as a file.
         let path = directory + "/blocked.npy"
         try FileManager.default.createDirectory(atPath: path + "/inner", withIntermediateDirectories: true)
-        #expect(throws: NPYError.self) { try NPY.write(Tensor<Float>(shape: [4]), to: path) }
+        #expect(throws: NPYError(path: path, problem: .unwritable("is a directory"))) { try NPY.write(Tensor<Float>(shape: [4]), to: path) }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory)
         #expect(leftovers == ["blocked.npy"])
     }
 
     @Test func missingFileIsUnreadable() {
-        #expect(throws: NPYError.self) { try NPY.read(contentsOf: Self.samples + "/does-not-exist.npy") }
+        let path = Self.samples + "/does-not-exist.npy"
+        #expect(throws: NPYError(path: path, problem: .unreadable("no such file or directory"))) { try NPY.read(contentsOf: path) }
     }
 
     // Malformed bytes, built from a valid file.
-    static let valid = NPY.encode(try! Tensor<Float>(shape: [2, 2], scalars: [1, 2, 3, 4]))
+    // Computed, not a stored static: nothing outlives the tests (no leak report).
+    static var valid: Data { NPY.encode(try! Tensor<Float>(shape: [2, 2], scalars: [1, 2, 3, 4])) }
 
     static func replacingHeader(_ dict: String) -> Data {
         var header = Array(dict.utf8)
@@ -111,8 +113,8 @@ struct NPYTests {
     }
 
     @Test func truncatedHeaderIsReported() {
-        #expect(throws: NPYError.self) { try NPY.decode(Data(Self.valid.prefix(40))) }
-        #expect(throws: NPYError.self) { try NPY.decode(Data(Self.valid.prefix(7))) }
+        #expect(throws: NPYError(path: "<memory>", problem: .truncated(expectedBytes: 128, actualBytes: 40))) { try NPY.decode(Data(Self.valid.prefix(40))) }
+        #expect(throws: NPYError(path: "<memory>", problem: .notNPY)) { try NPY.decode(Data(Self.valid.prefix(7))) }
     }
 
     @Test func trailingBytesAreReported() {

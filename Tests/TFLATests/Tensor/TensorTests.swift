@@ -25,7 +25,9 @@ struct TensorTests {
     }
 
     @Test func negativeDimensionThrows() {
-        #expect(throws: TFLAError.self) { try Tensor<Float>(shape: [2, -1], scalars: []) }
+        #expect(throws: TFLAError.invalidShape(argument: "shape", shape: [2, -1], reason: "dimensions must be non-negative")) {
+            try Tensor<Float>(shape: [2, -1], scalars: [])
+        }
     }
 
     @Test func copiesAreIndependent() throws {
@@ -64,7 +66,7 @@ struct TensorTests {
         let t = try Tensor<Double>(shape: [2, 3], scalars: [0, 1, 2, 3, 4, 5])
         let r = try t.reshaped([3, 2])
         #expect(r[2, 1] == 5)
-        #expect(throws: TFLAError.self) { try t.reshaped([4, 2]) }
+        #expect(throws: TFLAError.elementCountMismatch(argument: "shape", shape: [4, 2], count: 6)) { try t.reshaped([4, 2]) }
     }
 
     @Test func conversionBetweenScalarTypes() throws {

@@ -53,8 +53,17 @@ extension Chunkwise {
             throw .invalidParameter(name: "chunkSize", value: "\(tiling.chunk)",
                                     requirement: "the forward's chunk size, \(saved.chunkSize)")
         }
+        guard saved.stride >= 1 else {
+            throw .invalidParameter(name: "forward.chunkStates.stride", value: "\(saved.stride)", requirement: "at least 1")
+        }
         let chunkCount = (shape.sequence + tiling.chunk - 1) / tiling.chunk
-        let segments = (chunkCount + saved.stride - 1) / saved.stride
+        // A stride beyond the chunk count keeps the same single state.
+        let stride = min(saved.stride, chunkCount)
+        let segments = (chunkCount + stride - 1) / stride
+        var sizing = tiling
+        sizing.stateStride = stride
+        try MemoryBudget.require(shape.chunkwiseBackwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: sizing),
+                                 for: "chunkwise backward")
         try Validation.requireShape(forward.h, shape.valueShape, "forward.h")
         try Validation.requireShape(saved.c, [shape.batch, shape.heads, segments, shape.keyDim, shape.valueDim], "forward.chunkStates.c")
         try Validation.requireShape(saved.n, [shape.batch, shape.heads, segments, shape.keyDim], "forward.chunkStates.n")
@@ -84,7 +93,7 @@ extension Chunkwise {
             forward: forwardContext, exact: mode == .exact,
             h: forward.h.readPointer, z: saved.denominatorArguments.readPointer,
             savedC: saved.c.readPointer, savedN: saved.n.readPointer, savedM: saved.m.readPointer,
-            stride: saved.stride, segments: segments,
+            stride: stride, segments: segments,
             c0: initial.c.readPointer, finalC: forward.state.c.readPointer, finalN: forward.state.n.readPointer,
             dh: dh.readPointer,
             dcLast: dState?.c.readPointer, dnLast: dState?.n.readPointer, dmLast: dState?.m.readPointer,

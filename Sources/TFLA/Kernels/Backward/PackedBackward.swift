@@ -51,6 +51,9 @@ extension Chunkwise {
                 try Validation.requireStateShapes(d, shape, names: (prefix + "c", prefix + "n", prefix + "m"))
             }
         }
+        let size = MemoryLayout<Scalar>.size
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: size, tiling: options.resolved(for: shape), training: true)
+                                 + shape.gradientBytes(scalar: size) + shape.stateBytes(count: 3 * count, scalar: size), for: "packed gradients")
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         var g = (dq: Tensor<Scalar>(uninitializedShape: shape.queryShape), dk: Tensor<Scalar>(uninitializedShape: shape.queryShape),
                  dv: Tensor<Scalar>(uninitializedShape: shape.valueShape),

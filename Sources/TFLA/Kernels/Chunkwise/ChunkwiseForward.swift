@@ -69,6 +69,8 @@ extension Chunkwise {
         try options.validate()
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         let tiling = options.resolved(for: shape)
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: tiling,
+                                                             training: options.mode == .training), for: "chunkwise forward")
         // Items read the initial state and write the final one, which is
         // fully overwritten: no pass over C before the work starts (C₀ = 0
         // needs no array at all).
@@ -86,7 +88,7 @@ extension Chunkwise {
         case .inference:
             scan([context], save: nil)
         case .training:
-            saved = runTraining(context, stride: options.stateStride)
+            saved = runTraining(context, stride: tiling.stateStride)
         }
         return withExtendedLifetime((inputs, initial)) {
             ChunkwiseOutput(h: h, state: state, chunkStates: saved)

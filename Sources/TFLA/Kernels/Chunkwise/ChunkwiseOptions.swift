@@ -35,7 +35,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// Worker threads (nil: the cores this process may use).
     public var threads: Int?
     /// The worker count the work decomposition is planned for (nil: the
-    /// cores this process may use). It decides how C's columns and the
+    /// cores this process may use; at most `Workers.maximumCount`, 65536). It decides how C's columns and the
     /// sequence are cut into work items, and so the rounding of the result;
     /// `threads` never does.
     public var parallelism: Int?
@@ -87,10 +87,13 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     }
 
     /// The tile sizes in force for a problem: options clipped to the
-    /// problem's dimensions, automatic choices resolved.
+    /// problem's dimensions (the state stride to the chunk count, so that
+    /// no option beyond the problem sizes an allocation), automatic
+    /// choices resolved.
     func resolved(for shape: ProblemShape) -> ResolvedTiling {
         let chunk = min(chunkSize, shape.sequence)
-        let workers = parallelism ?? Workers.defaultCount
+        let chunks = (shape.sequence + chunk - 1) / chunk
+        let workers = min(parallelism ?? Workers.defaultCount, Workers.maximumCount)
         let dhv = min(dhvTile ?? Self.automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
@@ -98,7 +101,8 @@ public struct ChunkwiseOptions: Sendable, Hashable {
             kv: min(kvTile, chunk),
             dqk: min(dqkTile ?? shape.keyDim, shape.keyDim),
             dhv: dhv,
-            threads: threads ?? Workers.defaultCount,
+            stateStride: min(stateStride, chunks),
+            threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
             parallelism: workers,
             segments: segments)
     }
@@ -133,6 +137,9 @@ struct ResolvedTiling {
     var kv: Int
     var dqk: Int
     var dhv: Int
+    /// Training mode: keep every `stateStride`-th chunk state (at most the
+    /// chunk count).
+    var stateStride: Int
     var threads: Int
     /// The worker count the decomposition is planned for.
     var parallelism: Int

@@ -34,6 +34,8 @@ extension Chunkwise {
         let offsets = sequenceOffsets
         try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
         let count = offsets.count - 1
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: options.resolved(for: shape), training: false)
+                                 + shape.stateBytes(count: 2 * count, scalar: MemoryLayout<Scalar>.size), for: "packed forward")
         let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
         var states = (0..<count).map { _ in MLSTMState<Scalar>(uninitializedFor: shape) }
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)

@@ -34,6 +34,8 @@ extension Reference {
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
         if let dState { try Validation.requireStateShapes(dState, shape, names: ("dc", "dn", "dm")) }
+        try MemoryBudget.require(shape.gradientBytes(scalar: MemoryLayout<Scalar>.size) + [[shape.sequence, shape.keyDim + 1, shape.valueDim + 1, MemoryLayout<Scalar>.size]],
+                                 for: "recurrent backward")
         let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)
         let initial = initialState ?? MLSTMState(zerosFor: shape)
         var g = MLSTMGradients<Scalar>(

@@ -43,6 +43,7 @@ extension Reference {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
+        try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "recurrent reference")
         var state = initialState ?? MLSTMState(zerosFor: shape)
         var h = Tensor<Scalar>(shape: shape.valueShape)
         let (dqk, dhv, s) = (shape.keyDim, shape.valueDim, shape.sequence)
@@ -91,6 +92,7 @@ extension Reference {
         try Validation.requireShape(f, shape.stabilizerShape, "f")
         try Validation.requireEps(eps)
         try state.validate(for: shape, gate: gate, prefix: "state ")
+        try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "step")
         var next = state
         var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
         let (dqk, dhv) = (shape.keyDim, shape.valueDim)

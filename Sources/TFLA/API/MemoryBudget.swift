@@ -1,0 +1,122 @@
+import Foundation
+
+/// Sizes of what an entry point allocates on the caller's behalf, computed
+/// with overflow checks before any work, and refused with a typed error when
+/// the machine cannot hold them.
+package enum MemoryBudget {
+    /// The element count of a shape (or any product of sizes), or
+    /// ``TFLAError/sizeOverflow(what:)`` when it does not fit an `Int`.
+    package static func product(_ factors: [Int], what: String) throws(TFLAError) -> Int {
+        var result = 1
+        for factor in factors {
+            let (next, overflow) = result.multipliedReportingOverflow(by: factor)
+            guard !overflow else { throw .sizeOverflow(what: what) }
+            result = next
+        }
+        return result
+    }
+
+    /// The sum of `parts` (each a product of sizes, the element size
+    /// included), overflow-checked.
+    package static func total(_ parts: [[Int]], what: String) throws(TFLAError) -> Int {
+        var sum = 0
+        for part in parts {
+            let (next, overflow) = sum.addingReportingOverflow(try product(part, what: what))
+            guard !overflow else { throw .sizeOverflow(what: what) }
+            sum = next
+        }
+        return sum
+    }
+
+    /// Refuses `parts` (products of sizes, in bytes) when their sum
+    /// overflows or exceeds the memory available.
+    package static func require(_ parts: [[Int]], for what: String) throws(TFLAError) {
+        let bytes = try total(parts, what: what)
+        let available = availableBytes()
+        guard bytes <= available else { throw .insufficientMemory(what: what, bytes: bytes, available: available) }
+    }
+
+    /// The memory this process can still get: `MemAvailable` plus
+    /// `SwapFree` of /proc/meminfo (Linux), else the free physical pages;
+    /// `Int.max` when neither can be read, so that the check never refuses
+    /// what could succeed.
+    package static func availableBytes() -> Int {
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+            let lines = text.split(separator: "\n")
+            func kibibytes(_ key: String) -> Int? {
+                lines.first(where: { $0.hasPrefix(key + ":") }).flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
+            }
+            if let memory = kibibytes("MemAvailable") {
+                let (total, overflow) = (memory + (kibibytes("SwapFree") ?? 0)).multipliedReportingOverflow(by: 1024)
+                return overflow ? .max : total
+            }
+        }
+        #if canImport(Glibc)
+        let pages = sysconf(Int32(_SC_AVPHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        if pages > 0, pageSize > 0 {
+            let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+            return overflow ? .max : bytes
+        }
+        #endif
+        return .max
+    }
+}
+
+extension ProblemShape {
+    /// Checks that every array of the problem has an element count (and a
+    /// byte count, at 8 bytes an element) that fits an `Int`.
+    package func requireAddressable() throws(TFLAError) {
+        for (what, dims) in [("q, k (B·NH·S·DQK)", queryShape), ("v, h (B·NH·S·DHV)", valueShape),
+                             ("the state C (B·NH·DQK·DHV)", memoryShape)] {
+            _ = try MemoryBudget.product(dims + [8], what: what)
+        }
+    }
+
+    /// A forward's outputs, h and the final state (C, n, m), in bytes.
+    package func outputBytes(scalar size: Int) -> [[Int]] {
+        [valueShape + [size], memoryShape + [size], normalizerShape + [size], stabilizerShape + [size]]
+    }
+
+    /// Gradients of q, k, v, i, f and the initial state, in bytes.
+    func gradientBytes(scalar size: Int) -> [[Int]] {
+        [queryShape + [2 * size], valueShape + [size], gateShape + [2 * size],
+         memoryShape + [size], normalizerShape + [size], stabilizerShape + [size]]
+    }
+
+    /// `count` states (C, n, m) per (batch, head), in bytes: the initial and
+    /// final states of packed sequences.
+    func stateBytes(count: Int, scalar size: Int) -> [[Int]] {
+        [[count, batchHeads, keyDim, valueDim + 1, size], [count, batchHeads, size]]
+    }
+
+    /// A chunkwise forward: outputs, the chunk states kept in training mode
+    /// (every `tiling.stateStride`-th) and one scratch per worker.
+    func chunkwiseForwardBytes(scalar size: Int, tiling: ResolvedTiling, training: Bool) -> [[Int]] {
+        let chunks = (sequence + tiling.chunk - 1) / tiling.chunk
+        let saved = (chunks + tiling.stateStride - 1) / tiling.stateStride
+        let workers = max(1, min(tiling.threads, batchHeads * chunks))
+        var parts = outputBytes(scalar: size) + [
+            [workers, keyDim, tiling.dhv, size], [workers, tiling.chunk, keyDim + valueDim, size],
+            [workers, tiling.query, tiling.kv, size]]
+        if training {
+            parts += [[batchHeads, saved, keyDim, valueDim, size], [batchHeads, saved, keyDim + 1, size], gateShape + [size]]
+        }
+        return parts
+    }
+
+    /// A chunkwise backward: gradients, per-token sums, and either one
+    /// scratch per worker (its recomputed states sized by the stride) or,
+    /// for a single head, the states and their gradients before every chunk.
+    func chunkwiseBackwardBytes(scalar size: Int, tiling: ResolvedTiling) -> [[Int]] {
+        let chunks = (sequence + tiling.chunk - 1) / tiling.chunk
+        var parts = gradientBytes(scalar: size) + [gateShape + [3 * 8]]
+        if batchHeads >= 2 {
+            let workers = max(1, min(tiling.threads, batchHeads))
+            parts += [[workers, tiling.stateStride + 1, keyDim, valueDim, size],
+                      [workers, tiling.chunk, keyDim + valueDim, 2 * size], [workers, tiling.query, tiling.kv, 3 * size]]
+        } else {
+            parts += [[chunks, keyDim, valueDim, (tiling.stateStride > 1 ? 2 : 1) * size], [chunks, keyDim, 2 * size]]
+        }
+        return parts
+    }
+}
