@@ -147,5 +147,5 @@ public enum BuildInfo {
     }
 
     /// The library's version.
-    public static let version = "0.1.0"
+    public static let version = "0.2.0"
 }
