@@ -60,17 +60,9 @@ extension Chunkwise {
                         (weights, ldw) = (UnsafePointer(block), chunk)
                     }
                 } else {
-                    Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
-                                alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
-                                b: context.k + (token + keyStart) * dqk, ldb: dqk,
-                                beta: 0, c: scores, ldc: keys)
-                    for r in 0..<rows {
-                        let t = rowStart + r
-                        let visible = max(0, min(keys, t - keyStart + 1))
-                        rowSum[t] += Scalar.applyDecay(
-                            scores + r * keys, count: keys, visible: visible,
-                            rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
-                    }
+                    scoreTile(context, token: token, rowStart: rowStart, rows: rows, keyStart: keyStart, keys: keys,
+                              rowTerms: gates.rowTerm.baseAddress!, columnTerms: gates.columnTerm.baseAddress!,
+                              into: scores, stride: keys, rowSums: rowSum)
                 }
                 Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: keys,
                             alpha: 1, a: weights, lda: ldw, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,

@@ -46,12 +46,11 @@ extension Chunkwise {
         _ context: ForwardContext<Scalar>, token: Int, length: Int, scratch: ForwardScratch<Scalar>
     ) {
         guard let target = context.sharedScores else { return }
-        let (dqk, chunk) = (context.shape.keyDim, context.tiling.chunk)
+        let chunk = context.tiling.chunk
         scratch.gates.compute(gate: context.gate, scale: context.scale,
                               previousStabilizer: context.gate.isStabilized ? -.infinity : 0,
                               i: context.i + token, f: context.f + token, length: length)
         let gates = scratch.gates
-        let q = context.q + token * dqk
         let block = target.scores + token * chunk
         let rowSums = target.rowSums + token
         for t in 0..<length { rowSums[t] = 0 }
@@ -60,18 +59,35 @@ extension Chunkwise {
             let rows = min(queryTile, length - rowStart)
             for keyStart in stride(from: 0, to: rowStart + rows, by: kvTile) {
                 let keys = min(kvTile, length - keyStart)
-                let scores = block + rowStart * chunk + keyStart
-                Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
-                            alpha: Scalar(context.scale), a: q + rowStart * dqk, lda: dqk,
-                            b: context.k + (token + keyStart) * dqk, ldb: dqk,
-                            beta: 0, c: scores, ldc: chunk)
-                for r in 0..<rows {
-                    let t = rowStart + r
-                    rowSums[t] += Scalar.applyDecay(
-                        scores + r * chunk, count: keys, visible: max(0, min(keys, t - keyStart + 1)),
-                        rowTerm: gates.localRowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
-                }
+                scoreTile(context, token: token, rowStart: rowStart, rows: rows, keyStart: keyStart, keys: keys,
+                          rowTerms: gates.localRowTerm.baseAddress!, columnTerms: gates.columnTerm.baseAddress!,
+                          into: block + rowStart * chunk + keyStart, stride: chunk, rowSums: rowSums)
             }
+        }
+    }
+}
+
+extension Chunkwise {
+    /// One tile of decayed scores: rows `rowStart..<rowStart+rows` (queries)
+    /// by columns `keyStart..<keyStart+keys` (keys) of s·QKᵀ ⊙ e^{A_t + B_j}
+    /// for the chunk at `token`, masked above the diagonal, into `target`
+    /// (row stride `stride`); adds each row's sum to `rowSums[t]`.
+    @inline(__always)
+    static func scoreTile<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, token: Int, rowStart: Int, rows: Int, keyStart: Int, keys: Int,
+        rowTerms: UnsafePointer<Double>, columnTerms: UnsafePointer<Double>,
+        into target: UnsafeMutablePointer<Scalar>, stride: Int, rowSums: UnsafeMutablePointer<Scalar>
+    ) {
+        let dqk = context.shape.keyDim
+        Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
+                    alpha: Scalar(context.scale), a: context.q + (token + rowStart) * dqk, lda: dqk,
+                    b: context.k + (token + keyStart) * dqk, ldb: dqk,
+                    beta: 0, c: target, ldc: stride)
+        for r in 0..<rows {
+            let t = rowStart + r
+            rowSums[t] += Scalar.applyDecay(
+                target + r * stride, count: keys, visible: max(0, min(keys, t - keyStart + 1)),
+                rowTerm: rowTerms[t], columnTerms: columnTerms + keyStart)
         }
     }
 }
