@@ -4,8 +4,10 @@
 simulator's prediction at 16 workers from `tfla-bench --simulate`).
 
 Usage: python3 Scripts/plot-thread-scaling.py [DATA_DIR]
-Reads DATA_DIR/sweep-*.csv (default Docs/data/many-cores) and
-DATA_DIR/simulated-*.csv; writes Docs/plots/thread-scaling.png.
+Reads DATA_DIR/sweep-*.csv (default Docs/data/many-cores),
+DATA_DIR/simulated-*.csv and the PyTorch-native baseline DATA_DIR/torch-*.csv
+(`Scripts/bench-pytorch.py --threads N` on the same host); writes
+Docs/plots/thread-scaling.png.
 Needs matplotlib.
 """
 import csv
@@ -30,6 +32,12 @@ for path in sorted(glob.glob(os.path.join(data, "sweep-*.csv"))):
             if row["work"] == "step":
                 label = f"step B={row['B']}, NH={row['NH']}"
             series.setdefault(label, []).append((int(row["threads"]), float(row["speedup"])))
+# The PyTorch-native baseline (mlstm-kernels' chunkwise forward), same host.
+baselines = {}
+for path in sorted(glob.glob(os.path.join(data, "torch-*.csv"))):
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            baselines.setdefault(f"{row['work']} {row['shape']}", []).append((int(row["threads"]), float(row["speedup"])))
 predicted = {}
 for path in sorted(glob.glob(os.path.join(data, "simulated-*.csv"))):
     with open(path) as f:
@@ -46,6 +54,9 @@ for index, (label, points) in enumerate(sorted(series.items())):
     if label in predicted:
         workers, speedup = predicted[label]
         ax.plot([workers], [speedup], marker="x", markersize=10, color=line.get_color(), linestyle="none")
+for label, points in sorted(baselines.items()):
+    points.sort()
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", linestyle="--", label=label)
 ax.plot([1, top], [1, top], color="grey", linestyle=":", label="linear")
 ax.set_xscale("log", base=2)
 ax.set_yscale("log", base=2)
