@@ -53,6 +53,7 @@ struct BenchRunner: ParsableCommand {
         let selected = BenchmarkShape.standard.filter { shapes == "all" || shapes.split(separator: ",").contains(Substring($0.name)) }
         let list = { (text: String?) -> [Int?] in text.map { $0.split(separator: ",").compactMap { Int($0) } } ?? [nil] }
         print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), decomposition planned for \(parallelism ?? Workers.defaultCount) worker(s)\(reuseFreedMemory ? ", freed memory kept" : "")")
+        if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
         if parallelProbe {
             for items in [threads, 4 * threads] {
                 print(String(format: "fork/join, %d thread(s), %d empty items: %.1f µs", threads, items,

@@ -37,6 +37,7 @@ struct DemoCommand: ParsableCommand {
         let options = ChunkwiseOptions(chunkSize: chunkSize, threads: threads)
         print("kernel:     chunkwise (TFLA), chunk size \(chunkSize), \(threads ?? Workers.defaultCount) thread(s)")
         print("build ISA:  \(BuildInfo.compiledISA)")
+        if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
         print("BLAS:       \(BLAS.configuration)")
         var output: ChunkwiseOutput<Float>?
         let seconds = try Stopwatch.median(repeats: repeats) {

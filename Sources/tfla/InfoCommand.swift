@@ -11,6 +11,7 @@ struct InfoCommand: ParsableCommand {
         let blas = BLAS.configuration
         print("tfla \(BuildInfo.version)")
         print("build ISA:      \(BuildInfo.compiledISA) (CPU supports \(BuildInfo.cpuISA))")
+        if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
         print("BLAS:           \(blas)")
         print("BLAS core:      \(blas.coreName)")
         print("BLAS build:     \(blas.buildConfig)")

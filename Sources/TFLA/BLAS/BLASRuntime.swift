@@ -148,4 +148,17 @@ public enum BuildInfo {
 
     /// The library's version.
     public static let version = "0.2.0"
+
+    /// A one-line warning when the library was compiled for less than the
+    /// CPU supports (a build without the Makefile's `-Xcc -march=…` flags
+    /// ran the forward 1.15–1.25× and the step 1.4–1.7× slower); nil when
+    /// the build uses what the CPU has.
+    public static var underTargetedBuildWarning: String? {
+        let order = ["non-x86", "baseline", "SSE4.2", "AVX", "AVX2", "AVX-512"]
+        guard let built = order.firstIndex(of: compiledISA), let available = order.firstIndex(of: cpuISA),
+              built < available, compiledISA != "non-x86" else { return nil }
+        return "warning: built for \(compiledISA) but this CPU supports \(cpuISA); build with "
+            + "`-Xcc -march=\(cpuISA == "AVX-512" ? "x86-64-v4" : "x86-64-v3") -Xcc -fno-math-errno` "
+            + "(Scripts/swift-flags.sh) for full speed"
+    }
 }
