@@ -22,7 +22,10 @@ extension Chunkwise {
     /// Results do not depend on the number of threads.
     ///
     /// - Parameters:
-    ///   - inputs, gate, initialState, eps: exactly as given to the forward.
+    ///   - inputs: q, k, v, i, f, exactly as given to the forward.
+    ///   - gate: the forward's gate.
+    ///   - initialState: the forward's initial state (nil: zeros).
+    ///   - eps: the forward's eps.
     ///   - forward: the forward's output in training mode (it carries the
     ///     chunk states and denominators the backward needs).
     ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.

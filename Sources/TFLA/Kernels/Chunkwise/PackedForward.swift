@@ -17,9 +17,13 @@ extension Chunkwise {
     /// all sequences share one parallel region. Inference mode only.
     ///
     /// - Parameters:
+    ///   - inputs: q, k, v, i, f of all sequences, packed along S.
     ///   - sequenceOffsets: N + 1 offsets, starting at 0, strictly
     ///     increasing, ending at S.
+    ///   - gate: exponential or sigmoid input gate.
     ///   - initialStates: nil, or one state per sequence.
+    ///   - eps: added to the denominator; finite and ≥ 0.
+    ///   - options: tiling and threads (inference mode).
     public static func forward<Scalar: KernelScalar>(
         packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
