@@ -42,14 +42,18 @@ extension Chunkwise {
     /// (s·QKᵀ ⊙ D against V, query tile by key/value tile up to the
     /// diagonal); the state advances as C ← γC + (diag(w)K)ᵀV.
     ///
-    /// - Inference mode: one work item per (batch, head, tile of C's
-    ///   columns) walks all chunks; nothing beyond the running state is kept.
-    /// - Training mode: a chunk-state kernel (items per head and tile of C)
-    ///   computes and saves the state every `stateStride` chunks; an output
-    ///   kernel (items per head, run of `stateStride` chunks and column tile)
-    ///   then produces the outputs in parallel from the saved states.
+    /// - Inference mode: one work item per (batch, head, segment of chunks,
+    ///   tile of C's columns) walks its chunks; segments are summarized
+    ///   first and composed into each segment's incoming state
+    ///   (`Docs/math.md` §7); nothing beyond the running state is kept.
+    /// - Training mode: the same scan, saving the state before every
+    ///   `stateStride`-th chunk; with too few items for that, a chunk-state
+    ///   kernel (items per head and tile of C) saves the states and an
+    ///   output kernel (items per head, run of `stateStride` chunks and
+    ///   column tile) then produces the outputs in parallel from them.
     ///
-    /// Results do not depend on the number of threads.
+    /// The items are planned for `options.parallelism` workers. Results do
+    /// not depend on the number of threads given the same options.
     ///
     /// - Parameters:
     ///   - inputs: q, k, v, i, f (see ``MLSTMInputs``).
