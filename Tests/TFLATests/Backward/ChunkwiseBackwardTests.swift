@@ -78,6 +78,50 @@ struct ChunkwiseBackwardTests {
         }
     }
 
+    /// The segment-parallel reverse scan (blocks of saved-state segments,
+    /// forced with `segments`) equals the recurrent backward: both modes'
+    /// exact one here, every gate, initial state and final-state gradients;
+    /// and gives the same bits for any thread count.
+    @Test(arguments: [2, 3, 5, 100], [1, 2, 3])
+    func blocksMatchTheRecurrentBackward(blocks: Int, stride: Int) throws {
+        let shape = ProblemShape(batch: 1, heads: 3, sequence: 41, keyDim: 5, valueDim: 7)
+        for gates in GateDistribution.allCases {
+            for gate in allGates {
+                let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: UInt64(blocks * 10 + stride),
+                                          initialState: true, finalGradients: true)
+                let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
+                let options = ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 3, stateStride: stride,
+                                               segments: blocks, mode: .training)
+                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState,
+                                                options: options).gradients
+                Self.expectClose(g, expected, tolerance: 1e-10, initialState: true,
+                                 "\(gate) \(gates) blocks \(blocks) stride \(stride)")
+            }
+        }
+        let c = try Self.makeCase(shape, gate: .exponential, seed: 5, initialState: true, finalGradients: true)
+        var results: [MLSTMGradients<Double>] = []
+        for threads in [1, 2, 3, 7, 16] {
+            let options = ChunkwiseOptions(chunkSize: 3, stateStride: stride, threads: threads, segments: blocks, mode: .training)
+            results.append(try Chunkwise.gradients(c.x, gate: .exponential, initialState: c.state, dh: c.dh,
+                                                   dState: c.dState, options: options).gradients)
+        }
+        for other in results.dropFirst() {
+            #expect(other.dq == results[0].dq && other.dk == results[0].dk && other.dv == results[0].dv)
+            #expect(other.di == results[0].di && other.df == results[0].df)
+            #expect(other.dc0 == results[0].dc0 && other.dn0 == results[0].dn0 && other.dm0 == results[0].dm0)
+        }
+        // Reference mode: blocks against the one walk per head.
+        for gate in allGates {
+            let r = try Self.makeCase(shape, gate: gate, seed: 6, initialState: true, finalGradients: true)
+            func run(_ segments: Int) throws -> MLSTMGradients<Double> {
+                try Chunkwise.gradients(r.x, gate: gate, initialState: r.state, dh: r.dh, dState: r.dState, mode: .reference,
+                                        options: ChunkwiseOptions(chunkSize: 3, stateStride: stride, segments: segments,
+                                                                  mode: .training)).gradients
+            }
+            Self.expectClose(try run(blocks), try run(1), tolerance: 1e-10, initialState: true, "reference \(gate)")
+        }
+    }
+
     /// Chunk sizes the reference package's GPU backward gets wrong (> 128),
     /// against the recurrent backward on a longer sequence.
     @Test(arguments: [256, 512, 1000, 1300])

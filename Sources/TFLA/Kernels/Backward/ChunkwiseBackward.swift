@@ -109,7 +109,12 @@ extension Chunkwise {
         // cores the phases were slower than the per-head walk even at 8
         // heads (422 vs 367 ms, "Many cores"), so the rule stays the head
         // count alone, never the thread count.
-        if shape.batchHeads >= 2 {
+        // With fewer heads than planned workers the walk is cut into blocks
+        // scanned in parallel (`SegmentBackward.swift`).
+        let blocks = backwardBlocks(context)
+        if shape.batchHeads >= 2 && blocks.count > 1 {
+            runBlocks(context, plan: blocks)
+        } else if shape.batchHeads >= 2 {
             let shared = UnsafeSendable(context)
             parallelFor(
                 items: shape.batchHeads, threads: tiling.threads,
@@ -148,18 +153,54 @@ extension Chunkwise {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func headBackward<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, scratch: BackwardScratch<Scalar>) {
+        let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+        loadFinalStateGradients(context, head: head, dC: dC, dN: dN)
+        walkBackward(context, head: head, segments: 0..<context.segments, dC: dC, dN: dN, scratch: scratch)
+        storeInitialStateGradients(context, head: head, dC: dC, dN: dN)
+        gateGradients(context, head: head)
+    }
+
+    /// dC and dn after the last chunk: the upstream dc, dn (dn in exact
+    /// mode only), or zeros.
+    static func loadFinalStateGradients<Scalar: KernelScalar>(
+        _ context: BackwardContext<Scalar>, head: Int, dC: UnsafeMutablePointer<Scalar>, dN: UnsafeMutablePointer<Scalar>
+    ) {
+        let (dqk, dhv) = (context.forward.shape.keyDim, context.forward.shape.valueDim)
+        if let dcLast = context.dcLast { dC.update(from: dcLast + head * dqk * dhv, count: dqk * dhv) } else { dC.update(repeating: 0, count: dqk * dhv) }
+        if context.exact, let dnLast = context.dnLast {
+            dN.update(from: dnLast + head * dqk, count: dqk)
+        } else {
+            dN.update(repeating: 0, count: dqk)
+        }
+    }
+
+    /// dc0 and dn0 from dC and dn before the first chunk.
+    static func storeInitialStateGradients<Scalar: KernelScalar>(
+        _ context: BackwardContext<Scalar>, head: Int, dC: UnsafePointer<Scalar>, dN: UnsafePointer<Scalar>
+    ) {
+        let (dqk, dhv) = (context.forward.shape.keyDim, context.forward.shape.valueDim)
+        (context.dc0 + head * dqk * dhv).update(from: dC, count: dqk * dhv)
+        if context.exact {
+            (context.dn0 + head * dqk).update(from: dN, count: dqk)
+        } else {
+            (context.dn0 + head * dqk).update(repeating: 0, count: dqk)
+        }
+    }
+
+    /// The chunks of saved-state segments `segments` of one head in reverse:
+    /// dq, dk, dv of each chunk, with dC and dn carried from after the last
+    /// of them to before the first.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func walkBackward<Scalar: KernelScalar>(
+        _ context: BackwardContext<Scalar>, head: Int, segments: Range<Int>,
+        dC: UnsafeMutablePointer<Scalar>, dN: UnsafeMutablePointer<Scalar>, scratch: BackwardScratch<Scalar>
+    ) {
         let fw = context.forward
         let (dqk, dhv) = (fw.shape.keyDim, fw.shape.valueDim)
         let (memory, normalizer) = (dqk * dhv, dqk)
-        let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
-        if let dcLast = context.dcLast { dC.update(from: dcLast + head * memory, count: memory) } else { dC.update(repeating: 0, count: memory) }
-        if context.exact, let dnLast = context.dnLast {
-            dN.update(from: dnLast + head * normalizer, count: normalizer)
-        } else {
-            dN.update(repeating: 0, count: normalizer)
-        }
         let chunkCount = fw.chunkCount
-        for segment in stride(from: context.segments - 1, through: 0, by: -1) {
+        for segment in segments.reversed() {
             let slot = head * context.segments + segment
             let first = segment * context.stride
             let chunks = first..<min(first + context.stride, chunkCount)
@@ -181,12 +222,5 @@ extension Chunkwise {
                               mPrev: scratch.stabilizers[j], dC: dC, dN: dN, carry: true, scratch: scratch)
             }
         }
-        (context.dc0 + head * memory).update(from: dC, count: memory)
-        if context.exact {
-            (context.dn0 + head * normalizer).update(from: dN, count: normalizer)
-        } else {
-            (context.dn0 + head * normalizer).update(repeating: 0, count: normalizer)
-        }
-        gateGradients(context, head: head)
     }
 }
