@@ -24,19 +24,18 @@ public enum ScalingWork: String, CaseIterable, Sendable {
     /// One call of the work at `threads` threads, planned for `parallelism`
     /// workers: returns a closure that runs it (inputs are made once).
     func prepare(_ shape: ProblemShape, gate: Gate, threads: Int, parallelism: Int,
-                 tiling: ChunkwiseOptions? = nil) throws -> () throws -> Void {
+                 tiling: TilingOverrides = TilingOverrides()) throws -> () throws -> Void {
         switch self {
         case .forward:
             let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 1)
-            var options = tiling ?? ChunkwiseOptions()
+            var options = tiling.applied(to: ChunkwiseOptions())
             options.threads = threads
             options.parallelism = parallelism
             return { _ = try Chunkwise.forward(inputs, gate: gate, options: options) }
         case .backward:
             let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 1)
             let dh = MLSTMInputs<Float>.random(shape, seed: 2).v
-            var options = tiling ?? ChunkwiseOptions.training
-            options.mode = .training
+            var options = tiling.applied(to: ChunkwiseOptions.training)
             options.threads = threads
             options.parallelism = parallelism
             return { _ = try Chunkwise.gradients(inputs, gate: gate, dh: dh, options: options) }
@@ -55,6 +54,26 @@ public enum ScalingWork: String, CaseIterable, Sendable {
             var h = Tensor<Float>(shape: [b, nh, shape.valueDim])
             return { try state.step(q: q, k: k, v: v, i: i, f: f, into: &h) }
         }
+    }
+}
+
+/// Tiling options a sweep or simulation sets on top of the library's
+/// defaults for the work (inference or training).
+public struct TilingOverrides: Sendable {
+    public var chunkSize: Int?
+    public var dhvTile: Int?
+    public var segments: Int?
+
+    public init(chunkSize: Int? = nil, dhvTile: Int? = nil, segments: Int? = nil) {
+        (self.chunkSize, self.dhvTile, self.segments) = (chunkSize, dhvTile, segments)
+    }
+
+    func applied(to defaults: ChunkwiseOptions) -> ChunkwiseOptions {
+        var options = defaults
+        if let chunkSize { options.chunkSize = chunkSize }
+        if let dhvTile { options.dhvTile = dhvTile }
+        if let segments { options.segments = segments }
+        return options
     }
 }
 
@@ -79,7 +98,7 @@ public enum ThreadSweep {
     /// Measures `work` on `shape` at each thread count; speed-ups are over
     /// the first entry (normally 1 thread), by medians. Returns CSV rows.
     public static func run(_ work: ScalingWork, name: String, shape: ProblemShape, gate: Gate,
-                           threads: [Int], repeats: Int, tiling: ChunkwiseOptions? = nil,
+                           threads: [Int], repeats: Int, tiling: TilingOverrides = TilingOverrides(),
                            report: (String) -> Void) throws -> [String] {
         var rows: [String] = []
         var base: Double?
@@ -123,7 +142,7 @@ public enum ScalingSimulator {
     /// Predictions at each worker count, against the one-thread time
     /// planned for one worker. Returns CSV rows.
     public static func run(_ work: ScalingWork, name: String, shape: ProblemShape, gate: Gate,
-                           workers: [Int], repeats: Int, tiling: ChunkwiseOptions? = nil,
+                           workers: [Int], repeats: Int, tiling: TilingOverrides = TilingOverrides(),
                            report: (String) -> Void) throws -> [String] {
         let baseline = try timeCalls(repeats: repeats, try work.prepare(shape, gate: gate, threads: 1, parallelism: 1)).median
         var rows: [String] = []

@@ -87,14 +87,7 @@ struct BenchRunner: ParsableCommand {
                 return w
             }
             var rows = [threadsSweep != nil ? ThreadSweep.csvHeader : ScalingSimulator.csvHeader]
-            var tiling: ChunkwiseOptions?
-            if dhvTile != nil || segments != nil || chunkSizes != nil {
-                var o = ChunkwiseOptions()
-                o.dhvTile = dhvTile
-                o.segments = segments
-                if let chunk = list(chunkSizes).first ?? nil { o.chunkSize = chunk }
-                tiling = o
-            }
+            let tiling = TilingOverrides(chunkSize: list(chunkSizes).first ?? nil, dhvTile: dhvTile, segments: segments)
             for w in works {
                 for entry in unique {
                     var shape = entry.shape
