@@ -40,20 +40,36 @@ struct OutputSet {
                 throw CommandFailure("\(file(name)): is a directory; remove it or choose another --out")
             }
         }
-        let created = try Self.makeDirectories(path)
+        // The signals are caught before anything is created, and every path
+        // is created under the handler's lock and recorded at once: a signal
+        // either comes before it (nothing to remove) or finds it recorded.
+        Interruption.shared.arm()
+        let created: [String]
+        do {
+            created = try Interruption.shared.recordCreated { try Self.makeDirectories(path) }
+        } catch {
+            Interruption.shared.release()
+            throw error
+        }
         Self.removeStale(in: path)
         let staging = (path as NSString).appendingPathComponent("\(Self.stagingPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard mkdir(staging, 0o755) == 0 else {
-            let reason = NPYFile.reason(errno)
+        var reason = ""
+        guard Interruption.shared.recordStaging(staging, {
+            if mkdir(staging, 0o755) == 0 { return true }
+            reason = NPYFile.reason(errno)
+            return false
+        }) else {
+            Interruption.shared.release()
             Self.remove(created)
             throw CommandFailure("--out \(path): cannot create a staging directory: \(reason)")
         }
-        Interruption.shared.protect(staging: staging, created: created)
         do {
             for (name, write) in files {
                 let staged = (staging as NSString).appendingPathComponent(name + ".npy")
                 do {
-                    try write(staged)
+                    // Under the handler's lock: a signal waits for the file
+                    // in progress, then removes the staging directory whole.
+                    try Interruption.shared.holding { () throws(NPYError) in try write(staged) }
                 } catch {
                     throw CommandFailure("\(file(name)): cannot write: \(Self.reason(of: error))")
                 }
@@ -131,12 +147,12 @@ final class Interruption: @unchecked Sendable {
 
     private init() {}
 
-    /// Until ``finish(_:)`` or ``release()``, the signals remove `staging`
-    /// and the (then empty) directories `created`.
-    func protect(staging: String, created: [String]) {
+    /// Until ``finish(_:)`` or ``release()``, the signals remove the
+    /// recorded staging directory and the (then empty) directories created.
+    func arm() {
         lock.lock()
         defer { lock.unlock() }
-        (self.staging, self.created) = (staging, created)
+        (staging, created) = (nil, [])
         guard sources.isEmpty else { return }
         for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             // A signal the process was started ignoring (nohup, a background
@@ -151,6 +167,32 @@ final class Interruption: @unchecked Sendable {
             source.resume()
             sources.append((signalNumber, source))
         }
+    }
+
+    /// Runs `body`, which creates directories and returns them, with the
+    /// signals held off, and records what it created.
+    func recordCreated(_ body: () throws -> [String]) rethrows -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        created = try body()
+        return created
+    }
+
+    /// Runs `body` with the signals held off.
+    func holding<E: Error>(_ body: () throws(E) -> Void) throws(E) {
+        lock.lock()
+        defer { lock.unlock() }
+        try body()
+    }
+
+    /// Runs `body`, which creates the staging directory `path`, with the
+    /// signals held off, and records the path when it succeeded.
+    func recordStaging(_ path: String, _ body: () -> Bool) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let made = body()
+        if made { staging = path }
+        return made
     }
 
     /// The paths are no longer at risk: the signals kill as usual again.
