@@ -11,18 +11,7 @@ struct CLIRobustnessTests {
     /// Runs `tfla` through /bin/sh with `prelude` first (limits, traps).
     static func shell(_ prelude: String, _ arguments: [String]) throws -> CLI.Result {
         let quoted = ([CLI.executable.path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", prelude + "; exec " + quoted.joined(separator: " ")]
-        let (out, err) = (Pipe(), Pipe())
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                          stderr: String(decoding: stderr, as: UTF8.self))
+        return try CLI.run(URL(fileURLWithPath: "/bin/sh"), ["-c", prelude + "; exec " + quoted.joined(separator: " ")])
     }
 
     static func expectOneLineFailure(_ result: CLI.Result, mentioning text: String, status: Int32 = 2,

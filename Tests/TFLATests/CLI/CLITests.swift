@@ -22,8 +22,13 @@ struct CLITests {
     }
 
     static func tfla(_ arguments: [String]) throws -> Result {
+        try run(executable, arguments)
+    }
+
+    /// Runs a program to completion and collects its exit status and output.
+    static func run(_ program: URL, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         let (out, err) = (Pipe(), Pipe())
         process.standardOutput = out

@@ -106,21 +106,9 @@ struct ChunkwiseForwardTests {
                 let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: dhvTile,
                                                stateStride: stride, mode: .training)
                 let result = try Chunkwise.forward(x, gate: gate, initialState: initial, options: options)
-                #expect(relativeError(result.h, expected.h) <= 1e-10)
-                #expect(relativeError(result.state.c, expected.state.c) <= 1e-10)
-                #expect(relativeError(result.state.n, expected.state.n) <= 1e-10)
-                #expect(relativeError(result.state.m, expected.state.m) <= 1e-12)
-                let saved = try #require(result.chunkStates)
-                let chunks = (45 + 5) / 6
-                #expect(saved.c.shape == [2, 2, (chunks + stride - 1) / stride, 7, 9])
-                for slot in 0..<saved.c.shape[2] {
-                    let tokens = slot * stride * 6
-                    let state = tokens == 0 ? initial
-                        : try Reference.recurrent(x.sequenceSlice(0..<tokens), gate: gate, initialState: initial).state
-                    #expect(try relativeError(saved.c.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.c.shape), state.c) <= 1e-10)
-                    #expect(try relativeError(saved.n.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.n.shape), state.n) <= 1e-10)
-                    #expect(try relativeError(saved.m.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.m.shape), state.m) <= 1e-12)
-                }
+                expectMatchesRecurrent(result, expected)
+                try expectSavedStatesMatchRecurrent(try #require(result.chunkStates), x, gate: gate, initialState: initial,
+                                                    chunkSize: 6, stride: stride)
             }
         }
     }

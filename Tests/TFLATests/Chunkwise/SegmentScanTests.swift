@@ -19,19 +19,10 @@ struct SegmentScanTests {
                                                    segments: segments, mode: mode)
                     let result = try Chunkwise.forward(x, gate: gate, initialState: initial, options: options)
                     let context = "\(gate) \(gates) segments \(segments) \(mode) initial \(initial != nil)"
-                    #expect(relativeError(result.h, expected.h) <= 1e-10, "h \(context)")
-                    #expect(relativeError(result.state.c, expected.state.c) <= 1e-10, "c \(context)")
-                    #expect(relativeError(result.state.n, expected.state.n) <= 1e-10, "n \(context)")
-                    #expect(relativeError(result.state.m, expected.state.m) <= 1e-12, "m \(context)")
+                    expectMatchesRecurrent(result, expected, context)
                     guard mode == .training else { continue }
-                    let saved = try #require(result.chunkStates)
-                    for slot in 0..<saved.c.shape[2] {
-                        let tokens = slot * 2 * 5
-                        let state = tokens == 0 ? (initial ?? MLSTMState(zerosFor: shape))
-                            : try Reference.recurrent(x.sequenceSlice(0..<tokens), gate: gate, initialState: initial).state
-                        #expect(try relativeError(saved.c.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.c.shape), state.c) <= 1e-10)
-                        #expect(try relativeError(saved.m.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.m.shape), state.m) <= 1e-12)
-                    }
+                    try expectSavedStatesMatchRecurrent(try #require(result.chunkStates), x, gate: gate, initialState: initial,
+                                                        chunkSize: 5, stride: 2, context)
                 }
             }
         }

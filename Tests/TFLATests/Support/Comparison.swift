@@ -1,3 +1,4 @@
+import Testing
 import TFLA
 
 /// max_i |a_i − b_i| / max_i |b_i|: the error relative to the reference's
@@ -54,4 +55,36 @@ func centralDifferences<Problem>(
         gradient.withUnsafeMutableBufferPointer { $0[index] = value }
     }
     return gradient
+}
+
+/// A forward's h and final state against the recurrent form's: ≤ 1e-10
+/// relative for h, c and n, ≤ 1e-12 for m.
+func expectMatchesRecurrent(_ result: ChunkwiseOutput<Double>, _ expected: MLSTMOutput<Double>, _ context: String = "") {
+    #expect(relativeError(result.h, expected.h) <= 1e-10, "h \(context)")
+    #expect(relativeError(result.state.c, expected.state.c) <= 1e-10, "c \(context)")
+    #expect(relativeError(result.state.n, expected.state.n) <= 1e-10, "n \(context)")
+    #expect(relativeError(result.state.m, expected.state.m) <= 1e-12, "m \(context)")
+}
+
+/// A training forward's saved states against the recurrent states before
+/// chunks 0, stride, 2·stride, … (chunks of `chunkSize` tokens).
+func expectSavedStatesMatchRecurrent(
+    _ saved: ChunkStates<Double>, _ x: MLSTMInputs<Double>, gate: Gate, initialState: MLSTMState<Double>?,
+    chunkSize: Int, stride: Int, _ context: String = ""
+) throws {
+    let shape = try x.validatedShape()
+    let chunks = (shape.sequence + chunkSize - 1) / chunkSize
+    #expect(saved.c.shape == [shape.batch, shape.heads, (chunks + stride - 1) / stride, shape.keyDim, shape.valueDim])
+    for slot in 0..<saved.c.shape[2] {
+        let tokens = slot * stride * chunkSize
+        let state = tokens == 0 ? (initialState ?? MLSTMState(zerosFor: shape))
+            : try Reference.recurrent(x.sequenceSlice(0..<tokens), gate: gate, initialState: initialState).state
+        func part<S>(_ tensor: Tensor<S>, _ like: Tensor<S>) throws -> Tensor<S> {
+            try tensor.slicing(axis: 2, slot..<(slot + 1)).reshaped(like.shape)
+        }
+        #expect(try relativeError(part(saved.c, state.c), state.c) <= 1e-10, "saved c \(slot) \(context)")
+        #expect(try relativeError(part(saved.n, state.n), state.n) <= 1e-10, "saved n \(slot) \(context)")
+        #expect(try relativeError(saved.m.slicing(axis: 2, slot..<(slot + 1)).reshaped(state.m.shape), state.m) <= 1e-12,
+                "saved m \(slot) \(context)")
+    }
 }
