@@ -120,9 +120,7 @@ extension Chunkwise {
         context.denominatorArguments = saved.denominatorArguments.writePointer()
         let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
         let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        let items = shape.batchHeads * columnTiles
-        let plan = tiling.segmentPlan(chunks: context.chunkCount, items: items, alignment: stride)
-        if items * plan.count >= walkingItemsThreshold {
+        if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
             let (c, n, m) = savedPointers.value
             scan([context], save: SaveTarget(c: c, n: n, m: m, stride: stride, slots: segments))
         } else {

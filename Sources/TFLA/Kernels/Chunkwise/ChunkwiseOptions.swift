@@ -35,15 +35,16 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// Worker threads (nil: the cores this process may use).
     public var threads: Int?
     /// The worker count the work decomposition is planned for (nil: the
-    /// cores this process may use; at most `Workers.maximumCount`, 65536). It decides how C's columns and the
-    /// sequence are cut into work items, and so the rounding of the result;
-    /// `threads` never does.
+    /// cores this process may use; at most `Workers.maximumCount`). It
+    /// decides how C's columns and the sequence are cut into work items, and
+    /// so the rounding of the result; `threads` never does.
     public var parallelism: Int?
-    /// Sequence segments that the forward scans in parallel (nil: chosen
-    /// from the shape and ``parallelism``; 1: one walk over all chunks).
-    /// Each segment's state summary is computed from the empty state, the
-    /// summaries are composed into each segment's incoming state, and the
-    /// segments' outputs then run in parallel (`Docs/math.md` §7).
+    /// Sequence segments scanned in parallel (nil: chosen from the shape and
+    /// ``parallelism``; 1: one walk over all chunks). The forward summarizes
+    /// each segment from the empty state and composes the summaries into
+    /// each segment's incoming state (`Docs/math.md` §7); the backward cuts
+    /// its reverse walk into as many blocks of saved-state segments
+    /// (`Docs/gradients.md`, "Many cores").
     public var segments: Int?
     /// Inference or training.
     public var mode: Mode

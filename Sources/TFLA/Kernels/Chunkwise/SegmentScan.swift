@@ -58,9 +58,7 @@ extension Chunkwise {
         let first = contexts[0]
         let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
         let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        let plan = contexts.count == 1
-            ? tiling.segmentPlan(chunks: first.chunkCount, items: heads * tiles, alignment: save?.stride ?? 1)
-            : SegmentPlan(chunksPerSegment: Int.max, count: 1)
+        let plan = contexts.count == 1 ? scanPlan(first, saveStride: save?.stride) : SegmentPlan(chunksPerSegment: Int.max, count: 1)
         let segments = plan.count
         var summaries = SegmentSummaryBuffers<Scalar>(slots: (segments - 1) * heads, keyDim: dqk, valueDim: dhv)
         let summary = UnsafeSendable(summaries.pointers())
@@ -134,6 +132,14 @@ extension Chunkwise {
             }
         }
         withExtendedLifetime((summaries, scores)) {}
+    }
+
+    /// The segments of one call's scan: whole runs of the saved-state
+    /// stride in training mode.
+    static func scanPlan<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, saveStride: Int?) -> SegmentPlan {
+        let tiles = (context.shape.valueDim + context.tiling.dhv - 1) / context.tiling.dhv
+        return context.tiling.segmentPlan(chunks: context.chunkCount, items: context.shape.batchHeads * tiles,
+                                          alignment: saveStride ?? 1)
     }
 
     /// The state summary of `chunks` of one head, columns

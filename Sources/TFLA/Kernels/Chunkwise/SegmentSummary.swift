@@ -128,14 +128,16 @@ extension Chunkwise {
         var result = state ?? MLSTMState(zerosFor: shape)
         let (dqk, dhv) = (shape.keyDim, shape.valueDim)
         let c = result.c.writePointer(), n = result.n.writePointer(), m = result.m.writePointer()
-        let (deltaC, deltaN) = (summary.c.readPointer, summary.n.readPointer)
+        // The kernels' composition, per head over all columns (read only).
+        let parts = SummaryPointers(
+            c: UnsafeMutablePointer(mutating: summary.c.readPointer), n: UnsafeMutablePointer(mutating: summary.n.readPointer),
+            logDecay: UnsafeMutablePointer(mutating: summary.logDecay.readPointer),
+            stabilizer: UnsafeMutablePointer(mutating: summary.m.readPointer))
         for head in 0..<shape.batchHeads {
-            let rule = StabilizerRule(gate: summary.gate, carried: summary.logDecay.readPointer[head] + Double(m[head]),
-                                      new: summary.m.readPointer[head])
-            let (carried, new) = (Scalar(rule.carriedScale), Scalar(rule.newScale))
-            for index in head * dqk * dhv..<(head + 1) * dqk * dhv { c[index] = carried * c[index] + new * deltaC[index] }
-            for index in head * dqk..<(head + 1) * dqk { n[index] = carried * n[index] + new * deltaN[index] }
-            m[head] = Scalar(rule.stabilizer)
+            var stabilizer = Double(m[head])
+            compose(parts, slot: head, gate: summary.gate, keyDim: dqk, valueDim: dhv, column: 0, width: dhv,
+                    c: c + head * dqk * dhv, n: n + head * dqk, stabilizer: &stabilizer)
+            m[head] = Scalar(stabilizer)
         }
         return withExtendedLifetime(summary) { result }
     }

@@ -44,15 +44,15 @@ enum StepKernel {
             gates.input[head] = .exp(logInput - next)
             gates.stabilizer[head] = next
         }
-        // Split C's columns until there are four items per worker (uneven
-        // items balance out); 64 columns or more per item keep the inner
-        // loop vectorized. Tiles never change the bits (see above).
         // A worker per 512 KiB of C at most: below that a worker's share
         // (≈ 16 µs of streaming) no longer pays for its part of the region's
         // synchronization. Measured on 16 cores: a 4 MiB state stepped in
         // 43 µs on 8 workers and 128 µs on 16 (`Docs/performance.md`).
         let memoryBytes = heads * dqk * dhv * (half == nil ? MemoryLayout<Scalar>.size : 2)
         let workers = max(1, min(threads, memoryBytes / (512 << 10)))
+        // Split C's columns until there are four items per worker (uneven
+        // items balance out); 64 columns or more per item keep the inner
+        // loop vectorized. Tiles never change the bits (see above).
         var tiles = 1
         while heads * tiles < 4 * workers, dhv / (tiles * 2) >= 64 { tiles *= 2 }
         let tileCount = tiles
