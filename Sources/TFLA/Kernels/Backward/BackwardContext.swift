@@ -27,7 +27,7 @@ final class BackwardScratch<Scalar: KernelScalar> {
     /// For recomputing chunk states between saved ones.
     let forward: ForwardScratch<Scalar>
     /// The gates of the chunk being differentiated.
-    var gates: ChunkGates
+    let gates: ChunkGates
     /// States before the chunks of one segment (slot 0 unused: it is the
     /// saved state itself), with their normalizers and stabilizers.
     let states: UnsafeMutableBufferPointer<Scalar>
@@ -67,7 +67,6 @@ final class BackwardScratch<Scalar: KernelScalar> {
     }
 
     deinit {
-        gates.deallocate()
         for buffer in [states, normalizers, memoryGradient, normalizerGradient, scaledOutputGradient, scaledQueries,
                        scores, scoreGradients, decay, inverseDenominator, denominatorGradient] { buffer.deallocate() }
         stabilizers.deallocate()

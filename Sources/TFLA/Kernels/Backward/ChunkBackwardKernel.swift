@@ -69,9 +69,9 @@ extension Chunkwise {
                     let t = rowStart + r
                     let row = decay + r * keys
                     row.update(repeating: 1, count: keys)
-                    _ = Scalar.applyDecay(
-                        row, count: keys, visible: max(0, min(keys, t - keyStart + 1)),
-                        rowTerm: gates.rowTerm[t], columnTerms: gates.columnTerm.baseAddress! + keyStart)
+                    let _: Scalar = gates.applyWeights(
+                        row, count: keys, visible: max(0, min(keys, t - keyStart + 1)), keyStart: keyStart,
+                        query: t, rowTerm: gates.rowTerm[t])
                 }
                 Scalar.gemm(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
                             alpha: scale, a: q + rowStart * dqk, lda: dqk, b: k + keyStart * dqk, ldb: dqk,

@@ -51,9 +51,10 @@ extension Chunkwise {
         }
     }
 
-    /// Adds the gradient reaching each m_t to F_t and to the argmax of
-    /// max(m0, max_{j≤t} ĩ_j − F_j), replaying the forward's comparisons
-    /// chunk by chunk (ties resolved as the forward's `max` resolved them).
+    /// Adds the gradient reaching each m_t to F_t and to the term that
+    /// attains max(m0, max_{j≤t} ĩ_j − F_j): the chunk gates are recomputed
+    /// with the stabilizers the forward saved, so the choice (ties
+    /// included) is the forward's own (`ChunkGates.stabilizerSource`).
     /// Returns the part that reaches m0.
     static func routeStabilizerGradients<Scalar: KernelScalar>(
         _ context: BackwardContext<Scalar>, head: Int,
@@ -61,21 +62,21 @@ extension Chunkwise {
     ) -> Double {
         let fw = context.forward
         let base = head * fw.shape.sequence
+        let gates = ChunkGates(capacity: fw.tiling.chunk)
         var toInitial = 0.0
         var mPrev = Double(fw.m0[head])
-        var source = -1   // the argmax behind mPrev: −1 for m0, else a token
+        var source = -1   // the token behind mPrev (flat within the head), −1 for m0
         for index in 0..<fw.chunkCount {
             if index % context.stride == 0 {
                 mPrev = context.savedM[head * context.segments + index / context.stride]
             }
             let (token, length) = fw.chunk(index, head: head)
             let local = token - base
-            var cumulative = 0.0, prefixMax = -Double.infinity, prefixArg = -1
+            gates.compute(gate: fw.gate, scale: fw.scale, previousStabilizer: mPrev,
+                          i: fw.i + token, f: fw.f + token, length: length)
             for t in 0..<length {
-                cumulative += logSigmoid(Double(fw.f[token + t]))
-                let column = fw.gate.logInputWeight(Double(fw.i[token + t])) - cumulative
-                if column >= prefixMax { prefixMax = column; prefixArg = local + t }
-                let argmax = prefixMax >= mPrev ? prefixArg : source
+                let chosen = gates.stabilizerSource[t]
+                let argmax = chosen < 0 ? source : local + chosen
                 let g = mu[local + t]
                 dF[local + t] += g
                 if argmax < 0 {
@@ -85,8 +86,8 @@ extension Chunkwise {
                     dF[argmax] -= g
                 }
             }
-            if prefixMax >= mPrev { source = prefixArg }
-            mPrev = cumulative + max(mPrev, prefixMax)
+            if gates.nextStabilizerSource >= 0 { source = local + gates.nextStabilizerSource }
+            mPrev = gates.nextStabilizer
         }
         return toInitial
     }

@@ -61,7 +61,7 @@ extension Chunkwise {
                     }
                 } else {
                     scoreTile(context, token: token, rowStart: rowStart, rows: rows, keyStart: keyStart, keys: keys,
-                              rowTerms: gates.rowTerm.baseAddress!, columnTerms: gates.columnTerm.baseAddress!,
+                              gates: gates, localRowTerms: false,
                               into: scores, stride: keys, rowSums: rowSum)
                 }
                 Scalar.gemm(transposeA: false, transposeB: false, m: rows, n: width, k: keys,

@@ -53,7 +53,7 @@ struct ForwardContext<Scalar: KernelScalar> {
 
 /// One worker's scratch, sized once for the largest chunk and tile.
 final class ForwardScratch<Scalar: KernelScalar> {
-    var gates: ChunkGates
+    let gates: ChunkGates
     let scores: UnsafeMutableBufferPointer<Scalar>
     let weightedKeys: UnsafeMutableBufferPointer<Scalar>
     let normalizer: UnsafeMutableBufferPointer<Scalar>
@@ -78,7 +78,6 @@ final class ForwardScratch<Scalar: KernelScalar> {
     }
 
     deinit {
-        gates.deallocate()
         for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, rowScale, memoryTile] { buffer.deallocate() }
     }
 

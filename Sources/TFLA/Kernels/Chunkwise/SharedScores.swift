@@ -60,7 +60,7 @@ extension Chunkwise {
             for keyStart in stride(from: 0, to: rowStart + rows, by: kvTile) {
                 let keys = min(kvTile, length - keyStart)
                 scoreTile(context, token: token, rowStart: rowStart, rows: rows, keyStart: keyStart, keys: keys,
-                          rowTerms: gates.localRowTerm.baseAddress!, columnTerms: gates.columnTerm.baseAddress!,
+                          gates: gates, localRowTerms: true,
                           into: block + rowStart * chunk + keyStart, stride: chunk, rowSums: rowSums)
             }
         }
@@ -75,7 +75,7 @@ extension Chunkwise {
     @inline(__always)
     static func scoreTile<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, rowStart: Int, rows: Int, keyStart: Int, keys: Int,
-        rowTerms: UnsafePointer<Double>, columnTerms: UnsafePointer<Double>,
+        gates: ChunkGates, localRowTerms: Bool,
         into target: UnsafeMutablePointer<Scalar>, stride: Int, rowSums: UnsafeMutablePointer<Scalar>
     ) {
         let dqk = context.shape.keyDim
@@ -85,9 +85,9 @@ extension Chunkwise {
                     beta: 0, c: target, ldc: stride)
         for r in 0..<rows {
             let t = rowStart + r
-            rowSums[t] += Scalar.applyDecay(
-                target + r * stride, count: keys, visible: max(0, min(keys, t - keyStart + 1)),
-                rowTerm: rowTerms[t], columnTerms: columnTerms + keyStart)
+            rowSums[t] += gates.applyWeights(
+                target + r * stride, count: keys, visible: max(0, min(keys, t - keyStart + 1)), keyStart: keyStart,
+                query: t, rowTerm: localRowTerms ? gates.localRowTerm[t] : gates.rowTerm[t])
         }
     }
 }

@@ -13,7 +13,8 @@ extension Reference {
     /// mode): reverse-mode differentiation of every step, through the
     /// normalizer, the exp(−m) branch of the denominator's max, and the
     /// stabilizer m where it enters (the max in m′ = max(lf + m, ĩ) routes
-    /// its gradient to the larger argument; ties go to lf + m).
+    /// its gradient to the larger argument; at a tie the token ĩ wins, the
+    /// rule of every kernel, `Docs/math.md` §6).
     ///
     /// Written for clarity: it recomputes the forward and keeps every state,
     /// O(S·DQK·DHV) memory per head. The ground truth for the fast backward.
@@ -101,7 +102,10 @@ extension Reference {
                             dN[r] += dqn * qhat[r]
                         }
                     } else {
-                        dmNew += dden * -floor
+                        // dden·(−floor) = (y/den)·(floor/den), written so that
+                        // a floor beyond the float range (m < −709) gives 0.
+                        let y = (0..<dhv).reduce(Scalar(0)) { $0 + dht[$1] * num[$1] }
+                        dmNew += (y / den) * (1 / (1 + eps / floor))
                     }
                     for r in 0..<dqk {
                         for col in 0..<dhv {
@@ -138,7 +142,7 @@ extension Reference {
                 var dlf = dfa * fa, dli = dia * ia, dmPrev = dfa * fa
                 dmNew -= dfa * fa + dia * ia
                 if gate.isStabilized {
-                    if lf + mPrev >= li {
+                    if lf + mPrev > li {
                         dlf += dmNew
                         dmPrev += dmNew
                     } else {
