@@ -153,10 +153,13 @@ public struct MLSTMState<Scalar: TensorScalar>: Sendable {
         return MLSTMState(c: c, n: n, m: m)
     }
 
-    /// Checks the state's shapes against a problem's, and for the sigmoid
-    /// gate that m is all zeros.
+    /// Checks the state's shapes against a problem's, that every value is
+    /// finite, and for the sigmoid gate that m is all zeros.
     public func validate(for shape: ProblemShape, gate: Gate, prefix: String = "") throws(TFLAError) {
         try Validation.requireStateShapes(self, shape, names: (prefix + "c", prefix + "n", prefix + "m"))
+        try Validation.requireFinite(c, prefix + "c")
+        try Validation.requireFinite(n, prefix + "n")
+        try Validation.requireFinite(m, prefix + "m")
         if !gate.isStabilized { try Self.requireZeroStabilizer(m, name: prefix + "m") }
     }
 

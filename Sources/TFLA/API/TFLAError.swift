@@ -26,6 +26,11 @@ public enum TFLAError: Error, Equatable, Sendable {
     /// What the call would allocate exceeds the memory available; refused
     /// before any work.
     case insufficientMemory(what: String, bytes: Int, available: Int)
+    /// An array holds a value the non-finite policy refuses (NaN, or an
+    /// infinity where it has no meaning; `Docs/math.md`, "Non-finite
+    /// inputs"), or a result overflowed: the argument, the first offending
+    /// index and its value.
+    case nonFiniteValue(argument: String, index: [Int], value: String, requirement: String)
 }
 
 extension TFLAError: CustomStringConvertible {
@@ -52,6 +57,8 @@ extension TFLAError: CustomStringConvertible {
             return "\(what): the sizes overflow a 64-bit integer; the problem is impossibly large"
         case let .insufficientMemory(what, bytes, available):
             return "\(what): needs \(Self.formatted(bytes)) of memory, \(Self.formatted(available)) available"
+        case let .nonFiniteValue(argument, index, value, requirement):
+            return "\(argument)\(index): \(value) found; \(argument) \(requirement)"
         }
     }
 }

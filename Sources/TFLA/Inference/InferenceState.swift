@@ -111,6 +111,12 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
         return c
     }
 
+    /// Whether `step` enforces the non-finite policy on each token's inputs
+    /// (`Docs/math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
+    /// to the step's O(DQK·DHV)). `prefill` follows its options'
+    /// ``ChunkwiseOptions/checksValues``.
+    public var checksValues = true
+
     /// Consumes a prompt (any length) with the chunkwise kernel and returns
     /// its outputs `(B, NH, S, DHV)`.
     public func prefill(_ inputs: MLSTMInputs<Scalar>, options: ChunkwiseOptions = .default) throws(TFLAError) -> Tensor<Scalar> {
@@ -137,6 +143,7 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
         try Validation.requireShape(v, [b, nh, dhv], "v")
         try Validation.requireShape(i, [b, nh, 1], "i")
         try Validation.requireShape(f, [b, nh, 1], "f")
+        if checksValues { try MLSTMInputs(q: q, k: k, v: v, i: i, f: f).validateValues(gate: gate, threads: 1) }
         if h.shape != [b, nh, dhv] { h = Tensor(uninitializedShape: [b, nh, dhv]) }
         StepKernel.run(
             heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps),

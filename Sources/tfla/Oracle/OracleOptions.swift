@@ -64,6 +64,8 @@ struct TilingOptions: ParsableArguments {
     var parallelism: Int?
     @Option(help: "Chunkwise: sequence segments scanned in parallel (default: planned from the shape and --parallelism).")
     var segments: Int?
+    @Flag(help: "Chunkwise: skip the check for NaN and refused infinities (for inputs checked beforehand; such values then give unspecified results instead of an error).")
+    var skipValueCheck = false
 
     /// The library's defaults for the mode with these flags applied.
     func options(mode: ChunkwiseOptions.Mode = .inference) -> ChunkwiseOptions {
@@ -73,6 +75,7 @@ struct TilingOptions: ParsableArguments {
         options.threads = threads
         options.parallelism = parallelism
         options.segments = segments
+        options.checksValues = !skipValueCheck
         if let chunkSize { options.chunkSize = chunkSize }
         if let queryTile { options.queryTile = queryTile }
         if let kvTile { options.kvTile = kvTile }

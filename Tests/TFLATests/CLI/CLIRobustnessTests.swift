@@ -181,6 +181,25 @@ struct CLIRobustnessTests {
         #expect(try CLI.tfla(["run", "--in", input, "--out", output, "--eps", "1e300", "--dtype", "float64"]).status == 0)
     }
 
+    /// A NaN in the inputs: one line naming the array and index, exit 2,
+    /// no --out; every command that computes.
+    @Test func nonFiniteInputsAreNamed() throws {
+        let input = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        var x = MLSTMInputs<Double>.random(CLI.shape, seed: 14)
+        x.v.withUnsafeMutableBufferPointer { $0[CLI.shape.valueDim + 1] = .nan }
+        try CLI.writeInputs(x, to: input)
+        try NPY.write(MLSTMInputs<Double>.random(CLI.shape, seed: 15).v, to: input + "/dh.npy")
+        let output = input + "/out"
+        for arguments in [["run"], ["run", "--kernel", "recurrent"], ["run", "--dtype", "float32"], ["grad"]] {
+            Self.expectOneLineFailure(try CLI.tfla(arguments + ["--in", input, "--out", output]),
+                                      mentioning: "v[0, 0, 1, 1]: nan found")
+        }
+        #expect(!FileManager.default.fileExists(atPath: output))
+        let skipped = try CLI.tfla(["run", "--in", input, "--out", output, "--skip-value-check"])
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+    }
+
     @Test func compareHandlesNonFiniteValues() throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

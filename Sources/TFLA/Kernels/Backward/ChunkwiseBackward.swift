@@ -46,8 +46,11 @@ extension Chunkwise {
         try options.validate()
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        if let dState { try Validation.requireStateShapes(dState, shape, names: ("dc", "dn", "dm")) }
+        if let dState { try Validation.requireStateGradients(dState, shape) }
         let tiling = options.resolved(for: shape)
+        // q, k, v and the gates were checked by the forward (its outputs
+        // are finite only if they are); dh is scanned here.
+        if options.checksValues { try Validation.requireFinite(dh, "dh", threads: tiling.threads) }
         guard let saved = forward.chunkStates else {
             throw .invalidParameter(name: "forward", value: "an inference-mode output",
                                     requirement: "the output of a training-mode forward (it keeps the chunk states)")

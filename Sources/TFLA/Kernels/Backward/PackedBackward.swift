@@ -47,9 +47,17 @@ extension Chunkwise {
                                         requirement: "one per sequence (\(count))")
             }
             for (index, d) in finalStateGradients.enumerated() {
-                let prefix = "finalStateGradients[\(index)]."
-                try Validation.requireStateShapes(d, shape, names: (prefix + "c", prefix + "n", prefix + "m"))
+                try Validation.requireStateGradients(d, shape, prefix: "finalStateGradients[\(index)].")
             }
+        }
+        // Checked here once, so that errors name indices of the packed
+        // arrays; the per-sequence calls below then skip their checks.
+        var options = options
+        if options.checksValues {
+            let threads = options.resolved(for: shape).threads
+            try inputs.validateValues(gate: gate, threads: threads)
+            try Validation.requireFinite(dh, "dh", threads: threads)
+            options.checksValues = false
         }
         let size = MemoryLayout<Scalar>.size
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: size, tiling: options.resolved(for: shape), training: true)

@@ -38,7 +38,7 @@ extension Chunkwise {
             // Stored with the local row terms: the true weights are
             // e^{A_t − A′_t} ≤ 1 times these (1 for the sigmoid gate).
             for t in 0..<length {
-                rowScale[t] = Scalar(Double.exp(gates.rowTerm[t] - gates.localRowTerm[t]))
+                rowScale[t] = Scalar(gates.sharedScale[t])
                 rowSum[t] = rowScale[t] * shared.rowSums[token + t]
             }
         }
@@ -72,13 +72,23 @@ extension Chunkwise {
         if column == 0, let arguments = context.denominatorArguments {
             for t in 0..<length { arguments[token + t] = rowSum[t] + interDot[t] }
         }
-        guard context.gate.normalizes else { return }
-        let eps = Scalar(context.eps)
-        for t in 0..<length {
-            let floor = Scalar(gates.denominatorFloor[t])
-            let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
-            let ht = h + t * dhv
-            for col in 0..<width { ht[col] *= inverse }
+        if context.gate.normalizes {
+            let eps = Scalar(context.eps)
+            for t in 0..<length {
+                let floor = Scalar(gates.denominatorFloor[t])
+                let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
+                let ht = h + t * dhv
+                for col in 0..<width { ht[col] *= inverse }
+            }
+        }
+        // The non-finite check, on rows still in cache: any NaN or ±∞ among
+        // q, k, v and the gates reaches some h (`Docs/math.md`, "Non-finite
+        // inputs"), so finite outputs prove finite inputs.
+        if let flag = context.nonFinite {
+            for t in 0..<length where !ValueCheck.allFinite(UnsafePointer(h + t * dhv), count: width) {
+                flag.raise()
+                break
+            }
         }
     }
 }

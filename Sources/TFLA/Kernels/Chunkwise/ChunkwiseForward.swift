@@ -75,24 +75,30 @@ extension Chunkwise {
         let tiling = options.resolved(for: shape)
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: tiling,
                                                              training: options.mode == .training), for: "chunkwise forward")
+        // Gates first (small); q, k and v through the outputs (ForwardContext.nonFinite).
+        if options.checksValues { try inputs.validateGateValues(gate: gate) }
         // Items read the initial state and write the final one, which is
         // fully overwritten: no pass over C before the work starts (C₀ = 0
         // needs no array at all).
         let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
         var state = MLSTMState<Scalar>(uninitializedFor: shape)
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
-        let context = ForwardContext(
+        var context = ForwardContext(
             shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
             q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
             i: inputs.i.readPointer, f: inputs.f.readPointer,
             c0: initialState.map { $0.c.readPointer }, n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
+        context.nonFinite = options.checksValues ? NonFiniteFlag() : nil
         var saved: ChunkStates<Scalar>?
         switch options.mode {
         case .inference:
             scan([context], save: nil)
         case .training:
             saved = runTraining(context, stride: tiling.stateStride)
+        }
+        if context.nonFinite?.isRaised == true {
+            try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads)
         }
         return withExtendedLifetime((inputs, initial)) {
             ChunkwiseOutput(h: h, state: state, chunkStates: saved)
@@ -217,5 +223,20 @@ extension Chunkwise {
                 context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,
                 stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
         }
+    }
+}
+
+extension Chunkwise {
+    /// After a forward wrote a non-finite h: the input that caused it, or,
+    /// if every input is valid, the overflowed output.
+    static func explainNonFinite<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate, h: Tensor<Scalar>, threads: Int
+    ) throws(TFLAError) {
+        try inputs.validateValues(gate: gate, threads: threads)
+        guard let index = ValueCheck.firstNonFinite(h, threads: threads) else { return }
+        let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
+        throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
+                              value: ValueCheck.describe(value),
+                              requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down")
     }
 }

@@ -48,6 +48,17 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var segments: Int?
     /// Inference or training.
     public var mode: Mode
+    /// Whether the call enforces the non-finite policy (`Docs/math.md`,
+    /// "Non-finite inputs"): a NaN or refused infinity in the inputs throws
+    /// ``TFLAError/nonFiniteValue(argument:index:value:requirement:)`` naming
+    /// the array and the first index, and so does a result that overflowed.
+    /// The forward checks its outputs while they are in cache and scans the
+    /// inputs only when an output is non-finite; the backward also scans dh.
+    /// Set it to false only for inputs you validated yourself
+    /// (``MLSTMInputs/validateValues(gate:threads:)``): a non-finite input
+    /// then gives unspecified values (NaN may reach earlier tokens of its
+    /// chunk), never a crash.
+    public var checksValues: Bool = true
 
     public init(
         chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int = 64,

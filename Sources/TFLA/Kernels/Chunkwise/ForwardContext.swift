@@ -22,6 +22,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The decayed intra-chunk scores of every chunk, computed once and
     /// shared by all column tiles; nil: each item computes its own.
     var sharedScores: SharedScorePointers<Scalar>?
+    /// Raised by any item that wrote a non-finite h; nil: not checked
+    /// (`ChunkwiseOptions.checksValues`).
+    var nonFinite: NonFiniteFlag?
 
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
          q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,

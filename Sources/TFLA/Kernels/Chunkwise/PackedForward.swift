@@ -40,12 +40,14 @@ extension Chunkwise {
         let count = offsets.count - 1
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: options.resolved(for: shape), training: false)
                                  + shape.stateBytes(count: 2 * count, scalar: MemoryLayout<Scalar>.size), for: "packed forward")
+        if options.checksValues { try inputs.validateGateValues(gate: gate) }
         let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
         var states = (0..<count).map { _ in MLSTMState<Scalar>(uninitializedFor: shape) }
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         let tiling = options.resolved(for: shape)
         let output = h.writePointer()
         var contexts: [ForwardContext<Scalar>] = []
+        let flag = options.checksValues ? NonFiniteFlag() : nil
         for index in 0..<count {
             var context = ForwardContext(
                 shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
@@ -55,9 +57,11 @@ extension Chunkwise {
                 h: output, c: states[index].c.writePointer(), n: states[index].n.writePointer(),
                 m: states[index].m.writePointer())
             context.tokens = offsets[index]..<offsets[index + 1]
+            context.nonFinite = flag
             contexts.append(context)
         }
         scan(contexts, save: nil)
+        if flag?.isRaised == true { try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads) }
         return withExtendedLifetime((inputs, initial)) { PackedOutput(h: h, states: states) }
     }
 }

@@ -40,6 +40,8 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try options.validate()
         let tiling = options.resolved(for: shape)
+        // No output to check on the way: the inputs are scanned first.
+        if options.checksValues { try inputs.validateValues(gate: gate, threads: tiling.threads) }
         let (heads, dqk, dhv) = (shape.batchHeads, shape.keyDim, shape.valueDim)
         var result = SegmentSummaryBuffers<Scalar>(slots: heads, keyDim: dqk, valueDim: dhv)
         let output = UnsafeSendable(result.pointers())

@@ -37,6 +37,9 @@ final class ChunkGates {
     /// scores shared by all column tiles are weighted with. The true
     /// weights are e^{A_t − local A_t} ≤ 1 times those (`Docs/math.md` §7).
     let localRowTerm: UnsafeMutableBufferPointer<Double>
+    /// e^{A_t − local A_t} ≤ 1: the factor of the shared scores' row t
+    /// (0 where no token is visible yet, 1 for the sigmoid gate).
+    let sharedScale: UnsafeMutableBufferPointer<Double>
     /// B_j: column term of the log-weights (in the token's frame).
     let columnTerm: UnsafeMutableBufferPointer<Double>
     /// α_t = s·exp(b_t + m₋ − m_t): scale of the inter-chunk readout q_tᵀC₋.
@@ -78,6 +81,7 @@ final class ChunkGates {
         let capacity = max(capacity, 1)
         rowTerm = .allocateCounted(capacity: capacity)
         localRowTerm = .allocateCounted(capacity: capacity)
+        sharedScale = .allocateCounted(capacity: capacity)
         columnTerm = .allocateCounted(capacity: capacity)
         interScale = .allocateCounted(capacity: capacity)
         denominatorFloor = .allocateCounted(capacity: capacity)
@@ -92,7 +96,7 @@ final class ChunkGates {
     }
 
     deinit {
-        for buffer in [rowTerm, localRowTerm, columnTerm, interScale, denominatorFloor, updateWeight, frameEntry,
+        for buffer in [rowTerm, localRowTerm, sharedScale, columnTerm, interScale, denominatorFloor, updateWeight, frameEntry,
                        frameMax, shiftedColumns] {
             buffer.deallocate()
         }
@@ -117,6 +121,7 @@ final class ChunkGates {
         var inherited = -Double.infinity, inheritedSource = -1
         var prefixMax = -Double.infinity, prefixSource = -1
         var frame = -1
+        var lastRowMax = -Double.infinity
         for t in 0..<length {
             let lf = logSigmoid(Double(f[t]))
             let reset = lf < Self.frameBreak
@@ -162,13 +167,19 @@ final class ChunkGates {
                     rowMax = carried
                     stabilizerSource[t] = -1
                 }
-                rowTerm[t] = -rowMax
-                localRowTerm[t] = -tokenMax
-                interScale[t] = scale * .exp(carried - rowMax)
+                // m_t = −∞: nothing is visible yet (an empty state before
+                // the chunk, input weights e^{−∞} so far); every weight is
+                // then 0, and 0 rather than e^{−∞+∞} is what the terms get.
+                rowTerm[t] = rowMax == -.infinity ? 0 : -rowMax
+                localRowTerm[t] = tokenMax == -.infinity ? 0 : -tokenMax
+                sharedScale[t] = tokenMax == -.infinity ? 0 : .exp(tokenMax - rowMax)
+                interScale[t] = rowMax == -.infinity ? 0 : scale * .exp(carried - rowMax)
                 denominatorFloor[t] = .exp(-(local + rowMax))
+                lastRowMax = rowMax
             } else {
                 rowTerm[t] = local
                 localRowTerm[t] = local
+                sharedScale[t] = 1
                 interScale[t] = scale * .exp(local + carried)
                 denominatorFloor[t] = 1
                 stabilizerSource[t] = -1
@@ -177,10 +188,10 @@ final class ChunkGates {
         frameCount = frame + 1
         frameStart[frameCount] = length
         logDecay = decay(to: frame, from: -1) + local
-        let chunkMax = stabilized ? -rowTerm[length - 1] : 0
+        let chunkMax = stabilized ? lastRowMax : 0
         if stabilized {
             nextStabilizer = local + chunkMax
-            stateDecay = .exp(carried - chunkMax)
+            stateDecay = chunkMax == -.infinity ? 0 : .exp(carried - chunkMax)
         } else {
             nextStabilizer = 0
             stateDecay = .exp(logDecay)
@@ -190,8 +201,8 @@ final class ChunkGates {
         var offset = 0.0
         for k in stride(from: frameCount - 1, through: 0, by: -1) {
             for j in frameStart[k]..<frameStart[k + 1] {
-                updateWeight[j] = stabilized ? .exp((columnTerm[j] + offset) - chunkMax)
-                                             : .exp(local + (columnTerm[j] + offset))
+                updateWeight[j] = !stabilized ? .exp(local + (columnTerm[j] + offset))
+                    : chunkMax == -.infinity ? 0 : .exp((columnTerm[j] + offset) - chunkMax)
             }
             offset += frameEntry[k]
         }

@@ -28,7 +28,8 @@ struct StabilizerRule {
     init(gate: Gate, carried: Double, new: Double) {
         let m = gate.isStabilized ? Swift.max(carried, new) : 0
         stabilizer = m
-        carriedScale = .exp(carried - m)
-        newScale = .exp(new - m)
+        // Both parts empty (log-scale −∞): 0, not e^{−∞+∞}.
+        carriedScale = m == -.infinity ? 0 : .exp(carried - m)
+        newScale = m == -.infinity ? 0 : .exp(new - m)
     }
 }

@@ -19,6 +19,8 @@ extension Reference {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try Validation.requireShape(dh, shape.valueShape, "dh")
+        try inputs.validateValues(gate: gate)
+        try Validation.requireFinite(dh, "dh")
         try MemoryBudget.require(shape.gradientBytes(scalar: MemoryLayout<Scalar>.size) + [[shape.sequence, shape.sequence, 8]],
                                  for: "parallel backward")
         var g = MLSTMGradients<Scalar>(zerosFor: shape)

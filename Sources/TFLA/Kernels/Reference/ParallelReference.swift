@@ -14,6 +14,7 @@ extension Reference {
     ) throws(TFLAError) -> Tensor<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
+        try inputs.validateValues(gate: gate)
         try MemoryBudget.require([shape.valueShape + [MemoryLayout<Scalar>.size], [shape.sequence, 8]], for: "parallel reference")
         var h = Tensor<Scalar>(shape: shape.valueShape)
         let out = h.writePointer()

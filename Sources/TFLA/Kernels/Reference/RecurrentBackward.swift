@@ -34,7 +34,9 @@ extension Reference {
         try Validation.requireEps(eps)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        if let dState { try Validation.requireStateShapes(dState, shape, names: ("dc", "dn", "dm")) }
+        if let dState { try Validation.requireStateGradients(dState, shape) }
+        try inputs.validateValues(gate: gate)
+        try Validation.requireFinite(dh, "dh")
         try MemoryBudget.require(shape.gradientBytes(scalar: MemoryLayout<Scalar>.size) + [[shape.sequence, shape.keyDim + 1, shape.valueDim + 1, MemoryLayout<Scalar>.size]],
                                  for: "recurrent backward")
         let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)

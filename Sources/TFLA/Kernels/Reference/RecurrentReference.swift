@@ -43,6 +43,7 @@ extension Reference {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
+        try inputs.validateValues(gate: gate)
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "recurrent reference")
         var state = initialState ?? MLSTMState(zerosFor: shape)
         var h = Tensor<Scalar>(shape: shape.valueShape)
@@ -92,6 +93,7 @@ extension Reference {
         try Validation.requireShape(f, shape.stabilizerShape, "f")
         try Validation.requireEps(eps)
         try state.validate(for: shape, gate: gate, prefix: "state ")
+        try MLSTMInputs(q: q, k: k, v: v, i: i, f: f).validateValues(gate: gate)
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "step")
         var next = state
         var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
