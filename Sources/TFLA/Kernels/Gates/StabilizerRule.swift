@@ -14,22 +14,37 @@ import RealModule
 /// chunk by chunk or segment by segment yields the same m in exact
 /// arithmetic, which is what makes the segment-parallel scan exact
 /// (`Docs/math.md` §7).
-struct StabilizerRule {
+///
+/// At a tie the new part attains m′ (`newAttains`): the gradient through m
+/// goes to the token, the rule of every backward (`Docs/math.md` §6).
+struct StabilizerRule<T: Real> {
     /// The stabilizer after the merge.
-    let stabilizer: Double
+    let stabilizer: T
     /// exp(x − m′): the factor of the carried part.
-    let carriedScale: Double
+    let carriedScale: T
     /// exp(y − m′): the factor of the new part.
-    let newScale: Double
+    let newScale: T
+    /// Whether the new part attains m′ (ties included); false for the
+    /// sigmoid gate, whose m is no max.
+    let newAttains: Bool
 
     /// Merges a carried part of log-scale `carried` with a new part of
     /// log-scale `new`.
     @inline(__always)
-    init(gate: Gate, carried: Double, new: Double) {
+    init(gate: Gate, carried: T, new: T) {
         let m = gate.isStabilized ? Swift.max(carried, new) : 0
         stabilizer = m
         // Both parts empty (log-scale −∞): 0, not e^{−∞+∞}.
         carriedScale = m == -.infinity ? 0 : .exp(carried - m)
         newScale = m == -.infinity ? 0 : .exp(new - m)
+        newAttains = gate.isStabilized && new >= carried
+    }
+
+    /// One token of the recurrent form: m′ = max(lf + m, ĩ′) with lf = logσ(f̃)
+    /// and ĩ′ the gate's log input weight; `carriedScale` is the forget
+    /// factor e^{lf + m − m′}, `newScale` the input factor e^{ĩ′ − m′}.
+    @inline(__always)
+    init(gate: Gate, token f: T, _ i: T, previous m: T) {
+        self.init(gate: gate, carried: logSigmoid(f) + m, new: gate.logInputWeight(i))
     }
 }

@@ -62,9 +62,8 @@ extension Reference {
             for t in 0..<s {
                 cs.append(c); ns.append(n); ms.append(m)
                 let token = head * s + t
-                let (lf, li) = (logSigmoid(fp[token]), gate.logInputWeight(ip[token]))
-                let mNew = gate.isStabilized ? max(lf + m, li) : 0
-                let (fa, ia) = (Scalar.exp(lf + m - mNew), Scalar.exp(li - mNew))
+                let rule = StabilizerRule(gate: gate, token: fp[token], ip[token], previous: m)
+                let (mNew, fa, ia) = (rule.stabilizer, rule.carriedScale, rule.newScale)
                 for r in 0..<dqk {
                     n[r] = fa * n[r] + ia * k[token * dqk + r]
                     for col in 0..<dhv { c[r * dhv + col] = fa * c[r * dhv + col] + ia * k[token * dqk + r] * v[token * dhv + col] }
@@ -79,9 +78,8 @@ extension Reference {
             for t in stride(from: s - 1, through: 0, by: -1) {
                 let token = head * s + t
                 let (cPrev, nPrev, mPrev) = (cs[t], ns[t], ms[t])
-                let (lf, li) = (logSigmoid(fp[token]), gate.logInputWeight(ip[token]))
-                let mNew = gate.isStabilized ? max(lf + mPrev, li) : 0
-                let (fa, ia) = (Scalar.exp(lf + mPrev - mNew), Scalar.exp(li - mNew))
+                let rule = StabilizerRule(gate: gate, token: fp[token], ip[token], previous: mPrev)
+                let (mNew, fa, ia) = (rule.stabilizer, rule.carriedScale, rule.newScale)
                 let kt = Array(k[(token * dqk)..<((token + 1) * dqk)])
                 let vt = Array(v[(token * dhv)..<((token + 1) * dhv)])
                 let qhat = (0..<dqk).map { scale * q[token * dqk + $0] }
@@ -144,11 +142,11 @@ extension Reference {
                 var dlf = dfa * fa, dli = dia * ia, dmPrev = dfa * fa
                 dmNew -= dfa * fa + dia * ia
                 if gate.isStabilized {
-                    if lf + mPrev > li {
+                    if rule.newAttains {
+                        dli += dmNew
+                    } else {
                         dlf += dmNew
                         dmPrev += dmNew
-                    } else {
-                        dli += dmNew
                     }
                 } else {
                     dmPrev = 0

@@ -125,11 +125,8 @@ extension Reference {
         h: UnsafeMutablePointer<Scalar>
     ) {
         let scale = 1 / Scalar.sqrt(Scalar(dqk))
-        let logForget = logSigmoid(f)
-        let logInput = gate.logInputWeight(i)
-        let mNew = gate.isStabilized ? max(logForget + m.pointee, logInput) : 0
-        let forget = Scalar.exp(logForget + m.pointee - mNew)
-        let input = Scalar.exp(logInput - mNew)
+        let rule = StabilizerRule(gate: gate, token: f, i, previous: m.pointee)
+        let (mNew, forget, input) = (rule.stabilizer, rule.carriedScale, rule.newScale)
         m.pointee = mNew
         for row in 0..<dqk {
             let ki = input * k[row]

@@ -36,13 +36,10 @@ enum StepKernel {
         h: UnsafeMutablePointer<Scalar>, gates: Gates, half: HalfMemory? = nil
     ) {
         for head in 0..<heads {
-            let logForget = logSigmoid(Double(f[head]))
-            let logInput = gate.logInputWeight(Double(i[head]))
-            let previous = Double(m[head])
-            let next = gate.isStabilized ? max(logForget + previous, logInput) : 0
-            gates.forget[head] = .exp(logForget + previous - next)
-            gates.input[head] = .exp(logInput - next)
-            gates.stabilizer[head] = next
+            let rule = StabilizerRule(gate: gate, token: Double(f[head]), Double(i[head]), previous: Double(m[head]))
+            gates.forget[head] = rule.carriedScale
+            gates.input[head] = rule.newScale
+            gates.stabilizer[head] = rule.stabilizer
         }
         // A worker per 512 KiB of C at most: below that a worker's share
         // (≈ 16 µs of streaming) no longer pays for its part of the region's
