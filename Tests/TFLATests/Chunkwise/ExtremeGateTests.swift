@@ -132,6 +132,46 @@ struct ExtremeGateTests {
         }
     }
 
+    /// Packed sequences and the inference state with resets: each packed
+    /// sequence equals the recurrent form alone (forward and gradients), and
+    /// prefill + steps equal one recurrent pass.
+    @Test(arguments: magnitudes)
+    func packedAndInference(magnitude: Double) throws {
+        let c = try Self.problem(seed: 24)
+        var x = c.x
+        x.f = Self.setting(x.f, [(3, -magnitude), (12, -magnitude), (13, -magnitude), (21 + 18, -magnitude)])
+        let offsets = [0, 9, 21]
+        let packed = try Chunkwise.forward(packed: x, sequenceOffsets: offsets, gate: .exponential, options: Self.tilings[1])
+        let grads = try Chunkwise.gradients(packed: x, sequenceOffsets: offsets, gate: .exponential, dh: c.dh,
+                                            options: Self.trainingTilings[0]).gradients
+        for (start, end) in zip(offsets, offsets.dropFirst()) {
+            let piece = try x.sequenceSlice(start..<end)
+            let expected = try Reference.recurrent(piece, gate: .exponential)
+            #expect(relativeError(try packed.h.slicing(axis: 2, start..<end), expected.h) <= 1e-10, "packed h −\(magnitude)")
+            let dh = try c.dh.slicing(axis: 2, start..<end)
+            let g = try Reference.recurrentBackward(piece, gate: .exponential, dh: dh)
+            #expect(relativeError(try grads.df.slicing(axis: 2, start..<end), g.df) <= 1e-10, "packed df −\(magnitude)")
+            #expect(relativeError(try grads.dk.slicing(axis: 2, start..<end), g.dk) <= 1e-10, "packed dk −\(magnitude)")
+        }
+        // Prefill 11 tokens (a reset inside), then step through the rest.
+        let expected = try Reference.recurrent(x, gate: .exponential)
+        let state = try InferenceState<Double>(batch: 1, heads: 2, keyDim: 5, valueDim: 6, gate: .exponential)
+        var outputs = [try state.prefill(try x.sequenceSlice(0..<11), options: Self.tilings[0])]
+        for t in 11..<x.f.shape[2] {
+            let token = try x.sequenceSlice(t..<(t + 1))
+            func squeeze(_ tensor: Tensor<Double>) throws -> Tensor<Double> {
+                try tensor.reshaped(tensor.shape.count == 4 ? [1, 2, tensor.shape[3]] : [1, 2, 1])
+            }
+            let h = try state.step(q: try squeeze(token.q), k: try squeeze(token.k), v: try squeeze(token.v),
+                                   i: try squeeze(token.i), f: try squeeze(token.f))
+            outputs.append(try h.reshaped([1, 2, 1, 6]))
+        }
+        for (index, t) in [0, 5, 11, 12, 13, 18, 20].enumerated() {
+            let got = t < 11 ? try outputs[0].slicing(axis: 2, t..<(t + 1)) : outputs[t - 10]
+            #expect(relativeError(got, try expected.h.slicing(axis: 2, t..<(t + 1))) <= 1e-10, "step \(index) −\(magnitude)")
+        }
+    }
+
     /// Float32 kernels with a reset inside a chunk: within 1e-4 of float64
     /// on the same (float32-representable) inputs.
     @Test(arguments: magnitudes)
