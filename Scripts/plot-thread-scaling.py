@@ -3,11 +3,13 @@
 `tfla-bench --threads-sweep` on a many-core host (and, where present, the
 simulator's prediction at 16 workers from `tfla-bench --simulate`).
 
-Usage: python3 Scripts/plot-thread-scaling.py [DATA_DIR]
+Usage: python3 Scripts/plot-thread-scaling.py [DATA_DIR ...]
 Reads DATA_DIR/sweep-*.csv (default Docs/data/many-cores),
 DATA_DIR/simulated-*.csv and the PyTorch-native baseline DATA_DIR/torch-*.csv
 (`Scripts/bench-pytorch.py --threads N` on the same host); writes
-Docs/plots/thread-scaling.png.
+Docs/plots/thread-scaling.png. With several folders (older runs first), a
+series or prediction of a later folder replaces the one of the same work and
+shape from an earlier folder.
 Needs matplotlib.
 """
 import csv
@@ -21,28 +23,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-data = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Docs", "data", "many-cores")
+folders = sys.argv[1:] or [os.path.join(ROOT, "Docs", "data", "many-cores")]
 
 series = {}
-for path in sorted(glob.glob(os.path.join(data, "sweep-*.csv"))):
-    batch_suffix = "-b16" in os.path.basename(path)
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            label = f"{row['work']} {row['shape']}"
-            if row["work"] == "step":
-                label = f"step B={row['B']}, NH={row['NH']}"
-            series.setdefault(label, []).append((int(row["threads"]), float(row["speedup"])))
-# The PyTorch-native baseline (mlstm-kernels' chunkwise forward), same host.
 baselines = {}
-for path in sorted(glob.glob(os.path.join(data, "torch-*.csv"))):
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            baselines.setdefault(f"{row['work']} {row['shape']}", []).append((int(row["threads"]), float(row["speedup"])))
 predicted = {}
-for path in sorted(glob.glob(os.path.join(data, "simulated-*.csv"))):
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            predicted[f"{row['work']} {row['shape']}"] = (int(row["workers"]), float(row["predicted_speedup"]))
+for data in folders:
+    run_series, run_baselines = {}, {}
+    for path in sorted(glob.glob(os.path.join(data, "sweep-*.csv"))):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                label = f"{row['work']} {row['shape']}"
+                if row["work"] == "step":
+                    label = f"step B={row['B']}, NH={row['NH']}"
+                run_series.setdefault(label, []).append((int(row["threads"]), float(row["speedup"])))
+    # The PyTorch-native baseline (mlstm-kernels' chunkwise forward), same host.
+    for path in sorted(glob.glob(os.path.join(data, "torch-*.csv"))):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                run_baselines.setdefault(f"{row['work']} {row['shape']}", []).append((int(row["threads"]), float(row["speedup"])))
+    for path in sorted(glob.glob(os.path.join(data, "simulated-*.csv"))):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                predicted[f"{row['work']} {row['shape']}"] = (int(row["workers"]), float(row["predicted_speedup"]))
+    series.update(run_series)
+    baselines.update(run_baselines)
 
 fig, ax = plt.subplots(figsize=(7.5, 5))
 top = 1
