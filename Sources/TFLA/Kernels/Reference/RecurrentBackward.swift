@@ -1,13 +1,5 @@
 import RealModule
 
-/// Gradients of a loss with respect to the inputs and initial state of an
-/// mLSTM sequence.
-public struct MLSTMGradients<Scalar: TensorScalar>: Sendable {
-    public var dq, dk, dv, di, df: Tensor<Scalar>
-    /// Gradients for the initial state (zeros when none was given).
-    public var dc0, dn0, dm0: Tensor<Scalar>
-}
-
 extension Reference {
     /// The exact gradient of the recurrent form (`Docs/math.md` §4, exact
     /// mode): reverse-mode differentiation of every step, through the
@@ -169,10 +161,4 @@ extension Reference {
             dc0: tensor(out.dc0, shape.memoryShape), dn0: tensor(out.dn0, shape.normalizerShape), dm0: tensor(out.dm0, shape.stabilizerShape))
         return withExtendedLifetime(inputs) { g }
     }
-}
-
-/// σ(x) = 1 / (1 + e^{−x}), without overflow for large |x|.
-@inlinable
-func sigmoid<T: Real>(_ x: T) -> T {
-    x >= 0 ? 1 / (1 + T.exp(-x)) : T.exp(x) / (1 + T.exp(x))
 }
