@@ -48,3 +48,9 @@ public func logSigmoid<T: Real>(_ x: T) -> T {
     // tail accurate where logσ(x) ≈ −e^{−x}.
     Swift.min(x, 0) - T.log(onePlus: T.exp(-abs(x)))
 }
+
+/// σ(x) = 1 / (1 + e^{−x}), without overflow for large |x|.
+@inlinable
+func sigmoid<T: Real>(_ x: T) -> T {
+    x >= 0 ? 1 / (1 + T.exp(-x)) : T.exp(x) / (1 + T.exp(x))
+}

@@ -9,11 +9,12 @@ import Foundation
 /// state can be saved to and loaded from `.npy` files.
 ///
 /// An instance is not thread-safe: use it from one thread at a time (its
-/// kernels parallelize internally).
+/// kernels parallelize internally). It is not `Sendable` for that reason:
+/// it owns mutable state and raw buffers that every call writes.
 ///
 /// Invariant (tested): prefill(x₁…x_S) = prefill(x₁…x_j) then
 /// prefill(x_{j+1}…x_S) = prefill(x₁…x_j) then S−j steps, for any j.
-public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
+public final class InferenceState<Scalar: KernelScalar> {
     /// Batch, heads, key and value dimensions (`sequence` is 1).
     public let shape: ProblemShape
     public let gate: Gate
@@ -180,25 +181,46 @@ public final class InferenceState<Scalar: KernelScalar>: @unchecked Sendable {
     }
 
     /// Writes `c.npy`, `n.npy`, `m.npy` into `directory` (which must exist).
+    /// - Throws: ``NPYError`` naming the file that could not be written.
     public func save(to directory: String) throws(NPYError) {
         let current = snapshot()
-        try NPY.write(current.c, to: directory + "/c.npy")
-        try NPY.write(current.n, to: directory + "/n.npy")
-        try NPY.write(current.m, to: directory + "/m.npy")
+        try NPY.write(current.c, to: Self.file("c", in: directory))
+        try NPY.write(current.n, to: Self.file("n", in: directory))
+        try NPY.write(current.m, to: Self.file("m", in: directory))
     }
 
     /// Reads a state saved by ``save(to:)``. For the sigmoid gate, whose
     /// state is (C, n), `m.npy` may be absent (it is then zeros) and must
     /// be all zeros if present.
-    public static func load(from directory: String, gate: Gate, eps: Scalar = 1e-6) throws -> InferenceState {
-        let c = try NPY.read(contentsOf: directory + "/c.npy", as: Scalar.self)
-        let n = try NPY.read(contentsOf: directory + "/n.npy", as: Scalar.self)
-        let mPath = directory + "/m.npy"
+    ///
+    /// - Throws: ``NPYError``, as ``save(to:)`` does, so that the pair has
+    ///   one error type. A file that cannot be read gives its path and
+    ///   problem; arrays that were read but do not form a valid state for
+    ///   `gate` and `eps` (their shapes, a nonzero m for the sigmoid gate,
+    ///   or eps itself) give the directory's path and
+    ///   ``NPYError/Problem/invalidState(_:)``, which holds the
+    ///   ``TFLAError`` of the check that ``init(_:gate:eps:memoryStorage:)``
+    ///   makes.
+    public static func load(from directory: String, gate: Gate, eps: Scalar = 1e-6) throws(NPYError) -> InferenceState {
+        let c = try NPY.read(contentsOf: file("c", in: directory), as: Scalar.self)
+        let n = try NPY.read(contentsOf: file("n", in: directory), as: Scalar.self)
+        let mPath = file("m", in: directory)
+        let state: MLSTMState<Scalar>
         if !gate.isStabilized, !FileManager.default.fileExists(atPath: mPath) {
-            return try InferenceState(MLSTMState(c: c, n: n), gate: gate, eps: eps)
+            state = MLSTMState(c: c, n: n)
+        } else {
+            state = MLSTMState(c: c, n: n, m: try NPY.read(contentsOf: mPath, as: Scalar.self))
         }
-        let m = try NPY.read(contentsOf: mPath, as: Scalar.self)
-        return try InferenceState(MLSTMState(c: c, n: n, m: m), gate: gate, eps: eps)
+        do {
+            return try InferenceState(state, gate: gate, eps: eps)
+        } catch {
+            throw NPYError(path: directory, problem: .invalidState(error))
+        }
+    }
+
+    /// The path of the array `name` (`<name>.npy`) in `directory`.
+    private static func file(_ name: String, in directory: String) -> String {
+        (directory as NSString).appendingPathComponent(name + ".npy")
     }
 
     private func requireSameHeads(_ given: ProblemShape) throws(TFLAError) {

@@ -28,14 +28,7 @@ public enum MemoryStorage: Sendable, Hashable {
         case .float16:
             for index in 0..<count { target[index] = Float16(source[index]).bitPattern }
         case .bfloat16:
-            // BFloat16.init's rounding, written branch-free so it vectorizes.
-            for index in 0..<count {
-                let bits = source[index].bitPattern
-                let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
-                let quietNaN = (bits >> 16) | 0x0040
-                let isNaN = bits & 0x7FFF_FFFF > 0x7F80_0000
-                target[index] = UInt16(truncatingIfNeeded: isNaN ? quietNaN : rounded)
-            }
+            for index in 0..<count { target[index] = BFloat16.roundedBits(source[index]) }
         case .native:
             preconditionFailure("native storage has no 16-bit form")
         }

@@ -1,4 +1,4 @@
-// Vectorized exp and σ on SIMD16<Float> / SIMD8<Double>.
+// Vectorized exp on SIMD16<Float> / SIMD8<Double>.
 //
 // exp(x) = 2^n · e^r with n = round(x / ln 2) and |r| ≤ ln2/2 (Cody–Waite:
 // ln 2 split into a short high part, so n·ln2_hi and x − n·ln2_hi are exact,
@@ -23,7 +23,7 @@ extension VectorMath {
     /// exactly 0 (absolute error < `Float.leastNormalMagnitude`), as does −∞.
     /// NaN stays NaN.
     @inlinable @inline(__always)
-    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    package static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         typealias V = SIMD16<Float>
         // e^−87.33654 is just above Float.leastNormalMagnitude. Comparisons
         // with NaN are false, so NaN passes through and poisons the result.
@@ -59,7 +59,7 @@ extension VectorMath {
     /// gives exactly 0 (absolute error < `Double.leastNormalMagnitude`), as
     /// does −∞. NaN stays NaN.
     @inlinable @inline(__always)
-    public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> {
+    package static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> {
         typealias V = SIMD8<Double>
         // e^−708.3964185322 is just above Double.leastNormalMagnitude.
         let flushed = x .< V(repeating: -708.396_418_532_2)
@@ -89,31 +89,5 @@ extension VectorMath {
         let s1 = unsafeBitCast((half &+ 1023) &<< 52, to: V.self)
         let s2 = unsafeBitCast((ni &- half &+ 1023) &<< 52, to: V.self)
         return select(flushed, V(repeating: 0), p * s1 * s2)
-    }
-
-    /// σ(x) = 1 / (1 + e^−x) for each of 16 `Float` lanes.
-    ///
-    /// Max relative error 1.7e-7 measured; like ``exp(_:)-(SIMD16<Float>)``
-    /// it gives 0 where the result would be subnormal (x < −87.34).
-    /// σ(+∞) = 1, σ(−∞) = 0, NaN → NaN.
-    @inlinable @inline(__always)
-    public static func sigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        // With t = e^−|x| ≤ 1: σ = 1/(1+t) for x ≥ 0 and t/(1+t) for x < 0,
-        // so e^−x never overflows and tiny results stay relatively accurate.
-        let t = exp(unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) | 0x8000_0000, to: SIMD16<Float>.self))
-        let numerator = select(x .>= SIMD16<Float>(repeating: 0), SIMD16<Float>(repeating: 1), t)
-        return numerator / (1 + t)
-    }
-
-    /// σ(x) = 1 / (1 + e^−x) for each of 8 `Double` lanes.
-    ///
-    /// Max relative error 3.2e-16 measured; gives 0 where the result would
-    /// be subnormal (x < −708.40). σ(+∞) = 1, σ(−∞) = 0, NaN → NaN.
-    @inlinable @inline(__always)
-    public static func sigmoid(_ x: SIMD8<Double>) -> SIMD8<Double> {
-        let t = exp(unsafeBitCast(
-            unsafeBitCast(x, to: SIMD8<UInt64>.self) | 0x8000_0000_0000_0000, to: SIMD8<Double>.self))
-        let numerator = select(x .>= SIMD8<Double>(repeating: 0), SIMD8<Double>(repeating: 1), t)
-        return numerator / (1 + t)
     }
 }

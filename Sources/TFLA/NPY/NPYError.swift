@@ -22,9 +22,13 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case dtypeMismatch(expected: String, found: String)
         /// The file could not be written.
         case unwritable(String)
+        /// The arrays were read but do not form a valid state: the error of
+        /// the state's check (``InferenceState/load(from:gate:eps:)``).
+        case invalidState(TFLAError)
     }
 
-    /// The file concerned ("<memory>" for in-memory data).
+    /// The file concerned ("<memory>" for in-memory data; the directory
+    /// for ``Problem/invalidState(_:)``).
     public var path: String
     public var problem: Problem
 
@@ -48,6 +52,7 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .trailingBytes(expected, actual): detail = "\(actual - expected) unexpected bytes after the \(expected) data bytes"
         case let .dtypeMismatch(expected, found): detail = "expected dtype \(expected), found \(found)"
         case let .unwritable(reason): detail = "cannot write: \(reason)"
+        case let .invalidState(error): detail = "not a valid state: \(error)"
         }
         return "\(path): \(detail)"
     }

@@ -7,14 +7,19 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
 
     /// The nearest bfloat16 (round to nearest, ties to even; NaN stays NaN).
-    public init(_ value: Float) {
+    public init(_ value: Float) { bitPattern = Self.roundedBits(value) }
+
+    /// The bits of the bfloat16 nearest to `value`: round to nearest, ties
+    /// to even; a NaN keeps its sign and upper payload bits and is made
+    /// quiet. Branch-free, so that loops over it vectorize
+    /// (`MemoryStorage.narrow`).
+    @inline(__always)
+    static func roundedBits(_ value: Float) -> UInt16 {
         let bits = value.bitPattern
-        if value.isNaN {
-            bitPattern = UInt16(truncatingIfNeeded: bits >> 16) | 0x0040
-        } else {
-            let rounding = 0x7FFF &+ ((bits >> 16) & 1)
-            bitPattern = UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
-        }
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
+        let quietNaN = (bits >> 16) | 0x0040
+        let isNaN = bits & 0x7FFF_FFFF > 0x7F80_0000
+        return UInt16(truncatingIfNeeded: isNaN ? quietNaN : rounded)
     }
 
     /// The value as a float32 (exact).

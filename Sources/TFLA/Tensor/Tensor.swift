@@ -38,6 +38,16 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         self.storage = TensorStorage(copying: scalars)
     }
 
+    /// A tensor of the given shape holding `scalars` that the library sized
+    /// from that shape itself: a count that does not match is a bug in the
+    /// library, so it stops the program instead of throwing.
+    init(shape: [Int], sizedScalars scalars: [Scalar]) {
+        precondition(shape.allSatisfy { $0 >= 0 } && Self.elementCount(shape) == scalars.count,
+                     "\(scalars.count) scalars for shape \(shape)")
+        self.shape = shape
+        self.storage = TensorStorage(copying: scalars)
+    }
+
     /// Wraps caller-owned memory without copying.
     ///
     /// The buffer must stay valid, and must not be written by anyone else,

@@ -14,7 +14,9 @@ enum DTypeChoice: String, ExpressibleByArgument, CaseIterable {
     case float32, float64
 }
 
-/// Options shared by the oracle commands (`run`, `step`).
+// MARK: - Option groups shared by the oracle commands (`run`, `step`, `grad`)
+
+/// The input gate, its normalization and the denominator's eps.
 struct GateOptions: ParsableArguments {
     @Option(help: "Input gate: exp or sig.") var gate: GateChoice = .exp
     @Flag(help: "Sigmoid gate only: return q̂ᵀC without the normalizer.") var noNormalize = false
@@ -40,6 +42,7 @@ struct GateOptions: ParsableArguments {
     }
 }
 
+/// Where the arrays are read and written, the compute dtype and timed repeats.
 struct IOOptions: ParsableArguments {
     @Option(name: .customLong("in"), help: "Directory with the input .npy files.") var input: String
     @Option(name: .customLong("out"), help: "Directory for the output .npy files (created if missing).") var output: String

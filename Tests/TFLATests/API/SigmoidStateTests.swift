@@ -108,7 +108,7 @@ struct SigmoidStateTests {
             try InferenceState<Double>.load(from: directory, gate: .exponential)
         }
         try NPY.write(Tensor<Double>(shape: [2, 3, 1], repeating: 2), to: directory + "/m.npy")
-        #expect(throws: TFLAError.invalidParameter(name: "m", value: "nonzero (max |m| = 2.0)", requirement: "all zeros for the sigmoid gate, whose state is (c, n) with no stabilizer; leave it out")) {
+        #expect(throws: NPYError(path: directory, problem: .invalidState(TFLAError.invalidParameter(name: "m", value: "nonzero (max |m| = 2.0)", requirement: "all zeros for the sigmoid gate, whose state is (c, n) with no stabilizer; leave it out")))) {
             try InferenceState<Double>.load(from: directory, gate: gate)
         }
     }

@@ -1,4 +1,5 @@
-/// The chunk-state kernel of the chunkwise forward (`Docs/math.md` §3.1).
+/// The chunk-state kernel of the chunkwise forward (`Docs/math.md` §3, item 1;
+/// the inter-chunk recurrence of §1 "Chunkwise form").
 extension Chunkwise {
     /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for rows
     /// `row..<row+rows` and columns `column..<column+width` of C (C's tile
@@ -49,33 +50,5 @@ extension Chunkwise {
         advanceState(context, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
                      c: nextC, ldc: dhv, n: nextN, scratch: scratch)
         return scratch.gates.nextStabilizer
-    }
-
-    /// Walks chunks `chunks` of one head for C's columns
-    /// `column..<column+width`, from the state (c, n, stabilizer) before the
-    /// first of them: writes their outputs and advances the state after
-    /// each chunk (after the last one only if `advanceAfterLast`).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    static func walkChunks<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, head: Int, chunks: Range<Int>,
-        column: Int, width: Int,
-        c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>,
-        stabilizer: inout Double, advanceAfterLast: Bool, scratch: ForwardScratch<Scalar>
-    ) {
-        for index in chunks {
-            let (token, length) = context.chunk(index, head: head)
-            scratch.gates.compute(
-                gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
-                i: context.i + token, f: context.f + token, length: length)
-            chunkOutputs(context, token: token, length: length, column: column, width: width,
-                         c: c, ldc: ldc, n: n, scratch: scratch)
-            if index + 1 < chunks.upperBound || advanceAfterLast {
-                advanceState(context, token: token, length: length,
-                             row: 0, rows: context.shape.keyDim, column: column, width: width,
-                             c: c, ldc: ldc, n: n, scratch: scratch)
-                stabilizer = scratch.gates.nextStabilizer
-            }
-        }
     }
 }

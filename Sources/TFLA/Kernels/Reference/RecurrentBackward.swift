@@ -1,13 +1,5 @@
 import RealModule
 
-/// Gradients of a loss with respect to the inputs and initial state of an
-/// mLSTM sequence.
-public struct MLSTMGradients<Scalar: TensorScalar>: Sendable {
-    public var dq, dk, dv, di, df: Tensor<Scalar>
-    /// Gradients for the initial state (zeros when none was given).
-    public var dc0, dn0, dm0: Tensor<Scalar>
-}
-
 extension Reference {
     /// The exact gradient of the recurrent form (`Docs/math.md` §4, exact
     /// mode): reverse-mode differentiation of every step, through the
@@ -41,16 +33,16 @@ extension Reference {
                                  for: "recurrent backward")
         let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)
         let initial = initialState ?? MLSTMState(zerosFor: shape)
-        var g = MLSTMGradients<Scalar>(
-            dq: Tensor(shape: shape.queryShape), dk: Tensor(shape: shape.queryShape), dv: Tensor(shape: shape.valueShape),
-            di: Tensor(shape: shape.gateShape), df: Tensor(shape: shape.gateShape),
-            dc0: Tensor(shape: shape.memoryShape), dn0: Tensor(shape: shape.normalizerShape), dm0: Tensor(shape: shape.stabilizerShape))
         let (q, k, v, ip, fp) = (inputs.q.scalars, inputs.k.scalars, inputs.v.scalars, inputs.i.scalars, inputs.f.scalars)
         let upstream = dh.scalars
         let (c0, n0, m0) = (initial.c.scalars, initial.n.scalars, initial.m.scalars)
         let (dcEnd, dnEnd, dmEnd) = (dState?.c.scalars, dState?.n.scalars, dState?.m.scalars)
-        var out = (dq: g.dq.scalars, dk: g.dk.scalars, dv: g.dv.scalars, di: g.di.scalars, df: g.df.scalars,
-                   dc0: g.dc0.scalars, dn0: g.dn0.scalars, dm0: g.dm0.scalars)
+        // The gradients as plain arrays, zeros sized from the shape (sizes
+        // checked above), made tensors of the same shapes at the end.
+        func zeros(_ dims: [Int]) -> [Scalar] { [Scalar](repeating: 0, count: dims.reduce(1, *)) }
+        var out = (dq: zeros(shape.queryShape), dk: zeros(shape.queryShape), dv: zeros(shape.valueShape),
+                   di: zeros(shape.gateShape), df: zeros(shape.gateShape),
+                   dc0: zeros(shape.memoryShape), dn0: zeros(shape.normalizerShape), dm0: zeros(shape.stabilizerShape))
         let scale = 1 / Scalar.sqrt(Scalar(dqk))
         for head in 0..<shape.batchHeads {
             // Forward, keeping every state: cs[t] is the state before token t,
@@ -159,20 +151,14 @@ extension Reference {
             for r in 0..<dqk { out.dn0[head * dqk + r] = dN[r] }
             out.dm0[head] = dM
         }
-        func tensor(_ values: [Scalar], _ dims: [Int]) -> Tensor<Scalar> {
-            // The shapes match by construction.
-            (try? Tensor(shape: dims, scalars: values)) ?? Tensor(shape: dims)
-        }
-        g = MLSTMGradients(
-            dq: tensor(out.dq, shape.queryShape), dk: tensor(out.dk, shape.queryShape), dv: tensor(out.dv, shape.valueShape),
-            di: tensor(out.di, shape.gateShape), df: tensor(out.df, shape.gateShape),
-            dc0: tensor(out.dc0, shape.memoryShape), dn0: tensor(out.dn0, shape.normalizerShape), dm0: tensor(out.dm0, shape.stabilizerShape))
-        return withExtendedLifetime(inputs) { g }
+        return MLSTMGradients(
+            dq: Tensor(shape: shape.queryShape, sizedScalars: out.dq),
+            dk: Tensor(shape: shape.queryShape, sizedScalars: out.dk),
+            dv: Tensor(shape: shape.valueShape, sizedScalars: out.dv),
+            di: Tensor(shape: shape.gateShape, sizedScalars: out.di),
+            df: Tensor(shape: shape.gateShape, sizedScalars: out.df),
+            dc0: Tensor(shape: shape.memoryShape, sizedScalars: out.dc0),
+            dn0: Tensor(shape: shape.normalizerShape, sizedScalars: out.dn0),
+            dm0: Tensor(shape: shape.stabilizerShape, sizedScalars: out.dm0))
     }
-}
-
-/// σ(x) = 1 / (1 + e^{−x}), without overflow for large |x|.
-@inlinable
-func sigmoid<T: Real>(_ x: T) -> T {
-    x >= 0 ? 1 / (1 + T.exp(-x)) : T.exp(x) / (1 + T.exp(x))
 }

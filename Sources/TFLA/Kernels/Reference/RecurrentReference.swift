@@ -7,22 +7,6 @@ import RealModule
 /// thread, and favour clarity over speed. See `Docs/math.md`.
 public enum Reference {}
 
-/// The result of a sequence kernel: outputs and the state after the last token.
-public struct MLSTMOutput<Scalar: TensorScalar>: Sendable {
-    /// Outputs `(B, NH, S, DHV)`.
-    public var h: Tensor<Scalar>
-    /// The state after the last token.
-    public var state: MLSTMState<Scalar>
-}
-
-/// The result of one generation step.
-public struct MLSTMStepOutput<Scalar: TensorScalar>: Sendable {
-    /// Output `(B, NH, DHV)`.
-    public var h: Tensor<Scalar>
-    /// The state after the step.
-    public var state: MLSTMState<Scalar>
-}
-
 extension Reference {
     /// The recurrent form (`Docs/math.md` §1 "Recurrent form", §2): walks
     /// the sequence token by token, carrying (C, n, m) per batch entry and

@@ -35,6 +35,11 @@ enum StepKernel {
         c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>,
         h: UnsafeMutablePointer<Scalar>, gates: Gates, half: HalfMemory? = nil
     ) {
+        // With C in 16 bits each row is widened into a Float buffer and then
+        // read and written as `Scalar` (`assumingMemoryBound` below), which
+        // is only sound when Scalar is Float; InferenceState refuses other
+        // combinations before it gets here.
+        precondition(half == nil || Scalar.self == Float.self, "16-bit memory storage needs Float computation")
         for head in 0..<heads {
             let rule = StabilizerRule(gate: gate, token: Double(f[head]), Double(i[head]), previous: Double(m[head]))
             gates.forget[head] = rule.carriedScale
