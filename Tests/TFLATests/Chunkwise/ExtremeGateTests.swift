@@ -40,6 +40,32 @@ struct ExtremeGateTests {
                                                    finalGradients: true)
     }
 
+    /// For every gate (the state reduced to (c, n) for the sigmoid gate):
+    /// the forward with each of `forwardTilings` and the exact gradients
+    /// with each training tiling equal the recurrent forms within 1e-10.
+    static func expectAllGatesMatchRecurrent(_ c: ChunkwiseBackwardTests.Case, forwardTilings: [ChunkwiseOptions],
+                                             _ label: String) throws {
+        for gate in allGates {
+            let state = gate.isStabilized ? c.state : c.state.map { MLSTMState(c: $0.c, n: $0.n) }
+            var dState = c.dState
+            if !gate.isStabilized, let m = dState?.m { dState?.m = Tensor(shape: m.shape) }
+            let expected = try Reference.recurrent(c.x, gate: gate, initialState: state)
+            #expect(maxMagnitude(expected.h) > 0)
+            for options in forwardTilings {
+                let result = try Chunkwise.forward(c.x, gate: gate, initialState: state, options: options)
+                expectMatchesRecurrent(result, expected, "\(label) \(gate) \(options)")
+            }
+            let gradients = try Reference.recurrentBackward(c.x, gate: gate, initialState: state, dh: c.dh,
+                                                            dState: dState)
+            for options in trainingTilings {
+                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dState: dState,
+                                                options: options).gradients
+                ChunkwiseBackwardTests.expectClose(g, gradients, tolerance: 1e-10, initialState: true,
+                                                   "\(label) \(gate) \(options)")
+            }
+        }
+    }
+
     /// One hard reset f̃ = −X at every position of a chunk: forward (both
     /// modes) and exact gradients equal the recurrent forms.
     @Test(arguments: magnitudes)
@@ -48,24 +74,8 @@ struct ExtremeGateTests {
         for position in 0..<Self.chunk {
             var c = base
             c.x.f = Self.setting(c.x.f, [(Self.chunk + position, -magnitude)])
-            for gate in allGates {
-                let state = gate.isStabilized ? c.state : c.state.map { MLSTMState(c: $0.c, n: $0.n) }
-                var dState = c.dState
-                if !gate.isStabilized, let m = dState?.m { dState?.m = Tensor(shape: m.shape) }
-                let expected = try Reference.recurrent(c.x, gate: gate, initialState: state)
-                for options in Self.tilings + Self.trainingTilings {
-                    let result = try Chunkwise.forward(c.x, gate: gate, initialState: state, options: options)
-                    expectMatchesRecurrent(result, expected, "f = −\(magnitude) at \(position) \(gate) \(options)")
-                }
-                let gradients = try Reference.recurrentBackward(c.x, gate: gate, initialState: state, dh: c.dh,
-                                                                dState: dState)
-                for options in Self.trainingTilings {
-                    let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dState: dState,
-                                                    options: options).gradients
-                    ChunkwiseBackwardTests.expectClose(g, gradients, tolerance: 1e-10, initialState: true,
-                                                       "f = −\(magnitude) at \(position) \(gate) \(options)")
-                }
-            }
+            try Self.expectAllGatesMatchRecurrent(c, forwardTilings: Self.tilings + Self.trainingTilings,
+                                                  "f = −\(magnitude) at \(position)")
         }
     }
 
@@ -111,25 +121,7 @@ struct ExtremeGateTests {
         }
         c.x.f = scatter(c.x.f)
         c.x.i = scatter(c.x.i)
-        for gate in allGates {
-            let state = gate.isStabilized ? c.state : c.state.map { MLSTMState(c: $0.c, n: $0.n) }
-            var dState = c.dState
-            if !gate.isStabilized, let m = dState?.m { dState?.m = Tensor(shape: m.shape) }
-            let expected = try Reference.recurrent(c.x, gate: gate, initialState: state)
-            #expect(maxMagnitude(expected.h) > 0)
-            for options in Self.tilings {
-                let result = try Chunkwise.forward(c.x, gate: gate, initialState: state, options: options)
-                expectMatchesRecurrent(result, expected, "seed \(seed) \(gate) \(options)")
-            }
-            let gradients = try Reference.recurrentBackward(c.x, gate: gate, initialState: state, dh: c.dh,
-                                                            dState: dState)
-            for options in Self.trainingTilings {
-                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dState: dState,
-                                                options: options).gradients
-                ChunkwiseBackwardTests.expectClose(g, gradients, tolerance: 1e-10, initialState: true,
-                                                   "seed \(seed) \(gate) \(options)")
-            }
-        }
+        try Self.expectAllGatesMatchRecurrent(c, forwardTilings: Self.tilings, "seed \(seed)")
     }
 
     /// Packed sequences and the inference state with resets: each packed
