@@ -40,10 +40,20 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        // Seeded random problems and the allocation counter, for this
+        // package's tests, benchmarks and demo; not in the TFLA product.
+        .target(
+            name: "TFLATestSupport",
+            dependencies: [
+                "TFLA",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
+        ),
         .executableTarget(
             name: "tfla",
             dependencies: [
                 "TFLA",
+                "TFLATestSupport",
                 "TFLABenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -52,7 +62,7 @@ let package = Package(
         // program that prints them (Runner). Not timed tests: see Docs/performance.md.
         .target(
             name: "TFLABenchmarkKit",
-            dependencies: ["TFLA"],
+            dependencies: ["TFLA", "TFLATestSupport"],
             path: "Benchmarks/Kit"
         ),
         .executableTarget(
@@ -67,6 +77,7 @@ let package = Package(
             name: "TFLATests",
             dependencies: [
                 "TFLA",
+                "TFLATestSupport",
                 "CTFLASupport",
                 .product(name: "RealModule", package: "swift-numerics"),
             ],

@@ -1,4 +1,5 @@
 import TFLA
+import TFLATestSupport
 
 /// One measured forward + backward configuration.
 public struct BackwardMeasurement: Sendable {

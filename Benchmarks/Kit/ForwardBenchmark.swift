@@ -1,4 +1,5 @@
 import TFLA
+import TFLATestSupport
 
 /// A named benchmark problem.
 public struct BenchmarkShape: Sendable {

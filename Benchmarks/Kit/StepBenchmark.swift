@@ -1,4 +1,5 @@
 import TFLA
+import TFLATestSupport
 
 /// Latency of one generation step (`InferenceState.step(…, into:)`).
 public enum StepBenchmark {

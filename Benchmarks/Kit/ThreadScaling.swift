@@ -1,5 +1,6 @@
 import Dispatch
 import TFLA
+import TFLATestSupport
 
 /// Shapes of the many-core measurements: the standard forward shapes, one
 /// long single head, and a large batch.

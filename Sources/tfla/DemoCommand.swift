@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import TFLA
+import TFLATestSupport
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TFLA
+import TFLATestSupport
 
 /// A small mLSTM layer over a long sequence, processed block by block with
 /// an `InferenceState`, so memory stays flat however long the sequence.

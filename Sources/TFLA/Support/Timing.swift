@@ -4,20 +4,21 @@ import Glibc
 import Darwin
 #endif
 
-/// Monotonic wall-clock time, for reports and benchmarks.
+/// Monotonic wall-clock time, for reports and benchmarks (this package's
+/// command-line tools, benchmarks and tests; not part of the public API).
 ///
 /// Named so as not to hide the standard library's `Clock` protocol from
 /// files that import TFLA.
-public enum Stopwatch {
+package enum Stopwatch {
     /// Seconds since an arbitrary fixed point.
-    public static func now() -> Double {
+    package static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
     }
 
     /// The median of `repeats` timed runs of `body` (after one warm-up run).
-    public static func median(repeats: Int, warmup: Bool = true, _ body: () throws -> Void) rethrows -> Double {
+    package static func median(repeats: Int, warmup: Bool = true, _ body: () throws -> Void) rethrows -> Double {
         if warmup { try body() }
         var times: [Double] = []
         for _ in 0..<max(repeats, 1) {

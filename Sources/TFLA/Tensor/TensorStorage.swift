@@ -64,7 +64,7 @@ final class TensorStorage<Scalar: TensorScalar> {
     /// (Docs/performance.md). Small ones are 64-byte aligned (a cache line).
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Scalar> {
         let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
-        AllocationCounter.record(UInt8.self, count: bytes)
+        AllocationTally.record(UInt8.self, count: bytes)
         let hugePage = 2 << 20
         let alignment = bytes >= 2 * hugePage ? hugePage : 64
         let rounded = (bytes + alignment - 1) / alignment * alignment

@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The non-finite policy (`Docs/math.md`, "Non-finite inputs"): NaN and
 /// meaningless infinities are refused by name and first index by every

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The sigmoid gate's state is (C, n): m may be left out, must be zero if
 /// given, and comes back as zeros.

@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// Impossible sizes are refused before any work with a typed error, and
 /// options beyond the problem never size an allocation.

@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 @Suite("Validation")
 struct ValidationTests {

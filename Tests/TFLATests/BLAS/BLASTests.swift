@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 #if canImport(Glibc)
 import Glibc

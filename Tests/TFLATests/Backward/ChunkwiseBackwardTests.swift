@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The chunkwise backward against the exact recurrent backward (itself
 /// checked against finite differences), across tilings, gates and states.

@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The chunkwise and parallel backward passes against central finite
 /// differences of their own forward functions (float64).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The promise of every oracle command: the right answer, or one line on
 /// stderr, exit status 2 and no new file in --out.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The `tfla` oracle commands, driven as a test suite elsewhere would.
 @Suite("tfla command line")

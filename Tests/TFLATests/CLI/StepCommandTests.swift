@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// `tfla step`: the fused kernel (default) and the reference step, one token
 /// or many (`--tokens`), against the library and against `tfla run`.

@@ -1,6 +1,7 @@
 import CTFLASupport
 import Testing
 import TFLA
+import TFLATestSupport
 
 @Suite("Chunkwise forward")
 struct ChunkwiseForwardTests {

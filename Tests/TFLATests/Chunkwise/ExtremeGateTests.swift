@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// Gate pre-activations far outside any trained range, and hard resets
 /// inside a chunk: the chunkwise kernels must still equal the recurrent form

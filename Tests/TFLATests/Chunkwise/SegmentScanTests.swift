@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 @Suite("Segment-parallel scan and segment summaries")
 struct SegmentScanTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFLA
+import TFLATestSupport
 
 @Suite("Inference state")
 struct InferenceStateTests {

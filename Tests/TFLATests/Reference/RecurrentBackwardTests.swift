@@ -1,5 +1,6 @@
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The exact recurrent backward against central finite differences (float64).
 @Suite("Recurrent backward")

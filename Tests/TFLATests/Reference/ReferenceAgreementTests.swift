@@ -1,6 +1,7 @@
 import RealModule
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// The three reference forms must agree with each other on random problems.
 @Suite("Reference forms agree")

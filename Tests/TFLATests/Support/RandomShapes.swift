@@ -1,4 +1,5 @@
 import TFLA
+import TFLATestSupport
 
 /// The gate variants every kernel test runs through.
 let allGates: [Gate] = [.exponential, .sigmoid(normalize: true), .sigmoid(normalize: false)]

@@ -1,4 +1,5 @@
 import RealModule
+import TFLA
 
 /// A small, fast, seedable generator (SplitMix64), so that demos, tests and
 /// benchmarks draw the same inputs on every machine.
