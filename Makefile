@@ -6,7 +6,7 @@ ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
 .PHONY: all deps build demo test python-test info bench bench-backward fixtures clean \
-        sanitize sanitize-address sanitize-thread
+        sanitize sanitize-address sanitize-thread fuzz
 
 all: build
 
@@ -60,6 +60,13 @@ sanitize-address: deps
 sanitize-thread: deps
 	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/sanitize.sh thread
 
+# Fuzzes the .npy reader (libFuzzer, AddressSanitizer) for FUZZ_SECONDS,
+# starting from the seed corpus Fuzz/corpus/npy; fails on any crash, leak,
+# hang or oversized allocation (the input is kept in .build-fuzz/artifacts/).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	SWIFT="$(SWIFT)" bash Fuzz/run.sh $(FUZZ_SECONDS)
+
 # Regenerates the cross-check fixtures from the authors' package (needs
 # Python with torch and mlstm-kernels; see the script's header).
 fixtures:
@@ -67,7 +74,7 @@ fixtures:
 	python3 Scripts/make-npy-samples.py
 
 clean:
-	rm -rf .build .build-asan .build-tsan $(PY_VENV)
+	rm -rf .build .build-asan .build-tsan .build-fuzz $(PY_VENV)
 
 bench: deps
 	$(SWIFT) build $(RELEASE) --product tfla-bench
