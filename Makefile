@@ -5,7 +5,8 @@ SWIFT   ?= swift
 ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
-.PHONY: all deps build demo test python-test info bench bench-backward fixtures clean
+.PHONY: all deps build demo test python-test info bench bench-backward fixtures clean \
+        sanitize sanitize-address sanitize-thread fuzz
 
 all: build
 
@@ -46,6 +47,26 @@ python-test:
 	$(PY_VENV)/bin/python -m pip install -q --no-deps --force-reinstall ./python && \
 	TFLA_BIN="$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla" $(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider python/tests
 
+# The Swift suite under AddressSanitizer (with LeakSanitizer) and under
+# ThreadSanitizer: release builds with the same target flags, in .build-asan
+# and .build-tsan. Fails on any report from any process (the test runner or
+# a tfla it starts). Suppressions, toolchain internals only: Tests/Sanitizers/.
+# Docs/testing.md, "Sanitizers and fuzzing", states the policy.
+sanitize: sanitize-address sanitize-thread
+
+sanitize-address: deps
+	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/sanitize.sh address
+
+sanitize-thread: deps
+	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/sanitize.sh thread
+
+# Fuzzes the .npy reader (libFuzzer, AddressSanitizer) for FUZZ_SECONDS,
+# starting from the seed corpus Fuzz/corpus/npy; fails on any crash, leak,
+# hang or oversized allocation (the input is kept in .build-fuzz/artifacts/).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	SWIFT="$(SWIFT)" bash Fuzz/run.sh $(FUZZ_SECONDS)
+
 # Regenerates the cross-check fixtures from the authors' package (needs
 # Python with torch and mlstm-kernels; see the script's header).
 fixtures:
@@ -53,7 +74,7 @@ fixtures:
 	python3 Scripts/make-npy-samples.py
 
 clean:
-	rm -rf .build $(PY_VENV)
+	rm -rf .build .build-asan .build-tsan .build-fuzz $(PY_VENV)
 
 bench: deps
 	$(SWIFT) build $(RELEASE) --product tfla-bench

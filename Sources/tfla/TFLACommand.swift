@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TFLA
 
 @main
@@ -21,9 +22,21 @@ struct TFLACommand: ParsableCommand {
     /// Errors are one line on stderr (test suites parse it); help and
     /// version go to stdout in full.
     static func main() {
+        // The status is computed in a function of its own so that the
+        // command, the error and its message are all released before the
+        // process exits (LeakSanitizer would report what is still
+        // referenced only from a frame that `exit` never returns to).
+        let status = runReportingErrors()
+        if status != 0 { Foundation.exit(status) }
+    }
+
+    /// Parses and runs the command; prints an error or help; returns the
+    /// exit status.
+    private static func runReportingErrors() -> Int32 {
         do {
             var command = try parseAsRoot()
             try command.run()
+            return 0
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
@@ -35,7 +48,7 @@ struct TFLACommand: ParsableCommand {
                 var stderr = StandardError()
                 print("tfla: error: \(escaped(text)) (see 'tfla help')", to: &stderr)
             }
-            exit(withError: code == .success ? nil : ExitCode(code.rawValue))
+            return code.rawValue
         }
     }
 }
