@@ -1,6 +1,7 @@
 import PropertyBased
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// Property-based checks of the chunkwise kernels against the recurrent form:
 /// random shapes (S = 1 and S not a multiple of the chunk among them), random
