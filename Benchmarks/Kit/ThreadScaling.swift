@@ -124,8 +124,37 @@ public enum ThreadSweep {
 /// planned for P), then replayed on P simulated workers that take items in
 /// order from a shared counter (greedy list scheduling), with a barrier at
 /// the end of each region; time outside the regions stays serial.
+///
+/// With `calibrate`, the prediction is also scaled by the machine's load
+/// factor at P: how much slower the one-thread call runs when min(P, cores)
+/// copies of it run at once (each on its own inputs). It captures what list
+/// scheduling cannot — cores that share caches, memory and, on a VM,
+/// physical cores slow down when all are busy (`Docs/performance.md`,
+/// "Many cores", run 8: 1.38× at 16 on the 16-core host).
 public enum ScalingSimulator {
-    public static let csvHeader = "work,shape,B,NH,S,DQK,DHV,gate,workers,regions,items,work_s,serial_s,predicted_s,baseline_s,predicted_speedup"
+    public static let csvHeader = "work,shape,B,NH,S,DQK,DHV,gate,workers,regions,items,work_s,serial_s,predicted_s,baseline_s,predicted_speedup,load_factor,calibrated_s,calibrated_speedup"
+
+    /// The median time of one call of `prepare()`'s work when `copies`
+    /// copies run at once, each on its own thread and inputs, against
+    /// `alone`: the load factor.
+    public static func loadFactor(copies: Int, repeats: Int, alone: Double,
+                                  prepare: () throws -> () throws -> Void) throws -> Double {
+        guard copies > 1 else { return 1 }
+        let calls = try (0..<copies).map { _ in UnsafeSendableBox(try prepare()) }
+        for call in calls { try call.value() }
+        let times = UnsafeSendableBox(UnsafeMutableBufferPointer<Double>.allocate(capacity: copies * max(1, repeats)))
+        defer { times.value.deallocate() }
+        times.value.initialize(repeating: .nan)
+        DispatchQueue.concurrentPerform(iterations: copies) { copy in
+            for run in 0..<max(1, repeats) {
+                let start = Stopwatch.now()
+                try? calls[copy].value()
+                times.value[copy * max(1, repeats) + run] = Stopwatch.now() - start
+            }
+        }
+        let sorted = times.value.filter { !$0.isNaN }.sorted()
+        return sorted[sorted.count / 2] / alone
+    }
 
     /// The makespan of the recorded regions on `workers` workers.
     public static func makespan(_ regions: [[Double]], workers: Int) -> Double {
@@ -144,7 +173,7 @@ public enum ScalingSimulator {
     /// planned for one worker. Returns CSV rows.
     public static func run(_ work: ScalingWork, name: String, shape: ProblemShape, gate: Gate,
                            workers: [Int], repeats: Int, tiling: TilingOverrides = TilingOverrides(),
-                           report: (String) -> Void) throws -> [String] {
+                           calibrate: Bool = false, report: (String) -> Void) throws -> [String] {
         let baseline = try timeCalls(repeats: repeats, try work.prepare(shape, gate: gate, threads: 1, parallelism: 1)).median
         var rows: [String] = []
         for count in workers {
@@ -162,15 +191,26 @@ public enum ScalingSimulator {
             let busy = trace.regions.reduce(0) { $0 + $1.reduce(0, +) }
             let serial = max(0, trace.wall - busy)
             let predicted = makespan(trace.regions, workers: count) + serial
+            let load = calibrate
+                ? try loadFactor(copies: min(count, Workers.defaultCount), repeats: repeats, alone: baseline) {
+                    try work.prepare(shape, gate: gate, threads: 1, parallelism: 1)
+                }
+                : 1
             let items = trace.regions.map { "\($0.count)" }.joined(separator: "+")
             let regionWork = trace.regions.map { String(format: "%.1f", $0.reduce(0, +) * 1e3) }.joined(separator: "+")
             report(String(format: "%-8@ %-14@ P=%-3d items %@  work %@ = %.1f ms (%.2f× one thread's)  serial %.3f ms  predicted %.3f ms  speed-up %5.2f×",
                           work.rawValue, name, count, items, regionWork, busy * 1e3, busy / baseline, serial * 1e3, predicted * 1e3,
                           baseline / predicted))
+            if calibrate {
+                report(String(format: "%-8@ %-14@ P=%-3d load factor %.2f (%d copies at once)  calibrated %.3f ms  speed-up %5.2f×",
+                              work.rawValue, name, count, load, min(count, Workers.defaultCount), predicted * load * 1e3,
+                              baseline / (predicted * load)))
+            }
             let s = shape
             rows.append([work.rawValue, name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)",
                          gate.isStabilized ? "exp" : "sig", "\(count)", "\(trace.regions.count)", items,
-                         "\(busy)", "\(serial)", "\(predicted)", "\(baseline)", "\(baseline / predicted)"].joined(separator: ","))
+                         "\(busy)", "\(serial)", "\(predicted)", "\(baseline)", "\(baseline / predicted)",
+                         "\(load)", "\(predicted * load)", "\(baseline / (predicted * load))"].joined(separator: ","))
         }
         return rows
     }

@@ -20,6 +20,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --threads-sweep or --simulate: forward, backward, step, comma-separated.") var work = "forward,backward,step"
     @Option(help: "With --threads-sweep or --simulate: columns of C per work item (default: planned).") var dhvTile: Int?
     @Option(help: "With --threads-sweep or --simulate: sequence segments (default: planned).") var segments: Int?
+    @Flag(help: "With --simulate: also scale each prediction by the load factor measured here (min(P, cores) concurrent one-thread copies of the work against one alone).")
+    var calibrate = false
     @Option(help: "With --step: batch entries (heads 8, DQK 256, DHV 512).") var stepBatch = 1
     @Flag(help: "Keep freed memory in the process (glibc: no mmap, no trim), so that outputs reuse pages already faulted in.")
     var reuseFreedMemory = false
@@ -99,7 +101,8 @@ struct BenchRunner: ParsableCommand {
                                                         repeats: w == .step ? repeats * 100 : repeats, tiling: tiling) { print($0) }
                         } else if let simulate {
                             rows += try ScalingSimulator.run(w, name: entry.name, shape: shape, gate: g, workers: counts(simulate),
-                                                             repeats: w == .step ? repeats * 20 : repeats, tiling: tiling) { print($0) }
+                                                             repeats: w == .step ? repeats * 20 : repeats, tiling: tiling,
+                                                             calibrate: calibrate) { print($0) }
                         }
                     }
                     if w == .step { break }  // the step depends on B·NH, DQK, DHV only: one shape is enough
