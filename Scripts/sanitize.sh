@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Swift test suite under a sanitizer: `Scripts/sanitize.sh address`
 # (AddressSanitizer with LeakSanitizer) or `Scripts/sanitize.sh thread`
-# (ThreadSanitizer). `make sanitize` runs both; Docs/testing.md ("Sanitizers")
-# states the policy.
+# (ThreadSanitizer). `make sanitize` runs both; Docs/testing.md ("Sanitizers
+# and fuzzing") states the policy.
 #
 # The build is the release build of `make test`, with the same target flags
 # (ARCH_FLAGS, passed in the environment by the Makefile), in its own scratch
