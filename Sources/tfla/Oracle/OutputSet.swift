@@ -78,6 +78,10 @@ struct OutputSet {
                 for (name, _) in files where rename((staging as NSString).appendingPathComponent(name + ".npy"), file(name)) != 0 {
                     throw CommandFailure("\(file(name)): cannot move into place: \(NPYFile.reason(errno))")
                 }
+                // Still under the handler's lock: a signal after the renames
+                // finds nothing left to remove (removing the empty staging
+                // directory after release left it behind on a SIGTERM there).
+                rmdir(staging)
             }
         } catch {
             Interruption.shared.release()
@@ -86,7 +90,6 @@ struct OutputSet {
             throw error
         }
         Interruption.shared.release()
-        rmdir(staging)
     }
 
     /// The reason part of an NPY write error (its path is the staging one).
