@@ -149,7 +149,6 @@ extension MLSTMInputs {
     /// The gate part of ``validateValues(gate:threads:)``: O(B·NH·S), so the
     /// forward runs it before any work.
     func validateGateValues(gate: Gate) throws(TFLAError) {
-        let nonFinite = { (value: Double) in ValueCheck.describe(value) }
         let failure: (String, Int, Double, String)? = i.withUnsafeBufferPointer { ib in
             f.withUnsafeBufferPointer { fb in
                 for index in 0..<fb.count {
@@ -169,7 +168,7 @@ extension MLSTMInputs {
         }
         if let (name, index, value, requirement) = failure {
             throw .nonFiniteValue(argument: name, index: ValueCheck.position(of: index, in: f.shape),
-                                  value: nonFinite(value), requirement: requirement)
+                                  value: ValueCheck.describe(value), requirement: requirement)
         }
     }
 }

@@ -172,8 +172,8 @@ final class ChunkGates {
                 // then 0, and 0 rather than e^{−∞+∞} is what the terms get.
                 rowTerm[t] = rowMax == -.infinity ? 0 : -rowMax
                 localRowTerm[t] = tokenMax == -.infinity ? 0 : -tokenMax
-                sharedScale[t] = tokenMax == -.infinity ? 0 : .exp(tokenMax - rowMax)
-                interScale[t] = rowMax == -.infinity ? 0 : scale * .exp(carried - rowMax)
+                sharedScale[t] = stabilizedWeight(tokenMax, over: rowMax)
+                interScale[t] = scale * stabilizedWeight(carried, over: rowMax)
                 denominatorFloor[t] = .exp(-(local + rowMax))
                 lastRowMax = rowMax
             } else {
@@ -191,7 +191,7 @@ final class ChunkGates {
         let chunkMax = stabilized ? lastRowMax : 0
         if stabilized {
             nextStabilizer = local + chunkMax
-            stateDecay = chunkMax == -.infinity ? 0 : .exp(carried - chunkMax)
+            stateDecay = stabilizedWeight(carried, over: chunkMax)
         } else {
             nextStabilizer = 0
             stateDecay = .exp(logDecay)
@@ -202,7 +202,7 @@ final class ChunkGates {
         for k in stride(from: frameCount - 1, through: 0, by: -1) {
             for j in frameStart[k]..<frameStart[k + 1] {
                 updateWeight[j] = !stabilized ? .exp(local + (columnTerm[j] + offset))
-                    : chunkMax == -.infinity ? 0 : .exp((columnTerm[j] + offset) - chunkMax)
+                    : stabilizedWeight(columnTerm[j] + offset, over: chunkMax)
             }
             offset += frameEntry[k]
         }

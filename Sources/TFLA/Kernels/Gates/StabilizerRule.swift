@@ -34,9 +34,8 @@ struct StabilizerRule<T: Real> {
     init(gate: Gate, carried: T, new: T) {
         let m = gate.isStabilized ? Swift.max(carried, new) : 0
         stabilizer = m
-        // Both parts empty (log-scale −∞): 0, not e^{−∞+∞}.
-        carriedScale = m == -.infinity ? 0 : .exp(carried - m)
-        newScale = m == -.infinity ? 0 : .exp(new - m)
+        carriedScale = stabilizedWeight(carried, over: m)
+        newScale = stabilizedWeight(new, over: m)
         newAttains = gate.isStabilized && new >= carried
     }
 
@@ -47,4 +46,11 @@ struct StabilizerRule<T: Real> {
     init(gate: Gate, token f: T, _ i: T, previous m: T) {
         self.init(gate: gate, carried: logSigmoid(f) + m, new: gate.logInputWeight(i))
     }
+}
+
+/// e^{x − m} for a log-scale x ≤ m, and 0 when m = −∞ (then x = −∞ too:
+/// nothing there, where e^{−∞+∞} would be NaN).
+@inline(__always)
+func stabilizedWeight<T: Real>(_ x: T, over m: T) -> T {
+    m == -.infinity ? 0 : .exp(x - m)
 }

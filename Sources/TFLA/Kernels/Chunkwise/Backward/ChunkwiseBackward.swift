@@ -160,7 +160,7 @@ extension Chunkwise {
         loadFinalStateGradients(context, head: head, dC: dC, dN: dN)
         walkBackward(context, head: head, segments: 0..<context.segments, dC: dC, dN: dN, scratch: scratch)
         storeInitialStateGradients(context, head: head, dC: dC, dN: dN)
-        gateGradients(context, head: head)
+        gateGradients(context, head: head, gates: scratch.gates)
     }
 
     /// dC and dn after the last chunk: the upstream dc, dn (dn in exact

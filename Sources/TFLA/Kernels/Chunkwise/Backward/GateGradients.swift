@@ -13,7 +13,7 @@ extension Chunkwise {
     /// Then df = (reverse cumsum of dF)·σ(−f̃).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    static func gateGradients<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int) {
+    static func gateGradients<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, gates: ChunkGates) {
         let fw = context.forward
         let (s, dqk, dhv) = (fw.shape.sequence, fw.shape.keyDim, fw.shape.valueDim)
         let base = head * s
@@ -38,7 +38,7 @@ extension Chunkwise {
                 for index in 0..<(dqk * dhv) { dm0 += Double(context.dc0[memory + index]) * Double(context.c0[memory + index]) }
                 for index in 0..<dqk { dm0 += Double(context.dn0[normalizer + index]) * Double(fw.n0[normalizer + index]) }
                 mu[s - 1] += Double(context.dmLast?[head] ?? 0) - finalDot
-                dm0 += routeStabilizerGradients(context, head: head, dF: dF, dLogI: dLogI, mu: mu)
+                dm0 += routeStabilizerGradients(context, head: head, dF: dF, dLogI: dLogI, mu: mu, gates: gates)
             }
         }
         context.dm0[head] = Scalar(dm0)
@@ -58,11 +58,11 @@ extension Chunkwise {
     /// Returns the part that reaches m0.
     static func routeStabilizerGradients<Scalar: KernelScalar>(
         _ context: BackwardContext<Scalar>, head: Int,
-        dF: UnsafeMutablePointer<Double>, dLogI: UnsafeMutablePointer<Double>, mu: UnsafePointer<Double>
+        dF: UnsafeMutablePointer<Double>, dLogI: UnsafeMutablePointer<Double>, mu: UnsafePointer<Double>,
+        gates: ChunkGates
     ) -> Double {
         let fw = context.forward
         let base = head * fw.shape.sequence
-        let gates = ChunkGates(capacity: fw.tiling.chunk)
         var toInitial = 0.0
         var mPrev = Double(fw.m0[head])
         var source = -1   // the token behind mPrev (flat within the head), −1 for m0

@@ -118,8 +118,9 @@ extension Chunkwise {
         }
 
         // 4. Gate gradients.
-        parallelFor(items: heads, threads: tiling.threads, makeScratch: { () }) { head, _ in
-            gateGradients(shared.value, head: head)
+        parallelFor(items: heads, threads: tiling.threads,
+                    makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
+            gateGradients(shared.value, head: head, gates: gates)
         }
         for buffer in owned { buffer.deallocate() }
     }

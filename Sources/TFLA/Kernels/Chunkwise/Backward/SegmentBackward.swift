@@ -59,8 +59,9 @@ extension Chunkwise {
                          dC: dC, dN: dN, scratch: scratch)
             if block == 0 { storeInitialStateGradients(context, head: head, dC: dC, dN: dN) }
         }
-        parallelFor(items: heads, threads: fw.tiling.threads, makeScratch: { () }) { head, _ in
-            gateGradients(shared.value, head: head)
+        parallelFor(items: heads, threads: fw.tiling.threads,
+                    makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
+            gateGradients(shared.value, head: head, gates: gates)
         }
         withExtendedLifetime((deltaC, deltaN, decays)) {}
     }
