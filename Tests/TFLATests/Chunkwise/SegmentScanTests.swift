@@ -29,11 +29,12 @@ struct SegmentScanTests {
         }
     }
 
-    /// The automatic decomposition planned for many workers (column tiles
-    /// and segments for a single head) computes the same function.
-    @Test(arguments: [1, 2, 16, 64])
-    func plannedParallelismMatchesRecurrent(parallelism: Int) throws {
-        let shape = ProblemShape(batch: 1, heads: 1, sequence: 300, keyDim: 8, valueDim: 256)
+    /// The automatic decomposition planned for many workers computes the
+    /// same function: segments of whole columns for one head; column tiles,
+    /// then segments, for two heads.
+    @Test(arguments: [1, 2, 16, 64], [1, 2])
+    func plannedParallelismMatchesRecurrent(parallelism: Int, heads: Int) throws {
+        let shape = ProblemShape(batch: 1, heads: heads, sequence: 300, keyDim: 8, valueDim: 256)
         let x = MLSTMInputs<Double>.random(shape, gates: .extreme, seed: 9)
         for gate in allGates {
             let expected = try Reference.recurrent(x, gate: gate)

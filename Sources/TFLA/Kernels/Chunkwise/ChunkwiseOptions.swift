@@ -107,12 +107,14 @@ public struct ChunkwiseOptions: Sendable, Hashable {
         let chunks = (shape.sequence + chunk - 1) / chunk
         let workers = min(parallelism ?? Workers.defaultCount, Workers.maximumCount)
         let dhv = min(dhvTile ?? Self.automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
+        let phaseColumns = min(dhvTile ?? Self.columnSplit(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
             query: min(queryTile, chunk),
             kv: min(kvTile, chunk),
             dqk: min(dqkTile ?? shape.keyDim, shape.keyDim),
             dhv: dhv,
+            phaseColumns: phaseColumns,
             stateStride: min(stateStride, chunks),
             threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
             parallelism: workers,
@@ -130,9 +132,19 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     }
 
     /// Splits C's columns (down to 64) until there are `itemsPerWorker`
-    /// items per planned worker. Depends on the shape and the planned
+    /// items per planned worker. A single head is the exception: its
+    /// columns stay whole and sequence segments make all the items, because
+    /// on one head narrow tiles cost more than segments do (measured on 2 to
+    /// 16 threads: whole columns 18–38 % faster than 64-column tiles,
+    /// `Docs/performance.md`, "Run 9"). Depends on the shape and the planned
     /// parallelism, never on the thread count.
     static func automaticValueTile(for shape: ProblemShape, parallelism: Int) -> Int {
+        shape.batchHeads == 1 ? shape.valueDim : columnSplit(for: shape, parallelism: parallelism)
+    }
+
+    /// C's columns halved (down to 64) until there are `itemsPerWorker`
+    /// items per planned worker, one head or many.
+    static func columnSplit(for shape: ProblemShape, parallelism: Int) -> Int {
         let target = targetItems(parallelism: parallelism)
         var tile = shape.valueDim
         while shape.batchHeads * ((shape.valueDim + tile - 1) / tile) < target, tile >= 128 {
@@ -149,6 +161,10 @@ struct ResolvedTiling {
     var kv: Int
     var dqk: Int
     var dhv: Int
+    /// Columns per item of the single-head backward's state-gradient phase
+    /// (`PhasedBackward.swift`): split like several heads' forward, since
+    /// that phase has no segments to make items from.
+    var phaseColumns: Int
     /// Training mode: keep every `stateStride`-th chunk state (at most the
     /// chunk count).
     var stateStride: Int

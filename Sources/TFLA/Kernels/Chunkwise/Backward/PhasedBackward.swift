@@ -59,7 +59,7 @@ extension Chunkwise {
         let dNs = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * dqk)
         owned += [UnsafeMutableRawPointer(dCs), UnsafeMutableRawPointer(dNs)]
         let saved = UnsafeSendable((states, normalizers, stabilizers, dCs, dNs))
-        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        let columnTiles = (dhv + tiling.phaseColumns - 1) / tiling.phaseColumns
         parallelFor(
             items: heads * columnTiles, threads: tiling.threads,
             makeScratch: { BackwardScratch(shared.value) }
@@ -68,8 +68,8 @@ extension Chunkwise {
             let fw = context.forward
             let (_, _, stabilizers, dCs, dNs) = saved.value
             let head = item / columnTiles
-            let column = item % columnTiles * tiling.dhv
-            let width = min(tiling.dhv, dhv - column)
+            let column = item % columnTiles * tiling.phaseColumns
+            let width = min(tiling.phaseColumns, dhv - column)
             let ownsNormalizer = column == 0
             let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
             if let dcLast = context.dcLast {
