@@ -29,7 +29,8 @@ public enum Gate: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The log input weight for a pre-activation ĩ: ĩ itself, or logσ(ĩ).
-    @inlinable public func logInputWeight<T: Real>(_ preactivation: T) -> T {
+    /// Package access, as `logSigmoid`: a helper of the kernels.
+    @inlinable package func logInputWeight<T: Real>(_ preactivation: T) -> T {
         isStabilized ? preactivation : logSigmoid(preactivation)
     }
 
