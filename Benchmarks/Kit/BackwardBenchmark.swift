@@ -7,6 +7,8 @@ public struct BackwardMeasurement: Sendable {
     public var gate: Gate
     public var mode: GradientMode
     public var options: ChunkwiseOptions
+    /// Every `stateStride`-th chunk state kept by the training forward.
+    public var stateStride: Int
     /// Median wall times (s) of the training forward, of the backward, and
     /// of both together (medians over the same repetitions).
     public var forwardMedian: Double
@@ -24,18 +26,17 @@ public struct BackwardMeasurement: Sendable {
 }
 
 public enum BackwardBenchmark {
-    /// Times `Chunkwise.forward` (training mode) followed by
+    /// Times `Chunkwise.trainingForward` followed by
     /// `Chunkwise.backward`, float32, one warm-up then `repeats`.
     public static func run(
-        _ shape: ProblemShape, gate: Gate, mode: GradientMode, options: ChunkwiseOptions, repeats: Int, seed: UInt64 = 1
+        _ shape: ProblemShape, gate: Gate, mode: GradientMode, options: ChunkwiseOptions, stateStride: Int = 4,
+        repeats: Int, seed: UInt64 = 1
     ) throws -> BackwardMeasurement {
-        var options = options
-        options.mode = .training
         let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
         let dh = MLSTMInputs<Float>.random(shape, seed: seed + 1).v
         func once() throws -> (Double, Double) {
             let start = Stopwatch.now()
-            let output = try Chunkwise.forward(inputs, gate: gate, options: options)
+            let output = try Chunkwise.trainingForward(inputs, gate: gate, stateStride: stateStride, options: options)
             let middle = Stopwatch.now()
             _ = try Chunkwise.backward(inputs, gate: gate, forward: output, dh: dh, mode: mode, options: options)
             return (middle - start, Stopwatch.now() - middle)
@@ -54,7 +55,7 @@ public enum BackwardBenchmark {
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         return BackwardMeasurement(
-            shape: shape, gate: gate, mode: mode, options: options,
+            shape: shape, gate: gate, mode: mode, options: options, stateStride: stateStride,
             forwardMedian: median(forward), backwardMedian: median(backward),
             totalMedian: median(total), totalMinimum: total.min()!, bytesAllocated: allocated,
             peakResidentBytes: PeakMemory.peakBytes() ?? 0)
@@ -72,11 +73,11 @@ public enum BackwardBenchmark {
         let line = String(format: "%@ %-6d %@ %@ %5d %6d %8.1f %8.1f %9.1f %8.1f %10.1f %12.1f",
                           name.padding(toLength: 15, withPad: " ", startingAt: 0), s.sequence,
                           gateName.padding(toLength: 4, withPad: " ", startingAt: 0),
-                          m.mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), o.chunkSize, o.stateStride,
+                          m.mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), o.chunkSize, m.stateStride,
                           m.forwardMedian * 1e3, m.backwardMedian * 1e3, m.totalMedian * 1e3, m.totalMinimum * 1e3,
                           Double(m.bytesAllocated) / 1e6, Double(m.peakResidentBytes) / 1e6)
         let csv = [name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)", gateName,
-                   m.mode.rawValue, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(o.stateStride)", "\(threads)",
+                   m.mode.rawValue, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(m.stateStride)", "\(threads)",
                    "\(m.forwardMedian)", "\(m.backwardMedian)", "\(m.totalMedian)", "\(m.totalMinimum)",
                    "\(m.bytesAllocated)", "\(m.peakResidentBytes)"].joined(separator: ",")
         return (line, csv)
@@ -90,13 +91,17 @@ public struct BackwardConfiguration: Sendable {
     public var gate: Gate
     public var mode: GradientMode
     public var options: ChunkwiseOptions
+    /// Every `stateStride`-th chunk state kept by the training forward.
+    public var stateStride: Int
 
-    public init(name: String, shape: ProblemShape, gate: Gate, mode: GradientMode, options: ChunkwiseOptions) {
+    public init(name: String, shape: ProblemShape, gate: Gate, mode: GradientMode, options: ChunkwiseOptions,
+                stateStride: Int = 4) {
         self.name = name
         self.shape = shape
         self.gate = gate
         self.mode = mode
         self.options = options
+        self.stateStride = stateStride
     }
 }
 
@@ -111,7 +116,8 @@ public enum BackwardSuite {
         var rows: [String] = []
         for (index, c) in configurations.enumerated() {
             progress(index, configurations.count, "\(c.name) \(c.gate.isStabilized ? "exp" : "sig") \(c.mode.rawValue) L=\(c.options.chunkSize)")
-            let m = try BackwardBenchmark.run(c.shape, gate: c.gate, mode: c.mode, options: c.options, repeats: repeats)
+            let m = try BackwardBenchmark.run(c.shape, gate: c.gate, mode: c.mode, options: c.options,
+                                              stateStride: c.stateStride, repeats: repeats)
             let (line, row) = BackwardBenchmark.format(name: c.name, m, threads: c.options.threads ?? Workers.defaultCount)
             report(line)
             rows.append(row)

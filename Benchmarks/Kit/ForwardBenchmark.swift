@@ -46,18 +46,26 @@ public struct ForwardMeasurement: Sendable {
 }
 
 public enum ForwardBenchmark {
-    /// Times `Chunkwise.forward` in float32 (one warm-up, then `repeats`).
+    /// Times `Chunkwise.forward` (or, with a `stateStride`,
+    /// `Chunkwise.trainingForward`) in float32 (one warm-up, then `repeats`).
     public static func run(
-        _ shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, repeats: Int, seed: UInt64 = 1
+        _ shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil, repeats: Int, seed: UInt64 = 1
     ) throws -> ForwardMeasurement {
         let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
-        _ = try Chunkwise.forward(inputs, gate: gate, options: options)
+        func call() throws {
+            if let stateStride {
+                _ = try Chunkwise.trainingForward(inputs, gate: gate, stateStride: stateStride, options: options)
+            } else {
+                _ = try Chunkwise.forward(inputs, gate: gate, options: options)
+            }
+        }
+        try call()
         var times: [Double] = []
         var allocated = 0
         for _ in 0..<max(1, repeats) {
             let before = AllocationCounter.bytesAllocated
             let start = Stopwatch.now()
-            _ = try Chunkwise.forward(inputs, gate: gate, options: options)
+            try call()
             times.append(Stopwatch.now() - start)
             allocated = AllocationCounter.bytesAllocated - before
         }

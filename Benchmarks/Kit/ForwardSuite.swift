@@ -7,16 +7,20 @@ public struct ForwardConfiguration: Sendable {
     public var shape: ProblemShape
     public var gate: Gate
     public var options: ChunkwiseOptions
+    /// nil: the inference forward; else the training forward keeping every
+    /// `stateStride`-th chunk state.
+    public var stateStride: Int?
 
-    public init(name: String, shape: ProblemShape, gate: Gate, options: ChunkwiseOptions) {
+    public init(name: String, shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil) {
         self.name = name
         self.shape = shape
         self.gate = gate
         self.options = options
+        self.stateStride = stateStride
     }
 
     var gateName: String { gate.isStabilized ? "exp" : "sig" }
-    var modeName: String { options.mode == .training ? "training" : "inference" }
+    var modeName: String { stateStride == nil ? "inference" : "training" }
 }
 
 /// Runs a list of forward configurations and formats the results as a
@@ -36,7 +40,8 @@ public enum ForwardSuite {
         var rows: [String] = []
         for (index, c) in configurations.enumerated() {
             progress(index, configurations.count, "\(c.name) \(c.gateName) L=\(c.options.chunkSize)")
-            let m = try ForwardBenchmark.run(c.shape, gate: c.gate, options: c.options, repeats: repeats)
+            let m = try ForwardBenchmark.run(c.shape, gate: c.gate, options: c.options, stateStride: c.stateStride,
+                                             repeats: repeats)
             let (s, o) = (c.shape, c.options)
             report(String(format: "%@ %-6d %@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
                           c.name.padding(toLength: 15, withPad: " ", startingAt: 0), s.sequence,

@@ -152,11 +152,11 @@ struct BenchRunner: ParsableCommand {
                                 options.threads = threads
                                 options.parallelism = parallelism
                                 if let chunk { options.chunkSize = chunk }
-                                if let stride { options.stateStride = stride }
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
                                 if let kt = list(kvTiles).first ?? nil { options.kvTile = kt }
                                 configurations.append(BackwardConfiguration(name: entry.name, shape: shape, gate: g,
-                                                                            mode: gradientMode, options: options))
+                                                                            mode: gradientMode, options: options,
+                                                                            stateStride: stride ?? 4))
                             }
                         }
                     }
@@ -182,12 +182,12 @@ struct BenchRunner: ParsableCommand {
                 for chunk in list(chunkSizes) {
                     for qt in list(queryTiles) {
                         for kt in list(kvTiles) {
-                            var options = ChunkwiseOptions(threads: threads, parallelism: parallelism,
-                                                           mode: mode == "training" ? .training : .inference)
+                            var options = ChunkwiseOptions(threads: threads, parallelism: parallelism)
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.kvTile = kt }
-                            configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options))
+                            configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options,
+                                                                       stateStride: mode == "training" ? 1 : nil))
                         }
                     }
                 }

@@ -25,7 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Benchmark forward (training mode) + backward.") var backward = false
     @Option(help: "With --backward: gradient mode, exact or reference.") var gradientMode: GradientMode = .exact
     @Option(help: "With --backward: keep every N-th chunk state; the backward recomputes the others (default 4).")
-    var stateStride = ChunkwiseOptions.training.stateStride
+    var stateStride = 4
 
     func run() throws {
         let names = shapes == "all" ? BenchmarkShape.standard.map(\.name) : shapes.split(separator: ",").map(String.init)
@@ -46,8 +46,9 @@ struct BenchCommand: ParsableCommand {
             if let sequence { shape.sequence = sequence }
             for g in gates {
                 for chunk in chunks {
-                    let options = ChunkwiseOptions(chunkSize: chunk, threads: threads, mode: mode == "training" ? .training : .inference)
-                    configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options))
+                    let options = ChunkwiseOptions(chunkSize: chunk, threads: threads)
+                    configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options,
+                                                               stateStride: mode == "training" ? 1 : nil))
                 }
             }
         }
@@ -63,10 +64,8 @@ struct BenchCommand: ParsableCommand {
             print("tfla bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), forward + backward (\(gradientMode.rawValue))")
             print(BackwardBenchmark.tableHeader)
             let list = configurations.map { c -> BackwardConfiguration in
-                var options = c.options
-                options.mode = .training
-                options.stateStride = stateStride
-                return BackwardConfiguration(name: c.name, shape: c.shape, gate: c.gate, mode: gradientMode, options: options)
+                BackwardConfiguration(name: c.name, shape: c.shape, gate: c.gate, mode: gradientMode, options: c.options,
+                                      stateStride: stateStride)
             }
             lines = [BackwardBenchmark.csvHeader] + (try BackwardSuite.run(list, repeats: repeats, progress: progress, report: { print($0) }))
         } else {

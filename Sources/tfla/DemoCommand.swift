@@ -40,7 +40,7 @@ struct DemoCommand: ParsableCommand {
         print("build ISA:  \(BuildInfo.compiledISA)")
         if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
         print("BLAS:       \(BLAS.configuration)")
-        var output: ChunkwiseOutput<Float>?
+        var output: MLSTMOutput<Float>?
         let seconds = try Stopwatch.median(repeats: repeats) {
             output = try Chunkwise.forward(inputs, gate: gateValue, options: options)
         }

@@ -29,7 +29,8 @@ public enum Gate: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The log input weight for a pre-activation ĩ: ĩ itself, or logσ(ĩ).
-    @inlinable public func logInputWeight<T: Real>(_ preactivation: T) -> T {
+    /// Package access, as `logSigmoid`: a helper of the kernels.
+    @inlinable package func logInputWeight<T: Real>(_ preactivation: T) -> T {
         isStabilized ? preactivation : logSigmoid(preactivation)
     }
 
@@ -42,8 +43,11 @@ public enum Gate: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// logσ(x) = −softplus(−x), exact for large |x| of either sign.
+///
+/// Package access: the kernels and tests use it; it is not part of the
+/// library's public API.
 @inlinable
-public func logSigmoid<T: Real>(_ x: T) -> T {
+package func logSigmoid<T: Real>(_ x: T) -> T {
     // min(x, 0) − log(1 + e^{−|x|}): no overflow, and log1p keeps the small
     // tail accurate where logσ(x) ≈ −e^{−x}.
     Swift.min(x, 0) - T.log(onePlus: T.exp(-abs(x)))

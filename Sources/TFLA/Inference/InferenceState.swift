@@ -124,7 +124,6 @@ public final class InferenceState<Scalar: KernelScalar> {
         let given = try inputs.validatedShape()
         try requireSameHeads(given)
         var options = options
-        options.mode = .inference
         if options.threads == nil { options.threads = threads }
         let result = try Chunkwise.forward(inputs, gate: gate, initialState: snapshot(), eps: eps, options: options)
         state = result.state

@@ -20,9 +20,9 @@ public protocol TensorScalar: Sendable, Equatable, ExpressibleByIntegerLiteral {
 /// An element type the kernels compute in: `Float` or `Double`.
 ///
 /// Kernels are generic over this protocol; `Real` supplies `exp`, `log` and
-/// `log1p`, and the BLAS requirement routes matrix products to `sgemm` or
-/// `dgemm`.
-public protocol KernelScalar: TensorScalar, BinaryFloatingPoint, Real, BLASScalar, DecayRowScalar {}
+/// `log1p`. Matrix products go to `sgemm` or `dgemm` by the type (only
+/// `Float` and `Double` conform).
+public protocol KernelScalar: TensorScalar, BinaryFloatingPoint, Real {}
 
 extension Float: TensorScalar, KernelScalar {
     public static var npyDescriptor: String? { "<f4" }

@@ -41,47 +41,50 @@ struct GradCommand: ParsableCommand {
             if kernel == .parallel, let first = optional.first {
                 throw CommandFailure("--kernel parallel has no initial or final state, but \(directory.file(first.0)) exists")
             }
-            var options = tiling.options(mode: .training)
-            if let stateStride { options.stateStride = stateStride }
+            let options = tiling.options(training: true)
+            let stride = stateStride ?? 4
             switch try ArrayDirectory.computeDType(inputs + optional, requested: io.dtype, directory: directory) {
-            case .float32: try compute(Float.self, inputs, optional, gate: gate, options: options)
-            case .float64: try compute(Double.self, inputs, optional, gate: gate, options: options)
+            case .float32: try compute(Float.self, inputs, optional, gate: gate, stateStride: stride, options: options)
+            case .float64: try compute(Double.self, inputs, optional, gate: gate, stateStride: stride, options: options)
             }
         }
     }
 
     private func compute<S: KernelScalar>(
-        _: S.Type, _ inputs: [(String, NPYArray)], _ optional: [(String, NPYArray)], gate: Gate, options: ChunkwiseOptions
+        _: S.Type, _ inputs: [(String, NPYArray)], _ optional: [(String, NPYArray)], gate: Gate, stateStride: Int,
+        options: ChunkwiseOptions
     ) throws {
         let x = inputs.map { $0.1.tensor(as: S.self) }
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let dh = x[5]
         let parts = Dictionary(uniqueKeysWithValues: optional.map { ($0.0, $0.1.tensor(as: S.self)) })
         let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
-        var dState: MLSTMState<S>?
+        var dFinalState: MLSTMState<S>?
         if parts["dc"] != nil || parts["dn"] != nil || parts["dm"] != nil {
             let shape = try mlstm.validatedShape()
-            dState = MLSTMState(c: parts["dc"] ?? Tensor(shape: shape.memoryShape), n: parts["dn"] ?? Tensor(shape: shape.normalizerShape),
-                                m: parts["dm"] ?? Tensor(shape: shape.stabilizerShape))
+            dFinalState = MLSTMState(c: parts["dc"] ?? Tensor(shape: shape.memoryShape), n: parts["dn"] ?? Tensor(shape: shape.normalizerShape),
+                                     m: parts["dm"] ?? Tensor(shape: shape.stabilizerShape))
         }
         let eps = try gateOptions.eps(as: S.self)
         var output = try OutputSet(io.output)
         let g = try timed(repeats: io.repeats) { () throws -> MLSTMGradients<S> in
             switch kernel {
             case .recurrent:
-                return try Reference.recurrentBackward(mlstm, gate: gate, initialState: initial, eps: eps, dh: dh, dState: dState)
+                return try Reference.recurrentBackward(mlstm, gate: gate, initialState: initial, eps: eps, dh: dh,
+                                                       dFinalState: dFinalState)
             case .parallel:
                 return try Reference.parallelBackward(mlstm, gate: gate, eps: eps, dh: dh, mode: mode)
             case .chunkwise:
-                return try Chunkwise.gradients(mlstm, gate: gate, initialState: initial, eps: eps, dh: dh, dState: dState,
-                                               mode: mode, options: options).gradients
+                return try Chunkwise.gradients(mlstm, gate: gate, initialState: initial, eps: eps, dh: dh,
+                                               dFinalState: dFinalState, mode: mode, stateStride: stateStride,
+                                               options: options).gradients
             }
         }
         for (name, tensor) in [("dq", g.dq), ("dk", g.dk), ("dv", g.dv), ("di", g.di), ("df", g.df)] {
             output.add(tensor, as: name)
         }
         if initial != nil {
-            for (name, tensor) in [("dc0", g.dc0), ("dn0", g.dn0), ("dm0", g.dm0)] { output.add(tensor, as: name) }
+            for (name, tensor) in [("dc0", g.dInitialState.c), ("dn0", g.dInitialState.n), ("dm0", g.dInitialState.m)] { output.add(tensor, as: name) }
         }
         try output.commit()
     }

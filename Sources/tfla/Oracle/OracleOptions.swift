@@ -70,9 +70,10 @@ struct TilingOptions: ParsableArguments {
     @Flag(help: "Chunkwise: skip the check for NaN and refused infinities (for inputs checked beforehand; such values then give unspecified results instead of an error).")
     var skipValueCheck = false
 
-    /// The library's defaults for the mode with these flags applied.
-    func options(mode: ChunkwiseOptions.Mode = .inference) -> ChunkwiseOptions {
-        var options = mode == .training ? ChunkwiseOptions.training : ChunkwiseOptions.default
+    /// The library's defaults (``ChunkwiseOptions/training`` for a
+    /// forward + backward) with these flags applied.
+    func options(training: Bool = false) -> ChunkwiseOptions {
+        var options = training ? ChunkwiseOptions.training : ChunkwiseOptions.default
         options.dqkTile = dqkTile
         options.dhvTile = dhvTile
         options.threads = threads

@@ -9,11 +9,12 @@ import TFLATestSupport
 struct NonFiniteTests {
     static let shape = ProblemShape(batch: 2, heads: 2, sequence: 21, keyDim: 5, valueDim: 6)
     static let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4)
-    static let variants: [ChunkwiseOptions] = [
-        options,
-        ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 2, dhvTile: 2, parallelism: 64),
-        ChunkwiseOptions(chunkSize: 8, queryTile: 3, kvTile: 5, stateStride: 2, mode: .training),
-        ChunkwiseOptions(chunkSize: 4, queryTile: 4, kvTile: 4, dhvTile: 3, parallelism: 64, mode: .training),
+    /// Inference and training forwards with their tilings.
+    static let variants: [(kind: ForwardKind, tiling: TrainingTiling)] = [
+        (.inference, TrainingTiling(chunkSize: 8, queryTile: 4, kvTile: 4)),
+        (.inference, TrainingTiling(chunkSize: 8, queryTile: 4, kvTile: 2, dhvTile: 2, parallelism: 64)),
+        (.training, TrainingTiling(chunkSize: 8, queryTile: 3, kvTile: 5, stateStride: 2)),
+        (.training, TrainingTiling(chunkSize: 4, queryTile: 4, kvTile: 4, dhvTile: 3, parallelism: 64)),
     ]
 
     static func setting<S: KernelScalar>(_ tensor: Tensor<S>, _ values: [(Int, S)]) -> Tensor<S> {
@@ -64,8 +65,10 @@ struct NonFiniteTests {
         let expected = (name, index, value.isNaN ? "nan" : value > 0 ? "+inf" : "-inf")
         let dh = MLSTMInputs<Double>.random(Self.shape, seed: 4).v
         let gate = Gate.exponential
-        for options in Self.variants {
-            Self.expectRefused(expected, "forward \(options)") { _ = try Chunkwise.forward(bad, gate: gate, options: options) }
+        for (kind, tiling) in Self.variants {
+            Self.expectRefused(expected, "\(kind) forward \(tiling)") {
+                _ = try chunkwiseForward(kind, bad, gate: gate, stateStride: tiling.stateStride, options: tiling.options)
+            }
         }
         Self.expectRefused(expected, "gradients") { _ = try Chunkwise.gradients(bad, gate: gate, dh: dh) }
         Self.expectRefused(expected, "packed forward") {
@@ -121,10 +124,10 @@ struct NonFiniteTests {
         Self.expectRefused(("dh", [1, 0, 1, 1], "+inf"), "recurrent backward") {
             _ = try Reference.recurrentBackward(x, gate: .exponential, dh: badDh)
         }
-        var dState = MLSTMState<Double>(zerosFor: Self.shape)
-        dState.m = Self.setting(dState.m, [(3, -.infinity)])
+        var dFinalState = MLSTMState<Double>(zerosFor: Self.shape)
+        dFinalState.m = Self.setting(dFinalState.m, [(3, -.infinity)])
         Self.expectRefused(("dm", [1, 1, 0], "-inf"), "gradients dm") {
-            _ = try Chunkwise.gradients(x, gate: .exponential, dh: dh, dState: dState)
+            _ = try Chunkwise.gradients(x, gate: .exponential, dh: dh, dFinalState: dFinalState)
         }
     }
 
@@ -140,8 +143,9 @@ struct NonFiniteTests {
         for gate in [Gate.sigmoid(normalize: true), .sigmoid(normalize: false)] {
             let expected = try Reference.recurrent(large, gate: gate)
             #expect(try Reference.recurrent(bad, gate: gate).h == expected.h)
-            for options in Self.variants {
-                expectMatchesRecurrent(try Chunkwise.forward(bad, gate: gate, options: options), expected, "\(gate) \(options)")
+            for (kind, tiling) in Self.variants {
+                let result = try chunkwiseForward(kind, bad, gate: gate, stateStride: tiling.stateStride, options: tiling.options)
+                expectMatchesRecurrent(result.h, result.state, expected, "\(gate) \(kind) \(tiling)")
             }
         }
     }
@@ -157,17 +161,19 @@ struct NonFiniteTests {
         finite.f = Self.setting(finite.f, [(position, -1e30), (21 + position, -1e30)])
         for gate in allGates {
             let state = gate.isStabilized ? c.state : c.state.map { MLSTMState(c: $0.c, n: $0.n) }
-            var dState = c.dState
-            if !gate.isStabilized, let m = dState?.m { dState?.m = Tensor(shape: m.shape) }
+            var dFinalState = c.dFinalState
+            if !gate.isStabilized, let m = dFinalState?.m { dFinalState?.m = Tensor(shape: m.shape) }
             let expected = try Reference.recurrent(finite, gate: gate, initialState: state)
             #expect(try Reference.recurrent(c.x, gate: gate, initialState: state).h == expected.h)
-            for options in Self.variants {
-                expectMatchesRecurrent(try Chunkwise.forward(c.x, gate: gate, initialState: state, options: options),
-                                       expected, "\(gate) \(options)")
+            for (kind, tiling) in Self.variants {
+                let result = try chunkwiseForward(kind, c.x, gate: gate, initialState: state, stateStride: tiling.stateStride,
+                                                  options: tiling.options)
+                expectMatchesRecurrent(result.h, result.state, expected, "\(gate) \(kind) \(tiling)")
             }
-            let reference = try Reference.recurrentBackward(finite, gate: gate, initialState: state, dh: c.dh, dState: dState)
-            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dState: dState,
-                                            options: Self.variants[3]).gradients
+            let reference = try Reference.recurrentBackward(finite, gate: gate, initialState: state, dh: c.dh, dFinalState: dFinalState)
+            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dFinalState: dFinalState,
+                                            stateStride: Self.variants[3].tiling.stateStride,
+                                            options: Self.variants[3].tiling.options).gradients
             ChunkwiseBackwardTests.expectClose(g, reference, tolerance: 1e-10, initialState: true, "−inf \(gate)")
         }
     }
@@ -204,11 +210,12 @@ struct NonFiniteTests {
         for gate in allGates {
             let state = gate.isStabilized ? warm : MLSTMState(c: warm.c, n: warm.n)
             let expected = try Reference.recurrent(compact, gate: gate, initialState: state)
-            for options in Self.variants {
-                let result = try Chunkwise.forward(x, gate: gate, initialState: state, options: options)
-                #expect(relativeError(try keep(result.h), expected.h) <= 1e-10, "h \(gate) \(options)")
-                #expect(relativeError(result.state.c, expected.state.c) <= 1e-10, "c \(gate) \(options)")
-                #expect(relativeError(result.state.m, expected.state.m) <= 1e-12, "m \(gate) \(options)")
+            for (kind, tiling) in Self.variants {
+                let result = try chunkwiseForward(kind, x, gate: gate, initialState: state, stateStride: tiling.stateStride,
+                                                  options: tiling.options)
+                #expect(relativeError(try keep(result.h), expected.h) <= 1e-10, "h \(gate) \(kind) \(tiling)")
+                #expect(relativeError(result.state.c, expected.state.c) <= 1e-10, "c \(gate) \(kind) \(tiling)")
+                #expect(relativeError(result.state.m, expected.state.m) <= 1e-12, "m \(gate) \(kind) \(tiling)")
             }
         }
     }
@@ -224,8 +231,9 @@ struct NonFiniteTests {
         for gate in [Gate.sigmoid(normalize: true), .sigmoid(normalize: false)] {
             let expected = try Reference.recurrent(x, gate: gate)
             #expect(maxMagnitude(expected.h) > 0 && relativeError(expected.h, expected.h) == 0)
-            for options in Self.variants {
-                expectMatchesRecurrent(try Chunkwise.forward(x, gate: gate, options: options), expected, "\(gate) \(options)")
+            for (kind, tiling) in Self.variants {
+                let result = try chunkwiseForward(kind, x, gate: gate, stateStride: tiling.stateStride, options: tiling.options)
+                expectMatchesRecurrent(result.h, result.state, expected, "\(gate) \(kind) \(tiling)")
             }
         }
     }

@@ -57,17 +57,16 @@ struct SizeTests {
         let shape = ProblemShape(batch: 2, heads: 2, sequence: 37, keyDim: 8, valueDim: 6)
         let x = MLSTMInputs<Double>.random(shape, seed: 5)
         let dh = MLSTMInputs<Double>.random(shape, seed: 6).v
-        let clipped = ChunkwiseOptions(chunkSize: 8, stateStride: 5, mode: .training)
-        var huge = clipped
-        huge.stateStride = stride
-        let expected = try Chunkwise.gradients(x, gate: .exponential, dh: dh, options: clipped)
-        let result = try Chunkwise.gradients(x, gate: .exponential, dh: dh, options: huge)
+        let options = ChunkwiseOptions(chunkSize: 8)
+        let expected = try Chunkwise.gradients(x, gate: .exponential, dh: dh, stateStride: 5, options: options)
+        let result = try Chunkwise.gradients(x, gate: .exponential, dh: dh, stateStride: stride, options: options)
         #expect(Self.same(result.gradients, expected.gradients))
-        #expect(result.output.chunkStates?.c.shape == [2, 2, 1, 8, 6])
+        #expect(result.output.chunkStates.c.shape == [2, 2, 1, 8, 6])
         // One head takes the phased path, sized by the chunk count.
         let single = MLSTMInputs<Double>.random(ProblemShape(batch: 1, heads: 1, sequence: 37, keyDim: 8, valueDim: 6), seed: 7)
-        let one = try Chunkwise.gradients(single, gate: .exponential, dh: single.v, options: huge)
-        #expect(Self.same(one.gradients, try Chunkwise.gradients(single, gate: .exponential, dh: single.v, options: clipped).gradients))
+        let one = try Chunkwise.gradients(single, gate: .exponential, dh: single.v, stateStride: stride, options: options)
+        #expect(Self.same(one.gradients, try Chunkwise.gradients(single, gate: .exponential, dh: single.v, stateStride: 5,
+                                                                 options: options).gradients))
     }
 
     /// Thread and worker counts up to Int.max are clipped, not trusted.
@@ -93,16 +92,19 @@ struct SizeTests {
     }
 
     static func same(_ a: MLSTMGradients<Double>, _ b: MLSTMGradients<Double>) -> Bool {
-        a.dq == b.dq && a.dk == b.dk && a.dv == b.dv && a.di == b.di && a.df == b.df && a.dc0 == b.dc0 && a.dn0 == b.dn0 && a.dm0 == b.dm0
+        a.dq == b.dq && a.dk == b.dk && a.dv == b.dv && a.di == b.di && a.df == b.df && a.dInitialState.c == b.dInitialState.c && a.dInitialState.n == b.dInitialState.n && a.dInitialState.m == b.dInitialState.m
     }
 
-    @Test func savedStrideBelowOneIsRefused() throws {
+    /// A stride below one is refused by every training entry (saved states
+    /// cannot be given one: their fields are read-only).
+    @Test func strideBelowOneIsRefused() throws {
         let x = MLSTMInputs<Double>.random(ProblemShape(batch: 1, heads: 2, sequence: 9, keyDim: 3, valueDim: 2), seed: 2)
-        let options = ChunkwiseOptions(chunkSize: 4, mode: .training)
-        var forward = try Chunkwise.forward(x, gate: .exponential, options: options)
-        forward.chunkStates?.stride = 0
-        #expect(throws: TFLAError.invalidParameter(name: "forward.chunkStates.stride", value: "0", requirement: "at least 1")) {
-            try Chunkwise.backward(x, gate: .exponential, forward: forward, dh: x.v, options: options)
+        let options = ChunkwiseOptions(chunkSize: 4)
+        let refusal = TFLAError.invalidParameter(name: "stateStride", value: "0", requirement: "at least 1")
+        #expect(throws: refusal) { try Chunkwise.trainingForward(x, gate: .exponential, stateStride: 0, options: options) }
+        #expect(throws: refusal) { try Chunkwise.gradients(x, gate: .exponential, dh: x.v, stateStride: 0, options: options) }
+        #expect(throws: refusal) {
+            try Chunkwise.gradients(packed: x, sequenceOffsets: [0, 9], gate: .exponential, dh: x.v, stateStride: 0, options: options)
         }
     }
 }

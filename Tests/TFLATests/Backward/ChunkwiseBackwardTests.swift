@@ -10,7 +10,7 @@ struct ChunkwiseBackwardTests {
         var x: MLSTMInputs<Double>
         var state: MLSTMState<Double>?
         var dh: Tensor<Double>
-        var dState: MLSTMState<Double>?
+        var dFinalState: MLSTMState<Double>?
     }
 
     /// A random problem; the initial state comes from a warm-up sequence and
@@ -24,39 +24,39 @@ struct ChunkwiseBackwardTests {
             ? try Reference.recurrent(MLSTMInputs<Double>.random(warmShape, gates: gates, seed: seed + 1), gate: gate).state
             : nil
         let dh = MLSTMInputs<Double>.random(shape, seed: seed + 2).v
-        var dState: MLSTMState<Double>?
+        var dFinalState: MLSTMState<Double>?
         if finalGradients {
             var stateShape = shape
             stateShape.sequence = shape.keyDim
             let w = MLSTMInputs<Double>.random(stateShape, seed: seed + 3)
             var m = try w.i.slicing(axis: 2, 0..<1)
             if !gate.isStabilized { m = Tensor(shape: m.shape) }
-            dState = MLSTMState(c: w.v, n: try w.k.slicing(axis: 2, 0..<1).reshaped(shape.normalizerShape), m: m)
+            dFinalState = MLSTMState(c: w.v, n: try w.k.slicing(axis: 2, 0..<1).reshaped(shape.normalizerShape), m: m)
         }
-        return Case(x: x, state: state, dh: dh, dState: dState)
+        return Case(x: x, state: state, dh: dh, dFinalState: dFinalState)
     }
 
     static func expectClose(_ g: MLSTMGradients<Double>, _ reference: MLSTMGradients<Double>, tolerance: Double,
                             initialState: Bool, _ label: String) {
         var pairs = [("dq", g.dq, reference.dq), ("dk", g.dk, reference.dk), ("dv", g.dv, reference.dv),
                      ("di", g.di, reference.di), ("df", g.df, reference.df)]
-        if initialState { pairs += [("dc0", g.dc0, reference.dc0), ("dn0", g.dn0, reference.dn0), ("dm0", g.dm0, reference.dm0)] }
+        if initialState { pairs += [("dc0", g.dInitialState.c, reference.dInitialState.c), ("dn0", g.dInitialState.n, reference.dInitialState.n), ("dm0", g.dInitialState.m, reference.dInitialState.m)] }
         for (name, value, expected) in pairs {
             let error = relativeError(value, expected)
             #expect(error <= tolerance, "\(name) \(label): \(error)")
         }
     }
 
-    static let tilings: [ChunkwiseOptions] = [
-        ChunkwiseOptions(chunkSize: 4, queryTile: 4, kvTile: 4, mode: .training),
-        ChunkwiseOptions(chunkSize: 5, queryTile: 2, kvTile: 3, stateStride: 2, mode: .training),
-        ChunkwiseOptions(chunkSize: 1, queryTile: 1, kvTile: 1, stateStride: 3, mode: .training),
-        ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3, mode: .training),
-        ChunkwiseOptions(chunkSize: 64, mode: .training),  // larger than S
-        ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 4, dhvTile: 4, stateStride: 2, mode: .training),  // 2 column tiles
+    static let tilings: [TrainingTiling] = [
+        TrainingTiling(chunkSize: 4, queryTile: 4, kvTile: 4),
+        TrainingTiling(chunkSize: 5, queryTile: 2, kvTile: 3, stateStride: 2),
+        TrainingTiling(chunkSize: 1, queryTile: 1, kvTile: 1, stateStride: 3),
+        TrainingTiling(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3),
+        TrainingTiling(chunkSize: 64),  // larger than S
+        TrainingTiling(chunkSize: 6, queryTile: 4, kvTile: 4, dhvTile: 4, stateStride: 2),  // 2 column tiles
         // Planned for 64 workers: segments and shared scores in the
         // training forward.
-        ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 2, dhvTile: 2, stateStride: 2, parallelism: 64, mode: .training),
+        TrainingTiling(chunkSize: 3, queryTile: 2, kvTile: 2, dhvTile: 2, stateStride: 2, parallelism: 64),
     ]
 
     /// One head: the backward runs in phases; 4 heads: it walks per head
@@ -68,12 +68,12 @@ struct ChunkwiseBackwardTests {
         for gate in allGates {
             for (initial, final) in [(false, false), (true, true), (true, false), (false, true)] {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 11, initialState: initial, finalGradients: final)
-                let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
-                for options in Self.tilings {
-                    let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState,
-                                                    options: options).gradients
+                let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState)
+                for tiling in Self.tilings {
+                    let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
+                                                    stateStride: tiling.stateStride, options: tiling.options).gradients
                     Self.expectClose(g, expected, tolerance: 1e-10, initialState: initial,
-                                     "\(gate) \(gates) initial \(initial) final \(final) L \(options.chunkSize) stride \(options.stateStride)")
+                                     "\(gate) \(gates) initial \(initial) final \(final) L \(tiling.chunkSize) stride \(tiling.stateStride)")
                 }
             }
         }
@@ -90,11 +90,10 @@ struct ChunkwiseBackwardTests {
             for gate in allGates {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: UInt64(blocks * 10 + stride),
                                           initialState: true, finalGradients: true)
-                let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
-                let options = ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 3, stateStride: stride,
-                                               segments: blocks, mode: .training)
-                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState,
-                                                options: options).gradients
+                let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState)
+                let options = ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 3, segments: blocks)
+                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
+                                                stateStride: stride, options: options).gradients
                 Self.expectClose(g, expected, tolerance: 1e-10, initialState: true,
                                  "\(gate) \(gates) blocks \(blocks) stride \(stride)")
             }
@@ -102,22 +101,21 @@ struct ChunkwiseBackwardTests {
         let c = try Self.makeCase(shape, gate: .exponential, seed: 5, initialState: true, finalGradients: true)
         var results: [MLSTMGradients<Double>] = []
         for threads in [1, 2, 3, 7, 16] {
-            let options = ChunkwiseOptions(chunkSize: 3, stateStride: stride, threads: threads, segments: blocks, mode: .training)
+            let options = ChunkwiseOptions(chunkSize: 3, threads: threads, segments: blocks)
             results.append(try Chunkwise.gradients(c.x, gate: .exponential, initialState: c.state, dh: c.dh,
-                                                   dState: c.dState, options: options).gradients)
+                                                   dFinalState: c.dFinalState, stateStride: stride, options: options).gradients)
         }
         for other in results.dropFirst() {
             #expect(other.dq == results[0].dq && other.dk == results[0].dk && other.dv == results[0].dv)
             #expect(other.di == results[0].di && other.df == results[0].df)
-            #expect(other.dc0 == results[0].dc0 && other.dn0 == results[0].dn0 && other.dm0 == results[0].dm0)
+            #expect(other.dInitialState.c == results[0].dInitialState.c && other.dInitialState.n == results[0].dInitialState.n && other.dInitialState.m == results[0].dInitialState.m)
         }
         // Reference mode: blocks against the one walk per head.
         for gate in allGates {
             let r = try Self.makeCase(shape, gate: gate, seed: 6, initialState: true, finalGradients: true)
             func run(_ segments: Int) throws -> MLSTMGradients<Double> {
-                try Chunkwise.gradients(r.x, gate: gate, initialState: r.state, dh: r.dh, dState: r.dState, mode: .reference,
-                                        options: ChunkwiseOptions(chunkSize: 3, stateStride: stride, segments: segments,
-                                                                  mode: .training)).gradients
+                try Chunkwise.gradients(r.x, gate: gate, initialState: r.state, dh: r.dh, dFinalState: r.dFinalState, mode: .reference,
+                                        stateStride: stride, options: ChunkwiseOptions(chunkSize: 3, segments: segments)).gradients
             }
             Self.expectClose(try run(blocks), try run(1), tolerance: 1e-10, initialState: true, "reference \(gate)")
         }
@@ -130,9 +128,10 @@ struct ChunkwiseBackwardTests {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 1100, keyDim: 4, valueDim: 3)
         for gate in [Gate.exponential, .sigmoid(normalize: true)] {
             let c = try Self.makeCase(shape, gate: gate, seed: 5, initialState: true, finalGradients: true)
-            let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
-            let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 96, kvTile: 160, stateStride: 2, mode: .training)
-            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState, options: options).gradients
+            let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState)
+            let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 96, kvTile: 160)
+            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
+                                            stateStride: 2, options: options).gradients
             Self.expectClose(g, expected, tolerance: 1e-10, initialState: true, "\(gate) L \(chunkSize)")
         }
     }
@@ -143,12 +142,13 @@ struct ChunkwiseBackwardTests {
             let gate = allGates[Int(seed) % 3]
             let c = try Self.makeCase(shape, gate: gate, gates: seed % 2 == 0 ? .realistic : .extreme, seed: seed,
                                       initialState: seed % 3 != 0, finalGradients: seed % 4 != 0)
-            let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState)
+            let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState)
             var rng = SplitMix64(seed: seed)
-            let options = ChunkwiseOptions(
+            let options = TrainingTiling(
                 chunkSize: Int.random(in: 1...48, using: &rng), queryTile: Int.random(in: 1...16, using: &rng),
-                kvTile: Int.random(in: 1...16, using: &rng), stateStride: Int.random(in: 1...4, using: &rng), mode: .training)
-            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dState: c.dState, options: options).gradients
+                kvTile: Int.random(in: 1...16, using: &rng), stateStride: Int.random(in: 1...4, using: &rng))
+            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
+                                            stateStride: options.stateStride, options: options.options).gradients
             Self.expectClose(g, expected, tolerance: 1e-10, initialState: c.state != nil, "seed \(seed) \(shape) \(options)")
         }
     }
@@ -162,14 +162,15 @@ struct ChunkwiseBackwardTests {
             let dh = c.dh.converted(to: Float.self)
             var results: [MLSTMGradients<Float>] = []
             for threads in [1, 2, 3, 7, 16] {
-                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 5, stateStride: 2,
-                                               threads: threads, parallelism: 16, mode: .training)
+                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 5,
+                                               threads: threads, parallelism: 16)
                 let state = c.state.map { MLSTMState<Float>(c: $0.c.converted(), n: $0.n.converted(), m: $0.m.converted()) }
-                results.append(try Chunkwise.gradients(x, gate: gate, initialState: state, dh: dh, options: options).gradients)
+                results.append(try Chunkwise.gradients(x, gate: gate, initialState: state, dh: dh, stateStride: 2,
+                                                       options: options).gradients)
             }
             for other in results.dropFirst() {
                 #expect(other.dq == results[0].dq && other.dk == results[0].dk && other.dv == results[0].dv)
-                #expect(other.di == results[0].di && other.df == results[0].df && other.dc0 == results[0].dc0)
+                #expect(other.di == results[0].di && other.df == results[0].df && other.dInitialState.c == results[0].dInitialState.c)
             }
         }
     }
@@ -206,29 +207,83 @@ struct ChunkwiseBackwardTests {
             for gates in GateDistribution.allCases {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 8, initialState: false, finalGradients: false)
                 let expected = try Reference.parallelBackward(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference)
-                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 8, mode: .training)
-                let g = try Chunkwise.gradients(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference, options: options).gradients
+                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 8)
+                let g = try Chunkwise.gradients(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference, stateStride: 1,
+                                                options: options).gradients
                 Self.expectClose(g, expected, tolerance: 1e-10, initialState: false, "\(gate) \(gates)")
             }
         }
     }
 
-    @Test func rejectsAnInferenceModeForward() throws {
+    /// The backward takes the chunk size and stride from the saved states
+    /// and refuses states that do not fit the inputs, naming the field.
+    @Test func refusesChunkStatesThatDoNotFit() throws {
         let c = try Self.makeCase(ProblemShape(batch: 1, heads: 1, sequence: 8, keyDim: 3, valueDim: 2),
                                   gate: .exponential, seed: 1, initialState: false, finalGradients: false)
-        let inference = try Chunkwise.forward(c.x, gate: .exponential)
-        #expect(throws: TFLAError.invalidParameter(name: "forward", value: "an inference-mode output",
-                                                   requirement: "the output of a training-mode forward (it keeps the chunk states)")) {
-            try Chunkwise.backward(c.x, gate: .exponential, forward: inference, dh: c.dh)
-        }
-        let training = try Chunkwise.forward(c.x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 4, mode: .training))
-        #expect(throws: TFLAError.invalidParameter(name: "chunkSize", value: "2", requirement: "the forward's chunk size, 4")) {
-            try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.dh,
-                                   options: ChunkwiseOptions(chunkSize: 2, mode: .training))
-        }
+        let training = try Chunkwise.trainingForward(c.x, gate: .exponential, stateStride: 1,
+                                                     options: ChunkwiseOptions(chunkSize: 4))
+        #expect(training.chunkStates.chunkSize == 4 && training.chunkStates.stride == 1)
         #expect(throws: TFLAError.shapeMismatch(argument: "dh", expected: [1, 1, 8, 2], given: [1, 1, 8, 3])) {
-            try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.x.q,
-                                   options: ChunkwiseOptions(chunkSize: 4, mode: .training))
+            try Chunkwise.backward(c.x, gate: .exponential, forward: training, dh: c.x.q)
+        }
+        // A longer sequence: the states' chunk size of 8 (clipped to S = 8)
+        // exceeds the 4 tokens of these inputs.
+        let long = try Self.makeCase(ProblemShape(batch: 1, heads: 1, sequence: 16, keyDim: 3, valueDim: 2),
+                                     gate: .exponential, seed: 2, initialState: false, finalGradients: false)
+        let short = try Self.makeCase(ProblemShape(batch: 1, heads: 1, sequence: 4, keyDim: 3, valueDim: 2),
+                                      gate: .exponential, seed: 3, initialState: false, finalGradients: false)
+        var mixed = try Chunkwise.trainingForward(short.x, gate: .exponential, stateStride: 1,
+                                                  options: ChunkwiseOptions(chunkSize: 2))
+        mixed.chunkStates = try Chunkwise.trainingForward(c.x, gate: .exponential, stateStride: 1,
+                                                          options: ChunkwiseOptions(chunkSize: 8)).chunkStates
+        #expect(throws: TFLAError.invalidParameter(
+            name: "forward.chunkStates.chunkSize", value: "8",
+            requirement: "between 1 and S = 4: the chunk size of a forward over these inputs")) {
+            try Chunkwise.backward(short.x, gate: .exponential, forward: mixed, dh: short.dh)
+        }
+        // States of another chunk size or stride whose count differs from
+        // what that chunk size and stride give for these inputs.
+        var other = try Chunkwise.trainingForward(long.x, gate: .exponential, stateStride: 1,
+                                                  options: ChunkwiseOptions(chunkSize: 4))
+        other.chunkStates = training.chunkStates  // 2 states of chunks of 4 tokens: 4 are needed for S = 16
+        #expect(throws: TFLAError.shapeMismatch(argument: "forward.chunkStates.c", expected: [1, 1, 4, 3, 2],
+                                                given: [1, 1, 2, 3, 2])) {
+            try Chunkwise.backward(long.x, gate: .exponential, forward: other, dh: long.dh)
+        }
+        other.chunkStates = try Chunkwise.trainingForward(long.x, gate: .exponential, stateStride: 2,
+                                                          options: ChunkwiseOptions(chunkSize: 4)).chunkStates
+        other.h = training.h
+        #expect(throws: TFLAError.shapeMismatch(argument: "forward.h", expected: [1, 1, 16, 2], given: [1, 1, 8, 2])) {
+            try Chunkwise.backward(long.x, gate: .exponential, forward: other, dh: long.dh)
+        }
+    }
+
+    /// `trainingForward` followed by `backward` is `gradients`, bit for
+    /// bit, whatever the backward's own options (its chunk size comes from
+    /// the states).
+    @Test func trainingForwardThenBackwardIsGradients() throws {
+        let shape = ProblemShape(batch: 2, heads: 2, sequence: 37, keyDim: 5, valueDim: 6)
+        for gate in allGates {
+            let c = try Self.makeCase(shape, gate: gate, seed: 9, initialState: true, finalGradients: true)
+            for (stride, options) in [(4, ChunkwiseOptions.training), (1, ChunkwiseOptions(chunkSize: 5, queryTile: 2, kvTile: 3)),
+                                      (3, ChunkwiseOptions(chunkSize: 4, dhvTile: 4, parallelism: 8))] {
+                let both = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
+                                                   stateStride: stride, options: options)
+                let forward = try Chunkwise.trainingForward(c.x, gate: gate, initialState: c.state, stateStride: stride,
+                                                            options: options)
+                var backwardOptions = options
+                backwardOptions.chunkSize = 1000  // not used: the states carry theirs
+                let g = try Chunkwise.backward(c.x, gate: gate, initialState: c.state, forward: forward, dh: c.dh,
+                                               dFinalState: c.dFinalState, options: backwardOptions)
+                #expect(forward.h == both.output.h && forward.state.c == both.output.state.c)
+                // The stride is clipped to the chunk count (one chunk of 37 tokens at L = 128).
+                let chunks = (shape.sequence + options.chunkSize - 1) / options.chunkSize
+                #expect(forward.chunkStates.c == both.output.chunkStates.c && forward.chunkStates.stride == min(stride, chunks))
+                #expect(g.dq == both.gradients.dq && g.dk == both.gradients.dk && g.dv == both.gradients.dv)
+                #expect(g.di == both.gradients.di && g.df == both.gradients.df)
+                #expect(g.dInitialState.c == both.gradients.dInitialState.c && g.dInitialState.n == both.gradients.dInitialState.n
+                        && g.dInitialState.m == both.gradients.dInitialState.m)
+            }
         }
     }
 }

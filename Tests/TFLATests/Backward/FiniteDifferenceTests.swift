@@ -17,7 +17,7 @@ struct FiniteDifferenceTests {
         return difference / max(maxMagnitude(numeric), 1e-3 * max(1, abs(loss)))
     }
 
-    static let options = ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 2, stateStride: 2, mode: .training)
+    static let options = TrainingTiling(chunkSize: 3, queryTile: 2, kvTile: 2, stateStride: 2)
 
     @Test(arguments: GateDistribution.allCases, [1e-6, 1e-2])
     func chunkwiseExactMode(gates: GateDistribution, eps: Double) throws {
@@ -25,17 +25,18 @@ struct FiniteDifferenceTests {
         for gate in allGates {
             let c = try ChunkwiseBackwardTests.makeCase(shape, gate: gate, gates: gates, seed: 60, initialState: true, finalGradients: true)
             func loss(_ c: Case) throws -> Double {
-                let out = try Chunkwise.forward(c.x, gate: gate, initialState: c.state, eps: eps, options: Self.options)
-                let d = c.dState!
+                let out = try Chunkwise.trainingForward(c.x, gate: gate, initialState: c.state, eps: eps,
+                                                        stateStride: Self.options.stateStride, options: Self.options.options)
+                let d = c.dFinalState!
                 return dotProduct(out.h, c.dh) + dotProduct(out.state.c, d.c) + dotProduct(out.state.n, d.n) + dotProduct(out.state.m, d.m)
             }
-            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, eps: eps, dh: c.dh, dState: c.dState,
-                                            options: Self.options).gradients
+            let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, eps: eps, dh: c.dh, dFinalState: c.dFinalState,
+                                            stateStride: Self.options.stateStride, options: Self.options.options).gradients
             var checks: [(String, Tensor<Double>, WritableKeyPath<Case, Tensor<Double>>)] = [
                 ("dq", g.dq, \.x.q), ("dk", g.dk, \.x.k), ("dv", g.dv, \.x.v), ("di", g.di, \.x.i), ("df", g.df, \.x.f),
-                ("dc0", g.dc0, \.state!.c), ("dn0", g.dn0, \.state!.n),
+                ("dc0", g.dInitialState.c, \.state!.c), ("dn0", g.dInitialState.n, \.state!.n),
             ]
-            if gate.isStabilized { checks.append(("dm0", g.dm0, \.state!.m)) }
+            if gate.isStabilized { checks.append(("dm0", g.dInitialState.m, \.state!.m)) }
             let value = try loss(c)
             for (name, analytic, path) in checks {
                 let numeric = try centralDifferences(c, path, loss: loss)

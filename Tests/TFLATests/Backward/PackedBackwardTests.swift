@@ -22,22 +22,23 @@ struct PackedBackwardTests {
             let finalGradient = MLSTMState(c: try w.v.slicing(axis: 2, 0..<4), n: try w.k.slicing(axis: 2, 0..<1).reshaped([1, 2, 4]),
                                            m: gate.isStabilized ? try w.i.slicing(axis: 2, 0..<1) : Tensor(shape: [1, 2, 1]))
             let finals = (0..<count).map { _ in finalGradient }
-            let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4, stateStride: 2, mode: .training)
-            let (output, g) = try Chunkwise.gradients(packed: x, sequenceOffsets: offsets, gate: gate, initialStates: initial,
-                                                      dh: dh, finalStateGradients: finals, options: options)
-            #expect(output.states.count == count && g.initialStates.count == count)
+            let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4)
+            let result = try Chunkwise.gradients(packed: x, sequenceOffsets: offsets, gate: gate, initialStates: initial,
+                                                 dh: dh, dFinalStates: finals, stateStride: 2, options: options)
+            let (output, g) = (result.output, result.gradients)
+            #expect(output.states.count == count && g.dInitialStates.count == count)
             for r in 0..<count {
                 let range = offsets[r]..<offsets[r + 1]
                 let alone = try Reference.recurrentBackward(x.sequenceSlice(range), gate: gate, initialState: initial[r],
-                                                            dh: dh.slicing(axis: 2, range), dState: finals[r])
+                                                            dh: dh.slicing(axis: 2, range), dFinalState: finals[r])
                 for (name, packed, expected) in [("dq", g.dq, alone.dq), ("dk", g.dk, alone.dk), ("dv", g.dv, alone.dv),
                                                  ("di", g.di, alone.di), ("df", g.df, alone.df)] {
                     #expect(maxMagnitude(expected) > 0, "\(name)")
                     #expect(try relativeError(packed.slicing(axis: 2, range), expected) <= 1e-10, "\(name) \(range) \(gate)")
                 }
-                #expect(relativeError(g.initialStates[r].c, alone.dc0) <= 1e-10)
-                #expect(relativeError(g.initialStates[r].n, alone.dn0) <= 1e-10)
-                #expect(relativeError(g.initialStates[r].m, alone.dm0) <= 1e-10)
+                #expect(relativeError(g.dInitialStates[r].c, alone.dInitialState.c) <= 1e-10)
+                #expect(relativeError(g.dInitialStates[r].n, alone.dInitialState.n) <= 1e-10)
+                #expect(relativeError(g.dInitialStates[r].m, alone.dInitialState.m) <= 1e-10)
                 let forward = try Reference.recurrent(x.sequenceSlice(range), gate: gate, initialState: initial[r])
                 #expect(try relativeError(output.h.slicing(axis: 2, range), forward.h) <= 1e-10)
             }
@@ -47,9 +48,9 @@ struct PackedBackwardTests {
     @Test func rejectsMismatchedStateLists() throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 10, keyDim: 2, valueDim: 2)
         let x = MLSTMInputs<Double>.random(shape, seed: 1)
-        #expect(throws: TFLAError.invalidParameter(name: "finalStateGradients", value: "1 states", requirement: "one per sequence (2)")) {
+        #expect(throws: TFLAError.invalidParameter(name: "dFinalStates", value: "1 states", requirement: "one per sequence (2)")) {
             try Chunkwise.gradients(packed: x, sequenceOffsets: [0, 4, 10], gate: .exponential, dh: x.v,
-                                    finalStateGradients: [MLSTMState(zerosFor: shape)])
+                                    dFinalStates: [MLSTMState(zerosFor: shape)])
         }
         #expect(throws: TFLAError.invalidParameter(name: "sequenceOffsets", value: "[0, 4, 9]",
                                                    requirement: "strictly increasing from 0 to S = 10, with at least one sequence")) {

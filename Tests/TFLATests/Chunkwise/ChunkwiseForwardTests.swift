@@ -42,17 +42,17 @@ struct ChunkwiseForwardTests {
     }
 
     /// The same result, bit for bit, for any number of worker threads.
-    @Test(arguments: [ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 4),
-                      ChunkwiseOptions(chunkSize: 32),
-                      ChunkwiseOptions(chunkSize: 8, dqkTile: 5, dhvTile: 7, stateStride: 3, mode: .training)])
-    func threadCountInvariance(options: ChunkwiseOptions) throws {
+    @Test(arguments: [(ForwardKind.inference, TrainingTiling(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 4)),
+                      (.inference, TrainingTiling(chunkSize: 32)),
+                      (.training, TrainingTiling(chunkSize: 8, dqkTile: 5, dhvTile: 7, stateStride: 3))])
+    func threadCountInvariance(kind: ForwardKind, tiling: TrainingTiling) throws {
         let shape = ProblemShape(batch: 2, heads: 3, sequence: 100, keyDim: 16, valueDim: 12)
         let x = MLSTMInputs<Float>.random(shape, seed: 5)
-        var reference: ChunkwiseOutput<Float>?
+        var reference: ForwardResult<Float>?
         for threads in [1, 2, 7, 3] {
-            var o = options
+            var o = tiling.options
             o.threads = threads
-            let result = try Chunkwise.forward(x, gate: .exponential, options: o)
+            let result = try chunkwiseForward(kind, x, gate: .exponential, stateStride: tiling.stateStride, options: o)
             if let reference {
                 #expect(result.h == reference.h, "threads \(threads)")
                 #expect(result.state.c == reference.state.c)
@@ -90,8 +90,8 @@ struct ChunkwiseForwardTests {
         }
     }
 
-    /// Training mode computes the same function as inference mode, and its
-    /// saved states are the recurrent states before every stride-th chunk —
+    /// The training forward computes the same function as the inference
+    /// forward, and its saved states are the recurrent states before every stride-th chunk —
     /// both when it walks per (head, column tile) (12 items with dhvTile 4)
     /// and when it runs the state and output kernels (4 items).
     @Test(arguments: [1, 2, 3, 50], [4, nil])
@@ -104,11 +104,11 @@ struct ChunkwiseForwardTests {
             for gate in allGates {
                 let initial = try Reference.recurrent(warmup, gate: gate).state
                 let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
-                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: dhvTile,
-                                               stateStride: stride, mode: .training)
-                let result = try Chunkwise.forward(x, gate: gate, initialState: initial, options: options)
-                expectMatchesRecurrent(result, expected)
-                try expectSavedStatesMatchRecurrent(try #require(result.chunkStates), x, gate: gate, initialState: initial,
+                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: dhvTile)
+                let result = try Chunkwise.trainingForward(x, gate: gate, initialState: initial, stateStride: stride,
+                                                           options: options)
+                expectMatchesRecurrent(result.h, result.state, expected)
+                try expectSavedStatesMatchRecurrent(result.chunkStates, x, gate: gate, initialState: initial,
                                                     chunkSize: 6, stride: stride)
             }
         }
@@ -125,16 +125,22 @@ struct ChunkwiseForwardTests {
         }
     }
 
-    @Test func inferenceModeKeepsNoChunkStates() throws {
+    /// The inference forward's result has no chunk states (its type has no
+    /// such field); the training forward's always has them.
+    @Test func onlyTheTrainingForwardKeepsChunkStates() throws {
         let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 40, keyDim: 4, valueDim: 4))
-        #expect(try Chunkwise.forward(x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 8)).chunkStates == nil)
+        let inference: MLSTMOutput<Float> = try Chunkwise.forward(x, gate: .exponential, options: ChunkwiseOptions(chunkSize: 8))
+        #expect(inference.h.shape == [1, 1, 40, 4])
+        let training = try Chunkwise.trainingForward(x, gate: .exponential, stateStride: 2, options: ChunkwiseOptions(chunkSize: 8))
+        #expect(training.chunkStates.c.shape == [1, 1, 3, 4, 4])
+        #expect(training.chunkStates.chunkSize == 8 && training.chunkStates.stride == 2)
     }
 
     @Test func invalidOptionsAreRefused() {
         let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 4, keyDim: 2, valueDim: 2))
         for (options, name) in [(ChunkwiseOptions(chunkSize: 0), "chunkSize"), (ChunkwiseOptions(queryTile: 0), "queryTile"),
                                 (ChunkwiseOptions(kvTile: -1), "kvTile"), (ChunkwiseOptions(dhvTile: 0), "dhvTile"),
-                                (ChunkwiseOptions(stateStride: 0), "stateStride"), (ChunkwiseOptions(threads: 0), "threads"),
+                                (ChunkwiseOptions(threads: 0), "threads"),
                                 (ChunkwiseOptions(dqkTile: 0), "dqkTile")] {
             #expect {
                 try Chunkwise.forward(x, gate: .exponential, options: options)
@@ -142,6 +148,9 @@ struct ChunkwiseForwardTests {
                 guard case let .invalidParameter(got, _, _) = error as? TFLAError else { return false }
                 return got == name
             }
+        }
+        #expect(throws: TFLAError.invalidParameter(name: "stateStride", value: "0", requirement: "at least 1")) {
+            try Chunkwise.trainingForward(x, gate: .exponential, stateStride: 0)
         }
     }
 }

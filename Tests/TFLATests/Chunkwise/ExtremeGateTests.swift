@@ -19,10 +19,9 @@ struct ExtremeGateTests {
         ChunkwiseOptions(chunkSize: chunk, queryTile: 4, kvTile: 2, dhvTile: 2, parallelism: 64),
     ]
 
-    static let trainingTilings: [ChunkwiseOptions] = [
-        ChunkwiseOptions(chunkSize: chunk, queryTile: 3, kvTile: 5, mode: .training),
-        ChunkwiseOptions(chunkSize: chunk, queryTile: 4, kvTile: 4, dhvTile: 3, stateStride: 2, parallelism: 64,
-                         mode: .training),
+    static let trainingTilings: [TrainingTiling] = [
+        TrainingTiling(chunkSize: chunk, queryTile: 3, kvTile: 5),
+        TrainingTiling(chunkSize: chunk, queryTile: 4, kvTile: 4, dhvTile: 3, stateStride: 2, parallelism: 64),
     ]
 
     static func setting(_ tensor: Tensor<Double>, _ values: [(Int, Double)]) -> Tensor<Double> {
@@ -42,25 +41,31 @@ struct ExtremeGateTests {
     }
 
     /// For every gate (the state reduced to (c, n) for the sigmoid gate):
-    /// the forward with each of `forwardTilings` and the exact gradients
+    /// the inference forward with each of `forwardTilings`, the training
+    /// forward with each of `trainingForwardTilings` and the exact gradients
     /// with each training tiling equal the recurrent forms within 1e-10.
     static func expectAllGatesMatchRecurrent(_ c: ChunkwiseBackwardTests.Case, forwardTilings: [ChunkwiseOptions],
-                                             _ label: String) throws {
+                                             trainingForwardTilings: [TrainingTiling] = [], _ label: String) throws {
         for gate in allGates {
             let state = gate.isStabilized ? c.state : c.state.map { MLSTMState(c: $0.c, n: $0.n) }
-            var dState = c.dState
-            if !gate.isStabilized, let m = dState?.m { dState?.m = Tensor(shape: m.shape) }
+            var dFinalState = c.dFinalState
+            if !gate.isStabilized, let m = dFinalState?.m { dFinalState?.m = Tensor(shape: m.shape) }
             let expected = try Reference.recurrent(c.x, gate: gate, initialState: state)
             #expect(maxMagnitude(expected.h) > 0)
             for options in forwardTilings {
                 let result = try Chunkwise.forward(c.x, gate: gate, initialState: state, options: options)
-                expectMatchesRecurrent(result, expected, "\(label) \(gate) \(options)")
+                expectMatchesRecurrent(result.h, result.state, expected, "\(label) \(gate) \(options)")
+            }
+            for tiling in trainingForwardTilings {
+                let result = try Chunkwise.trainingForward(c.x, gate: gate, initialState: state, stateStride: tiling.stateStride,
+                                                           options: tiling.options)
+                expectMatchesRecurrent(result.h, result.state, expected, "\(label) \(gate) \(tiling)")
             }
             let gradients = try Reference.recurrentBackward(c.x, gate: gate, initialState: state, dh: c.dh,
-                                                            dState: dState)
+                                                            dFinalState: dFinalState)
             for options in trainingTilings {
-                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dState: dState,
-                                                options: options).gradients
+                let g = try Chunkwise.gradients(c.x, gate: gate, initialState: state, dh: c.dh, dFinalState: dFinalState,
+                                                stateStride: options.stateStride, options: options.options).gradients
                 ChunkwiseBackwardTests.expectClose(g, gradients, tolerance: 1e-10, initialState: true,
                                                    "\(label) \(gate) \(options)")
             }
@@ -75,7 +80,7 @@ struct ExtremeGateTests {
         for position in 0..<Self.chunk {
             var c = base
             c.x.f = Self.setting(c.x.f, [(Self.chunk + position, -magnitude)])
-            try Self.expectAllGatesMatchRecurrent(c, forwardTilings: Self.tilings + Self.trainingTilings,
+            try Self.expectAllGatesMatchRecurrent(c, forwardTilings: Self.tilings, trainingForwardTilings: Self.trainingTilings,
                                                   "f = −\(magnitude) at \(position)")
         }
     }
@@ -92,14 +97,15 @@ struct ExtremeGateTests {
             c.x.f = Self.setting(c.x.f, pattern.map { ($0, -magnitude) })
             let expected = try Reference.recurrent(c.x, gate: .exponential, initialState: c.state)
             let gradients = try Reference.recurrentBackward(c.x, gate: .exponential, initialState: c.state, dh: c.dh,
-                                                            dState: c.dState)
+                                                            dFinalState: c.dFinalState)
             for options in Self.tilings {
                 let result = try Chunkwise.forward(c.x, gate: .exponential, initialState: c.state, options: options)
-                expectMatchesRecurrent(result, expected, "resets \(pattern) −\(magnitude) \(options)")
+                expectMatchesRecurrent(result.h, result.state, expected, "resets \(pattern) −\(magnitude) \(options)")
             }
             for options in Self.trainingTilings {
                 let g = try Chunkwise.gradients(c.x, gate: .exponential, initialState: c.state, dh: c.dh,
-                                                dState: c.dState, options: options).gradients
+                                                dFinalState: c.dFinalState, stateStride: options.stateStride,
+                                                options: options.options).gradients
                 ChunkwiseBackwardTests.expectClose(g, gradients, tolerance: 1e-10, initialState: true,
                                                    "resets \(pattern) −\(magnitude) \(options)")
             }
@@ -136,7 +142,8 @@ struct ExtremeGateTests {
         let offsets = [0, 9, 21]
         let packed = try Chunkwise.forward(packed: x, sequenceOffsets: offsets, gate: .exponential, options: Self.tilings[1])
         let grads = try Chunkwise.gradients(packed: x, sequenceOffsets: offsets, gate: .exponential, dh: c.dh,
-                                            options: Self.trainingTilings[0]).gradients
+                                            stateStride: Self.trainingTilings[0].stateStride,
+                                            options: Self.trainingTilings[0].options).gradients
         for (start, end) in zip(offsets, offsets.dropFirst()) {
             let piece = try x.sequenceSlice(start..<end)
             let expected = try Reference.recurrent(piece, gate: .exponential)
@@ -200,10 +207,11 @@ struct ExtremeGateTests {
         c.x.i = Self.setting(c.x.i, (0..<(2 * s)).map { ($0, 0.5) })
         c.state = c.state.map { MLSTMState(c: $0.c, n: $0.n, m: Tensor(shape: $0.m.shape, repeating: 0.5)) }
         let expected = try Reference.recurrentBackward(c.x, gate: .exponential, initialState: c.state, dh: c.dh,
-                                                       dState: c.dState)
+                                                       dFinalState: c.dFinalState)
         for options in Self.trainingTilings {
             let g = try Chunkwise.gradients(c.x, gate: .exponential, initialState: c.state, dh: c.dh,
-                                            dState: c.dState, options: options).gradients
+                                            dFinalState: c.dFinalState, stateStride: options.stateStride,
+                                            options: options.options).gradients
             ChunkwiseBackwardTests.expectClose(g, expected, tolerance: 1e-10, initialState: true, "ties \(options)")
         }
         let parallel = try Reference.parallelBackward(c.x, gate: .exponential, eps: 0, dh: c.dh)

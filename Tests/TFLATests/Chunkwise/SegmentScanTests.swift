@@ -6,8 +6,8 @@ import TFLATestSupport
 struct SegmentScanTests {
     /// Forced segment counts (beyond the chunk count too), in both modes,
     /// equal the recurrent form: h, final state and saved states.
-    @Test(arguments: [2, 3, 5, 1000], [ChunkwiseOptions.Mode.inference, .training])
-    func segmentsMatchRecurrent(segments: Int, mode: ChunkwiseOptions.Mode) throws {
+    @Test(arguments: [2, 3, 5, 1000], ForwardKind.allCases)
+    func segmentsMatchRecurrent(segments: Int, mode: ForwardKind) throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 61, keyDim: 6, valueDim: 10)
         for gates in GateDistribution.allCases {
             let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(segments))
@@ -16,11 +16,10 @@ struct SegmentScanTests {
             for gate in allGates {
                 for initial in [nil, try Reference.recurrent(warmup, gate: gate).state] {
                     let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
-                    let options = ChunkwiseOptions(chunkSize: 5, queryTile: 3, kvTile: 2, dhvTile: 4, stateStride: 2,
-                                                   segments: segments, mode: mode)
-                    let result = try Chunkwise.forward(x, gate: gate, initialState: initial, options: options)
+                    let options = ChunkwiseOptions(chunkSize: 5, queryTile: 3, kvTile: 2, dhvTile: 4, segments: segments)
+                    let result = try chunkwiseForward(mode, x, gate: gate, initialState: initial, stateStride: 2, options: options)
                     let context = "\(gate) \(gates) segments \(segments) \(mode) initial \(initial != nil)"
-                    expectMatchesRecurrent(result, expected, context)
+                    expectMatchesRecurrent(result.h, result.state, expected, context)
                     guard mode == .training else { continue }
                     try expectSavedStatesMatchRecurrent(try #require(result.chunkStates), x, gate: gate, initialState: initial,
                                                         chunkSize: 5, stride: 2, context)
@@ -38,9 +37,9 @@ struct SegmentScanTests {
         let x = MLSTMInputs<Double>.random(shape, gates: .extreme, seed: 9)
         for gate in allGates {
             let expected = try Reference.recurrent(x, gate: gate)
-            for mode in [ChunkwiseOptions.Mode.inference, .training] {
-                let options = ChunkwiseOptions(chunkSize: 8, parallelism: parallelism, mode: mode)
-                let result = try Chunkwise.forward(x, gate: gate, options: options)
+            for mode in ForwardKind.allCases {
+                let options = ChunkwiseOptions(chunkSize: 8, parallelism: parallelism)
+                let result = try chunkwiseForward(mode, x, gate: gate, stateStride: 1, options: options)
                 #expect(relativeError(result.h, expected.h) <= 1e-10, "\(gate) P=\(parallelism) \(mode)")
                 #expect(relativeError(result.state.c, expected.state.c) <= 1e-10)
                 #expect(relativeError(result.state.m, expected.state.m) <= 1e-12)
@@ -50,14 +49,14 @@ struct SegmentScanTests {
 
     /// Bit-identical for 1, 2, 3, 7 and 16 threads given the same options,
     /// with the decomposition planned for 16 workers.
-    @Test(arguments: [ChunkwiseOptions.Mode.inference, .training])
-    func threadCountInvarianceWithSegments(mode: ChunkwiseOptions.Mode) throws {
+    @Test(arguments: ForwardKind.allCases)
+    func threadCountInvarianceWithSegments(mode: ForwardKind) throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 400, keyDim: 16, valueDim: 128)
         let x = MLSTMInputs<Float>.random(shape, seed: 6)
-        var reference: ChunkwiseOutput<Float>?
+        var reference: ForwardResult<Float>?
         for threads in [1, 2, 3, 7, 16] {
-            let options = ChunkwiseOptions(chunkSize: 16, stateStride: 2, threads: threads, parallelism: 16, mode: mode)
-            let result = try Chunkwise.forward(x, gate: .exponential, options: options)
+            let options = ChunkwiseOptions(chunkSize: 16, threads: threads, parallelism: 16)
+            let result = try chunkwiseForward(mode, x, gate: .exponential, stateStride: 2, options: options)
             if let reference {
                 #expect(result.h == reference.h, "threads \(threads)")
                 #expect(result.state.c == reference.state.c)

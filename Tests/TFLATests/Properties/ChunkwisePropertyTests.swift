@@ -27,6 +27,10 @@ struct ChunkwisePropertyTests {
     struct Case: Sendable, CustomStringConvertible {
         var shape: ProblemShape
         var options: ChunkwiseOptions
+        /// The state stride of the training entries.
+        var stateStride: Int
+        /// Whether the forward is the training forward.
+        var training: Bool
         var gate: Gate
         var gates: GateDistribution
         var initialState: Bool
@@ -37,9 +41,9 @@ struct ChunkwisePropertyTests {
             let o = options
             return "B \(shape.batch) NH \(shape.heads) S \(shape.sequence) DQK \(shape.keyDim) DHV \(shape.valueDim); "
                 + "L \(o.chunkSize) query \(o.queryTile) kv \(o.kvTile) dqk \(o.dqkTile.map(String.init) ?? "all") "
-                + "dhv \(o.dhvTile.map(String.init) ?? "auto") stride \(o.stateStride) threads \(o.threads ?? 0) "
+                + "dhv \(o.dhvTile.map(String.init) ?? "auto") stride \(stateStride) threads \(o.threads ?? 0) "
                 + "parallelism \(o.parallelism.map(String.init) ?? "default") segments \(o.segments.map(String.init) ?? "auto") "
-                + "mode \(o.mode); \(gate) \(gates) gates; initial state \(initialState), "
+                + "mode \(training ? "training" : "inference"); \(gate) \(gates) gates; initial state \(initialState), "
                 + "final-state gradients \(finalGradients); input seed \(seed)"
         }
     }
@@ -74,19 +78,21 @@ struct ChunkwisePropertyTests {
         Gen.int(in: 0...6),
         Gen.bool
     ).map { chunk, query, kv, dqk, dhv, stride, threads, parallelism, segments, training in
-        ChunkwiseOptions(
+        (options: ChunkwiseOptions(
             chunkSize: chunk, queryTile: query, kvTile: kv,
-            dqkTile: dqk == 0 ? nil : dqk, dhvTile: dhv == 0 ? nil : dhv, stateStride: stride,
+            dqkTile: dqk == 0 ? nil : dqk, dhvTile: dhv == 0 ? nil : dhv,
             threads: threadCounts[threads], parallelism: parallelisms[parallelism],
-            segments: segments == 0 ? nil : segments, mode: training ? .training : .inference)
+            segments: segments == 0 ? nil : segments),
+         stateStride: stride, training: training)
     }
 
     static let cases = zip(
         shapes, tilings,
         Gen.int(in: 0...(allGates.count - 1)), Gen.bool, Gen.bool, Gen.bool,
         Gen.uint64(in: 0...UInt64(UInt32.max))
-    ).map { shape, options, gate, extreme, initial, final, seed in
-        Case(shape: shape, options: options, gate: allGates[gate], gates: extreme ? .extreme : .realistic,
+    ).map { shape, tiling, gate, extreme, initial, final, seed in
+        Case(shape: shape, options: tiling.options, stateStride: tiling.stateStride, training: tiling.training,
+             gate: allGates[gate], gates: extreme ? .extreme : .realistic,
              initialState: initial, finalGradients: final, seed: seed)
     }
 
@@ -123,14 +129,15 @@ struct ChunkwisePropertyTests {
             let (x, initial) = try Self.inputs(c)
             let expected = try Reference.recurrent(x, gate: c.gate, initialState: initial)
             #expect(maxMagnitude(expected.h) > 0, "vacuous case \(c)")
-            let result = try Chunkwise.forward(x, gate: c.gate, initialState: initial, options: c.options)
-            expectMatchesRecurrent(result, expected, "\(c)")
-            if c.options.mode == .training {
-                let saved = try #require(result.chunkStates, "training mode kept no chunk states: \(c)")
+            let result = try chunkwiseForward(c.training ? .training : .inference, x, gate: c.gate, initialState: initial,
+                                              stateStride: c.stateStride, options: c.options)
+            expectMatchesRecurrent(result.h, result.state, expected, "\(c)")
+            if c.training {
+                let saved = try #require(result.chunkStates, "the training forward kept no chunk states: \(c)")
                 let chunk = min(c.options.chunkSize, c.shape.sequence)
                 let chunks = (c.shape.sequence + chunk - 1) / chunk
                 try expectSavedStatesMatchRecurrent(saved, x, gate: c.gate, initialState: initial, chunkSize: chunk,
-                                                    stride: min(c.options.stateStride, chunks), "\(c)")
+                                                    stride: min(c.stateStride, chunks), "\(c)")
             }
         }
     }
@@ -142,26 +149,25 @@ struct ChunkwisePropertyTests {
         await propertyCheck(count: 1000, input: Self.cases) { c in
             let (x, initial) = try Self.inputs(c)
             let dh = MLSTMInputs<Double>.random(c.shape, seed: c.seed &+ 2).v
-            var dState: MLSTMState<Double>?
+            var dFinalState: MLSTMState<Double>?
             if c.finalGradients {
                 var stateShape = c.shape
                 stateShape.sequence = c.shape.keyDim
                 let w = MLSTMInputs<Double>.random(stateShape, seed: c.seed &+ 3)
                 var m = try w.i.slicing(axis: 2, 0..<1)
                 if !c.gate.isStabilized { m = Tensor(shape: m.shape) }
-                dState = MLSTMState(c: w.v, n: try w.k.slicing(axis: 2, 0..<1).reshaped(c.shape.normalizerShape), m: m)
+                dFinalState = MLSTMState(c: w.v, n: try w.k.slicing(axis: 2, 0..<1).reshaped(c.shape.normalizerShape), m: m)
             }
-            let expected = try Reference.recurrentBackward(x, gate: c.gate, initialState: initial, dh: dh, dState: dState)
-            var options = c.options
-            options.mode = .training
-            let (output, g) = try Chunkwise.gradients(x, gate: c.gate, initialState: initial, dh: dh, dState: dState,
-                                                      mode: .exact, options: options)
+            let expected = try Reference.recurrentBackward(x, gate: c.gate, initialState: initial, dh: dh, dFinalState: dFinalState)
+            let result = try Chunkwise.gradients(x, gate: c.gate, initialState: initial, dh: dh, dFinalState: dFinalState,
+                                                 mode: .exact, stateStride: c.stateStride, options: c.options)
+            let (output, g) = (result.output, result.gradients)
             let forward = try Reference.recurrent(x, gate: c.gate, initialState: initial)
-            expectMatchesRecurrent(output, forward, "\(c)")
+            expectMatchesRecurrent(output.h, output.state, forward, "\(c)")
             var pairs = [("dq", g.dq, expected.dq), ("dk", g.dk, expected.dk), ("dv", g.dv, expected.dv),
                          ("di", g.di, expected.di), ("df", g.df, expected.df)]
             if initial != nil {
-                pairs += [("dc0", g.dc0, expected.dc0), ("dn0", g.dn0, expected.dn0), ("dm0", g.dm0, expected.dm0)]
+                pairs += [("dc0", g.dInitialState.c, expected.dInitialState.c), ("dn0", g.dInitialState.n, expected.dInitialState.n), ("dm0", g.dInitialState.m, expected.dInitialState.m)]
             }
             #expect(maxMagnitude(expected.dv) > 0, "vacuous case \(c)")
             // Each gradient's error is relative to the largest element of

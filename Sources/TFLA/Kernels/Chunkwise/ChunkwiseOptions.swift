@@ -9,17 +9,14 @@
 /// planned for ``parallelism`` workers, which defaults to the cores of the
 /// machine; set it (and keep it) to get the same bits on machines with
 /// different core counts.
+///
+/// The options say how a call is tiled and threaded, never what it
+/// computes: ``Chunkwise/forward(_:gate:initialState:eps:options:)`` is the
+/// inference forward, ``Chunkwise/trainingForward(_:gate:initialState:eps:stateStride:options:)``
+/// also keeps the chunk states (its `stateStride` says how many), and
+/// ``Chunkwise/backward(_:gate:initialState:eps:forward:dh:dFinalState:mode:options:)``
+/// takes the chunk size and stride from the states it is given.
 public struct ChunkwiseOptions: Sendable, Hashable {
-    /// What the forward pass keeps besides h and the final state.
-    public enum Mode: Sendable, Hashable {
-        /// Keep only the running state per head: memory independent of S
-        /// apart from inputs and outputs.
-        case inference
-        /// Also keep the chunk states every `stateStride` chunks, for the
-        /// backward pass.
-        case training
-    }
-
     /// Tokens per chunk, L ≥ 1. The last chunk may be shorter.
     public var chunkSize: Int
     /// Query rows per output tile inside a chunk.
@@ -30,8 +27,6 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var dqkTile: Int?
     /// Columns of C and h per work item (nil: chosen from the shape).
     public var dhvTile: Int?
-    /// Keep every `stateStride`-th chunk state in training mode (≥ 1).
-    public var stateStride: Int
     /// Worker threads (nil: the cores this process may use).
     public var threads: Int?
     /// The worker count the work decomposition is planned for (nil: the
@@ -46,8 +41,6 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// its reverse walk into as many blocks of saved-state segments
     /// (`Docs/gradients.md`, "Many cores").
     public var segments: Int?
-    /// Inference or training.
-    public var mode: Mode
     /// Whether the call enforces the non-finite policy (`Docs/math.md`,
     /// "Non-finite inputs"): a NaN or refused infinity in the inputs throws
     /// ``TFLAError/nonFiniteValue(argument:index:value:requirement:)`` naming
@@ -60,36 +53,41 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// chunk), never a crash.
     public var checksValues: Bool = true
 
+    /// Options with the given tiling and threading; every argument left
+    /// out takes its default.
     public init(
         chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int = 64,
-        dqkTile: Int? = nil, dhvTile: Int? = nil, stateStride: Int = 1,
-        threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil, mode: Mode = .inference
+        dqkTile: Int? = nil, dhvTile: Int? = nil,
+        threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil
     ) {
         self.chunkSize = chunkSize
         self.queryTile = queryTile
         self.kvTile = kvTile
         self.dqkTile = dqkTile
         self.dhvTile = dhvTile
-        self.stateStride = stateStride
         self.threads = threads
         self.parallelism = parallelism
         self.segments = segments
-        self.mode = mode
     }
 
-    /// The defaults (inference mode).
+    /// The defaults: chunks of 64 tokens, the fastest measured for the
+    /// inference forward.
     public static var `default`: ChunkwiseOptions { ChunkwiseOptions() }
 
-    /// The defaults for a forward + backward: training mode, chunks of 128
-    /// tokens, a state saved every 4 chunks (the backward recomputes the
-    /// others). Fastest measured for forward + backward on the reference
-    /// machine, with half the memory of saving every state at L = 64
-    /// (`Docs/performance.md`).
-    public static var training: ChunkwiseOptions { ChunkwiseOptions(chunkSize: 128, stateStride: 4, mode: .training) }
+    /// The tiling for a forward + backward: chunks of 128 tokens. Together
+    /// with the training entries' default `stateStride` of 4 (a state saved
+    /// every 4 chunks, the backward recomputing the others) it is the
+    /// fastest measured for forward + backward on the reference machine,
+    /// with half the memory of saving every state at L = 64
+    /// (`Docs/performance.md`). The stride is a parameter of
+    /// ``Chunkwise/trainingForward(_:gate:initialState:eps:stateStride:options:)``
+    /// and ``Chunkwise/gradients(_:gate:initialState:eps:dh:dFinalState:mode:stateStride:options:)``,
+    /// not an option.
+    public static var training: ChunkwiseOptions { ChunkwiseOptions(chunkSize: 128) }
 
     /// Checks every option; names the first invalid one.
     public func validate() throws(TFLAError) {
-        for (name, value) in [("chunkSize", chunkSize), ("queryTile", queryTile), ("kvTile", kvTile), ("stateStride", stateStride)] {
+        for (name, value) in [("chunkSize", chunkSize), ("queryTile", queryTile), ("kvTile", kvTile)] {
             guard value >= 1 else { throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1") }
         }
         for (name, value) in [("dqkTile", dqkTile), ("dhvTile", dhvTile), ("threads", threads),
@@ -99,10 +97,10 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     }
 
     /// The tile sizes in force for a problem: options clipped to the
-    /// problem's dimensions (the state stride to the chunk count, so that
-    /// no option beyond the problem sizes an allocation), automatic
-    /// choices resolved.
-    func resolved(for shape: ProblemShape) -> ResolvedTiling {
+    /// problem's dimensions (the state stride of a training call to the
+    /// chunk count, so that no argument beyond the problem sizes an
+    /// allocation), automatic choices resolved.
+    func resolved(for shape: ProblemShape, stateStride: Int = 1) -> ResolvedTiling {
         let chunk = min(chunkSize, shape.sequence)
         let chunks = (shape.sequence + chunk - 1) / chunk
         let workers = min(parallelism ?? Workers.defaultCount, Workers.maximumCount)
@@ -165,8 +163,8 @@ struct ResolvedTiling {
     /// (`PhasedBackward.swift`): split like several heads' forward, since
     /// that phase has no segments to make items from.
     var phaseColumns: Int
-    /// Training mode: keep every `stateStride`-th chunk state (at most the
-    /// chunk count).
+    /// A training forward or a backward: every `stateStride`-th chunk state
+    /// is kept (at most the chunk count; 1 for the inference forward).
     var stateStride: Int
     var threads: Int
     /// The worker count the decomposition is planned for.

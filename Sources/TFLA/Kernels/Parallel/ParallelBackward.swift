@@ -11,7 +11,10 @@ extension Reference {
     /// maximum m_t also carries −eps·r_t·(dh_t·h_t) to its argmax
     /// (`Docs/gradients.md`).
     ///
-    /// The returned dc0, dn0 and dm0 are zeros: the form takes no initial state.
+    /// The returned `dInitialState` is zeros: the form takes no initial state.
+    ///
+    /// - Returns: the gradients of q, k, v, i and f.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func parallelBackward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate, eps: Scalar = 1e-6,
         dh: Tensor<Scalar>, mode: GradientMode = .exact
@@ -123,6 +126,6 @@ extension MLSTMGradients {
         self.init(
             dq: Tensor(shape: shape.queryShape), dk: Tensor(shape: shape.queryShape), dv: Tensor(shape: shape.valueShape),
             di: Tensor(shape: shape.gateShape), df: Tensor(shape: shape.gateShape),
-            dc0: Tensor(shape: shape.memoryShape), dn0: Tensor(shape: shape.normalizerShape), dm0: Tensor(shape: shape.stabilizerShape))
+            dInitialState: MLSTMState(zerosFor: shape))
     }
 }

@@ -17,16 +17,18 @@ extension Reference {
     ///   - initialState: nil (zeros) or the state before the first token.
     ///   - eps: added to the denominator (finite, ≥ 0).
     ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.
-    ///   - dState: upstream gradients of the final (c, n, m), zeros if nil.
+    ///   - dFinalState: upstream gradients of the final (c, n, m), zeros if nil.
+    /// - Returns: the gradients of q, k, v, i, f and of the initial state.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func recurrentBackward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate, initialState: MLSTMState<Scalar>? = nil,
-        eps: Scalar = 1e-6, dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil
+        eps: Scalar = 1e-6, dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>? = nil
     ) throws(TFLAError) -> MLSTMGradients<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        if let dState { try Validation.requireStateGradients(dState, shape) }
+        if let dFinalState { try Validation.requireStateGradients(dFinalState, shape) }
         try inputs.validateValues(gate: gate)
         try Validation.requireFinite(dh, "dh")
         try MemoryBudget.require(shape.gradientBytes(scalar: MemoryLayout<Scalar>.size) + [[shape.sequence, shape.keyDim + 1, shape.valueDim + 1, MemoryLayout<Scalar>.size]],
@@ -36,7 +38,7 @@ extension Reference {
         let (q, k, v, ip, fp) = (inputs.q.scalars, inputs.k.scalars, inputs.v.scalars, inputs.i.scalars, inputs.f.scalars)
         let upstream = dh.scalars
         let (c0, n0, m0) = (initial.c.scalars, initial.n.scalars, initial.m.scalars)
-        let (dcEnd, dnEnd, dmEnd) = (dState?.c.scalars, dState?.n.scalars, dState?.m.scalars)
+        let (dcEnd, dnEnd, dmEnd) = (dFinalState?.c.scalars, dFinalState?.n.scalars, dFinalState?.m.scalars)
         // The gradients as plain arrays, zeros sized from the shape (sizes
         // checked above), made tensors of the same shapes at the end.
         func zeros(_ dims: [Int]) -> [Scalar] { [Scalar](repeating: 0, count: dims.reduce(1, *)) }
@@ -157,8 +159,9 @@ extension Reference {
             dv: Tensor(shape: shape.valueShape, sizedScalars: out.dv),
             di: Tensor(shape: shape.gateShape, sizedScalars: out.di),
             df: Tensor(shape: shape.gateShape, sizedScalars: out.df),
-            dc0: Tensor(shape: shape.memoryShape, sizedScalars: out.dc0),
-            dn0: Tensor(shape: shape.normalizerShape, sizedScalars: out.dn0),
-            dm0: Tensor(shape: shape.stabilizerShape, sizedScalars: out.dm0))
+            dInitialState: MLSTMState(
+                c: Tensor(shape: shape.memoryShape, sizedScalars: out.dc0),
+                n: Tensor(shape: shape.normalizerShape, sizedScalars: out.dn0),
+                m: Tensor(shape: shape.stabilizerShape, sizedScalars: out.dm0)))
     }
 }

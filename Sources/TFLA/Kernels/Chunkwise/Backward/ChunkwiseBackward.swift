@@ -1,7 +1,7 @@
 import RealModule
 
 extension Chunkwise {
-    /// The backward pass of ``forward(_:gate:initialState:eps:options:)``:
+    /// The backward pass of ``trainingForward(_:gate:initialState:eps:stateStride:options:)``:
     /// gradients of a loss with respect to q, k, v, i, f and the initial
     /// state, from the upstream gradients of h and of the final state.
     ///
@@ -14,10 +14,11 @@ extension Chunkwise {
     /// in reverse; for a single head, TFLA's phases run instead — states,
     /// then the dC recurrence per tile of C's columns, then every chunk in
     /// parallel — so that it still uses every core (`Docs/performance.md`). The states before the chunks
-    /// come from `forward.chunkStates`; between two saved states
-    /// (`stateStride` > 1) they are recomputed. Gate gradients follow from
-    /// q·dq − k·dk by a reverse cumulative sum, plus, in exact mode, the
-    /// paths through the stabilizer m.
+    /// come from `forward.chunkStates`, which also fix the chunk size and
+    /// the state stride; between two saved states (stride > 1) they are
+    /// recomputed. Gate gradients follow from q·dq − k·dk by a reverse
+    /// cumulative sum, plus, in exact mode, the paths through the
+    /// stabilizer m.
     ///
     /// Results do not depend on the number of threads.
     ///
@@ -26,49 +27,50 @@ extension Chunkwise {
     ///   - gate: the forward's gate.
     ///   - initialState: the forward's initial state (nil: zeros).
     ///   - eps: the forward's eps.
-    ///   - forward: the forward's output in training mode (it carries the
-    ///     chunk states and denominators the backward needs).
+    ///   - forward: the training forward's output (it carries the chunk
+    ///     states, their chunk size and stride, and the denominators the
+    ///     backward needs).
     ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.
-    ///   - dState: upstream gradients of the final (c, n, m); zeros if nil.
-    ///     Reference mode uses only dc.
+    ///   - dFinalState: upstream gradients of the final (c, n, m); zeros
+    ///     if nil. Reference mode uses only dc.
     ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
-    ///   - options: the forward's tiling (chunk size must match); `threads`
-    ///     and the query/key-value tiles may differ.
-    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
+    ///   - options: threads, tiles, parallelism and value checks; the chunk
+    ///     size is the forward's (`options.chunkSize` is not used).
+    /// - Returns: the gradients of q, k, v, i, f and of the initial state.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid,
+    ///   among them chunk states that do not fit the inputs (naming
+    ///   `forward.chunkStates` and the field).
     public static func backward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
-        forward: ChunkwiseOutput<Scalar>, dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil,
-        mode: GradientMode = .exact, options: ChunkwiseOptions = .training
+        forward: ChunkwiseTrainingOutput<Scalar>, dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>? = nil,
+        mode: GradientMode = .exact, options: ChunkwiseOptions = .default
     ) throws(TFLAError) -> MLSTMGradients<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        if let dState { try Validation.requireStateGradients(dState, shape) }
-        let tiling = options.resolved(for: shape)
-        // q, k, v and the gates were checked by the forward (its outputs
-        // are finite only if they are); dh is scanned here.
-        if options.checksValues { try Validation.requireFinite(dh, "dh", threads: tiling.threads) }
-        guard let saved = forward.chunkStates else {
-            throw .invalidParameter(name: "forward", value: "an inference-mode output",
-                                    requirement: "the output of a training-mode forward (it keeps the chunk states)")
-        }
-        guard saved.chunkSize == tiling.chunk else {
-            throw .invalidParameter(name: "chunkSize", value: "\(tiling.chunk)",
-                                    requirement: "the forward's chunk size, \(saved.chunkSize)")
+        if let dFinalState { try Validation.requireStateGradients(dFinalState, shape) }
+        let saved = forward.chunkStates
+        guard saved.chunkSize >= 1, saved.chunkSize <= shape.sequence else {
+            throw .invalidParameter(name: "forward.chunkStates.chunkSize", value: "\(saved.chunkSize)",
+                                    requirement: "between 1 and S = \(shape.sequence): the chunk size of a forward over these inputs")
         }
         guard saved.stride >= 1 else {
             throw .invalidParameter(name: "forward.chunkStates.stride", value: "\(saved.stride)", requirement: "at least 1")
         }
-        let chunkCount = (shape.sequence + tiling.chunk - 1) / tiling.chunk
+        var tilingOptions = options
+        tilingOptions.chunkSize = saved.chunkSize
         // A stride beyond the chunk count keeps the same single state.
-        let stride = min(saved.stride, chunkCount)
+        let tiling = tilingOptions.resolved(for: shape, stateStride: saved.stride)
+        // q, k, v and the gates were checked by the forward (its outputs
+        // are finite only if they are); dh is scanned here.
+        if options.checksValues { try Validation.requireFinite(dh, "dh", threads: tiling.threads) }
+        let chunkCount = (shape.sequence + tiling.chunk - 1) / tiling.chunk
+        let stride = tiling.stateStride
         let segments = (chunkCount + stride - 1) / stride
-        var sizing = tiling
-        sizing.stateStride = stride
-        try MemoryBudget.require(shape.chunkwiseBackwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: sizing),
+        try MemoryBudget.require(shape.chunkwiseBackwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: tiling),
                                  for: "chunkwise backward")
         try Validation.requireShape(forward.h, shape.valueShape, "forward.h")
         try Validation.requireShape(saved.c, [shape.batch, shape.heads, segments, shape.keyDim, shape.valueDim], "forward.chunkStates.c")
@@ -82,8 +84,7 @@ extension Chunkwise {
             dq: Tensor(uninitializedShape: shape.queryShape), dk: Tensor(uninitializedShape: shape.queryShape),
             dv: Tensor(uninitializedShape: shape.valueShape),
             di: Tensor(uninitializedShape: shape.gateShape), df: Tensor(uninitializedShape: shape.gateShape),
-            dc0: Tensor(uninitializedShape: shape.memoryShape), dn0: Tensor(uninitializedShape: shape.normalizerShape),
-            dm0: Tensor(uninitializedShape: shape.stabilizerShape))
+            dInitialState: MLSTMState(uninitializedFor: shape))
         let dummy = UnsafeMutablePointer<Scalar>(mutating: forward.h.readPointer)  // never written
         let forwardContext = ForwardContext(
             shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
@@ -102,10 +103,11 @@ extension Chunkwise {
             stride: stride, segments: segments,
             c0: initial.c.readPointer, finalC: forward.state.c.readPointer, finalN: forward.state.n.readPointer,
             dh: dh.readPointer,
-            dcLast: dState?.c.readPointer, dnLast: dState?.n.readPointer, dmLast: dState?.m.readPointer,
+            dcLast: dFinalState?.c.readPointer, dnLast: dFinalState?.n.readPointer, dmLast: dFinalState?.m.readPointer,
             dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
             di: g.di.writePointer(), df: g.df.writePointer(),
-            dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer(),
+            dc0: g.dInitialState.c.writePointer(), dn0: g.dInitialState.n.writePointer(),
+            dm0: g.dInitialState.m.writePointer(),
             querySums: querySums, keySums: keySums, stabilizerGradients: stabilizerGradients)
         // One item per head; a single head would leave the other cores idle
         // and runs in phases instead (`Docs/performance.md`, entry 12). On 16
@@ -129,27 +131,39 @@ extension Chunkwise {
             runInPhases(context)
         }
         for buffer in [querySums, keySums, stabilizerGradients] { buffer.deallocate() }
-        return withExtendedLifetime((inputs, initial, forward, dh, dState)) { g }
+        return withExtendedLifetime((inputs, initial, forward, dh, dFinalState)) { g }
     }
 
-    /// The forward pass in training mode followed by the backward pass.
+    /// ``trainingForward(_:gate:initialState:eps:stateStride:options:)``
+    /// followed by ``backward(_:gate:initialState:eps:forward:dh:dFinalState:mode:options:)``.
     ///
-    /// `options.mode` is ignored (training mode is used). `stateStride` > 1
-    /// saves fewer chunk states and recomputes the others in the backward.
+    /// - Parameters:
+    ///   - inputs: q, k, v, i, f (see ``MLSTMInputs``).
+    ///   - gate: exponential or sigmoid input gate.
+    ///   - initialState: (c0, n0, m0), zeros when nil.
+    ///   - eps: added to the denominator; finite and ≥ 0.
+    ///   - dh: upstream gradient of h, `(B, NH, S, DHV)`.
+    ///   - dFinalState: upstream gradients of the final (c, n, m); zeros
+    ///     if nil. Reference mode uses only dc.
+    ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
+    ///   - stateStride: keep the state before every `stateStride`-th chunk
+    ///     (≥ 1); the backward recomputes the others.
+    ///   - options: tiling and threads of both passes.
+    /// - Returns: the training forward's output and the gradients.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func gradients<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
-        dh: Tensor<Scalar>, dState: MLSTMState<Scalar>? = nil,
-        mode: GradientMode = .exact, options: ChunkwiseOptions = .training
-    ) throws(TFLAError) -> (output: ChunkwiseOutput<Scalar>, gradients: MLSTMGradients<Scalar>) {
-        var options = options
-        options.mode = .training
+        dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>? = nil,
+        mode: GradientMode = .exact, stateStride: Int = 4, options: ChunkwiseOptions = .training
+    ) throws(TFLAError) -> ChunkwiseTrainingResult<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireShape(dh, shape.valueShape, "dh")
-        let output = try forward(inputs, gate: gate, initialState: initialState, eps: eps, options: options)
+        let output = try trainingForward(inputs, gate: gate, initialState: initialState, eps: eps,
+                                         stateStride: stateStride, options: options)
         let gradients = try backward(inputs, gate: gate, initialState: initialState, eps: eps, forward: output,
-                                     dh: dh, dState: dState, mode: mode, options: options)
-        return (output, gradients)
+                                     dh: dh, dFinalState: dFinalState, mode: mode, options: options)
+        return ChunkwiseTrainingResult(output: output, gradients: gradients)
     }
 
     /// All chunks of one head in reverse, then its gate gradients.

@@ -3,38 +3,9 @@ import RealModule
 /// The chunkwise-parallel mLSTM with TFLA's tiling (`Docs/math.md` §1, §3).
 public enum Chunkwise {}
 
-/// The states before chunks 0, stride, 2·stride, … of a forward pass in
-/// training mode: what the backward pass starts its recomputation from.
-public struct ChunkStates<Scalar: TensorScalar>: Sendable {
-    /// Chunks between two saved states.
-    public var stride: Int
-    /// Tokens per chunk.
-    public var chunkSize: Int
-    /// Matrix memories `(B, NH, NS, DQK, DHV)`, NS = ⌈chunks / stride⌉.
-    public var c: Tensor<Scalar>
-    /// Normalizers `(B, NH, NS, DQK)`.
-    public var n: Tensor<Scalar>
-    /// Stabilizers `(B, NH, NS)`, in Double whatever the scalar: m is a
-    /// log-scale of C and n, and rounding it to float32 would rescale them
-    /// by up to |m|·2⁻²⁴.
-    public var m: Tensor<Double>
-    /// z_t = q̄_t·n₋ + Σ_j S̄_tj per token `(B, NH, S)`: the argument of the
-    /// denominator max(|z_t|, exp(−m_t)), which the backward pass needs.
-    public var denominatorArguments: Tensor<Scalar>
-}
-
-/// The result of the chunkwise forward.
-public struct ChunkwiseOutput<Scalar: TensorScalar>: Sendable {
-    /// Outputs `(B, NH, S, DHV)`.
-    public var h: Tensor<Scalar>
-    /// The state after the last token.
-    public var state: MLSTMState<Scalar>
-    /// Saved chunk states (training mode only).
-    public var chunkStates: ChunkStates<Scalar>?
-}
-
 extension Chunkwise {
-    /// The forward pass: h and the final state, for either gate.
+    /// The forward pass for inference: h and the final state, for either
+    /// gate.
     ///
     /// The sequence is cut into chunks of `options.chunkSize` tokens (the
     /// last may be shorter). Outputs of a chunk come from the state before it
@@ -42,15 +13,12 @@ extension Chunkwise {
     /// (s·QKᵀ ⊙ D against V, query tile by key/value tile up to the
     /// diagonal); the state advances as C ← γC + (diag(w)K)ᵀV.
     ///
-    /// - Inference mode: one work item per (batch, head, segment of chunks,
-    ///   tile of C's columns) walks its chunks; segments are summarized
-    ///   first and composed into each segment's incoming state
-    ///   (`Docs/math.md` §7); nothing beyond the running state is kept.
-    /// - Training mode: the same scan, saving the state before every
-    ///   `stateStride`-th chunk; with too few items for that, a chunk-state
-    ///   kernel (items per head and tile of C) saves the states and an
-    ///   output kernel (items per head, run of `stateStride` chunks and
-    ///   column tile) then produces the outputs in parallel from them.
+    /// One work item per (batch, head, segment of chunks, tile of C's
+    /// columns) walks its chunks; segments are summarized first and composed
+    /// into each segment's incoming state (`Docs/math.md` §7); nothing
+    /// beyond the running state is kept. For a backward pass use
+    /// ``trainingForward(_:gate:initialState:eps:stateStride:options:)``,
+    /// which also keeps the chunk states.
     ///
     /// The items are planned for `options.parallelism` workers. Results do
     /// not depend on the number of threads given the same options.
@@ -61,20 +29,72 @@ extension Chunkwise {
     ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
     ///     for the sigmoid gate.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling, threads and mode.
+    ///   - options: tiling and threads.
+    /// - Returns: h `(B, NH, S, DHV)` and the state after the last token.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> ChunkwiseOutput<Scalar> {
+    ) throws(TFLAError) -> MLSTMOutput<Scalar> {
+        let result = try forwardPass(inputs, gate: gate, initialState: initialState, eps: eps,
+                                     stateStride: nil, options: options)
+        return MLSTMOutput(h: result.h, state: result.state)
+    }
+
+    /// The forward pass for training: h, the final state, and the chunk
+    /// states that ``backward(_:gate:initialState:eps:forward:dh:dFinalState:mode:options:)``
+    /// starts from.
+    ///
+    /// The same scan as ``forward(_:gate:initialState:eps:options:)``,
+    /// saving the state before every `stateStride`-th chunk; with too few
+    /// items for that, a chunk-state kernel (items per head and tile of C)
+    /// saves the states and an output kernel (items per head, run of
+    /// `stateStride` chunks and column tile) then produces the outputs in
+    /// parallel from them. h and the final state equal those of the
+    /// inference forward with the same options.
+    ///
+    /// - Parameters:
+    ///   - inputs: q, k, v, i, f (see ``MLSTMInputs``).
+    ///   - gate: exponential or sigmoid input gate.
+    ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
+    ///     for the sigmoid gate.
+    ///   - eps: added to the denominator; finite and ≥ 0.
+    ///   - stateStride: keep the state before every `stateStride`-th chunk
+    ///     (≥ 1); the backward recomputes the others. A larger stride saves
+    ///     memory at the cost of recomputation.
+    ///   - options: tiling and threads; ``ChunkwiseOptions/training`` (chunks
+    ///     of 128 tokens) by default.
+    /// - Returns: h, the final state and the saved ``ChunkStates``.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid
+    ///   (`stateStride` below 1 included).
+    public static func trainingForward<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate,
+        initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
+        stateStride: Int = 4, options: ChunkwiseOptions = .training
+    ) throws(TFLAError) -> ChunkwiseTrainingOutput<Scalar> {
+        let result = try forwardPass(inputs, gate: gate, initialState: initialState, eps: eps,
+                                     stateStride: stateStride, options: options)
+        guard let saved = result.saved else { preconditionFailure("a training forward saves its chunk states") }
+        return ChunkwiseTrainingOutput(h: result.h, state: result.state, chunkStates: saved)
+    }
+
+    /// Both forwards: the inference scan when `stateStride` is nil, else
+    /// training with that stride.
+    static func forwardPass<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate, initialState: MLSTMState<Scalar>?, eps: Scalar,
+        stateStride: Int?, options: ChunkwiseOptions
+    ) throws(TFLAError) -> (h: Tensor<Scalar>, state: MLSTMState<Scalar>, saved: ChunkStates<Scalar>?) {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
+        if let stateStride, stateStride < 1 {
+            throw .invalidParameter(name: "stateStride", value: "\(stateStride)", requirement: "at least 1")
+        }
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
-        let tiling = options.resolved(for: shape)
+        let tiling = options.resolved(for: shape, stateStride: stateStride ?? 1)
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: tiling,
-                                                             training: options.mode == .training), for: "chunkwise forward")
+                                                             training: stateStride != nil), for: "chunkwise forward")
         // Gates first (small); q, k and v through the outputs (ForwardContext.nonFinite).
         if options.checksValues { try inputs.validateGateValues(gate: gate) }
         // Items read the initial state and write the final one, which is
@@ -91,21 +111,18 @@ extension Chunkwise {
             h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
         context.nonFinite = options.checksValues ? NonFiniteFlag() : nil
         var saved: ChunkStates<Scalar>?
-        switch options.mode {
-        case .inference:
+        if stateStride == nil {
             scan([context], save: nil)
-        case .training:
+        } else {
             saved = runTraining(context, stride: tiling.stateStride)
         }
         if context.nonFinite?.isRaised == true {
             try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads)
         }
-        return withExtendedLifetime((inputs, initial)) {
-            ChunkwiseOutput(h: h, state: state, chunkStates: saved)
-        }
+        return withExtendedLifetime((inputs, initial)) { (h, state, saved) }
     }
 
-    /// Training mode. With enough (head, segment, column tile) items to
+    /// The training forward. With enough (head, segment, column tile) items to
     /// keep the workers busy, the scan of inference mode runs and copies the
     /// running state out every `stride` chunks (one pass over C per chunk).
     /// Otherwise (few heads, short sequences) the chunk-state kernel runs
@@ -117,14 +134,12 @@ extension Chunkwise {
         let shape = context.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
         let segments = (context.chunkCount + stride - 1) / stride
-        var saved = ChunkStates<Scalar>(
-            stride: stride, chunkSize: tiling.chunk,
-            c: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk, dhv]),
-            n: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk]),
-            m: Tensor<Double>(uninitializedShape: [shape.batch, shape.heads, segments]),
-            denominatorArguments: Tensor(uninitializedShape: shape.gateShape))
-        context.denominatorArguments = saved.denominatorArguments.writePointer()
-        let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
+        var c = Tensor<Scalar>(uninitializedShape: [shape.batch, shape.heads, segments, dqk, dhv])
+        var n = Tensor<Scalar>(uninitializedShape: [shape.batch, shape.heads, segments, dqk])
+        var m = Tensor<Double>(uninitializedShape: [shape.batch, shape.heads, segments])
+        var denominatorArguments = Tensor<Scalar>(uninitializedShape: shape.gateShape)
+        context.denominatorArguments = denominatorArguments.writePointer()
+        let savedPointers = UnsafeSendable((c.writePointer(), n.writePointer(), m.writePointer()))
         let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
         if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
             let (c, n, m) = savedPointers.value
@@ -132,7 +147,8 @@ extension Chunkwise {
         } else {
             stateThenOutputs(context, stride: stride, segments: segments, saved: savedPointers)
         }
-        return saved
+        return ChunkStates(stride: stride, chunkSize: tiling.chunk, c: c, n: n, m: m,
+                           denominatorArguments: denominatorArguments)
     }
 
     /// Items per (head, segment, column tile) from which training mode

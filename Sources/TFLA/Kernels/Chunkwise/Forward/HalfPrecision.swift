@@ -9,17 +9,18 @@ extension Chunkwise {
     ///
     /// Inputs are converted to float32 copies first, so the call needs the
     /// float32 working memory of a float32 call.
+    ///
+    /// - Returns: h in the storage type and the final state in float32.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Storage: TensorScalar>(
         storedAs inputs: MLSTMInputs<Storage>, gate: Gate,
         initialState: MLSTMState<Float>? = nil, eps: Float = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> (h: Tensor<Storage>, state: MLSTMState<Float>) {
+    ) throws(TFLAError) -> StoredOutput<Storage> {
         let wide = MLSTMInputs<Float>(
             q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
             i: inputs.i.converted(), f: inputs.f.converted())
-        var options = options
-        options.mode = .inference
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
-        return (result.h.converted(), result.state)
+        return StoredOutput(h: result.h.converted(), state: result.state)
     }
 }

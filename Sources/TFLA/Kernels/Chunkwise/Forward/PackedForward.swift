@@ -1,11 +1,3 @@
-/// The result of a packed variable-length forward.
-public struct PackedOutput<Scalar: TensorScalar>: Sendable {
-    /// Outputs `(B, NH, T, DHV)`, in the packed layout of the inputs.
-    public var h: Tensor<Scalar>
-    /// The final state of each sequence, in order.
-    public var states: [MLSTMState<Scalar>]
-}
-
 extension Chunkwise {
     /// The forward pass over several sequences packed along S.
     ///
@@ -14,7 +6,8 @@ extension Chunkwise {
     /// kernel libraries. Each sequence starts from its own initial state
     /// (zeros when `initialStates` is nil) and its chunks never see another
     /// sequence's tokens, so the result equals running each sequence alone;
-    /// all sequences share one parallel region. Inference mode only.
+    /// all sequences share one parallel region. An inference forward: for
+    /// gradients use ``gradients(packed:sequenceOffsets:gate:initialStates:eps:dh:dFinalStates:mode:stateStride:options:)``.
     ///
     /// - Parameters:
     ///   - inputs: q, k, v, i, f of all sequences, packed along S.
@@ -23,7 +16,7 @@ extension Chunkwise {
     ///   - gate: exponential or sigmoid input gate.
     ///   - initialStates: nil, or one state per sequence.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling and threads (inference mode).
+    ///   - options: tiling and threads.
     public static func forward<Scalar: KernelScalar>(
         packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
@@ -32,9 +25,6 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
-        guard options.mode == .inference else {
-            throw .unsupported("packed sequences: only inference mode is supported")
-        }
         let offsets = sequenceOffsets
         try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
         let count = offsets.count - 1
