@@ -88,6 +88,7 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
+        try options.requireSupportedPrecision(Scalar.self, entry: "training forward", inferenceForward: stateStride == nil)
         if let stateStride, stateStride < 1 {
             throw .invalidParameter(name: "stateStride", value: "\(stateStride)", requirement: "at least 1")
         }
@@ -110,6 +111,7 @@ extension Chunkwise {
             c0: initialState.map { $0.c.readPointer }, n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
         context.nonFinite = options.checksValues ? NonFiniteFlag() : nil
+        context.products = options.productKernel
         var saved: ChunkStates<Scalar>?
         if stateStride == nil {
             scan([context], save: nil)

@@ -25,6 +25,8 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// Raised by any item that wrote a non-finite h; nil: not checked
     /// (`ChunkwiseOptions.checksValues`).
     var nonFinite: NonFiniteFlag?
+    /// How the products are computed (`ChunkwiseOptions.precision`).
+    var products: ProductKernel = .native
 
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
          q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
