@@ -30,20 +30,20 @@ final class BackwardScratch<Scalar: KernelScalar> {
     let gates: ChunkGates
     /// States before the chunks of one segment (slot 0 unused: it is the
     /// saved state itself), with their normalizers and stabilizers.
-    let states: UnsafeMutableBufferPointer<Scalar>
-    let normalizers: UnsafeMutableBufferPointer<Scalar>
-    let stabilizers: UnsafeMutableBufferPointer<Double>
+    let states: OwnedBuffer<Scalar>
+    let normalizers: OwnedBuffer<Scalar>
+    let stabilizers: OwnedBuffer<Double>
     /// The gradient of the state after the current chunk: dC and dn.
-    let memoryGradient: UnsafeMutableBufferPointer<Scalar>
-    let normalizerGradient: UnsafeMutableBufferPointer<Scalar>
+    let memoryGradient: OwnedBuffer<Scalar>
+    let normalizerGradient: OwnedBuffer<Scalar>
     /// dh_t / (den_t + eps) for the chunk, and α_t·q_t.
-    let scaledOutputGradient: UnsafeMutableBufferPointer<Scalar>
-    let scaledQueries: UnsafeMutableBufferPointer<Scalar>
+    let scaledOutputGradient: OwnedBuffer<Scalar>
+    let scaledQueries: OwnedBuffer<Scalar>
     /// Tiles: scores S̄, their gradients, and the decay weights D̄.
-    let scores, scoreGradients, decay: UnsafeMutableBufferPointer<Scalar>
+    let scores, scoreGradients, decay: OwnedBuffer<Scalar>
     /// Per token of the chunk: 1/(den + eps) and ζ (the gradient of the
     /// denominator's argument).
-    let inverseDenominator, denominatorGradient: UnsafeMutableBufferPointer<Scalar>
+    let inverseDenominator, denominatorGradient: OwnedBuffer<Scalar>
 
     init(_ context: BackwardContext<Scalar>) {
         let forwardContext = context.forward
@@ -52,23 +52,17 @@ final class BackwardScratch<Scalar: KernelScalar> {
         forward = ForwardScratch(forwardContext)
         gates = ChunkGates(capacity: chunk)
         let recomputed = context.stride > 1 ? context.stride : 0
-        states = .allocateCounted(capacity: max(1, recomputed * dqk * dhv))
-        normalizers = .allocateCounted(capacity: max(1, recomputed * dqk))
-        stabilizers = .allocateCounted(capacity: context.stride)
-        memoryGradient = .allocateCounted(capacity: dqk * dhv)
-        normalizerGradient = .allocateCounted(capacity: dqk)
-        scaledOutputGradient = .allocateCounted(capacity: chunk * dhv)
-        scaledQueries = .allocateCounted(capacity: chunk * dqk)
-        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
-        scoreGradients = .allocateCounted(capacity: tiling.query * tiling.kv)
-        decay = .allocateCounted(capacity: tiling.query * tiling.kv)
-        inverseDenominator = .allocateCounted(capacity: chunk)
-        denominatorGradient = .allocateCounted(capacity: chunk)
-    }
-
-    deinit {
-        for buffer in [states, normalizers, memoryGradient, normalizerGradient, scaledOutputGradient, scaledQueries,
-                       scores, scoreGradients, decay, inverseDenominator, denominatorGradient] { buffer.deallocate() }
-        stabilizers.deallocate()
+        states = OwnedBuffer(capacity: max(1, recomputed * dqk * dhv))
+        normalizers = OwnedBuffer(capacity: max(1, recomputed * dqk))
+        stabilizers = OwnedBuffer(capacity: context.stride)
+        memoryGradient = OwnedBuffer(capacity: dqk * dhv)
+        normalizerGradient = OwnedBuffer(capacity: dqk)
+        scaledOutputGradient = OwnedBuffer(capacity: chunk * dhv)
+        scaledQueries = OwnedBuffer(capacity: chunk * dqk)
+        scores = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        scoreGradients = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        decay = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        inverseDenominator = OwnedBuffer(capacity: chunk)
+        denominatorGradient = OwnedBuffer(capacity: chunk)
     }
 }

@@ -92,9 +92,9 @@ extension Chunkwise {
             c0: initial.c.readPointer, n0: initial.n.readPointer, m0: initial.m.readPointer,
             h: dummy, c: dummy, n: dummy, m: dummy)
         let tokens = shape.batchHeads * shape.sequence
-        let querySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
-        let keySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
-        let stabilizerGradients = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
+        // q·dq, k·dk and the stabilizer gradients, per token: scratch of this call.
+        let sums = OwnedBuffer<Double>(capacity: 3 * tokens)
+        sums.withPointer { sums in
         let context = BackwardContext(
             forward: forwardContext, exact: mode == .exact,
             h: forward.h.readPointer, z: saved.denominatorArguments.readPointer,
@@ -106,7 +106,7 @@ extension Chunkwise {
             dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
             di: g.di.writePointer(), df: g.df.writePointer(),
             dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer(),
-            querySums: querySums, keySums: keySums, stabilizerGradients: stabilizerGradients)
+            querySums: sums, keySums: sums + tokens, stabilizerGradients: sums + 2 * tokens)
         // One item per head; a single head would leave the other cores idle
         // and runs in phases instead (`Docs/performance.md`, entry 12). On 16
         // cores the phases were slower than the per-head walk even at 8
@@ -128,7 +128,7 @@ extension Chunkwise {
         } else {
             runInPhases(context)
         }
-        for buffer in [querySums, keySums, stabilizerGradients] { buffer.deallocate() }
+        }
         return withExtendedLifetime((inputs, initial, forward, dh, dState)) { g }
     }
 
@@ -156,7 +156,7 @@ extension Chunkwise {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func headBackward<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, scratch: BackwardScratch<Scalar>) {
-        let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+        let dC = scratch.memoryGradient.baseAddress, dN = scratch.normalizerGradient.baseAddress
         loadFinalStateGradients(context, head: head, dC: dC, dN: dN)
         walkBackward(context, head: head, segments: 0..<context.segments, dC: dC, dN: dN, scratch: scratch)
         storeInitialStateGradients(context, head: head, dC: dC, dN: dN)
@@ -211,7 +211,7 @@ extension Chunkwise {
             // Recompute the states before the segment's later chunks.
             scratch.stabilizers[0] = context.savedM[slot]
             for j in 1..<max(1, chunks.count) {
-                let (c, n) = (scratch.states.baseAddress! + j * memory, scratch.normalizers.baseAddress! + j * normalizer)
+                let (c, n) = (scratch.states.baseAddress + j * memory, scratch.normalizers.baseAddress + j * normalizer)
                 scratch.stabilizers[j] = nextChunkState(
                     fw, head: head, index: first + j - 1,
                     c: j == 1 ? savedC : UnsafePointer(c - memory), n: j == 1 ? savedN : UnsafePointer(n - normalizer),
@@ -219,8 +219,8 @@ extension Chunkwise {
             }
             for index in chunks.reversed() {
                 let j = index - first
-                let cPrev = j == 0 ? savedC : UnsafePointer(scratch.states.baseAddress! + j * memory)
-                let nPrev = j == 0 ? savedN : UnsafePointer(scratch.normalizers.baseAddress! + j * normalizer)
+                let cPrev = j == 0 ? savedC : UnsafePointer(scratch.states.baseAddress + j * memory)
+                let nPrev = j == 0 ? savedN : UnsafePointer(scratch.normalizers.baseAddress + j * normalizer)
                 chunkBackward(context, head: head, index: index, cPrev: cPrev, nPrev: nPrev,
                               mPrev: scratch.stabilizers[j], dC: dC, dN: dN, carry: true, scratch: scratch)
             }

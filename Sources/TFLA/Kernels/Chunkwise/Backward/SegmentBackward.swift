@@ -47,7 +47,7 @@ extension Chunkwise {
             let context = shared.value
             let (c, n, decay) = summary.value
             let (head, block) = (item / blocks, item % blocks)
-            let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+            let dC = scratch.memoryGradient.baseAddress, dN = scratch.normalizerGradient.baseAddress
             loadFinalStateGradients(context, head: head, dC: dC, dN: dN)
             for later in stride(from: blocks - 1, to: block, by: -1) {
                 let slot = later * heads + head

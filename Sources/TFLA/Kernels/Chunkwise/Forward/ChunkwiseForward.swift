@@ -167,7 +167,7 @@ extension Chunkwise {
             let c = context.c + head * dqk * dhv + row * dhv + column
             ForwardScratch.loadInitialTile(context, offset: head * dqk * dhv + row * dhv + column, into: c, stride: dhv,
                                            rows: rows, width: width)
-            let n = scratch.normalizer.baseAddress!
+            let n = scratch.normalizer.baseAddress
             n.update(from: context.n0 + head * dqk + row, count: rows)
             let ownsNormalizer = column == 0
             var stabilizer = Double(context.m0[head])
@@ -215,9 +215,9 @@ extension Chunkwise {
                     stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
                 return
             }
-            let c = scratch.memoryTile.baseAddress!
+            let c = scratch.memoryTile.baseAddress
             ForwardScratch.copyTile(from: savedC + slot * dqk * dhv + column, stride: dhv, to: c, stride: width, rows: dqk, width: width)
-            let n = scratch.normalizer.baseAddress!
+            let n = scratch.normalizer.baseAddress
             n.update(from: savedN + slot * dqk, count: dqk)
             walkChunks(
                 context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,

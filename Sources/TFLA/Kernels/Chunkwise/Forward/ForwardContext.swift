@@ -54,34 +54,31 @@ struct ForwardContext<Scalar: KernelScalar> {
     }
 }
 
-/// One worker's scratch, sized once for the largest chunk and tile.
+/// One worker's scratch, sized once for the largest chunk and tile; each
+/// buffer is an ``OwnedBuffer``, freed with the scratch.
 final class ForwardScratch<Scalar: KernelScalar> {
     let gates: ChunkGates
-    let scores: UnsafeMutableBufferPointer<Scalar>
-    let weightedKeys: UnsafeMutableBufferPointer<Scalar>
-    let normalizer: UnsafeMutableBufferPointer<Scalar>
-    let rowSum: UnsafeMutableBufferPointer<Scalar>
-    let interDot: UnsafeMutableBufferPointer<Scalar>
+    let scores: OwnedBuffer<Scalar>
+    let weightedKeys: OwnedBuffer<Scalar>
+    let normalizer: OwnedBuffer<Scalar>
+    let rowSum: OwnedBuffer<Scalar>
+    let interDot: OwnedBuffer<Scalar>
     /// e^{A_t − A′_t}: the factor of shared scores' rows.
-    let rowScale: UnsafeMutableBufferPointer<Scalar>
+    let rowScale: OwnedBuffer<Scalar>
     /// A private copy of a tile of C (the running state of a scan item, or
     /// training mode's output kernel).
-    let memoryTile: UnsafeMutableBufferPointer<Scalar>
+    let memoryTile: OwnedBuffer<Scalar>
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
         let tiling = context.tiling
         gates = ChunkGates(capacity: tiling.chunk)
-        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
-        weightedKeys = .allocateCounted(capacity: tiling.chunk * context.shape.keyDim)
-        normalizer = .allocateCounted(capacity: context.shape.keyDim)
-        rowSum = .allocateCounted(capacity: tiling.chunk)
-        interDot = .allocateCounted(capacity: tiling.chunk)
-        rowScale = .allocateCounted(capacity: tiling.chunk)
-        memoryTile = .allocateCounted(capacity: max(memoryTileCount, 1))
-    }
-
-    deinit {
-        for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, rowScale, memoryTile] { buffer.deallocate() }
+        scores = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        weightedKeys = OwnedBuffer(capacity: tiling.chunk * context.shape.keyDim)
+        normalizer = OwnedBuffer(capacity: context.shape.keyDim)
+        rowSum = OwnedBuffer(capacity: tiling.chunk)
+        interDot = OwnedBuffer(capacity: tiling.chunk)
+        rowScale = OwnedBuffer(capacity: tiling.chunk)
+        memoryTile = OwnedBuffer(capacity: max(memoryTileCount, 1))
     }
 
     /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.

@@ -100,7 +100,7 @@ extension Chunkwise {
             let column = item % tiles * tiling.dhv
             let width = min(tiling.dhv, dhv - column)
             let memory = head * dqk * dhv + column
-            let (c, n) = (scratch.memoryTile.baseAddress!, scratch.normalizer.baseAddress!)
+            let (c, n) = (scratch.memoryTile.baseAddress, scratch.normalizer.baseAddress)
             ForwardScratch.loadInitialTile(context, offset: memory, into: c, stride: width, rows: dqk, width: width)
             n.update(from: context.n0 + head * dqk, count: dqk)
             var stabilizer = Double(context.m0[head])

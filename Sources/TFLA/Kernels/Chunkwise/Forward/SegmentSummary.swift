@@ -81,7 +81,7 @@ extension Chunkwise {
                 let head = item / tiles
                 let column = item % tiles * tiling.dhv
                 let width = min(tiling.dhv, dhv - column)
-                let (c, n) = (scratch.memoryTile.baseAddress!, scratch.normalizer.baseAddress!)
+                let (c, n) = (scratch.memoryTile.baseAddress, scratch.normalizer.baseAddress)
                 c.update(repeating: 0, count: dqk * width)
                 n.update(repeating: 0, count: dqk)
                 var stabilizer = gate.isStabilized ? -Double.infinity : 0
