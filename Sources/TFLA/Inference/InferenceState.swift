@@ -137,15 +137,18 @@ public final class InferenceState<Scalar: KernelScalar> {
         try Validation.requireShape(f, [b, nh, 1], "f")
         if checksValues { try MLSTMInputs(q: q, k: k, v: v, i: i, f: f).validateValues(gate: gate, threads: 1) }
         if h.shape != [b, nh, dhv] { h = Tensor(uninitializedShape: [b, nh, dhv]) }
-        StepKernel.run(
-            heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps),
-            threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
-            q: q.readPointer, k: k.readPointer, v: v.readPointer, i: i.readPointer, f: f.readPointer,
-            c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer(),
-            h: h.writePointer(),
-            gates: StepKernel.Gates(forget: forget.baseAddress, input: input.baseAddress, stabilizer: stabilizer.baseAddress),
-            half: halfMemory?.view)
-        withExtendedLifetime((q, k, v, i, f)) {}
+        let workers = min(threads ?? Workers.defaultCount, Workers.maximumCount)
+        let gates = StepKernel.Gates(forget: forget.baseAddress, input: input.baseAddress, stabilizer: stabilizer.baseAddress)
+        MLSTMInputs(q: q, k: k, v: v, i: i, f: f).withPointers { token in
+            state.withMutablePointers { target in
+                h.withWritePointer { out in
+                    StepKernel.run(
+                        heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps), threads: workers,
+                        q: token.q, k: token.k, v: token.v, i: token.i, f: token.f,
+                        c: target.c, n: target.n, m: target.m, h: out, gates: gates, half: halfMemory?.view)
+                }
+            }
+        }
         tokens += 1
     }
 

@@ -22,6 +22,52 @@ struct BackwardContext<Scalar: KernelScalar> {
     let querySums, keySums, stabilizerGradients: UnsafeMutablePointer<Double>
 }
 
+extension BackwardContext {
+    /// Runs `body` with the context of one backward call: pointers into the
+    /// given tensors, valid for the call (each comes from a scoped accessor),
+    /// and the per-token sums, scratch of this call. The forward context
+    /// reads the inputs and the initial state and writes nothing.
+    static func with<R>(
+        shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double, exact: Bool,
+        inputs: MLSTMInputs<Scalar>, initial: MLSTMState<Scalar>, forward: ChunkwiseOutput<Scalar>,
+        saved: ChunkStates<Scalar>, stride: Int, segments: Int,
+        dh: Tensor<Scalar>, dState: MLSTMState<Scalar>?, gradients: inout MLSTMGradients<Scalar>,
+        _ body: (BackwardContext) -> R
+    ) -> R {
+        let tokens = shape.batchHeads * shape.sequence
+        // q·dq, k·dk and the stabilizer gradients, per token.
+        let sums = OwnedBuffer<Double>(capacity: 3 * tokens)
+        return inputs.withPointers { input in
+        initial.withPointers { start in
+        forward.h.withReadPointer { h in
+        forward.state.withPointers { final in
+        saved.withPointers { savedC, savedN, savedM, z in
+        dh.withReadPointer { dh in
+        dState.withStatePointers { upstream in
+        gradients.withMutablePointers { g in
+        sums.withPointer { sums in
+            let forwardContext = ForwardContext(
+                shape: shape, tiling: tiling, gate: gate, eps: eps, inputs: input,
+                initial: InitialStatePointers(c: start.c, n: start.n, m: start.m), output: nil)
+            return body(BackwardContext(
+                forward: forwardContext, exact: exact, h: h, z: z,
+                savedC: savedC, savedN: savedN, savedM: savedM, stride: stride, segments: segments,
+                c0: start.c, finalC: final.c, finalN: final.n,
+                dh: dh, dcLast: upstream?.c, dnLast: upstream?.n, dmLast: upstream?.m,
+                dq: g.dq, dk: g.dk, dv: g.dv, di: g.di, df: g.df, dc0: g.dc0, dn0: g.dn0, dm0: g.dm0,
+                querySums: sums, keySums: sums + tokens, stabilizerGradients: sums + 2 * tokens))
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+    }
+}
+
 /// One worker's scratch for the backward pass, sized once.
 final class BackwardScratch<Scalar: KernelScalar> {
     /// For recomputing chunk states between saved ones.

@@ -84,29 +84,19 @@ extension Chunkwise {
             di: Tensor(uninitializedShape: shape.gateShape), df: Tensor(uninitializedShape: shape.gateShape),
             dc0: Tensor(uninitializedShape: shape.memoryShape), dn0: Tensor(uninitializedShape: shape.normalizerShape),
             dm0: Tensor(uninitializedShape: shape.stabilizerShape))
-        let dummy = UnsafeMutablePointer<Scalar>(mutating: forward.h.readPointer)  // never written
-        let forwardContext = ForwardContext(
-            shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
-            q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
-            i: inputs.i.readPointer, f: inputs.f.readPointer,
-            c0: initial.c.readPointer, n0: initial.n.readPointer, m0: initial.m.readPointer,
-            h: dummy, c: dummy, n: dummy, m: dummy)
-        let tokens = shape.batchHeads * shape.sequence
-        // q·dq, k·dk and the stabilizer gradients, per token: scratch of this call.
-        let sums = OwnedBuffer<Double>(capacity: 3 * tokens)
-        sums.withPointer { sums in
-        let context = BackwardContext(
-            forward: forwardContext, exact: mode == .exact,
-            h: forward.h.readPointer, z: saved.denominatorArguments.readPointer,
-            savedC: saved.c.readPointer, savedN: saved.n.readPointer, savedM: saved.m.readPointer,
-            stride: stride, segments: segments,
-            c0: initial.c.readPointer, finalC: forward.state.c.readPointer, finalN: forward.state.n.readPointer,
-            dh: dh.readPointer,
-            dcLast: dState?.c.readPointer, dnLast: dState?.n.readPointer, dmLast: dState?.m.readPointer,
-            dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
-            di: g.di.writePointer(), df: g.df.writePointer(),
-            dc0: g.dc0.writePointer(), dn0: g.dn0.writePointer(), dm0: g.dm0.writePointer(),
-            querySums: sums, keySums: sums + tokens, stabilizerGradients: sums + 2 * tokens)
+        BackwardContext.with(
+            shape: shape, tiling: tiling, gate: gate, eps: Double(eps), exact: mode == .exact,
+            inputs: inputs, initial: initial, forward: forward, saved: saved, stride: stride, segments: segments,
+            dh: dh, dState: dState, gradients: &g
+        ) { context in
+            run(context)
+        }
+        return g
+    }
+
+    /// The backward's work items for one context.
+    static func run<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
+        let (shape, tiling) = (context.forward.shape, context.forward.tiling)
         // One item per head; a single head would leave the other cores idle
         // and runs in phases instead (`Docs/performance.md`, entry 12). On 16
         // cores the phases were slower than the per-head walk even at 8
@@ -128,8 +118,6 @@ extension Chunkwise {
         } else {
             runInPhases(context)
         }
-        }
-        return withExtendedLifetime((inputs, initial, forward, dh, dState)) { g }
     }
 
     /// The forward pass in training mode followed by the backward pass.

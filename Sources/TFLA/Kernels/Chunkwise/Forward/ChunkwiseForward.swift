@@ -83,26 +83,31 @@ extension Chunkwise {
         let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
         var state = MLSTMState<Scalar>(uninitializedFor: shape)
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
-        var context = ForwardContext(
-            shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
-            q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
-            i: inputs.i.readPointer, f: inputs.f.readPointer,
-            c0: initialState.map { $0.c.readPointer }, n0: initial.n.readPointer, m0: initial.m.readPointer,
-            h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
-        context.nonFinite = options.checksValues ? NonFiniteFlag() : nil
-        var saved: ChunkStates<Scalar>?
-        switch options.mode {
-        case .inference:
-            scan([context], save: nil)
-        case .training:
-            saved = runTraining(context, stride: tiling.stateStride)
+        let nonFinite = options.checksValues ? NonFiniteFlag() : nil
+        let saved: ChunkStates<Scalar>? = inputs.withPointers { input in
+            initial.withPointers { start in
+                h.withWritePointer { hOut in
+                    state.withMutablePointers { final in
+                        var context = ForwardContext(
+                            shape: shape, tiling: tiling, gate: gate, eps: Double(eps), inputs: input,
+                            initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
+                            output: ForwardOutputPointers(h: hOut, state: final))
+                        context.nonFinite = nonFinite
+                        switch options.mode {
+                        case .inference:
+                            scan([context], save: nil)
+                            return nil
+                        case .training:
+                            return runTraining(context, stride: tiling.stateStride)
+                        }
+                    }
+                }
+            }
         }
-        if context.nonFinite?.isRaised == true {
+        if nonFinite?.isRaised == true {
             try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads)
         }
-        return withExtendedLifetime((inputs, initial)) {
-            ChunkwiseOutput(h: h, state: state, chunkStates: saved)
-        }
+        return ChunkwiseOutput(h: h, state: state, chunkStates: saved)
     }
 
     /// Training mode. With enough (head, segment, column tile) items to
@@ -123,14 +128,15 @@ extension Chunkwise {
             n: Tensor(uninitializedShape: [shape.batch, shape.heads, segments, dqk]),
             m: Tensor<Double>(uninitializedShape: [shape.batch, shape.heads, segments]),
             denominatorArguments: Tensor(uninitializedShape: shape.gateShape))
-        context.denominatorArguments = saved.denominatorArguments.writePointer()
-        let savedPointers = UnsafeSendable((saved.c.writePointer(), saved.n.writePointer(), saved.m.writePointer()))
-        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
-            let (c, n, m) = savedPointers.value
-            scan([context], save: SaveTarget(c: c, n: n, m: m, stride: stride, slots: segments))
-        } else {
-            stateThenOutputs(context, stride: stride, segments: segments, saved: savedPointers)
+        saved.withMutablePointers { target in
+            context.denominatorArguments = target.denominatorArguments
+            let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
+            if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
+                scan([context], save: SaveTarget(c: target.c, n: target.n, m: target.m, stride: stride, slots: segments))
+            } else {
+                stateThenOutputs(context, stride: stride, segments: segments,
+                                 saved: UnsafeSendable((target.c, target.n, target.m)))
+            }
         }
         return saved
     }
@@ -266,5 +272,41 @@ extension Chunkwise {
         throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
                               value: ValueCheck.describe(value),
                               requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down")
+    }
+}
+
+/// The saved chunk states and denominator arguments, for writing.
+struct ChunkStatePointers<Scalar: TensorScalar> {
+    let c, n: UnsafeMutablePointer<Scalar>
+    let m: UnsafeMutablePointer<Double>
+    let denominatorArguments: UnsafeMutablePointer<Scalar>
+}
+
+extension ChunkStates {
+    /// Runs `body` with pointers to the saved states for writing, alive for
+    /// the call.
+    mutating func withMutablePointers<R>(_ body: (ChunkStatePointers<Scalar>) -> R) -> R {
+        c.withWritePointer { c in
+            n.withWritePointer { n in
+                m.withWritePointer { m in
+                    denominatorArguments.withWritePointer { z in
+                        body(ChunkStatePointers(c: c, n: n, m: m, denominatorArguments: z))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with pointers to the saved states for reading, alive for
+    /// the call.
+    func withPointers<R>(_ body: (_ c: UnsafePointer<Scalar>, _ n: UnsafePointer<Scalar>, _ m: UnsafePointer<Double>,
+                                  _ denominatorArguments: UnsafePointer<Scalar>) -> R) -> R {
+        c.withReadPointer { c in
+            n.withReadPointer { n in
+                m.withReadPointer { m in
+                    denominatorArguments.withReadPointer { z in body(c, n, m, z) }
+                }
+            }
+        }
     }
 }

@@ -1,4 +1,21 @@
+/// The state a forward starts from; C₀ = 0 when `c` is nil (no pass over a
+/// zero state before the work starts).
+struct InitialStatePointers<Scalar: TensorScalar> {
+    let c: UnsafePointer<Scalar>?
+    let n, m: UnsafePointer<Scalar>
+}
+
+/// Where a forward writes h and the final state.
+struct ForwardOutputPointers<Scalar: TensorScalar> {
+    let h: UnsafeMutablePointer<Scalar>
+    let state: MutableStatePointers<Scalar>
+}
+
 /// Pointers and sizes shared by all work items of one forward call.
+///
+/// The pointers come from the scoped accessors (`withPointers`,
+/// `withMutablePointers`, `KernelPointers.swift`) and are valid only inside
+/// the closure that received them: a context never outlives that closure.
 struct ForwardContext<Scalar: KernelScalar> {
     let shape: ProblemShape
     let tiling: ResolvedTiling
@@ -7,12 +24,12 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The query scale s = DQK^(−1/2).
     let scale: Double
     let q, k, v, i, f: UnsafePointer<Scalar>
-    /// The initial state; C₀ = 0 when `c0` is nil (no pass over a zero
-    /// state before the work starts).
-    let c0: UnsafePointer<Scalar>?
-    let n0, m0: UnsafePointer<Scalar>
-    /// Outputs: h and the final state.
-    let h, c, n, m: UnsafeMutablePointer<Scalar>
+    /// The initial state; nil for passes that start from the empty state
+    /// and never read one (segment summaries).
+    let initial: InitialStatePointers<Scalar>?
+    /// h and the final state; nil for passes that write neither (segment
+    /// summaries, the backward's recomputation of chunk states).
+    let output: ForwardOutputPointers<Scalar>?
     /// The tokens (along S) this call covers: all of them, or one sequence
     /// of a packed batch.
     var tokens: Range<Int>
@@ -26,21 +43,40 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// (`ChunkwiseOptions.checksValues`).
     var nonFinite: NonFiniteFlag?
 
+    /// The one way a forward context is made: by the forward, the packed
+    /// forward, the segment summary and the backward.
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
-         q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
-         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
-         c0: UnsafePointer<Scalar>?, n0: UnsafePointer<Scalar>, m0: UnsafePointer<Scalar>,
-         h: UnsafeMutablePointer<Scalar>, c: UnsafeMutablePointer<Scalar>,
-         n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>) {
+         inputs: InputPointers<Scalar>, initial: InitialStatePointers<Scalar>?, output: ForwardOutputPointers<Scalar>?) {
         self.shape = shape
         self.tiling = tiling
         self.gate = gate
         self.eps = eps
         self.scale = 1 / Double(shape.keyDim).squareRoot()
-        (self.q, self.k, self.v, self.i, self.f) = (q, k, v, i, f)
-        (self.c0, self.n0, self.m0) = (c0, n0, m0)
-        (self.h, self.c, self.n, self.m) = (h, c, n, m)
+        (q, k, v, i, f) = (inputs.q, inputs.k, inputs.v, inputs.i, inputs.f)
+        self.initial = initial
+        self.output = output
         self.tokens = 0..<shape.sequence
+    }
+
+    /// C₀, or nil for C₀ = 0.
+    var c0: UnsafePointer<Scalar>? { initial?.c }
+    /// n₀ and m₀ (a pass that reads them has an initial state).
+    var n0: UnsafePointer<Scalar> { startingState.n }
+    var m0: UnsafePointer<Scalar> { startingState.m }
+    /// The outputs h, C, n, m (a pass that writes them has outputs).
+    var h: UnsafeMutablePointer<Scalar> { written.h }
+    var c: UnsafeMutablePointer<Scalar> { written.state.c }
+    var n: UnsafeMutablePointer<Scalar> { written.state.n }
+    var m: UnsafeMutablePointer<Scalar> { written.state.m }
+
+    private var startingState: InitialStatePointers<Scalar> {
+        guard let initial else { preconditionFailure("a forward pass without an initial state read one") }
+        return initial
+    }
+
+    private var written: ForwardOutputPointers<Scalar> {
+        guard let output else { preconditionFailure("a forward pass without outputs wrote one") }
+        return output
     }
 
     /// Number of chunks of `tokens` (the last may be partial).

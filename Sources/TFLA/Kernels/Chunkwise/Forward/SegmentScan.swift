@@ -37,9 +37,18 @@ extension Chunkwise {
             stabilizer = Tensor(shape: [slots])
         }
 
-        mutating func pointers() -> SummaryPointers<Scalar> {
-            SummaryPointers(c: c.writePointer(), n: n.writePointer(),
-                            logDecay: logDecay.writePointer(), stabilizer: stabilizer.writePointer())
+        /// Runs `body` with pointers to the summaries for writing, alive for
+        /// the call.
+        mutating func withPointers<R>(_ body: (SummaryPointers<Scalar>) -> R) -> R {
+            c.withWritePointer { c in
+                n.withWritePointer { n in
+                    logDecay.withWritePointer { logDecay in
+                        stabilizer.withWritePointer { stabilizer in
+                            body(SummaryPointers(c: c, n: n, logDecay: logDecay, stabilizer: stabilizer))
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -52,25 +61,41 @@ extension Chunkwise {
     /// packed batch) as a scan over (call, head, segment, tile of C's
     /// columns) items; saves chunk states when `save` is given. Packed
     /// batches use one segment per sequence.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     static func scan<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?) {
         let first = contexts[0]
         let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
         let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
         let plan = contexts.count == 1 ? scanPlan(first, saveStride: save?.stride) : SegmentPlan(chunksPerSegment: Int.max, count: 1)
-        let segments = plan.count
-        var summaries = SegmentSummaryBuffers<Scalar>(slots: (segments - 1) * heads, keyDim: dqk, valueDim: dhv)
-        let summary = UnsafeSendable(summaries.pointers())
-        var contexts = contexts
-        var scores: (Tensor<Scalar>, Tensor<Scalar>)?
-        if contexts.count == 1 && sharesScores(tiles: tiles, chunk: tiling.chunk, valueDim: dhv) {
-            var stored = (Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, tiling.chunk]),
-                          Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence]))
-            contexts[0].sharedScores = SharedScorePointers(scores: stored.0.writePointer(), rowSums: stored.1.writePointer())
-            computeSharedScores(contexts[0])
-            scores = stored
+        var summaries = SegmentSummaryBuffers<Scalar>(slots: (plan.count - 1) * heads, keyDim: dqk, valueDim: dhv)
+        summaries.withPointers { summary in
+            guard contexts.count == 1 && sharesScores(tiles: tiles, chunk: tiling.chunk, valueDim: dhv) else {
+                return scan(contexts, save: save, plan: plan, summary: summary)
+            }
+            var scores = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, tiling.chunk])
+            var rowSums = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence])
+            scores.withWritePointer { scores in
+                rowSums.withWritePointer { rowSums in
+                    var context = first
+                    context.sharedScores = SharedScorePointers(scores: scores, rowSums: rowSums)
+                    computeSharedScores(context)
+                    scan([context], save: save, plan: plan, summary: summary)
+                }
+            }
         }
+    }
+
+    /// `scan` with its segment plan, the summaries' buffers and, in the
+    /// contexts, the shared scores.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func scan<Scalar: KernelScalar>(
+        _ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?, plan: SegmentPlan, summary summaryPointers: SummaryPointers<Scalar>
+    ) {
+        let first = contexts[0]
+        let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
+        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        let segments = plan.count
+        let summary = UnsafeSendable(summaryPointers)
         let shared = UnsafeSendable(contexts)
         let saving = UnsafeSendable(save)
         if segments > 1 {
@@ -131,7 +156,6 @@ extension Chunkwise {
                 context.m[head] = Scalar(stabilizer)
             }
         }
-        withExtendedLifetime((summaries, scores)) {}
     }
 
     /// The segments of one call's scan: whole runs of the saved-state
