@@ -64,14 +64,14 @@ extension Reference {
         var rowArgmax = [Int](repeating: 0, count: s)
         var weights = [Double](repeating: 0, count: s), scores = weights
         for t in 0..<s {
-            var decay = 0.0, m = -Double.infinity
+            var decay = 0.0
             var logD = [Double](repeating: 0, count: t + 1)
             for j in stride(from: t, through: 0, by: -1) {
                 logD[j] = decay + logInput[j]
-                if logD[j] > m { m = logD[j]; rowArgmax[t] = j }
                 decay += logForget[j]
             }
-            if !gate.isStabilized { m = 0 }
+            let (m, source) = StabilizerRule.row(gate: gate, logWeights: logD, through: t)
+            rowArgmax[t] = source
             var z = 0.0
             var h = [Double](repeating: 0, count: dhv)
             for j in 0...t {

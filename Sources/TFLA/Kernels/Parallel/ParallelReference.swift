@@ -50,13 +50,11 @@ extension Reference {
             // logD[t, j] = Σ_{u=j+1..t} lf_u + ĩ_j, summed from the diagonal
             // outwards so no large prefix sums cancel.
             var decay: Scalar = 0
-            var rowMax = -Scalar.infinity
             for j in stride(from: t, through: 0, by: -1) {
                 logD[j] = decay + logInput[j]
-                rowMax = max(rowMax, logD[j])
                 decay += logForget[j]
             }
-            let m = gate.isStabilized ? rowMax : 0
+            let m = StabilizerRule.row(gate: gate, logWeights: logD, through: t).stabilizer
             var rowSum: Scalar = 0
             let ht = h + t * dhv
             for col in 0..<dhv { ht[col] = 0 }

@@ -34,6 +34,8 @@ extension BackwardContext {
         dh: Tensor<Scalar>, dState: MLSTMState<Scalar>?, gradients: inout MLSTMGradients<Scalar>,
         _ body: (BackwardContext) -> R
     ) -> R {
+        precondition(stride >= 1 && segments * stride >= (shape.sequence + tiling.chunk - 1) / tiling.chunk,
+                     "a saved state for every run of chunks")
         let tokens = shape.batchHeads * shape.sequence
         // q·dq, k·dk and the stabilizer gradients, per token.
         let sums = OwnedBuffer<Double>(capacity: 3 * tokens)

@@ -152,6 +152,8 @@ extension Chunkwise {
     static func stateThenOutputs<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, stride: Int, segments: Int, saved savedPointers: SavedPointers<Scalar>
     ) {
+        precondition(context.initial != nil && context.output != nil, "training mode reads an initial state and writes outputs")
+        precondition(stride >= 1 && segments * stride >= context.chunkCount, "a saved state for every run of chunks")
         let shape = context.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
         let shared = UnsafeSendable(context)

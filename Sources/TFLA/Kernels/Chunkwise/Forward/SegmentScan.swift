@@ -62,6 +62,9 @@ extension Chunkwise {
     /// columns) items; saves chunk states when `save` is given. Packed
     /// batches use one segment per sequence.
     static func scan<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?) {
+        precondition(!contexts.isEmpty && contexts.allSatisfy { $0.initial != nil && $0.output != nil },
+                     "a forward scan reads an initial state and writes h and the final state")
+        precondition(save == nil || contexts.count == 1, "chunk states are saved for one call at a time")
         let first = contexts[0]
         let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
         let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
