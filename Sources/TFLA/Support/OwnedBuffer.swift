@@ -43,13 +43,3 @@ struct OwnedBuffer<Element>: ~Copyable {
         try body(baseAddress)
     }
 }
-
-/// Runs `body` with `capacity` uninitialized elements of scratch that are
-/// freed when it returns (the scoped form of ``OwnedBuffer``).
-@inline(__always)
-func withScratch<Element, R, E: Error>(
-    of type: Element.Type, capacity: Int, _ body: (UnsafeMutablePointer<Element>) throws(E) -> R
-) throws(E) -> R {
-    let buffer = OwnedBuffer<Element>(capacity: capacity)
-    return try buffer.withPointer(body)
-}

@@ -39,6 +39,7 @@ extension BackwardContext {
         let tokens = shape.batchHeads * shape.sequence
         // q·dq, k·dk and the stabilizer gradients, per token.
         let sums = OwnedBuffer<Double>(capacity: 3 * tokens)
+        // One scope per tensor group, nested (written flat).
         return inputs.withPointers { input in
         initial.withPointers { start in
         forward.h.withReadPointer { h in
