@@ -29,6 +29,16 @@ extension Tensor {
     }
 }
 
+/// `withWritePointer` of four tensors at once (the parts of saved chunk
+/// states or of segment summaries).
+func withWritePointers<A, B, C, D, R>(
+    _ a: inout Tensor<A>, _ b: inout Tensor<B>, _ c: inout Tensor<C>, _ d: inout Tensor<D>,
+    _ body: (UnsafeMutablePointer<A>, UnsafeMutablePointer<B>, UnsafeMutablePointer<C>, UnsafeMutablePointer<D>) -> R
+) -> R {
+    let owners = (a.uniqueStorage(), b.uniqueStorage(), c.uniqueStorage(), d.uniqueStorage())
+    return withExtendedLifetime(owners) { body(owners.0.base, owners.1.base, owners.2.base, owners.3.base) }
+}
+
 /// q, k, v, i, f of one call.
 struct InputPointers<Scalar: TensorScalar> {
     let q, k, v, i, f: UnsafePointer<Scalar>

@@ -288,14 +288,8 @@ extension ChunkStates {
     /// Runs `body` with pointers to the saved states for writing, alive for
     /// the call.
     mutating func withMutablePointers<R>(_ body: (ChunkStatePointers<Scalar>) -> R) -> R {
-        c.withWritePointer { c in
-            n.withWritePointer { n in
-                m.withWritePointer { m in
-                    denominatorArguments.withWritePointer { z in
-                        body(ChunkStatePointers(c: c, n: n, m: m, denominatorArguments: z))
-                    }
-                }
-            }
+        withWritePointers(&c, &n, &m, &denominatorArguments) { c, n, m, z in
+            body(ChunkStatePointers(c: c, n: n, m: m, denominatorArguments: z))
         }
     }
 

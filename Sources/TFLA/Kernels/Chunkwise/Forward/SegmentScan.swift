@@ -40,14 +40,8 @@ extension Chunkwise {
         /// Runs `body` with pointers to the summaries for writing, alive for
         /// the call.
         mutating func withPointers<R>(_ body: (SummaryPointers<Scalar>) -> R) -> R {
-            c.withWritePointer { c in
-                n.withWritePointer { n in
-                    logDecay.withWritePointer { logDecay in
-                        stabilizer.withWritePointer { stabilizer in
-                            body(SummaryPointers(c: c, n: n, logDecay: logDecay, stabilizer: stabilizer))
-                        }
-                    }
-                }
+            withWritePointers(&c, &n, &logDecay, &stabilizer) { c, n, logDecay, stabilizer in
+                body(SummaryPointers(c: c, n: n, logDecay: logDecay, stabilizer: stabilizer))
             }
         }
     }
