@@ -31,6 +31,16 @@ extension Reference {
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "recurrent reference")
         var state = initialState ?? MLSTMState(zerosFor: shape)
         var h = Tensor<Scalar>(shape: shape.valueShape)
+        run(inputs, shape: shape, gate: gate, eps: eps, state: &state, h: &h)
+        return MLSTMOutput(h: h, state: state)
+    }
+
+    /// The S tokens of every head in order, from `state` (advanced in
+    /// place), h into `h` (laid out as the inputs, S = 1 for a step).
+    static func run<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, shape: ProblemShape, gate: Gate, eps: Scalar,
+        state: inout MLSTMState<Scalar>, h: inout Tensor<Scalar>
+    ) {
         let (dqk, dhv, s) = (shape.keyDim, shape.valueDim, shape.sequence)
         inputs.withPointers { input in
             state.withMutablePointers { target in
@@ -49,7 +59,6 @@ extension Reference {
                 }
             }
         }
-        return MLSTMOutput(h: h, state: state)
     }
 
     /// One generation step (`Docs/math.md` §1, one step of the recurrent
@@ -85,21 +94,8 @@ extension Reference {
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "step")
         var next = state
         var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
-        let (dqk, dhv) = (shape.keyDim, shape.valueDim)
-        token.withPointers { input in
-            next.withMutablePointers { target in
-                h.withWritePointer { out in
-                    for head in 0..<shape.batchHeads {
-                        advance(
-                            gate: gate, eps: eps, dqk: dqk, dhv: dhv,
-                            q: input.q + head * dqk, k: input.k + head * dqk, v: input.v + head * dhv,
-                            i: input.i[head], f: input.f[head],
-                            c: target.c + head * dqk * dhv, n: target.n + head * dqk, m: target.m + head,
-                            h: out + head * dhv)
-                    }
-                }
-            }
-        }
+        // One token: the sequence form with S = 1 (the same layout).
+        run(token, shape: shape, gate: gate, eps: eps, state: &next, h: &h)
         return MLSTMStepOutput(h: h, state: next)
     }
 
