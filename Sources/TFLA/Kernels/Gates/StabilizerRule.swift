@@ -48,6 +48,24 @@ struct StabilizerRule<T: Real> {
     }
 }
 
+extension StabilizerRule {
+    /// The stabilizer of row t of the parallel form's log-weights
+    /// `logWeights[0...t]` (logD[t, j] for keys j ≤ t): the keys merged in
+    /// order j = 0…t by the rule, so m_t = max_j logD[t, j] for the
+    /// exponential gate and 0 for the sigmoid gate, and `source` is the key
+    /// that attains m_t — at a tie the later key, as in every other kernel —
+    /// or −1 for the sigmoid gate.
+    static func row(gate: Gate, logWeights: [T], through t: Int) -> (stabilizer: T, source: Int) {
+        var (stabilizer, source) = (gate.isStabilized ? -T.infinity : 0, -1)
+        for j in 0...t {
+            let rule = StabilizerRule(gate: gate, carried: stabilizer, new: logWeights[j])
+            if rule.newAttains { source = j }
+            stabilizer = rule.stabilizer
+        }
+        return (stabilizer, source)
+    }
+}
+
 /// e^{x − m} for a log-scale x ≤ m, and 0 when m = −∞ (then x = −∞ too:
 /// nothing there, where e^{−∞+∞} would be NaN).
 @inline(__always)

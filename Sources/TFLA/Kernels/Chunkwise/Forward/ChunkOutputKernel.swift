@@ -12,9 +12,9 @@ extension Chunkwise {
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let gates = scratch.gates
-        let rowSum = scratch.rowSum.baseAddress!
-        let interDot = scratch.interDot.baseAddress!
-        let rowScale = scratch.rowScale.baseAddress!
+        let rowSum = scratch.rowSum.baseAddress
+        let interDot = scratch.interDot.baseAddress
+        let rowScale = scratch.rowScale.baseAddress
         let q = context.q + token * dqk
         let h = context.h + token * dhv + column
         // Inter-chunk term for the whole chunk at once (one large GEMM):
@@ -32,7 +32,7 @@ extension Chunkwise {
         }
         // Intra-chunk term, query tile by key/value tile up to the diagonal.
         let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
-        let scores = scratch.scores.baseAddress!
+        let scores = scratch.scores.baseAddress
         let shared = context.sharedScores
         if let shared {
             // Stored with the local row terms: the true weights are

@@ -12,7 +12,7 @@ extension Chunkwise {
         scratch: ForwardScratch<Scalar>
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-        let weighted = scratch.weightedKeys.baseAddress!
+        let weighted = scratch.weightedKeys.baseAddress
         let decay = Scalar(scratch.gates.stateDecay)
         for t in 0..<length {
             let w = Scalar(scratch.gates.updateWeight[t])
