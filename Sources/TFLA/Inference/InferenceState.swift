@@ -104,7 +104,7 @@ public final class InferenceState<Scalar: KernelScalar> {
     }
 
     /// Whether `step` enforces the non-finite policy on each token's inputs
-    /// (`Docs/math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
+    /// (`Documentation.docc/Math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
     /// to the step's O(DQK·DHV)). `prefill` follows its options'
     /// ``ChunkwiseOptions/checksValues``.
     public var checksValues = true

@@ -2,7 +2,7 @@ import RealModule
 
 /// The gate quantities of one chunk, in Double whatever the kernel's scalar:
 /// the one place that decides the chunkwise kernels' log-weights, stabilizers
-/// and which term attains each stabilizer (`Docs/math.md` §6).
+/// and which term attains each stabilizer (`Documentation.docc/Math.md` §6).
 ///
 /// With b_t = Σ_{u≤t} lf_u (in the chunk), B_j = ĩ_j − b_j and the previous
 /// stabilizer m₋, the log-weight of key j for query t ≥ j is
@@ -19,7 +19,7 @@ import RealModule
 /// pair (t, j) in frames k ≥ k′ adds the frames' log-decay
 /// D(k, k′) = Σ_{k′<ℓ≤k} δ_ℓ, a sum of non-positive terms formed directly
 /// (never as a difference), so every log-weight keeps its accuracy for any
-/// finite gate (`Docs/math.md` §6, "Frames"). Chunks without such a token
+/// finite gate (`Documentation.docc/Math.md` §6, "Frames"). Chunks without such a token
 /// have one frame and the arithmetic above, unchanged.
 ///
 /// Ties: where two terms attain a stabilizer's max, the token wins over the
@@ -35,7 +35,7 @@ final class ChunkGates {
     let rowTerm: OwnedBuffer<Double>
     /// A_t as if the state before the chunk were empty (m₋ = −∞): what the
     /// scores shared by all column tiles are weighted with. The true
-    /// weights are e^{A_t − local A_t} ≤ 1 times those (`Docs/math.md` §7).
+    /// weights are e^{A_t − local A_t} ≤ 1 times those (`Documentation.docc/Math.md` §7).
     let localRowTerm: OwnedBuffer<Double>
     /// e^{A_t − local A_t} ≤ 1: the factor of the shared scores' row t
     /// (0 where no token is visible yet, 1 for the sigmoid gate).

@@ -9,7 +9,7 @@ extension Reference {
     /// P[t,j] = S̄[t,j]·(v_j·dh_t·r_t + ζ_t), where ζ_t is the gradient of the
     /// denominator's argument (exact mode only). In exact mode the row
     /// maximum m_t also carries −eps·r_t·(dh_t·h_t) to its argmax
-    /// (`Docs/gradients.md`).
+    /// (`Documentation.docc/BackwardPass.md`).
     ///
     /// The returned `dInitialState` is zeros: the form takes no initial state.
     ///

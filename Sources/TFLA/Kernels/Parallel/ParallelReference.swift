@@ -1,7 +1,7 @@
 import RealModule
 
 extension Reference {
-    /// The parallel (quadratic) form (`Docs/math.md` §1 "Parallel form",
+    /// The parallel (quadratic) form (`Documentation.docc/Math.md` §1 "Parallel form",
     /// §2): every output attends to all earlier tokens through the decay
     /// matrix D, stabilized per row by its maximum m_t. O(S²) work and
     /// memory per head; takes no initial state.

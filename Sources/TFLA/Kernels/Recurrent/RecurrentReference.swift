@@ -4,11 +4,11 @@ import RealModule
 /// math allows, as the ground truth the fast kernels are tested against.
 ///
 /// They compute in `Scalar` (use `Double` for exact results), run on one
-/// thread, and favour clarity over speed. See `Docs/math.md`.
+/// thread, and favour clarity over speed. See `Documentation.docc/Math.md`.
 public enum Reference {}
 
 extension Reference {
-    /// The recurrent form (`Docs/math.md` §1 "Recurrent form", §2): walks
+    /// The recurrent form (`Documentation.docc/Math.md` §1 "Recurrent form", §2): walks
     /// the sequence token by token, carrying (C, n, m) per batch entry and
     /// head. Working memory is one state, O(DQK·DHV) per head.
     ///
@@ -61,7 +61,7 @@ extension Reference {
         }
     }
 
-    /// One generation step (`Docs/math.md` §1, one step of the recurrent
+    /// One generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
     /// form): (q, k, v, i, f, state) → (h, state′).
     ///
     /// - Parameters:

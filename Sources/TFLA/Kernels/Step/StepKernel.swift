@@ -1,6 +1,6 @@
 import RealModule
 
-/// The fused generation step (`Docs/math.md` §1, one step of the recurrent
+/// The fused generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
 /// form), in place on a state, for all batch entries and heads at once.
 ///
 /// Each work item — a head and a tile of C's columns — makes one pass over

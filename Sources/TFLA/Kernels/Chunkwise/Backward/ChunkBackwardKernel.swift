@@ -1,6 +1,6 @@
 import RealModule
 
-/// The backward pass of one chunk (`Docs/gradients.md`, "The chunkwise backward").
+/// The backward pass of one chunk (`Documentation.docc/BackwardPass.md`, "The chunkwise backward").
 extension Chunkwise {
     /// Gradients for the tokens of chunk `index` of `head`, given the state
     /// before the chunk (`cPrev`, `nPrev`, `mPrev`) and the gradient of the

@@ -5,7 +5,7 @@ extension Chunkwise {
     /// gradients of a loss with respect to q, k, v, i, f and the initial
     /// state, from the upstream gradients of h and of the final state.
     ///
-    /// Structure (`Docs/gradients.md`): the gradient of the chunk state is
+    /// Structure (`Documentation.docc/BackwardPass.md`): the gradient of the chunk state is
     /// carried from the last chunk to the first
     /// (dC_{k−1} = γ·dC_k + (α⊙Q)ᵀ·dH̄), and each chunk's dq, dk and dv come
     /// from GEMMs on query × key/value tiles up to the diagonal plus the

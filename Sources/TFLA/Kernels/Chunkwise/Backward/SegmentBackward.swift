@@ -1,5 +1,5 @@
 /// The segment-parallel reverse scan of the chunkwise backward
-/// (`Docs/gradients.md`, "Many cores").
+/// (`Documentation.docc/BackwardPass.md`, "Many cores").
 ///
 /// The per-head walk carries the state gradient from the last chunk to the
 /// first: dC_{k−1} = γ_k·dC_k + (α⊙Q_k)ᵀ·dH̄_k and, in exact mode,

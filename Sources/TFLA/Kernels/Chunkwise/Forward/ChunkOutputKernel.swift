@@ -1,6 +1,6 @@
 import RealModule
 
-/// The output kernel of the chunkwise forward (`Docs/math.md` §3, §6).
+/// The output kernel of the chunkwise forward (`Documentation.docc/Math.md` §3, §6).
 extension Chunkwise {
     /// h for tokens `token..<token+length` (one chunk), columns
     /// `column..<column+width`, from the state before the chunk — the tile
@@ -82,7 +82,7 @@ extension Chunkwise {
             }
         }
         // The non-finite check, on rows still in cache: any NaN or ±∞ among
-        // q, k, v and the gates reaches some h (`Docs/math.md`, "Non-finite
+        // q, k, v and the gates reaches some h (`Documentation.docc/Math.md`, "Non-finite
         // inputs"), so finite outputs prove finite inputs.
         if let flag = context.nonFinite {
             for t in 0..<length where !ValueCheck.allFinite(UnsafePointer(h + t * dhv), count: width) {

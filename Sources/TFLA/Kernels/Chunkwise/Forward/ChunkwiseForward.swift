@@ -1,6 +1,6 @@
 import RealModule
 
-/// The chunkwise-parallel mLSTM with TFLA's tiling (`Docs/math.md` §1, §3).
+/// The chunkwise-parallel mLSTM with TFLA's tiling (`Documentation.docc/Math.md` §1, §3).
 public enum Chunkwise {}
 
 extension Chunkwise {
@@ -15,7 +15,7 @@ extension Chunkwise {
     ///
     /// One work item per (batch, head, segment of chunks, tile of C's
     /// columns) walks its chunks; segments are summarized first and composed
-    /// into each segment's incoming state (`Docs/math.md` §7); nothing
+    /// into each segment's incoming state (`Documentation.docc/Math.md` §7); nothing
     /// beyond the running state is kept. For a backward pass use
     /// ``trainingForward(_:gate:initialState:eps:stateStride:options:)``,
     /// which also keeps the chunk states.

@@ -1,4 +1,4 @@
-/// The segment-parallel scan of the chunkwise forward (`Docs/math.md` §7).
+/// The segment-parallel scan of the chunkwise forward (`Documentation.docc/Math.md` §7).
 ///
 /// A walk over all chunks of a head is sequential: chunk k needs the state
 /// after chunk k − 1. With few heads that leaves most workers idle, so the

@@ -1,5 +1,5 @@
 /// What one segment of a sequence does to the state, whatever the state
-/// before it: S_out = compose(summary, S_in) (`Docs/math.md` §7).
+/// before it: S_out = compose(summary, S_in) (`Documentation.docc/Math.md` §7).
 ///
 /// With F the segment's total log forget gate and (ΔC, Δn, Δm) the state the
 /// segment builds from the empty state (C = 0, n = 0, m = −∞; m ≡ 0 for the
