@@ -23,7 +23,7 @@ and of a step case (step-<name>/):
 Every case draws from its own seed, so adding, removing or reordering cases
 leaves the others byte-identical. The script ends with a table of the
 differences between the kernels of each case, and between each kernel and an
-independent float64 transcription of the recurrence in Docs/math.md.
+independent float64 transcription of the recurrence in Sources/TFLA/Documentation.docc/Math.md.
 """
 import json
 import os
@@ -211,7 +211,7 @@ def run_step(x, eps):
 
 
 # ----------------------------------------------------------------------------
-# Independent check: Docs/math.md's recurrence, written out in numpy. Not
+# Independent check: Sources/TFLA/Documentation.docc/Math.md's recurrence, written out in numpy. Not
 # written to the fixtures; it only shows whether the package follows the
 # contract, including for the sigmoid gate, which has no second CPU kernel.
 

@@ -57,7 +57,7 @@ def products(dtype, bits):
 
 
 def chunkwise_forward(x, chunk, dtype, bits, eps=1e-6):
-    """Docs/math.md §1 chunk by chunk, zero initial state: h, c, n."""
+    """Sources/TFLA/Documentation.docc/Math.md §1 chunk by chunk, zero initial state: h, c, n."""
     q, k, v, i, f = (x[name].astype(dtype) for name in "qkvif")
     mm = products(dtype, bits)
     b, nh, s, dqk = q.shape

@@ -29,7 +29,7 @@ public struct ForwardMeasurement: Sendable {
     public var median: Double
     public var minimum: Double
     public var maximum: Double
-    /// Floor work 4·S·DQK·DHV per head (Docs/math.md §5), in flops.
+    /// Floor work 4·S·DQK·DHV per head (Sources/TFLA/Documentation.docc/Math.md §5), in flops.
     public var floorFlops: Double
     /// Floor work plus the intra-chunk products S·L·(DQK+DHV) per head.
     public var chunkwiseFlops: Double

@@ -283,19 +283,20 @@ extension ParallelProbe {
     public static func firstTouch(bytes: Int, threads: Int) -> (fresh: Double, again: Double) {
         var tensor = Tensor<Float>(uninitializedShape: [bytes / MemoryLayout<Float>.size])
         let count = tensor.count
-        let pointer = UnsafeSendableBox(tensor.writePointer())
         let pieces = max(1, threads * 4)
-        func write() -> Double {
-            let start = Stopwatch.now()
-            parallelFor(items: pieces, threads: threads, makeScratch: { () }) { piece, _ in
-                let begin = piece * count / pieces, end = (piece + 1) * count / pieces
-                (pointer.value + begin).update(repeating: 1, count: end - begin)
+        return tensor.withWritePointer { address in
+            let pointer = UnsafeSendableBox(address)
+            func write() -> Double {
+                let start = Stopwatch.now()
+                parallelFor(items: pieces, threads: threads, makeScratch: { () }) { piece, _ in
+                    let begin = piece * count / pieces, end = (piece + 1) * count / pieces
+                    (pointer.value + begin).update(repeating: 1, count: end - begin)
+                }
+                return Stopwatch.now() - start
             }
-            return Stopwatch.now() - start
+            let fresh = write()
+            let again = write()
+            return (fresh, again)
         }
-        let fresh = write()
-        let again = write()
-        withExtendedLifetime(tensor) {}
-        return (fresh, again)
     }
 }

@@ -16,7 +16,7 @@ def log_sigmoid(x):
 
 
 def numpy_recurrent(q, k, v, i, f, c0=None, n0=None, m0=None, gate="exp", eps=1e-6):
-    """Docs/math.md §1-2, one token at a time, float64."""
+    """Sources/TFLA/Documentation.docc/Math.md §1-2, one token at a time, float64."""
     c = np.zeros((B, NH, DQK, DHV)) if c0 is None else c0.astype(np.float64).copy()
     n = np.zeros((B, NH, DQK)) if n0 is None else n0.astype(np.float64).copy()
     m = np.zeros((B, NH)) if m0 is None else m0[..., 0].astype(np.float64).copy()

@@ -106,7 +106,7 @@ class Tfla:
                   state_stride=None, threads=None, dtype=None, repeat=None, **tiling):
         """`tfla grad`: dq, dk, dv, di, df and, with an initial state, dc0, dn0,
         dm0. mode="exact" is the true gradient, mode="reference" the reference
-        package's custom-backward convention (see Docs/gradients.md)."""
+        package's custom-backward convention (see Sources/TFLA/Documentation.docc/BackwardPass.md)."""
         arrays = dict(q=q, k=k, v=v, i=i, f=f, dh=dh, c0=c0, n0=n0, m0=m0, dc=dc, dn=dn, dm=dm)
         options = dict(kernel=kernel, mode=mode, gate=gate, eps=eps, chunk_size=chunk_size, state_stride=state_stride,
                        threads=threads, dtype=dtype, repeat=repeat, **tiling)

@@ -6,7 +6,7 @@ import RealModule
 /// (mLSTMexp) uses `exp(ĩ)` as input weight and carries a running maximum `m`
 /// that keeps all exponentials bounded; the sigmoid gate (mLSTMsig) uses
 /// `σ(ĩ)`, all of whose log-weights are ≤ 0, so it needs no `m` (m ≡ 0) and
-/// the denominator's lower bound is `exp(−0) = 1`. See `Docs/math.md` §1–2.
+/// the denominator's lower bound is `exp(−0) = 1`. See `Documentation.docc/Math.md` §1–2.
 public enum Gate: Sendable, Hashable, CustomStringConvertible {
     /// Exponential input gate (mLSTMexp); the output is always normalized.
     case exponential

@@ -1,4 +1,4 @@
-/// Which gradient a backward pass computes (`Docs/gradients.md`).
+/// Which gradient a backward pass computes (`Documentation.docc/BackwardPass.md`).
 public enum GradientMode: String, Sendable, Hashable, CaseIterable {
     /// The true gradient of the forward function: through the normalizer
     /// (the denominator's |·| and max) and through the stabilizer m where it

@@ -37,7 +37,7 @@ public struct ProblemShape: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The inputs of an mLSTM sequence: queries, keys, values and the raw gate
-/// pre-activations, in the shapes of `Docs/math.md`.
+/// pre-activations, in the shapes of `Documentation.docc/Math.md`.
 public struct MLSTMInputs<Scalar: TensorScalar>: Sendable {
     /// Queries `(B, NH, S, DQK)`.
     public var q: Tensor<Scalar>

@@ -27,7 +27,7 @@ public enum TFLAError: Error, Equatable, Sendable {
     /// before any work.
     case insufficientMemory(what: String, bytes: Int, available: Int)
     /// An array holds a value the non-finite policy refuses (NaN, or an
-    /// infinity where it has no meaning; `Docs/math.md`, "Non-finite
+    /// infinity where it has no meaning; `Documentation.docc/Math.md`, "Non-finite
     /// inputs"), or a result overflowed: the argument, the first offending
     /// index and its value.
     case nonFiniteValue(argument: String, index: [Int], value: String, requirement: String)

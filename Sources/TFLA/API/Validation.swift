@@ -34,14 +34,3 @@ enum Validation {
         }
     }
 }
-
-extension Tensor {
-    /// The first element's address, for reading while `self` is alive.
-    var readPointer: UnsafePointer<Scalar> { UnsafePointer(storage.base) }
-
-    /// The first element's address for writing; detaches shared storage.
-    package mutating func writePointer() -> UnsafeMutablePointer<Scalar> {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-        return storage.base
-    }
-}

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Finite-value checks of arguments (`Docs/math.md`, "Non-finite inputs").
+/// Finite-value checks of arguments (`Documentation.docc/Math.md`, "Non-finite inputs").
 ///
 /// q, k, v, states and upstream gradients must be finite; gate
 /// pre-activations may be ±∞ where that has a limit (f̃ = −∞ an exact reset,
@@ -129,7 +129,7 @@ extension Validation {
 
 extension MLSTMInputs {
     /// Checks the values of every input against the non-finite policy of
-    /// `Docs/math.md` ("Non-finite inputs"): q, k and v finite; gate
+    /// `Documentation.docc/Math.md` ("Non-finite inputs"): q, k and v finite; gate
     /// pre-activations never NaN; for the exponential gate ĩ ≠ +∞, and
     /// not ĩ = f̃ = −∞ on the same token.
     ///

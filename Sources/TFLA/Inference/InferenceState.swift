@@ -28,8 +28,9 @@ public final class InferenceState<Scalar: KernelScalar> {
     /// n, m, and C itself when stored natively (else `c` is an empty
     /// placeholder and C lives in `halfMemory`).
     private var state: MLSTMState<Scalar>
-    private let forget, input, stabilizer: UnsafeMutablePointer<Double>
-    private let halfMemory: StepKernel.HalfMemory?
+    /// The step's per-head gate values (written by every step).
+    private let forget, input, stabilizer: OwnedBuffer<Double>
+    private let halfMemory: HalfMemoryStorage<Scalar>?
 
     /// An empty state: zeros, m = 0.
     public convenience init(batch: Int, heads: Int, keyDim: Int, valueDim: Int,
@@ -64,26 +65,16 @@ public final class InferenceState<Scalar: KernelScalar> {
         self.eps = eps
         self.memoryStorage = memoryStorage
         self.state = state
-        forget = .allocateCounted(capacity: shape.batchHeads)
-        input = .allocateCounted(capacity: shape.batchHeads)
-        stabilizer = .allocateCounted(capacity: shape.batchHeads)
+        forget = OwnedBuffer(capacity: shape.batchHeads)
+        input = OwnedBuffer(capacity: shape.batchHeads)
+        stabilizer = OwnedBuffer(capacity: shape.batchHeads)
         if memoryStorage == .native {
             halfMemory = nil
         } else {
-            halfMemory = StepKernel.HalfMemory(
-                format: memoryStorage,
-                bits: .allocateCounted(capacity: state.c.count),
-                rows: .allocateCounted(capacity: shape.batchHeads * shape.valueDim))
+            halfMemory = HalfMemoryStorage(format: memoryStorage, count: state.c.count,
+                                           rows: shape.batchHeads * shape.valueDim)
             storeMemory(state.c)
         }
-    }
-
-    deinit {
-        forget.deallocate()
-        input.deallocate()
-        stabilizer.deallocate()
-        halfMemory?.bits.deallocate()
-        halfMemory?.rows.deallocate()
     }
 
     /// Moves C into 16-bit storage and leaves a placeholder in `state.c`.
@@ -94,7 +85,7 @@ public final class InferenceState<Scalar: KernelScalar> {
         }
         c.withUnsafeBufferPointer { values in
             values.withMemoryRebound(to: Float.self) { floats in
-                halfMemory.format.narrow(floats.baseAddress!, count: floats.count, into: halfMemory.bits)
+                halfMemory.format.narrow(floats.baseAddress!, count: floats.count, into: halfMemory.bits.baseAddress)
             }
         }
         state.c = Tensor(shape: [0])
@@ -106,14 +97,14 @@ public final class InferenceState<Scalar: KernelScalar> {
         var c = Tensor<Scalar>(uninitializedShape: shape.memoryShape)
         c.withUnsafeMutableBufferPointer { values in
             values.withMemoryRebound(to: Float.self) { floats in
-                halfMemory.format.widen(halfMemory.bits, count: floats.count, into: floats.baseAddress!)
+                halfMemory.format.widen(halfMemory.bits.baseAddress, count: floats.count, into: floats.baseAddress!)
             }
         }
         return c
     }
 
     /// Whether `step` enforces the non-finite policy on each token's inputs
-    /// (`Docs/math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
+    /// (`Documentation.docc/Math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
     /// to the step's O(DQK·DHV)). `prefill` follows its options'
     /// ``ChunkwiseOptions/checksValues``.
     public var checksValues = true
@@ -145,14 +136,18 @@ public final class InferenceState<Scalar: KernelScalar> {
         try Validation.requireShape(f, [b, nh, 1], "f")
         if checksValues { try MLSTMInputs(q: q, k: k, v: v, i: i, f: f).validateValues(gate: gate, threads: 1) }
         if h.shape != [b, nh, dhv] { h = Tensor(uninitializedShape: [b, nh, dhv]) }
-        StepKernel.run(
-            heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps),
-            threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
-            q: q.readPointer, k: k.readPointer, v: v.readPointer, i: i.readPointer, f: f.readPointer,
-            c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer(),
-            h: h.writePointer(),
-            gates: StepKernel.Gates(forget: forget, input: input, stabilizer: stabilizer), half: halfMemory)
-        withExtendedLifetime((q, k, v, i, f)) {}
+        let workers = min(threads ?? Workers.defaultCount, Workers.maximumCount)
+        let gates = StepKernel.Gates(forget: forget.baseAddress, input: input.baseAddress, stabilizer: stabilizer.baseAddress)
+        MLSTMInputs(q: q, k: k, v: v, i: i, f: f).withPointers { token in
+            state.withMutablePointers { target in
+                h.withWritePointer { out in
+                    StepKernel.run(
+                        heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps), threads: workers,
+                        q: token.q, k: token.k, v: token.v, i: token.i, f: token.f,
+                        c: target.c, n: target.n, m: target.m, h: out, gates: gates, half: halfMemory?.view)
+                }
+            }
+        }
         tokens += 1
     }
 
@@ -230,5 +225,26 @@ public final class InferenceState<Scalar: KernelScalar> {
         guard given.valueDim == shape.valueDim else {
             throw .shapeMismatch(argument: "v", expected: [shape.batch, shape.heads, given.sequence, shape.valueDim], given: given.valueShape)
         }
+    }
+}
+
+/// C of an ``InferenceState`` kept in 16 bits: the bits and the step's row
+/// buffer (`heads × valueDim` elements of the compute type, which is Float
+/// here), owned for the state's life.
+private final class HalfMemoryStorage<Scalar: KernelScalar> {
+    let format: MemoryStorage
+    let bits: OwnedBuffer<UInt16>
+    let rows: OwnedBuffer<Scalar>
+
+    init(format: MemoryStorage, count: Int, rows rowCount: Int) {
+        precondition(Scalar.self == Float.self, "16-bit memory storage needs Float computation")
+        self.format = format
+        bits = OwnedBuffer(capacity: count)
+        rows = OwnedBuffer(capacity: rowCount)
+    }
+
+    /// The step kernel's view; valid while this storage lives.
+    var view: StepKernel.HalfMemory<Scalar> {
+        StepKernel.HalfMemory(format: format, bits: bits.baseAddress, rows: rows.baseAddress)
     }
 }

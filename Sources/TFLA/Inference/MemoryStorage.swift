@@ -16,7 +16,7 @@ public enum MemoryStorage: Sendable, Hashable {
         case .float16:
             for index in 0..<count { target[index] = Float(Float16(bitPattern: source[index])) }
         case .bfloat16:
-            for index in 0..<count { target[index] = Float(bitPattern: UInt32(source[index]) << 16) }
+            for index in 0..<count { target[index] = BFloat16.widened(source[index]) }
         case .native:
             preconditionFailure("native storage has no 16-bit form")
         }

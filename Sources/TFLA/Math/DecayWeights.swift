@@ -1,7 +1,7 @@
 import RealModule
 
 // The elementwise step of the intra-chunk product: one row of s·QKᵀ times
-// its decay weights exp(A_t + B_j) (`Docs/math.md` §6), vectorized.
+// its decay weights exp(A_t + B_j) (`Documentation.docc/Math.md` §6), vectorized.
 //
 // The exponent is formed in Double (A_t and B_j can be thousands apart from
 // zero for extreme gates) and is ≤ 0 for visible keys. The float32 version

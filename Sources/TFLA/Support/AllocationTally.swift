@@ -14,16 +14,9 @@ package enum AllocationTally {
     }
 }
 
-extension UnsafeMutableBufferPointer {
-    /// Allocates scratch and records it in ``AllocationTally``.
-    static func allocateCounted(capacity: Int) -> UnsafeMutableBufferPointer {
-        AllocationTally.record(Element.self, count: capacity)
-        return .allocate(capacity: capacity)
-    }
-}
-
 extension UnsafeMutablePointer {
-    /// Allocates and records it in ``AllocationTally``.
+    /// Allocates and records it in ``AllocationTally``: the allocator of
+    /// ``OwnedBuffer``, through which all kernel scratch is allocated.
     static func allocateCounted(capacity: Int) -> UnsafeMutablePointer {
         AllocationTally.record(Pointee.self, count: capacity)
         return .allocate(capacity: capacity)

@@ -23,7 +23,12 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     }
 
     /// The value as a float32 (exact).
-    public var floatValue: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
+    public var floatValue: Float { Self.widened(bitPattern) }
+
+    /// The float32 of the bfloat16 with these bits (exact): the one
+    /// widening, as `roundedBits` is the one narrowing.
+    @inline(__always)
+    static func widened(_ bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
 
     /// Rounds through float32 (two roundings; they can differ from one only
     /// on exact float32 ties, far below bfloat16 resolution).

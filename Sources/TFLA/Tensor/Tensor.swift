@@ -5,7 +5,7 @@
 /// (``init(shape:wrapping:)``); a wrapped tensor writes through to that buffer
 /// as long as it is the only copy, and copies itself first otherwise.
 ///
-/// Shapes follow the kernels' conventions (see `Docs/math.md`): for example
+/// Shapes follow the kernels' conventions (see `Documentation.docc/Math.md`): for example
 /// queries are `(B, NH, S, DQK)`.
 public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     /// The extent of each dimension, outermost first. Empty for a scalar.

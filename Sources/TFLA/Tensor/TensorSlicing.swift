@@ -36,10 +36,11 @@ extension Tensor {
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *)
         let (length, block) = (shape[axis], range.count * inner)
-        let target = writePointer()
-        slice.withUnsafeBufferPointer { source in
-            for o in 0..<outer where block > 0 {
-                (target + (o * length + range.lowerBound) * inner).update(from: source.baseAddress! + o * block, count: block)
+        withWritePointer { target in
+            slice.withUnsafeBufferPointer { source in
+                for o in 0..<outer where block > 0 {
+                    (target + (o * length + range.lowerBound) * inner).update(from: source.baseAddress! + o * block, count: block)
+                }
             }
         }
     }

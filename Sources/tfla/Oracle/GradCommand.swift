@@ -16,7 +16,7 @@ struct GradCommand: ParsableCommand {
         recurrent). --mode reference: the convention of the reference package's custom \
         backward kernels (chunkwise--native_custbw, Triton; parallel--native_stablef_custbw): \
         the denominator and m are held constant, dn and dm are ignored, dn0 = dm0 = 0 \
-        (chunkwise and parallel only). See Docs/gradients.md.
+        (chunkwise and parallel only). See Documentation.docc/BackwardPass.md.
         """)
 
     @Option(help: "Kernel: chunkwise (TFLA), parallel or recurrent (references).") var kernel: KernelChoice = .chunkwise

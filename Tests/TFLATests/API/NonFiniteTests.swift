@@ -2,7 +2,7 @@ import Testing
 import TFLA
 import TFLATestSupport
 
-/// The non-finite policy (`Docs/math.md`, "Non-finite inputs"): NaN and
+/// The non-finite policy (`Sources/TFLA/Documentation.docc/Math.md`, "Non-finite inputs"): NaN and
 /// meaningless infinities are refused by name and first index by every
 /// entry point; the meaningful infinities of the gates are exact limits.
 @Suite("Non-finite values")

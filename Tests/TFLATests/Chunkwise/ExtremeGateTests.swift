@@ -4,7 +4,7 @@ import TFLATestSupport
 
 /// Gate pre-activations far outside any trained range, and hard resets
 /// inside a chunk: the chunkwise kernels must still equal the recurrent form
-/// (`Docs/math.md` §6, "Frames").
+/// (`Sources/TFLA/Documentation.docc/Math.md` §6, "Frames").
 @Suite("Extreme gates")
 struct ExtremeGateTests {
     static let magnitudes: [Double] = [1e6, 1e12, 1e20, 1e30]

@@ -16,8 +16,13 @@ import TFLATestSupport
 ///
 /// Tolerances (Docs/testing.md, "Property-based tests", has the measurements):
 /// 1e-10 relative for the forward and for every gradient with realistic
-/// gates; 1e-8 for the gradients with extreme gates, where the recurrent
-/// backward itself is off by more than 1e-10. For B = 1, NH = 2, S = 29, DQK = 6, DHV = 4, extreme
+/// gates; 1e-8 with extreme gates, for the gradients, where the recurrent
+/// backward itself is off by more than 1e-10, and for the forward, where a
+/// denominator that nearly cancels makes h ill-conditioned (B = 1, NH = 3,
+/// S = 83, DQK = 9, DHV = 7, input seed 1769878153: max|h| = 5478 at a
+/// token whose q·n cancels to 1/5000 of its terms; chunks of 16–83 tokens
+/// give 1.5e-11–2.2e-10 against the recurrent form, which in turn is
+/// 1.9e-12 from the parallel form). For B = 1, NH = 2, S = 29, DQK = 6, DHV = 4, extreme
 /// gates, input seed 999375122, 60-digit arithmetic gives dq and dk of the
 /// second head to which the chunkwise kernel is within 2.8e-13 and the
 /// recurrent backward within 2.3e-10.
@@ -107,7 +112,8 @@ struct ChunkwisePropertyTests {
         return (x, try Reference.recurrent(warmup, gate: c.gate).state)
     }
 
-    /// The bound on a gradient's error (see the suite's documentation).
+    /// The bound on the error of h, the state or a gradient (see the
+    /// suite's documentation).
     static func tolerance(_ gradient: String, _ gates: GateDistribution) -> Double {
         gates == .extreme ? 1e-8 : 1e-10
     }
@@ -131,7 +137,7 @@ struct ChunkwisePropertyTests {
             #expect(maxMagnitude(expected.h) > 0, "vacuous case \(c)")
             let result = try chunkwiseForward(c.training ? .training : .inference, x, gate: c.gate, initialState: initial,
                                               stateStride: c.stateStride, options: c.options)
-            expectMatchesRecurrent(result.h, result.state, expected, "\(c)")
+            expectMatchesRecurrent(result.h, result.state, expected, "\(c)", tolerance: Self.tolerance("h", c.gates))
             if c.training {
                 let saved = try #require(result.chunkStates, "the training forward kept no chunk states: \(c)")
                 let chunk = min(c.options.chunkSize, c.shape.sequence)
@@ -163,7 +169,7 @@ struct ChunkwisePropertyTests {
                                                  mode: .exact, stateStride: c.stateStride, options: c.options)
             let (output, g) = (result.output, result.gradients)
             let forward = try Reference.recurrent(x, gate: c.gate, initialState: initial)
-            expectMatchesRecurrent(output.h, output.state, forward, "\(c)")
+            expectMatchesRecurrent(output.h, output.state, forward, "\(c)", tolerance: Self.tolerance("h", c.gates))
             var pairs = [("dq", g.dq, expected.dq), ("dk", g.dk, expected.dk), ("dv", g.dv, expected.dv),
                          ("di", g.di, expected.di), ("df", g.df, expected.df)]
             if initial != nil {

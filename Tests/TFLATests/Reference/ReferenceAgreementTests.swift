@@ -76,7 +76,7 @@ struct ReferenceAgreementTests {
         }
     }
 
-    /// The stabilizer-free identity of Docs/math.md: at moderate gates,
+    /// The stabilizer-free identity of Sources/TFLA/Documentation.docc/Math.md: at moderate gates,
     /// exp weights can be used directly, with the eps term scaled by e^{m}.
     @Test func matchesTheUnstabilizedFormula() throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 9, keyDim: 3, valueDim: 2)

@@ -57,13 +57,13 @@ func centralDifferences<Problem>(
     return gradient
 }
 
-/// A forward's h and final state against the recurrent form's: ≤ 1e-10
-/// relative for h, c and n, ≤ 1e-12 for m.
+/// A forward's h and final state against the recurrent form's: ≤
+/// `tolerance` (1e-10 unless given) relative for h, c and n, ≤ 1e-12 for m.
 func expectMatchesRecurrent(_ h: Tensor<Double>, _ state: MLSTMState<Double>, _ expected: MLSTMOutput<Double>,
-                            _ context: String = "") {
-    #expect(relativeError(h, expected.h) <= 1e-10, "h \(context)")
-    #expect(relativeError(state.c, expected.state.c) <= 1e-10, "c \(context)")
-    #expect(relativeError(state.n, expected.state.n) <= 1e-10, "n \(context)")
+                            _ context: String = "", tolerance: Double = 1e-10) {
+    #expect(relativeError(h, expected.h) <= tolerance, "h \(context)")
+    #expect(relativeError(state.c, expected.state.c) <= tolerance, "c \(context)")
+    #expect(relativeError(state.n, expected.state.n) <= tolerance, "n \(context)")
     #expect(relativeError(state.m, expected.state.m) <= 1e-12, "m \(context)")
 }
 

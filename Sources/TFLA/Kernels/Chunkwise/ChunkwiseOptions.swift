@@ -37,11 +37,11 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// Sequence segments scanned in parallel (nil: chosen from the shape and
     /// ``parallelism``; 1: one walk over all chunks). The forward summarizes
     /// each segment from the empty state and composes the summaries into
-    /// each segment's incoming state (`Docs/math.md` §7); the backward cuts
+    /// each segment's incoming state (`Documentation.docc/Math.md` §7); the backward cuts
     /// its reverse walk into as many blocks of saved-state segments
-    /// (`Docs/gradients.md`, "Many cores").
+    /// (`Documentation.docc/BackwardPass.md`, "Many cores").
     public var segments: Int?
-    /// Whether the call enforces the non-finite policy (`Docs/math.md`,
+    /// Whether the call enforces the non-finite policy (`Documentation.docc/Math.md`,
     /// "Non-finite inputs"): a NaN or refused infinity in the inputs throws
     /// ``TFLAError/nonFiniteValue(argument:index:value:requirement:)`` naming
     /// the array and the first index, and so does a result that overflowed.

@@ -2,7 +2,7 @@ import RealModule
 
 /// The gate quantities of one chunk, in Double whatever the kernel's scalar:
 /// the one place that decides the chunkwise kernels' log-weights, stabilizers
-/// and which term attains each stabilizer (`Docs/math.md` §6).
+/// and which term attains each stabilizer (`Documentation.docc/Math.md` §6).
 ///
 /// With b_t = Σ_{u≤t} lf_u (in the chunk), B_j = ĩ_j − b_j and the previous
 /// stabilizer m₋, the log-weight of key j for query t ≥ j is
@@ -19,7 +19,7 @@ import RealModule
 /// pair (t, j) in frames k ≥ k′ adds the frames' log-decay
 /// D(k, k′) = Σ_{k′<ℓ≤k} δ_ℓ, a sum of non-positive terms formed directly
 /// (never as a difference), so every log-weight keeps its accuracy for any
-/// finite gate (`Docs/math.md` §6, "Frames"). Chunks without such a token
+/// finite gate (`Documentation.docc/Math.md` §6, "Frames"). Chunks without such a token
 /// have one frame and the arithmetic above, unchanged.
 ///
 /// Ties: where two terms attain a stabilizer's max, the token wins over the
@@ -32,38 +32,38 @@ final class ChunkGates {
     static let frameBreak = -64.0
 
     /// A_t: row term of the log-weights (in the token's frame).
-    let rowTerm: UnsafeMutableBufferPointer<Double>
+    let rowTerm: OwnedBuffer<Double>
     /// A_t as if the state before the chunk were empty (m₋ = −∞): what the
     /// scores shared by all column tiles are weighted with. The true
-    /// weights are e^{A_t − local A_t} ≤ 1 times those (`Docs/math.md` §7).
-    let localRowTerm: UnsafeMutableBufferPointer<Double>
+    /// weights are e^{A_t − local A_t} ≤ 1 times those (`Documentation.docc/Math.md` §7).
+    let localRowTerm: OwnedBuffer<Double>
     /// e^{A_t − local A_t} ≤ 1: the factor of the shared scores' row t
     /// (0 where no token is visible yet, 1 for the sigmoid gate).
-    let sharedScale: UnsafeMutableBufferPointer<Double>
+    let sharedScale: OwnedBuffer<Double>
     /// B_j: column term of the log-weights (in the token's frame).
-    let columnTerm: UnsafeMutableBufferPointer<Double>
+    let columnTerm: OwnedBuffer<Double>
     /// α_t = s·exp(b_t + m₋ − m_t): scale of the inter-chunk readout q_tᵀC₋.
-    let interScale: UnsafeMutableBufferPointer<Double>
+    let interScale: OwnedBuffer<Double>
     /// exp(−m_t): the lower bound of the denominator.
-    let denominatorFloor: UnsafeMutableBufferPointer<Double>
+    let denominatorFloor: OwnedBuffer<Double>
     /// exp(a_t − m_new): weight of key/value t in the state update.
-    let updateWeight: UnsafeMutableBufferPointer<Double>
+    let updateWeight: OwnedBuffer<Double>
     /// Which term attains m_t (exponential gate): −1 for the carried state
     /// m₋, else the chunk-local index of the token j whose B_j does.
-    let stabilizerSource: UnsafeMutableBufferPointer<Int>
+    let stabilizerSource: OwnedBuffer<Int>
     /// The frame of each token.
-    let frameOfToken: UnsafeMutableBufferPointer<Int>
+    let frameOfToken: OwnedBuffer<Int>
     /// The first token of each frame, then the chunk's length.
-    let frameStart: UnsafeMutableBufferPointer<Int>
+    let frameStart: OwnedBuffer<Int>
     /// δ_k: the log-decay from frame k − 1's origin (the state before the
     /// chunk, for k = 0) to frame k's origin; 0 for a first frame that does
     /// not start with a reset.
-    let frameEntry: UnsafeMutableBufferPointer<Double>
+    let frameEntry: OwnedBuffer<Double>
     /// Per frame: its largest B_j (own frame) and the token attaining it.
-    private let frameMax: UnsafeMutableBufferPointer<Double>
-    private let frameMaxSource: UnsafeMutableBufferPointer<Int>
+    private let frameMax: OwnedBuffer<Double>
+    private let frameMaxSource: OwnedBuffer<Int>
     /// Column terms shifted into a query's frame (several frames only).
-    private let shiftedColumns: UnsafeMutableBufferPointer<Double>
+    private let shiftedColumns: OwnedBuffer<Double>
     /// The number of frames (1 unless the chunk has a reset).
     private(set) var frameCount = 1
     /// exp(g + m₋ − m_new): decay of the previous state over the chunk.
@@ -79,29 +79,22 @@ final class ChunkGates {
 
     init(capacity: Int) {
         let capacity = max(capacity, 1)
-        rowTerm = .allocateCounted(capacity: capacity)
-        localRowTerm = .allocateCounted(capacity: capacity)
-        sharedScale = .allocateCounted(capacity: capacity)
-        columnTerm = .allocateCounted(capacity: capacity)
-        interScale = .allocateCounted(capacity: capacity)
-        denominatorFloor = .allocateCounted(capacity: capacity)
-        updateWeight = .allocateCounted(capacity: capacity)
-        stabilizerSource = .allocateCounted(capacity: capacity)
-        frameOfToken = .allocateCounted(capacity: capacity)
-        frameStart = .allocateCounted(capacity: capacity + 1)
-        frameEntry = .allocateCounted(capacity: capacity)
-        frameMax = .allocateCounted(capacity: capacity)
-        frameMaxSource = .allocateCounted(capacity: capacity)
-        shiftedColumns = .allocateCounted(capacity: capacity)
+        rowTerm = OwnedBuffer(capacity: capacity)
+        localRowTerm = OwnedBuffer(capacity: capacity)
+        sharedScale = OwnedBuffer(capacity: capacity)
+        columnTerm = OwnedBuffer(capacity: capacity)
+        interScale = OwnedBuffer(capacity: capacity)
+        denominatorFloor = OwnedBuffer(capacity: capacity)
+        updateWeight = OwnedBuffer(capacity: capacity)
+        stabilizerSource = OwnedBuffer(capacity: capacity)
+        frameOfToken = OwnedBuffer(capacity: capacity)
+        frameStart = OwnedBuffer(capacity: capacity + 1)
+        frameEntry = OwnedBuffer(capacity: capacity)
+        frameMax = OwnedBuffer(capacity: capacity)
+        frameMaxSource = OwnedBuffer(capacity: capacity)
+        shiftedColumns = OwnedBuffer(capacity: capacity)
     }
 
-    deinit {
-        for buffer in [rowTerm, localRowTerm, sharedScale, columnTerm, interScale, denominatorFloor, updateWeight, frameEntry,
-                       frameMax, shiftedColumns] {
-            buffer.deallocate()
-        }
-        for buffer in [stabilizerSource, frameOfToken, frameStart, frameMaxSource] { buffer.deallocate() }
-    }
 
     /// Fills the buffers for tokens `i[0..<length]`, `f[0..<length]`.
     func compute<Scalar: KernelScalar>(
@@ -232,7 +225,7 @@ final class ChunkGates {
     ) -> Scalar {
         if frameCount == 1 {
             return Scalar.applyDecay(row, count: count, visible: visible, rowTerm: rowTerm,
-                                     columnTerms: columnTerm.baseAddress! + keyStart)
+                                     columnTerms: columnTerm.baseAddress + keyStart)
         }
         return applyWeightsAcrossFrames(row, count: count, visible: visible, keyStart: keyStart,
                                         query: t, rowTerm: rowTerm)
@@ -251,10 +244,10 @@ final class ChunkGates {
         while visible > 0 && frame >= 0 {
             let (low, high) = (max(frameStart[frame], keyStart), min(frameStart[frame + 1], end))
             if low < high {
-                var columns = columnTerm.baseAddress! + low
+                var columns = columnTerm.baseAddress + low
                 if offset != 0 {
                     for j in low..<high { shiftedColumns[j] = columnTerm[j] + offset }
-                    columns = UnsafeMutablePointer(shiftedColumns.baseAddress! + low)
+                    columns = UnsafeMutablePointer(shiftedColumns.baseAddress + low)
                 }
                 sum += Scalar.applyDecay(row + (low - keyStart), count: high - low, visible: high - low,
                                          rowTerm: rowTerm, columnTerms: columns)

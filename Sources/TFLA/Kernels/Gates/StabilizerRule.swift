@@ -8,15 +8,15 @@ import RealModule
 /// state's stabilizer plus the log-decay it has accumulated) and a new part
 /// with log-scale y. The stabilizer afterwards is their max-plus sum
 /// m′ = max(x, y) for the exponential gate, and 0 for the sigmoid gate, whose
-/// log-weights are all ≤ 0 (`Docs/math.md` §2); each part is then multiplied
+/// log-weights are all ≤ 0 (`Documentation.docc/Math.md` §2); each part is then multiplied
 /// by exp(x − m′) and exp(y − m′). Because max and + distribute
 /// (max(a, b) + c = max(a + c, b + c)), applying the rule token by token,
 /// chunk by chunk or segment by segment yields the same m in exact
 /// arithmetic, which is what makes the segment-parallel scan exact
-/// (`Docs/math.md` §7).
+/// (`Documentation.docc/Math.md` §7).
 ///
 /// At a tie the new part attains m′ (`newAttains`): the gradient through m
-/// goes to the token, the rule of every backward (`Docs/math.md` §6).
+/// goes to the token, the rule of every backward (`Documentation.docc/Math.md` §6).
 struct StabilizerRule<T: Real> {
     /// The stabilizer after the merge.
     let stabilizer: T
@@ -45,6 +45,24 @@ struct StabilizerRule<T: Real> {
     @inline(__always)
     init(gate: Gate, token f: T, _ i: T, previous m: T) {
         self.init(gate: gate, carried: logSigmoid(f) + m, new: gate.logInputWeight(i))
+    }
+}
+
+extension StabilizerRule {
+    /// The stabilizer of row t of the parallel form's log-weights
+    /// `logWeights[0...t]` (logD[t, j] for keys j ≤ t): the keys merged in
+    /// order j = 0…t by the rule, so m_t = max_j logD[t, j] for the
+    /// exponential gate and 0 for the sigmoid gate, and `source` is the key
+    /// that attains m_t — at a tie the later key, as in every other kernel —
+    /// or −1 for the sigmoid gate.
+    static func row(gate: Gate, logWeights: [T], through t: Int) -> (stabilizer: T, source: Int) {
+        var (stabilizer, source) = (gate.isStabilized ? -T.infinity : 0, -1)
+        for j in 0...t {
+            let rule = StabilizerRule(gate: gate, carried: stabilizer, new: logWeights[j])
+            if rule.newAttains { source = j }
+            stabilizer = rule.stabilizer
+        }
+        return (stabilizer, source)
     }
 }
 

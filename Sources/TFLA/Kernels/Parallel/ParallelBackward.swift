@@ -9,7 +9,7 @@ extension Reference {
     /// P[t,j] = S̄[t,j]·(v_j·dh_t·r_t + ζ_t), where ζ_t is the gradient of the
     /// denominator's argument (exact mode only). In exact mode the row
     /// maximum m_t also carries −eps·r_t·(dh_t·h_t) to its argmax
-    /// (`Docs/gradients.md`).
+    /// (`Documentation.docc/BackwardPass.md`).
     ///
     /// The returned `dInitialState` is zeros: the form takes no initial state.
     ///
@@ -27,19 +27,23 @@ extension Reference {
         try MemoryBudget.require(shape.gradientBytes(scalar: MemoryLayout<Scalar>.size) + [[shape.sequence, shape.sequence, 8]],
                                  for: "parallel backward")
         var g = MLSTMGradients<Scalar>(zerosFor: shape)
-        let pointers = (dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
-                        di: g.di.writePointer(), df: g.df.writePointer())
         let (s, dqk, dhv) = (shape.sequence, shape.keyDim, shape.valueDim)
-        for head in 0..<shape.batchHeads {
-            let (qkBase, vBase, gateBase) = (head * s * dqk, head * s * dhv, head * s)
-            parallelHeadBackward(
-                gate: gate, eps: Double(eps), exact: mode == .exact, s: s, dqk: dqk, dhv: dhv,
-                q: inputs.q.readPointer + qkBase, k: inputs.k.readPointer + qkBase, v: inputs.v.readPointer + vBase,
-                i: inputs.i.readPointer + gateBase, f: inputs.f.readPointer + gateBase, dh: dh.readPointer + vBase,
-                dq: pointers.dq + qkBase, dk: pointers.dk + qkBase, dv: pointers.dv + vBase,
-                di: pointers.di + gateBase, df: pointers.df + gateBase)
+        inputs.withPointers { input in
+            dh.withReadPointer { dh in
+                g.withMutablePointers { pointers in
+                    for head in 0..<shape.batchHeads {
+                        let (qkBase, vBase, gateBase) = (head * s * dqk, head * s * dhv, head * s)
+                        parallelHeadBackward(
+                            gate: gate, eps: Double(eps), exact: mode == .exact, s: s, dqk: dqk, dhv: dhv,
+                            q: input.q + qkBase, k: input.k + qkBase, v: input.v + vBase,
+                            i: input.i + gateBase, f: input.f + gateBase, dh: dh + vBase,
+                            dq: pointers.dq + qkBase, dk: pointers.dk + qkBase, dv: pointers.dv + vBase,
+                            di: pointers.di + gateBase, df: pointers.df + gateBase)
+                    }
+                }
+            }
         }
-        return withExtendedLifetime((inputs, dh)) { g }
+        return g
     }
 
     /// One head, in Double whatever the scalar.
@@ -63,14 +67,14 @@ extension Reference {
         var rowArgmax = [Int](repeating: 0, count: s)
         var weights = [Double](repeating: 0, count: s), scores = weights
         for t in 0..<s {
-            var decay = 0.0, m = -Double.infinity
+            var decay = 0.0
             var logD = [Double](repeating: 0, count: t + 1)
             for j in stride(from: t, through: 0, by: -1) {
                 logD[j] = decay + logInput[j]
-                if logD[j] > m { m = logD[j]; rowArgmax[t] = j }
                 decay += logForget[j]
             }
-            if !gate.isStabilized { m = 0 }
+            let (m, source) = StabilizerRule.row(gate: gate, logWeights: logD, through: t)
+            rowArgmax[t] = source
             var z = 0.0
             var h = [Double](repeating: 0, count: dhv)
             for j in 0...t {

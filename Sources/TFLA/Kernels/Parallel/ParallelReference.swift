@@ -1,7 +1,7 @@
 import RealModule
 
 extension Reference {
-    /// The parallel (quadratic) form (`Docs/math.md` §1 "Parallel form",
+    /// The parallel (quadratic) form (`Documentation.docc/Math.md` §1 "Parallel form",
     /// §2): every output attends to all earlier tokens through the decay
     /// matrix D, stabilized per row by its maximum m_t. O(S²) work and
     /// memory per head; takes no initial state.
@@ -17,18 +17,21 @@ extension Reference {
         try inputs.validateValues(gate: gate)
         try MemoryBudget.require([shape.valueShape + [MemoryLayout<Scalar>.size], [shape.sequence, 8]], for: "parallel reference")
         var h = Tensor<Scalar>(shape: shape.valueShape)
-        let out = h.writePointer()
-        for head in 0..<shape.batchHeads {
-            parallelHead(
-                gate: gate, eps: eps, shape: shape,
-                q: inputs.q.readPointer + head * shape.sequence * shape.keyDim,
-                k: inputs.k.readPointer + head * shape.sequence * shape.keyDim,
-                v: inputs.v.readPointer + head * shape.sequence * shape.valueDim,
-                i: inputs.i.readPointer + head * shape.sequence,
-                f: inputs.f.readPointer + head * shape.sequence,
-                h: out + head * shape.sequence * shape.valueDim)
+        inputs.withPointers { input in
+            h.withWritePointer { out in
+                for head in 0..<shape.batchHeads {
+                    parallelHead(
+                        gate: gate, eps: eps, shape: shape,
+                        q: input.q + head * shape.sequence * shape.keyDim,
+                        k: input.k + head * shape.sequence * shape.keyDim,
+                        v: input.v + head * shape.sequence * shape.valueDim,
+                        i: input.i + head * shape.sequence,
+                        f: input.f + head * shape.sequence,
+                        h: out + head * shape.sequence * shape.valueDim)
+                }
+            }
         }
-        return withExtendedLifetime(inputs) { h }
+        return h
     }
 
     @_specialize(where Scalar == Float)
@@ -47,13 +50,11 @@ extension Reference {
             // logD[t, j] = Σ_{u=j+1..t} lf_u + ĩ_j, summed from the diagonal
             // outwards so no large prefix sums cancel.
             var decay: Scalar = 0
-            var rowMax = -Scalar.infinity
             for j in stride(from: t, through: 0, by: -1) {
                 logD[j] = decay + logInput[j]
-                rowMax = max(rowMax, logD[j])
                 decay += logForget[j]
             }
-            let m = gate.isStabilized ? rowMax : 0
+            let m = StabilizerRule.row(gate: gate, logWeights: logD, through: t).stabilizer
             var rowSum: Scalar = 0
             let ht = h + t * dhv
             for col in 0..<dhv { ht[col] = 0 }

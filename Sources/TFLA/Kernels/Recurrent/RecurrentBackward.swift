@@ -1,12 +1,12 @@
 import RealModule
 
 extension Reference {
-    /// The exact gradient of the recurrent form (`Docs/math.md` §4, exact
+    /// The exact gradient of the recurrent form (`Documentation.docc/Math.md` §4, exact
     /// mode): reverse-mode differentiation of every step, through the
     /// normalizer, the exp(−m) branch of the denominator's max, and the
     /// stabilizer m where it enters (the max in m′ = max(lf + m, ĩ) routes
     /// its gradient to the larger argument; at a tie the token ĩ wins, the
-    /// rule of every kernel, `Docs/math.md` §6).
+    /// rule of every kernel, `Documentation.docc/Math.md` §6).
     ///
     /// Written for clarity: it recomputes the forward and keeps every state,
     /// O(S·DQK·DHV) memory per head. The ground truth for the fast backward.

@@ -4,11 +4,11 @@ import RealModule
 /// math allows, as the ground truth the fast kernels are tested against.
 ///
 /// They compute in `Scalar` (use `Double` for exact results), run on one
-/// thread, and favour clarity over speed. See `Docs/math.md`.
+/// thread, and favour clarity over speed. See `Documentation.docc/Math.md`.
 public enum Reference {}
 
 extension Reference {
-    /// The recurrent form (`Docs/math.md` §1 "Recurrent form", §2): walks
+    /// The recurrent form (`Documentation.docc/Math.md` §1 "Recurrent form", §2): walks
     /// the sequence token by token, carrying (C, n, m) per batch entry and
     /// head. Working memory is one state, O(DQK·DHV) per head.
     ///
@@ -31,25 +31,37 @@ extension Reference {
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "recurrent reference")
         var state = initialState ?? MLSTMState(zerosFor: shape)
         var h = Tensor<Scalar>(shape: shape.valueShape)
-        let (dqk, dhv, s) = (shape.keyDim, shape.valueDim, shape.sequence)
-        let (q, k, v, i, f) = (inputs.q.readPointer, inputs.k.readPointer, inputs.v.readPointer,
-                               inputs.i.readPointer, inputs.f.readPointer)
-        let (c, n, m, out) = (state.c.writePointer(), state.n.writePointer(), state.m.writePointer(), h.writePointer())
-        for head in 0..<shape.batchHeads {
-            for t in 0..<s {
-                let token = head * s + t
-                advance(
-                    gate: gate, eps: eps, dqk: dqk, dhv: dhv,
-                    q: q + token * dqk, k: k + token * dqk, v: v + token * dhv,
-                    i: i[token], f: f[token],
-                    c: c + head * dqk * dhv, n: n + head * dqk, m: m + head,
-                    h: out + token * dhv)
-            }
-        }
-        return withExtendedLifetime(inputs) { MLSTMOutput(h: h, state: state) }
+        run(inputs, shape: shape, gate: gate, eps: eps, state: &state, h: &h)
+        return MLSTMOutput(h: h, state: state)
     }
 
-    /// One generation step (`Docs/math.md` §1, one step of the recurrent
+    /// The S tokens of every head in order, from `state` (advanced in
+    /// place), h into `h` (laid out as the inputs, S = 1 for a step).
+    static func run<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, shape: ProblemShape, gate: Gate, eps: Scalar,
+        state: inout MLSTMState<Scalar>, h: inout Tensor<Scalar>
+    ) {
+        let (dqk, dhv, s) = (shape.keyDim, shape.valueDim, shape.sequence)
+        inputs.withPointers { input in
+            state.withMutablePointers { target in
+                h.withWritePointer { out in
+                    for head in 0..<shape.batchHeads {
+                        for t in 0..<s {
+                            let token = head * s + t
+                            advance(
+                                gate: gate, eps: eps, dqk: dqk, dhv: dhv,
+                                q: input.q + token * dqk, k: input.k + token * dqk, v: input.v + token * dhv,
+                                i: input.i[token], f: input.f[token],
+                                c: target.c + head * dqk * dhv, n: target.n + head * dqk, m: target.m + head,
+                                h: out + token * dhv)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
     /// form): (q, k, v, i, f, state) → (h, state′).
     ///
     /// - Parameters:
@@ -77,21 +89,14 @@ extension Reference {
         try Validation.requireShape(f, shape.stabilizerShape, "f")
         try Validation.requireEps(eps)
         try state.validate(for: shape, gate: gate, prefix: "state ")
-        try MLSTMInputs(q: q, k: k, v: v, i: i, f: f).validateValues(gate: gate)
+        let token = MLSTMInputs(q: q, k: k, v: v, i: i, f: f)
+        try token.validateValues(gate: gate)
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<Scalar>.size), for: "step")
         var next = state
         var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
-        let (dqk, dhv) = (shape.keyDim, shape.valueDim)
-        let (c, n, m, out) = (next.c.writePointer(), next.n.writePointer(), next.m.writePointer(), h.writePointer())
-        for head in 0..<shape.batchHeads {
-            advance(
-                gate: gate, eps: eps, dqk: dqk, dhv: dhv,
-                q: q.readPointer + head * dqk, k: k.readPointer + head * dqk, v: v.readPointer + head * dhv,
-                i: i.readPointer[head], f: f.readPointer[head],
-                c: c + head * dqk * dhv, n: n + head * dqk, m: m + head,
-                h: out + head * dhv)
-        }
-        return withExtendedLifetime((q, k, v, i, f)) { MLSTMStepOutput(h: h, state: next) }
+        // One token: the sequence form with S = 1 (the same layout).
+        run(token, shape: shape, gate: gate, eps: eps, state: &next, h: &h)
+        return MLSTMStepOutput(h: h, state: next)
     }
 
     /// One token of one head: updates (C, n, m) in place and writes h.

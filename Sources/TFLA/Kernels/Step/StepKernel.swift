@@ -1,6 +1,6 @@
 import RealModule
 
-/// The fused generation step (`Docs/math.md` §1, one step of the recurrent
+/// The fused generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
 /// form), in place on a state, for all batch entries and heads at once.
 ///
 /// Each work item — a head and a tile of C's columns — makes one pass over
@@ -18,12 +18,26 @@ enum StepKernel {
         let stabilizer: UnsafeMutablePointer<Double>
     }
 
-    /// C kept in 16 bits: the raw storage and a float32 row buffer of
-    /// `heads × valueDim` elements (one row per work item at a time).
-    struct HalfMemory {
+    /// C kept in 16 bits: the raw storage and a row buffer of
+    /// `heads × valueDim` elements of the compute type (one row per work
+    /// item at a time). 16-bit storage widens to and narrows from float32,
+    /// so the compute type must be Float (checked at the kernel's entry).
+    struct HalfMemory<Scalar: KernelScalar> {
         let format: MemoryStorage
         let bits: UnsafeMutablePointer<UInt16>
-        let rows: UnsafeMutablePointer<Float>
+        let rows: UnsafeMutablePointer<Scalar>
+
+        /// Widens `count` values at `offset` of the bits into `row`.
+        @inline(__always)
+        func widen(_ offset: Int, count: Int, into row: UnsafeMutablePointer<Scalar>) {
+            row.withMemoryRebound(to: Float.self, capacity: count) { format.widen(bits + offset, count: count, into: $0) }
+        }
+
+        /// Narrows `count` values of `row` into the bits at `offset`.
+        @inline(__always)
+        func narrow(_ row: UnsafeMutablePointer<Scalar>, count: Int, into offset: Int) {
+            row.withMemoryRebound(to: Float.self, capacity: count) { format.narrow($0, count: count, into: bits + offset) }
+        }
     }
 
     @_specialize(where Scalar == Float)
@@ -33,12 +47,12 @@ enum StepKernel {
         q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
         c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>,
-        h: UnsafeMutablePointer<Scalar>, gates: Gates, half: HalfMemory? = nil
+        h: UnsafeMutablePointer<Scalar>, gates: Gates, half: HalfMemory<Scalar>? = nil
     ) {
-        // With C in 16 bits each row is widened into a Float buffer and then
-        // read and written as `Scalar` (`assumingMemoryBound` below), which
-        // is only sound when Scalar is Float; InferenceState refuses other
-        // combinations before it gets here.
+        // With C in 16 bits each row is widened into the row buffer as
+        // float32 (the buffer is rebound to Float for that, which needs
+        // Scalar == Float); InferenceState refuses other combinations before
+        // it gets here.
         precondition(half == nil || Scalar.self == Float.self, "16-bit memory storage needs Float computation")
         for head in 0..<heads {
             let rule = StabilizerRule(gate: gate, token: Double(f[head]), Double(i[head]), previous: Double(m[head]))
@@ -82,8 +96,8 @@ enum StepKernel {
                 // slice of the row buffer (items cover disjoint columns).
                 let row = half.map { half in
                     let buffer = half.rows + head * dhv + start
-                    half.format.widen(half.bits + offset, count: count, into: buffer)
-                    return UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: Scalar.self)
+                    half.widen(offset, count: count, into: buffer)
+                    return buffer
                 } ?? c + offset
                 let weightedKey = input * kh[d]
                 let query = qh[d]
@@ -93,7 +107,7 @@ enum StepKernel {
                     hh[col] += query * updated
                 }
                 if let half {
-                    half.format.narrow(half.rows + head * dhv + start, count: count, into: half.bits + offset)
+                    half.narrow(half.rows + head * dhv + start, count: count, into: offset)
                 }
             }
             let s = Scalar(scale)

@@ -22,6 +22,55 @@ struct BackwardContext<Scalar: KernelScalar> {
     let querySums, keySums, stabilizerGradients: UnsafeMutablePointer<Double>
 }
 
+extension BackwardContext {
+    /// Runs `body` with the context of one backward call: pointers into the
+    /// given tensors, valid for the call (each comes from a scoped accessor),
+    /// and the per-token sums, scratch of this call. The forward context
+    /// reads the inputs and the initial state and writes nothing.
+    static func with<R>(
+        shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double, exact: Bool,
+        inputs: MLSTMInputs<Scalar>, initial: MLSTMState<Scalar>, forward: ChunkwiseTrainingOutput<Scalar>,
+        saved: ChunkStates<Scalar>, stride: Int, segments: Int,
+        dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>?, gradients: inout MLSTMGradients<Scalar>,
+        _ body: (BackwardContext) -> R
+    ) -> R {
+        precondition(stride >= 1 && segments * stride >= (shape.sequence + tiling.chunk - 1) / tiling.chunk,
+                     "a saved state for every run of chunks")
+        let tokens = shape.batchHeads * shape.sequence
+        // q·dq, k·dk and the stabilizer gradients, per token.
+        let sums = OwnedBuffer<Double>(capacity: 3 * tokens)
+        // One scope per tensor group, nested (written flat).
+        return inputs.withPointers { input in
+        initial.withPointers { start in
+        forward.h.withReadPointer { h in
+        forward.state.withPointers { final in
+        saved.withPointers { savedC, savedN, savedM, z in
+        dh.withReadPointer { dh in
+        dFinalState.withStatePointers { upstream in
+        gradients.withMutablePointers { g in
+        sums.withPointer { sums in
+            let forwardContext = ForwardContext(
+                shape: shape, tiling: tiling, gate: gate, eps: eps, inputs: input,
+                initial: InitialStatePointers(c: start.c, n: start.n, m: start.m), output: nil)
+            return body(BackwardContext(
+                forward: forwardContext, exact: exact, h: h, z: z,
+                savedC: savedC, savedN: savedN, savedM: savedM, stride: stride, segments: segments,
+                c0: start.c, finalC: final.c, finalN: final.n,
+                dh: dh, dcLast: upstream?.c, dnLast: upstream?.n, dmLast: upstream?.m,
+                dq: g.dq, dk: g.dk, dv: g.dv, di: g.di, df: g.df, dc0: g.dc0, dn0: g.dn0, dm0: g.dm0,
+                querySums: sums, keySums: sums + tokens, stabilizerGradients: sums + 2 * tokens))
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+    }
+}
+
 /// One worker's scratch for the backward pass, sized once.
 final class BackwardScratch<Scalar: KernelScalar> {
     /// For recomputing chunk states between saved ones.
@@ -30,20 +79,20 @@ final class BackwardScratch<Scalar: KernelScalar> {
     let gates: ChunkGates
     /// States before the chunks of one segment (slot 0 unused: it is the
     /// saved state itself), with their normalizers and stabilizers.
-    let states: UnsafeMutableBufferPointer<Scalar>
-    let normalizers: UnsafeMutableBufferPointer<Scalar>
-    let stabilizers: UnsafeMutableBufferPointer<Double>
+    let states: OwnedBuffer<Scalar>
+    let normalizers: OwnedBuffer<Scalar>
+    let stabilizers: OwnedBuffer<Double>
     /// The gradient of the state after the current chunk: dC and dn.
-    let memoryGradient: UnsafeMutableBufferPointer<Scalar>
-    let normalizerGradient: UnsafeMutableBufferPointer<Scalar>
+    let memoryGradient: OwnedBuffer<Scalar>
+    let normalizerGradient: OwnedBuffer<Scalar>
     /// dh_t / (den_t + eps) for the chunk, and α_t·q_t.
-    let scaledOutputGradient: UnsafeMutableBufferPointer<Scalar>
-    let scaledQueries: UnsafeMutableBufferPointer<Scalar>
+    let scaledOutputGradient: OwnedBuffer<Scalar>
+    let scaledQueries: OwnedBuffer<Scalar>
     /// Tiles: scores S̄, their gradients, and the decay weights D̄.
-    let scores, scoreGradients, decay: UnsafeMutableBufferPointer<Scalar>
+    let scores, scoreGradients, decay: OwnedBuffer<Scalar>
     /// Per token of the chunk: 1/(den + eps) and ζ (the gradient of the
     /// denominator's argument).
-    let inverseDenominator, denominatorGradient: UnsafeMutableBufferPointer<Scalar>
+    let inverseDenominator, denominatorGradient: OwnedBuffer<Scalar>
 
     init(_ context: BackwardContext<Scalar>) {
         let forwardContext = context.forward
@@ -52,23 +101,17 @@ final class BackwardScratch<Scalar: KernelScalar> {
         forward = ForwardScratch(forwardContext)
         gates = ChunkGates(capacity: chunk)
         let recomputed = context.stride > 1 ? context.stride : 0
-        states = .allocateCounted(capacity: max(1, recomputed * dqk * dhv))
-        normalizers = .allocateCounted(capacity: max(1, recomputed * dqk))
-        stabilizers = .allocateCounted(capacity: context.stride)
-        memoryGradient = .allocateCounted(capacity: dqk * dhv)
-        normalizerGradient = .allocateCounted(capacity: dqk)
-        scaledOutputGradient = .allocateCounted(capacity: chunk * dhv)
-        scaledQueries = .allocateCounted(capacity: chunk * dqk)
-        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
-        scoreGradients = .allocateCounted(capacity: tiling.query * tiling.kv)
-        decay = .allocateCounted(capacity: tiling.query * tiling.kv)
-        inverseDenominator = .allocateCounted(capacity: chunk)
-        denominatorGradient = .allocateCounted(capacity: chunk)
-    }
-
-    deinit {
-        for buffer in [states, normalizers, memoryGradient, normalizerGradient, scaledOutputGradient, scaledQueries,
-                       scores, scoreGradients, decay, inverseDenominator, denominatorGradient] { buffer.deallocate() }
-        stabilizers.deallocate()
+        states = OwnedBuffer(capacity: max(1, recomputed * dqk * dhv))
+        normalizers = OwnedBuffer(capacity: max(1, recomputed * dqk))
+        stabilizers = OwnedBuffer(capacity: context.stride)
+        memoryGradient = OwnedBuffer(capacity: dqk * dhv)
+        normalizerGradient = OwnedBuffer(capacity: dqk)
+        scaledOutputGradient = OwnedBuffer(capacity: chunk * dhv)
+        scaledQueries = OwnedBuffer(capacity: chunk * dqk)
+        scores = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        scoreGradients = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        decay = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        inverseDenominator = OwnedBuffer(capacity: chunk)
+        denominatorGradient = OwnedBuffer(capacity: chunk)
     }
 }

@@ -1,6 +1,6 @@
 import RealModule
 
-/// The backward pass of one chunk (`Docs/gradients.md`, "The chunkwise backward").
+/// The backward pass of one chunk (`Documentation.docc/BackwardPass.md`, "The chunkwise backward").
 extension Chunkwise {
     /// Gradients for the tokens of chunk `index` of `head`, given the state
     /// before the chunk (`cPrev`, `nPrev`, `mPrev`) and the gradient of the
@@ -29,8 +29,8 @@ extension Chunkwise {
         scratch.gates.compute(gate: fw.gate, scale: fw.scale, previousStabilizer: mPrev,
                               i: fw.i + token, f: fw.f + token, length: length)
         let gates = scratch.gates
-        let dHbar = scratch.scaledOutputGradient.baseAddress!
-        let zeta = scratch.denominatorGradient.baseAddress!
+        let dHbar = scratch.scaledOutputGradient.baseAddress
+        let zeta = scratch.denominatorGradient.baseAddress
         tokenTerms(context, token: token, length: length, column: 0, width: dhv,
                    denominatorGradients: true, scratch: scratch)
 
@@ -56,8 +56,8 @@ extension Chunkwise {
 
         // Intra-chunk terms, query tile by key/value tile up to the diagonal.
         let (queryTile, kvTile) = (fw.tiling.query, fw.tiling.kv)
-        let scores = scratch.scores.baseAddress!, dS = scratch.scoreGradients.baseAddress!
-        let decay = scratch.decay.baseAddress!
+        let scores = scratch.scores.baseAddress, dS = scratch.scoreGradients.baseAddress
+        let decay = scratch.decay.baseAddress
         let scale = Scalar(fw.scale)
         for rowStart in stride(from: 0, to: length, by: queryTile) {
             let rows = min(queryTile, length - rowStart)
@@ -122,9 +122,9 @@ extension Chunkwise {
         let fw = context.forward
         let dhv = fw.shape.valueDim
         let gates = scratch.gates
-        let dHbar = scratch.scaledOutputGradient.baseAddress!
-        let inverse = scratch.inverseDenominator.baseAddress!
-        let zeta = scratch.denominatorGradient.baseAddress!
+        let dHbar = scratch.scaledOutputGradient.baseAddress
+        let inverse = scratch.inverseDenominator.baseAddress
+        let zeta = scratch.denominatorGradient.baseAddress
         for t in 0..<length {
             let dht = context.dh + (token + t) * dhv
             var r = 1.0, zt = 0.0, mu = 0.0
@@ -158,8 +158,8 @@ extension Chunkwise {
         let dqk = context.forward.shape.keyDim
         let gates = scratch.gates
         let q = context.forward.q + token * dqk
-        let zeta = scratch.denominatorGradient.baseAddress!
-        let scaledQ = scratch.scaledQueries.baseAddress!
+        let zeta = scratch.denominatorGradient.baseAddress
+        let scaledQ = scratch.scaledQueries.baseAddress
         let gamma = Scalar(gates.stateDecay)
         for t in 0..<length {
             let alpha = Scalar(gates.interScale[t])
@@ -172,7 +172,7 @@ extension Chunkwise {
             }
         }
         Scalar.gemm(transposeA: true, transposeB: false, m: dqk, n: width, k: length,
-                    alpha: 1, a: scaledQ, lda: dqk, b: scratch.scaledOutputGradient.baseAddress!, ldb: width,
+                    alpha: 1, a: scaledQ, lda: dqk, b: scratch.scaledOutputGradient.baseAddress, ldb: width,
                     beta: gamma, c: dC, ldc: ldc)
     }
 

@@ -5,7 +5,7 @@ extension Chunkwise {
     /// gradients of a loss with respect to q, k, v, i, f and the initial
     /// state, from the upstream gradients of h and of the final state.
     ///
-    /// Structure (`Docs/gradients.md`): the gradient of the chunk state is
+    /// Structure (`Documentation.docc/BackwardPass.md`): the gradient of the chunk state is
     /// carried from the last chunk to the first
     /// (dC_{k−1} = γ·dC_k + (α⊙Q)ᵀ·dH̄), and each chunk's dq, dk and dv come
     /// from GEMMs on query × key/value tiles up to the diagonal plus the
@@ -86,30 +86,19 @@ extension Chunkwise {
             dv: Tensor(uninitializedShape: shape.valueShape),
             di: Tensor(uninitializedShape: shape.gateShape), df: Tensor(uninitializedShape: shape.gateShape),
             dInitialState: MLSTMState(uninitializedFor: shape))
-        let dummy = UnsafeMutablePointer<Scalar>(mutating: forward.h.readPointer)  // never written
-        let forwardContext = ForwardContext(
-            shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
-            q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
-            i: inputs.i.readPointer, f: inputs.f.readPointer,
-            c0: initial.c.readPointer, n0: initial.n.readPointer, m0: initial.m.readPointer,
-            h: dummy, c: dummy, n: dummy, m: dummy)
-        let tokens = shape.batchHeads * shape.sequence
-        let querySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
-        let keySums = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
-        let stabilizerGradients = UnsafeMutablePointer<Double>.allocateCounted(capacity: tokens)
-        let context = BackwardContext(
-            forward: forwardContext, exact: mode == .exact,
-            h: forward.h.readPointer, z: saved.denominatorArguments.readPointer,
-            savedC: saved.c.readPointer, savedN: saved.n.readPointer, savedM: saved.m.readPointer,
-            stride: stride, segments: segments,
-            c0: initial.c.readPointer, finalC: forward.state.c.readPointer, finalN: forward.state.n.readPointer,
-            dh: dh.readPointer,
-            dcLast: dFinalState?.c.readPointer, dnLast: dFinalState?.n.readPointer, dmLast: dFinalState?.m.readPointer,
-            dq: g.dq.writePointer(), dk: g.dk.writePointer(), dv: g.dv.writePointer(),
-            di: g.di.writePointer(), df: g.df.writePointer(),
-            dc0: g.dInitialState.c.writePointer(), dn0: g.dInitialState.n.writePointer(),
-            dm0: g.dInitialState.m.writePointer(),
-            querySums: querySums, keySums: keySums, stabilizerGradients: stabilizerGradients)
+        BackwardContext.with(
+            shape: shape, tiling: tiling, gate: gate, eps: Double(eps), exact: mode == .exact,
+            inputs: inputs, initial: initial, forward: forward, saved: saved, stride: stride, segments: segments,
+            dh: dh, dFinalState: dFinalState, gradients: &g
+        ) { context in
+            run(context)
+        }
+        return g
+    }
+
+    /// The backward's work items for one context.
+    static func run<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
+        let (shape, tiling) = (context.forward.shape, context.forward.tiling)
         // One item per head; a single head would leave the other cores idle
         // and runs in phases instead (`Docs/performance.md`, entry 12). On 16
         // cores the phases were slower than the per-head walk even at 8
@@ -131,8 +120,6 @@ extension Chunkwise {
         } else {
             runInPhases(context)
         }
-        for buffer in [querySums, keySums, stabilizerGradients] { buffer.deallocate() }
-        return withExtendedLifetime((inputs, initial, forward, dh, dFinalState)) { g }
     }
 
     /// ``trainingForward(_:gate:initialState:eps:stateStride:options:)``
@@ -171,7 +158,7 @@ extension Chunkwise {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func headBackward<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, head: Int, scratch: BackwardScratch<Scalar>) {
-        let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+        let dC = scratch.memoryGradient.baseAddress, dN = scratch.normalizerGradient.baseAddress
         loadFinalStateGradients(context, head: head, dC: dC, dN: dN)
         walkBackward(context, head: head, segments: 0..<context.segments, dC: dC, dN: dN, scratch: scratch)
         storeInitialStateGradients(context, head: head, dC: dC, dN: dN)
@@ -226,7 +213,7 @@ extension Chunkwise {
             // Recompute the states before the segment's later chunks.
             scratch.stabilizers[0] = context.savedM[slot]
             for j in 1..<max(1, chunks.count) {
-                let (c, n) = (scratch.states.baseAddress! + j * memory, scratch.normalizers.baseAddress! + j * normalizer)
+                let (c, n) = (scratch.states.baseAddress + j * memory, scratch.normalizers.baseAddress + j * normalizer)
                 scratch.stabilizers[j] = nextChunkState(
                     fw, head: head, index: first + j - 1,
                     c: j == 1 ? savedC : UnsafePointer(c - memory), n: j == 1 ? savedN : UnsafePointer(n - normalizer),
@@ -234,8 +221,8 @@ extension Chunkwise {
             }
             for index in chunks.reversed() {
                 let j = index - first
-                let cPrev = j == 0 ? savedC : UnsafePointer(scratch.states.baseAddress! + j * memory)
-                let nPrev = j == 0 ? savedN : UnsafePointer(scratch.normalizers.baseAddress! + j * normalizer)
+                let cPrev = j == 0 ? savedC : UnsafePointer(scratch.states.baseAddress + j * memory)
+                let nPrev = j == 0 ? savedN : UnsafePointer(scratch.normalizers.baseAddress + j * normalizer)
                 chunkBackward(context, head: head, index: index, cPrev: cPrev, nPrev: nPrev,
                               mPrev: scratch.stabilizers[j], dC: dC, dN: dN, carry: true, scratch: scratch)
             }

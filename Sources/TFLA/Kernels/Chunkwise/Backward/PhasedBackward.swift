@@ -8,9 +8,30 @@ extension Chunkwise {
     /// 4. the gate gradients per head.
     /// Memory: two (DQK × DHV) matrices per chunk and head, which is why the
     /// per-head walk is used when there are enough heads.
+    static func runInPhases<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
+        let fw = context.forward
+        let (heads, chunks, memory) = (fw.shape.batchHeads, fw.chunkCount, fw.shape.keyDim * fw.shape.valueDim)
+        // The states before every chunk are kept only when some were not
+        // saved; the state gradients after every chunk always.
+        let recomputed = context.stride == 1 ? 0 : heads * chunks
+        let buffers = PhaseBuffers<Scalar>(
+            states: OwnedBuffer(capacity: recomputed * memory), normalizers: OwnedBuffer(capacity: recomputed * fw.shape.keyDim),
+            stabilizers: OwnedBuffer(capacity: recomputed),
+            memoryGradients: OwnedBuffer(capacity: heads * chunks * memory),
+            normalizerGradients: OwnedBuffer(capacity: heads * chunks * fw.shape.keyDim))
+        runInPhases(context, buffers: buffers)
+    }
+
+    /// The buffers of the phases, owned for one call.
+    struct PhaseBuffers<Scalar: KernelScalar>: ~Copyable {
+        let states, normalizers: OwnedBuffer<Scalar>
+        let stabilizers: OwnedBuffer<Double>
+        let memoryGradients, normalizerGradients: OwnedBuffer<Scalar>
+    }
+
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    static func runInPhases<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
+    static func runInPhases<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, buffers: borrowing PhaseBuffers<Scalar>) {
         let fw = context.forward
         let shape = fw.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, fw.tiling)
@@ -19,23 +40,19 @@ extension Chunkwise {
         let shared = UnsafeSendable(context)
 
         // 1. States before every chunk.
-        var owned: [UnsafeMutableRawPointer] = []
         let states: UnsafePointer<Scalar>, normalizers: UnsafePointer<Scalar>, stabilizers: UnsafePointer<Double>
         if stateStride == 1 {
             (states, normalizers, stabilizers) = (context.savedC, context.savedN, context.savedM)
         } else {
-            let c = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * memory)
-            let n = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * dqk)
-            let m = UnsafeMutablePointer<Double>.allocateCounted(capacity: heads * chunks)
-            owned += [UnsafeMutableRawPointer(c), UnsafeMutableRawPointer(n), UnsafeMutableRawPointer(m)]
-            let buffers = UnsafeSendable((c, n, m))
+            let (c, n, m) = (buffers.states.baseAddress, buffers.normalizers.baseAddress, buffers.stabilizers.baseAddress)
+            let targets = UnsafeSendable((c, n, m))
             parallelFor(
                 items: heads * segments, threads: tiling.threads,
                 makeScratch: { ForwardScratch<Scalar>(shared.value.forward) }
             ) { item, scratch in
                 let context = shared.value
                 let fw = context.forward
-                let (c, n, m) = buffers.value
+                let (c, n, m) = targets.value
                 let (head, segment) = (item / segments, item % segments)
                 let first = segment * stateStride
                 let last = min(first + stateStride, chunks) - 1
@@ -55,9 +72,7 @@ extension Chunkwise {
         }
 
         // 2. The state gradient after every chunk, per tile of C's columns.
-        let dCs = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * memory)
-        let dNs = UnsafeMutablePointer<Scalar>.allocateCounted(capacity: heads * chunks * dqk)
-        owned += [UnsafeMutableRawPointer(dCs), UnsafeMutableRawPointer(dNs)]
+        let (dCs, dNs) = (buffers.memoryGradients.baseAddress, buffers.normalizerGradients.baseAddress)
         let saved = UnsafeSendable((states, normalizers, stabilizers, dCs, dNs))
         let columnTiles = (dhv + tiling.phaseColumns - 1) / tiling.phaseColumns
         parallelFor(
@@ -71,7 +86,7 @@ extension Chunkwise {
             let column = item % columnTiles * tiling.phaseColumns
             let width = min(tiling.phaseColumns, dhv - column)
             let ownsNormalizer = column == 0
-            let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+            let dC = scratch.memoryGradient.baseAddress, dN = scratch.normalizerGradient.baseAddress
             if let dcLast = context.dcLast {
                 ForwardScratch.copyTile(from: dcLast + head * memory + column, stride: dhv, to: dC, stride: width, rows: dqk, width: width)
             } else {
@@ -122,6 +137,5 @@ extension Chunkwise {
                     makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
             gateGradients(shared.value, head: head, gates: gates)
         }
-        for buffer in owned { buffer.deallocate() }
     }
 }

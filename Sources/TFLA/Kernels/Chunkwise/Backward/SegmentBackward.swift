@@ -1,5 +1,5 @@
 /// The segment-parallel reverse scan of the chunkwise backward
-/// (`Docs/gradients.md`, "Many cores").
+/// (`Documentation.docc/BackwardPass.md`, "Many cores").
 ///
 /// The per-head walk carries the state gradient from the last chunk to the
 /// first: dC_{k−1} = γ_k·dC_k + (α⊙Q_k)ᵀ·dH̄_k and, in exact mode,
@@ -28,7 +28,24 @@ extension Chunkwise {
         var deltaC = Tensor<Scalar>(shape: [blocks * heads, dqk, dhv])
         var deltaN = Tensor<Scalar>(shape: [blocks * heads, dqk])
         var decays = Tensor<Double>(shape: [blocks * heads])
-        let summary = UnsafeSendable((deltaC.writePointer(), deltaN.writePointer(), decays.writePointer()))
+        deltaC.withWritePointer { deltaC in
+            deltaN.withWritePointer { deltaN in
+                decays.withWritePointer { decays in
+                    runBlocks(context, plan: plan, summary: UnsafeSendable((deltaC, deltaN, decays)))
+                }
+            }
+        }
+    }
+
+    /// `runBlocks` with the blocks' summary buffers (ΔdC, Δdn, decay).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func runBlocks<Scalar: KernelScalar>(
+        _ context: BackwardContext<Scalar>, plan: SegmentPlan,
+        summary: UnsafeSendable<(UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Double>)>
+    ) {
+        let fw = context.forward
+        let (heads, dqk, dhv, blocks) = (fw.shape.batchHeads, fw.shape.keyDim, fw.shape.valueDim, plan.count)
         let shared = UnsafeSendable(context)
         parallelFor(
             items: heads * (blocks - 1), threads: fw.tiling.threads,
@@ -47,7 +64,7 @@ extension Chunkwise {
             let context = shared.value
             let (c, n, decay) = summary.value
             let (head, block) = (item / blocks, item % blocks)
-            let dC = scratch.memoryGradient.baseAddress!, dN = scratch.normalizerGradient.baseAddress!
+            let dC = scratch.memoryGradient.baseAddress, dN = scratch.normalizerGradient.baseAddress
             loadFinalStateGradients(context, head: head, dC: dC, dN: dN)
             for later in stride(from: blocks - 1, to: block, by: -1) {
                 let slot = later * heads + head
@@ -63,7 +80,6 @@ extension Chunkwise {
                     makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
             gateGradients(shared.value, head: head, gates: gates)
         }
-        withExtendedLifetime((deltaC, deltaN, decays)) {}
     }
 
     /// The state-gradient summary of saved-state segments `segments` of one

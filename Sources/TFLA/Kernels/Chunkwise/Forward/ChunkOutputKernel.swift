@@ -1,6 +1,6 @@
 import RealModule
 
-/// The output kernel of the chunkwise forward (`Docs/math.md` §3, §6).
+/// The output kernel of the chunkwise forward (`Documentation.docc/Math.md` §3, §6).
 extension Chunkwise {
     /// h for tokens `token..<token+length` (one chunk), columns
     /// `column..<column+width`, from the state before the chunk — the tile
@@ -12,9 +12,9 @@ extension Chunkwise {
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let gates = scratch.gates
-        let rowSum = scratch.rowSum.baseAddress!
-        let interDot = scratch.interDot.baseAddress!
-        let rowScale = scratch.rowScale.baseAddress!
+        let rowSum = scratch.rowSum.baseAddress
+        let interDot = scratch.interDot.baseAddress
+        let rowScale = scratch.rowScale.baseAddress
         let q = context.q + token * dqk
         let h = context.h + token * dhv + column
         // Inter-chunk term for the whole chunk at once (one large GEMM):
@@ -32,7 +32,7 @@ extension Chunkwise {
         }
         // Intra-chunk term, query tile by key/value tile up to the diagonal.
         let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
-        let scores = scratch.scores.baseAddress!
+        let scores = scratch.scores.baseAddress
         let shared = context.sharedScores
         if let shared {
             // Stored with the local row terms: the true weights are
@@ -82,7 +82,7 @@ extension Chunkwise {
             }
         }
         // The non-finite check, on rows still in cache: any NaN or ±∞ among
-        // q, k, v and the gates reaches some h (`Docs/math.md`, "Non-finite
+        // q, k, v and the gates reaches some h (`Documentation.docc/Math.md`, "Non-finite
         // inputs"), so finite outputs prove finite inputs.
         if let flag = context.nonFinite {
             for t in 0..<length where !ValueCheck.allFinite(UnsafePointer(h + t * dhv), count: width) {

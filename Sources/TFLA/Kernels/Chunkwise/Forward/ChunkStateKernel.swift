@@ -1,4 +1,4 @@
-/// The chunk-state kernel of the chunkwise forward (`Docs/math.md` §3, item 1;
+/// The chunk-state kernel of the chunkwise forward (`Documentation.docc/Math.md` §3, item 1;
 /// the inter-chunk recurrence of §1 "Chunkwise form").
 extension Chunkwise {
     /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for rows
@@ -12,7 +12,7 @@ extension Chunkwise {
         scratch: ForwardScratch<Scalar>
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-        let weighted = scratch.weightedKeys.baseAddress!
+        let weighted = scratch.weightedKeys.baseAddress
         let decay = Scalar(scratch.gates.stateDecay)
         for t in 0..<length {
             let w = Scalar(scratch.gates.updateWeight[t])

@@ -1,6 +1,6 @@
 import RealModule
 
-/// The chunkwise-parallel mLSTM with TFLA's tiling (`Docs/math.md` §1, §3).
+/// The chunkwise-parallel mLSTM with TFLA's tiling (`Documentation.docc/Math.md` §1, §3).
 public enum Chunkwise {}
 
 extension Chunkwise {
@@ -15,7 +15,7 @@ extension Chunkwise {
     ///
     /// One work item per (batch, head, segment of chunks, tile of C's
     /// columns) walks its chunks; segments are summarized first and composed
-    /// into each segment's incoming state (`Docs/math.md` §7); nothing
+    /// into each segment's incoming state (`Documentation.docc/Math.md` §7); nothing
     /// beyond the running state is kept. For a backward pass use
     /// ``trainingForward(_:gate:initialState:eps:stateStride:options:)``,
     /// which also keeps the chunk states.
@@ -104,24 +104,30 @@ extension Chunkwise {
         let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
         var state = MLSTMState<Scalar>(uninitializedFor: shape)
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
-        var context = ForwardContext(
-            shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
-            q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
-            i: inputs.i.readPointer, f: inputs.f.readPointer,
-            c0: initialState.map { $0.c.readPointer }, n0: initial.n.readPointer, m0: initial.m.readPointer,
-            h: h.writePointer(), c: state.c.writePointer(), n: state.n.writePointer(), m: state.m.writePointer())
-        context.nonFinite = options.checksValues ? NonFiniteFlag() : nil
-        context.products = options.productKernel
-        var saved: ChunkStates<Scalar>?
-        if stateStride == nil {
-            scan([context], save: nil)
-        } else {
-            saved = runTraining(context, stride: tiling.stateStride)
+        let nonFinite = options.checksValues ? NonFiniteFlag() : nil
+        let saved: ChunkStates<Scalar>? = inputs.withPointers { input in
+            initial.withPointers { start in
+                h.withWritePointer { hOut in
+                    state.withMutablePointers { final in
+                        var context = ForwardContext(
+                            shape: shape, tiling: tiling, gate: gate, eps: Double(eps), inputs: input,
+                            initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
+                            output: ForwardOutputPointers(h: hOut, state: final))
+                        context.nonFinite = nonFinite
+                        context.products = options.productKernel
+                        guard stateStride != nil else {
+                            scan([context], save: nil)
+                            return nil
+                        }
+                        return runTraining(context, stride: tiling.stateStride)
+                    }
+                }
+            }
         }
-        if context.nonFinite?.isRaised == true {
+        if nonFinite?.isRaised == true {
             try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads)
         }
-        return withExtendedLifetime((inputs, initial)) { (h, state, saved) }
+        return (h, state, saved)
     }
 
     /// The training forward. With enough (head, segment, column tile) items to
@@ -140,14 +146,14 @@ extension Chunkwise {
         var n = Tensor<Scalar>(uninitializedShape: [shape.batch, shape.heads, segments, dqk])
         var m = Tensor<Double>(uninitializedShape: [shape.batch, shape.heads, segments])
         var denominatorArguments = Tensor<Scalar>(uninitializedShape: shape.gateShape)
-        context.denominatorArguments = denominatorArguments.writePointer()
-        let savedPointers = UnsafeSendable((c.writePointer(), n.writePointer(), m.writePointer()))
-        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
-            let (c, n, m) = savedPointers.value
-            scan([context], save: SaveTarget(c: c, n: n, m: m, stride: stride, slots: segments))
-        } else {
-            stateThenOutputs(context, stride: stride, segments: segments, saved: savedPointers)
+        withWritePointers(&c, &n, &m, &denominatorArguments) { c, n, m, z in
+            context.denominatorArguments = z
+            let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
+            if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
+                scan([context], save: SaveTarget(c: c, n: n, m: m, stride: stride, slots: segments))
+            } else {
+                stateThenOutputs(context, stride: stride, segments: segments, saved: UnsafeSendable((c, n, m)))
+            }
         }
         return ChunkStates(stride: stride, chunkSize: tiling.chunk, c: c, n: n, m: m,
                            denominatorArguments: denominatorArguments)
@@ -164,6 +170,8 @@ extension Chunkwise {
     static func stateThenOutputs<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, stride: Int, segments: Int, saved savedPointers: SavedPointers<Scalar>
     ) {
+        precondition(context.initial != nil && context.output != nil, "training mode reads an initial state and writes outputs")
+        precondition(stride >= 1 && segments * stride >= context.chunkCount, "a saved state for every run of chunks")
         let shape = context.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
         let shared = UnsafeSendable(context)
@@ -185,7 +193,7 @@ extension Chunkwise {
             let c = context.c + head * dqk * dhv + row * dhv + column
             ForwardScratch.loadInitialTile(context, offset: head * dqk * dhv + row * dhv + column, into: c, stride: dhv,
                                            rows: rows, width: width)
-            let n = scratch.normalizer.baseAddress!
+            let n = scratch.normalizer.baseAddress
             n.update(from: context.n0 + head * dqk + row, count: rows)
             let ownsNormalizer = column == 0
             var stabilizer = Double(context.m0[head])
@@ -233,9 +241,9 @@ extension Chunkwise {
                     stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
                 return
             }
-            let c = scratch.memoryTile.baseAddress!
+            let c = scratch.memoryTile.baseAddress
             ForwardScratch.copyTile(from: savedC + slot * dqk * dhv + column, stride: dhv, to: c, stride: width, rows: dqk, width: width)
-            let n = scratch.normalizer.baseAddress!
+            let n = scratch.normalizer.baseAddress
             n.update(from: savedN + slot * dqk, count: dqk)
             walkChunks(
                 context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,
@@ -284,5 +292,20 @@ extension Chunkwise {
         throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
                               value: ValueCheck.describe(value),
                               requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down")
+    }
+}
+
+extension ChunkStates {
+    /// Runs `body` with pointers to the saved states for reading, alive for
+    /// the call.
+    func withPointers<R>(_ body: (_ c: UnsafePointer<Scalar>, _ n: UnsafePointer<Scalar>, _ m: UnsafePointer<Double>,
+                                  _ denominatorArguments: UnsafePointer<Scalar>) -> R) -> R {
+        c.withReadPointer { c in
+            n.withReadPointer { n in
+                m.withReadPointer { m in
+                    denominatorArguments.withReadPointer { z in body(c, n, m, z) }
+                }
+            }
+        }
     }
 }

@@ -1,4 +1,21 @@
+/// The state a forward starts from; C₀ = 0 when `c` is nil (no pass over a
+/// zero state before the work starts).
+struct InitialStatePointers<Scalar: TensorScalar> {
+    let c: UnsafePointer<Scalar>?
+    let n, m: UnsafePointer<Scalar>
+}
+
+/// Where a forward writes h and the final state.
+struct ForwardOutputPointers<Scalar: TensorScalar> {
+    let h: UnsafeMutablePointer<Scalar>
+    let state: MutableStatePointers<Scalar>
+}
+
 /// Pointers and sizes shared by all work items of one forward call.
+///
+/// The pointers come from the scoped accessors (`withPointers`,
+/// `withMutablePointers`, `KernelPointers.swift`) and are valid only inside
+/// the closure that received them: a context never outlives that closure.
 struct ForwardContext<Scalar: KernelScalar> {
     let shape: ProblemShape
     let tiling: ResolvedTiling
@@ -7,12 +24,12 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The query scale s = DQK^(−1/2).
     let scale: Double
     let q, k, v, i, f: UnsafePointer<Scalar>
-    /// The initial state; C₀ = 0 when `c0` is nil (no pass over a zero
-    /// state before the work starts).
-    let c0: UnsafePointer<Scalar>?
-    let n0, m0: UnsafePointer<Scalar>
-    /// Outputs: h and the final state.
-    let h, c, n, m: UnsafeMutablePointer<Scalar>
+    /// The initial state; nil for passes that start from the empty state
+    /// and never read one (segment summaries).
+    let initial: InitialStatePointers<Scalar>?
+    /// h and the final state; nil for passes that write neither (segment
+    /// summaries, the backward's recomputation of chunk states).
+    let output: ForwardOutputPointers<Scalar>?
     /// The tokens (along S) this call covers: all of them, or one sequence
     /// of a packed batch.
     var tokens: Range<Int>
@@ -28,21 +45,40 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// How the products are computed (`ChunkwiseOptions.precision`).
     var products: ProductKernel = .native
 
+    /// The one way a forward context is made: by the forward, the packed
+    /// forward, the segment summary and the backward.
     init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
-         q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>,
-         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
-         c0: UnsafePointer<Scalar>?, n0: UnsafePointer<Scalar>, m0: UnsafePointer<Scalar>,
-         h: UnsafeMutablePointer<Scalar>, c: UnsafeMutablePointer<Scalar>,
-         n: UnsafeMutablePointer<Scalar>, m: UnsafeMutablePointer<Scalar>) {
+         inputs: InputPointers<Scalar>, initial: InitialStatePointers<Scalar>?, output: ForwardOutputPointers<Scalar>?) {
         self.shape = shape
         self.tiling = tiling
         self.gate = gate
         self.eps = eps
         self.scale = 1 / Double(shape.keyDim).squareRoot()
-        (self.q, self.k, self.v, self.i, self.f) = (q, k, v, i, f)
-        (self.c0, self.n0, self.m0) = (c0, n0, m0)
-        (self.h, self.c, self.n, self.m) = (h, c, n, m)
+        (q, k, v, i, f) = (inputs.q, inputs.k, inputs.v, inputs.i, inputs.f)
+        self.initial = initial
+        self.output = output
         self.tokens = 0..<shape.sequence
+    }
+
+    /// C₀, or nil for C₀ = 0.
+    var c0: UnsafePointer<Scalar>? { initial?.c }
+    /// n₀ and m₀ (a pass that reads them has an initial state).
+    var n0: UnsafePointer<Scalar> { startingState.n }
+    var m0: UnsafePointer<Scalar> { startingState.m }
+    /// The outputs h, C, n, m (a pass that writes them has outputs).
+    var h: UnsafeMutablePointer<Scalar> { written.h }
+    var c: UnsafeMutablePointer<Scalar> { written.state.c }
+    var n: UnsafeMutablePointer<Scalar> { written.state.n }
+    var m: UnsafeMutablePointer<Scalar> { written.state.m }
+
+    private var startingState: InitialStatePointers<Scalar> {
+        guard let initial else { preconditionFailure("a forward pass without an initial state read one") }
+        return initial
+    }
+
+    private var written: ForwardOutputPointers<Scalar> {
+        guard let output else { preconditionFailure("a forward pass without outputs wrote one") }
+        return output
     }
 
     /// Number of chunks of `tokens` (the last may be partial).
@@ -56,34 +92,31 @@ struct ForwardContext<Scalar: KernelScalar> {
     }
 }
 
-/// One worker's scratch, sized once for the largest chunk and tile.
+/// One worker's scratch, sized once for the largest chunk and tile; each
+/// buffer is an ``OwnedBuffer``, freed with the scratch.
 final class ForwardScratch<Scalar: KernelScalar> {
     let gates: ChunkGates
-    let scores: UnsafeMutableBufferPointer<Scalar>
-    let weightedKeys: UnsafeMutableBufferPointer<Scalar>
-    let normalizer: UnsafeMutableBufferPointer<Scalar>
-    let rowSum: UnsafeMutableBufferPointer<Scalar>
-    let interDot: UnsafeMutableBufferPointer<Scalar>
+    let scores: OwnedBuffer<Scalar>
+    let weightedKeys: OwnedBuffer<Scalar>
+    let normalizer: OwnedBuffer<Scalar>
+    let rowSum: OwnedBuffer<Scalar>
+    let interDot: OwnedBuffer<Scalar>
     /// e^{A_t − A′_t}: the factor of shared scores' rows.
-    let rowScale: UnsafeMutableBufferPointer<Scalar>
+    let rowScale: OwnedBuffer<Scalar>
     /// A private copy of a tile of C (the running state of a scan item, or
     /// training mode's output kernel).
-    let memoryTile: UnsafeMutableBufferPointer<Scalar>
+    let memoryTile: OwnedBuffer<Scalar>
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
         let tiling = context.tiling
         gates = ChunkGates(capacity: tiling.chunk)
-        scores = .allocateCounted(capacity: tiling.query * tiling.kv)
-        weightedKeys = .allocateCounted(capacity: tiling.chunk * context.shape.keyDim)
-        normalizer = .allocateCounted(capacity: context.shape.keyDim)
-        rowSum = .allocateCounted(capacity: tiling.chunk)
-        interDot = .allocateCounted(capacity: tiling.chunk)
-        rowScale = .allocateCounted(capacity: tiling.chunk)
-        memoryTile = .allocateCounted(capacity: max(memoryTileCount, 1))
-    }
-
-    deinit {
-        for buffer in [scores, weightedKeys, normalizer, rowSum, interDot, rowScale, memoryTile] { buffer.deallocate() }
+        scores = OwnedBuffer(capacity: tiling.query * tiling.kv)
+        weightedKeys = OwnedBuffer(capacity: tiling.chunk * context.shape.keyDim)
+        normalizer = OwnedBuffer(capacity: context.shape.keyDim)
+        rowSum = OwnedBuffer(capacity: tiling.chunk)
+        interDot = OwnedBuffer(capacity: tiling.chunk)
+        rowScale = OwnedBuffer(capacity: tiling.chunk)
+        memoryTile = OwnedBuffer(capacity: max(memoryTileCount, 1))
     }
 
     /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.

@@ -36,25 +36,28 @@ extension Chunkwise {
         var states = (0..<count).map { _ in MLSTMState<Scalar>(uninitializedFor: shape) }
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         let tiling = options.resolved(for: shape)
-        let output = h.writePointer()
-        var contexts: [ForwardContext<Scalar>] = []
         let flag = options.checksValues ? NonFiniteFlag() : nil
-        for index in 0..<count {
-            var context = ForwardContext(
-                shape: shape, tiling: tiling, gate: gate, eps: Double(eps),
-                q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
-                i: inputs.i.readPointer, f: inputs.f.readPointer,
-                c0: initial[index].c.readPointer, n0: initial[index].n.readPointer, m0: initial[index].m.readPointer,
-                h: output, c: states[index].c.writePointer(), n: states[index].n.writePointer(),
-                m: states[index].m.writePointer())
-            context.tokens = offsets[index]..<offsets[index + 1]
-            context.nonFinite = flag
-            context.products = options.productKernel
-            contexts.append(context)
+        inputs.withPointers { input in
+            initial.withStatePointers { starts in
+                h.withWritePointer { output in
+                    states.withMutableStatePointers { finals in
+                        let contexts = (0..<count).map { index in
+                            var context = ForwardContext(
+                                shape: shape, tiling: tiling, gate: gate, eps: Double(eps), inputs: input,
+                                initial: InitialStatePointers(c: starts[index].c, n: starts[index].n, m: starts[index].m),
+                                output: ForwardOutputPointers(h: output, state: finals[index]))
+                            context.tokens = offsets[index]..<offsets[index + 1]
+                            context.nonFinite = flag
+                            context.products = options.productKernel
+                            return context
+                        }
+                        scan(contexts, save: nil)
+                    }
+                }
+            }
         }
-        scan(contexts, save: nil)
         if flag?.isRaised == true { try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads) }
-        return withExtendedLifetime((inputs, initial)) { PackedOutput(h: h, states: states) }
+        return PackedOutput(h: h, states: states)
     }
 }
 

@@ -1,4 +1,4 @@
-/// The segment-parallel scan of the chunkwise forward (`Docs/math.md` §7).
+/// The segment-parallel scan of the chunkwise forward (`Documentation.docc/Math.md` §7).
 ///
 /// A walk over all chunks of a head is sequential: chunk k needs the state
 /// after chunk k − 1. With few heads that leaves most workers idle, so the
@@ -37,9 +37,12 @@ extension Chunkwise {
             stabilizer = Tensor(shape: [slots])
         }
 
-        mutating func pointers() -> SummaryPointers<Scalar> {
-            SummaryPointers(c: c.writePointer(), n: n.writePointer(),
-                            logDecay: logDecay.writePointer(), stabilizer: stabilizer.writePointer())
+        /// Runs `body` with pointers to the summaries for writing, alive for
+        /// the call.
+        mutating func withPointers<R>(_ body: (SummaryPointers<Scalar>) -> R) -> R {
+            withWritePointers(&c, &n, &logDecay, &stabilizer) { c, n, logDecay, stabilizer in
+                body(SummaryPointers(c: c, n: n, logDecay: logDecay, stabilizer: stabilizer))
+            }
         }
     }
 
@@ -52,25 +55,44 @@ extension Chunkwise {
     /// packed batch) as a scan over (call, head, segment, tile of C's
     /// columns) items; saves chunk states when `save` is given. Packed
     /// batches use one segment per sequence.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     static func scan<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?) {
+        precondition(!contexts.isEmpty && contexts.allSatisfy { $0.initial != nil && $0.output != nil },
+                     "a forward scan reads an initial state and writes h and the final state")
+        precondition(save == nil || contexts.count == 1, "chunk states are saved for one call at a time")
         let first = contexts[0]
         let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
         let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
         let plan = contexts.count == 1 ? scanPlan(first, saveStride: save?.stride) : SegmentPlan(chunksPerSegment: Int.max, count: 1)
-        let segments = plan.count
-        var summaries = SegmentSummaryBuffers<Scalar>(slots: (segments - 1) * heads, keyDim: dqk, valueDim: dhv)
-        let summary = UnsafeSendable(summaries.pointers())
-        var contexts = contexts
-        var scores: (Tensor<Scalar>, Tensor<Scalar>)?
-        if contexts.count == 1 && sharesScores(tiles: tiles, chunk: tiling.chunk, valueDim: dhv) {
-            var stored = (Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, tiling.chunk]),
-                          Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence]))
-            contexts[0].sharedScores = SharedScorePointers(scores: stored.0.writePointer(), rowSums: stored.1.writePointer())
-            computeSharedScores(contexts[0])
-            scores = stored
+        var summaries = SegmentSummaryBuffers<Scalar>(slots: (plan.count - 1) * heads, keyDim: dqk, valueDim: dhv)
+        summaries.withPointers { summary in
+            guard contexts.count == 1 && sharesScores(tiles: tiles, chunk: tiling.chunk, valueDim: dhv) else {
+                return scan(contexts, save: save, plan: plan, summary: summary)
+            }
+            var scores = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, tiling.chunk])
+            var rowSums = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence])
+            scores.withWritePointer { scores in
+                rowSums.withWritePointer { rowSums in
+                    var context = first
+                    context.sharedScores = SharedScorePointers(scores: scores, rowSums: rowSums)
+                    computeSharedScores(context)
+                    scan([context], save: save, plan: plan, summary: summary)
+                }
+            }
         }
+    }
+
+    /// `scan` with its segment plan, the summaries' buffers and, in the
+    /// contexts, the shared scores.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func scan<Scalar: KernelScalar>(
+        _ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?, plan: SegmentPlan, summary summaryPointers: SummaryPointers<Scalar>
+    ) {
+        let first = contexts[0]
+        let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
+        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        let segments = plan.count
+        let summary = UnsafeSendable(summaryPointers)
         let shared = UnsafeSendable(contexts)
         let saving = UnsafeSendable(save)
         if segments > 1 {
@@ -100,7 +122,7 @@ extension Chunkwise {
             let column = item % tiles * tiling.dhv
             let width = min(tiling.dhv, dhv - column)
             let memory = head * dqk * dhv + column
-            let (c, n) = (scratch.memoryTile.baseAddress!, scratch.normalizer.baseAddress!)
+            let (c, n) = (scratch.memoryTile.baseAddress, scratch.normalizer.baseAddress)
             ForwardScratch.loadInitialTile(context, offset: memory, into: c, stride: width, rows: dqk, width: width)
             n.update(from: context.n0 + head * dqk, count: dqk)
             var stabilizer = Double(context.m0[head])
@@ -131,7 +153,6 @@ extension Chunkwise {
                 context.m[head] = Scalar(stabilizer)
             }
         }
-        withExtendedLifetime((summaries, scores)) {}
     }
 
     /// The segments of one call's scan: whole runs of the saved-state

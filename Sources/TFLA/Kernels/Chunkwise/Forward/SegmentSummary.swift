@@ -1,5 +1,5 @@
 /// What one segment of a sequence does to the state, whatever the state
-/// before it: S_out = compose(summary, S_in) (`Docs/math.md` §7).
+/// before it: S_out = compose(summary, S_in) (`Documentation.docc/Math.md` §7).
 ///
 /// With F the segment's total log forget gate and (ΔC, Δn, Δm) the state the
 /// segment builds from the empty state (C = 0, n = 0, m = −∞; m ≡ 0 for the
@@ -45,14 +45,30 @@ extension Chunkwise {
         if options.checksValues { try inputs.validateValues(gate: gate, threads: tiling.threads) }
         let (heads, dqk, dhv) = (shape.batchHeads, shape.keyDim, shape.valueDim)
         var result = SegmentSummaryBuffers<Scalar>(slots: heads, keyDim: dqk, valueDim: dhv)
-        let output = UnsafeSendable(result.pointers())
-        let context = ForwardContext(
-            shape: shape, tiling: tiling, gate: gate, eps: 0,
-            q: inputs.q.readPointer, k: inputs.k.readPointer, v: inputs.v.readPointer,
-            i: inputs.i.readPointer, f: inputs.f.readPointer,
-            c0: output.value.c, n0: output.value.n, m0: output.value.c,
-            // A state-only pass: outputs are never written.
-            h: output.value.c, c: output.value.c, n: output.value.n, m: output.value.c)
+        inputs.withPointers { input in
+            result.withPointers { output in
+                // A state-only pass from the empty state: no initial state
+                // is read and no output written.
+                let context = ForwardContext(shape: shape, tiling: tiling, gate: gate, eps: 0, inputs: input,
+                                             initial: nil, output: nil)
+                summarize(context, into: output)
+            }
+        }
+        let pair = [shape.batch, shape.heads]
+        // Reshapes of matching element counts cannot fail.
+        return SegmentSummary(
+            gate: gate,
+            logDecay: try! result.logDecay.reshaped(pair), c: try! result.c.reshaped(shape.memoryShape),
+            n: try! result.n.reshaped(shape.normalizerShape), m: try! result.stabilizer.reshaped(pair))
+    }
+
+    /// The summary of every head of `context` into `output` (one slot per
+    /// head), in parallel segments that are then composed when the plan
+    /// has several.
+    static func summarize<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, into outputPointers: SummaryPointers<Scalar>) {
+        let (shape, tiling, gate) = (context.shape, context.tiling, context.gate)
+        let (heads, dqk, dhv) = (shape.batchHeads, shape.keyDim, shape.valueDim)
+        let output = UnsafeSendable(outputPointers)
         let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
         let plan = tiling.segmentPlan(chunks: context.chunkCount, items: heads * tiles)
         let shared = UnsafeSendable(context)
@@ -67,49 +83,42 @@ extension Chunkwise {
         } else {
             // Summaries of every segment in parallel, then folded in order.
             var parts = SegmentSummaryBuffers<Scalar>(slots: plan.count * heads, keyDim: dqk, valueDim: dhv)
-            let part = UnsafeSendable(parts.pointers())
-            parallelFor(items: heads * plan.count * tiles, threads: tiling.threads,
-                        makeScratch: { ForwardScratch<Scalar>(shared.value) }) { item, scratch in
-                let segment = item / tiles % plan.count
-                let column = item % tiles * tiling.dhv
-                summarize(shared.value, head: item / (plan.count * tiles),
-                          chunks: plan.chunks(of: segment, total: shared.value.chunkCount),
-                          column: column, width: min(tiling.dhv, dhv - column),
-                          into: part.value, slot: segment * heads + item / (plan.count * tiles), scratch: scratch)
-            }
-            parallelFor(items: heads * tiles, threads: tiling.threads,
-                        makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: dqk * tiling.dhv) }) { item, scratch in
-                let head = item / tiles
-                let column = item % tiles * tiling.dhv
-                let width = min(tiling.dhv, dhv - column)
-                let (c, n) = (scratch.memoryTile.baseAddress!, scratch.normalizer.baseAddress!)
-                c.update(repeating: 0, count: dqk * width)
-                n.update(repeating: 0, count: dqk)
-                var stabilizer = gate.isStabilized ? -Double.infinity : 0
-                var logDecay = 0.0
-                for segment in 0..<plan.count {
-                    let slot = segment * heads + head
-                    compose(part.value, slot: slot, gate: gate, keyDim: dqk, valueDim: dhv,
-                            column: column, width: width, c: c, n: n, stabilizer: &stabilizer)
-                    logDecay += part.value.logDecay[slot]
+            parts.withPointers { partPointers in
+                let part = UnsafeSendable(partPointers)
+                parallelFor(items: heads * plan.count * tiles, threads: tiling.threads,
+                            makeScratch: { ForwardScratch<Scalar>(shared.value) }) { item, scratch in
+                    let segment = item / tiles % plan.count
+                    let column = item % tiles * tiling.dhv
+                    summarize(shared.value, head: item / (plan.count * tiles),
+                              chunks: plan.chunks(of: segment, total: shared.value.chunkCount),
+                              column: column, width: min(tiling.dhv, dhv - column),
+                              into: part.value, slot: segment * heads + item / (plan.count * tiles), scratch: scratch)
                 }
-                ForwardScratch.copyTile(from: c, stride: width, to: output.value.c + head * dqk * dhv + column,
-                                        stride: dhv, rows: dqk, width: width)
-                if column == 0 {
-                    (output.value.n + head * dqk).update(from: n, count: dqk)
-                    output.value.logDecay[head] = logDecay
-                    output.value.stabilizer[head] = stabilizer
+                parallelFor(items: heads * tiles, threads: tiling.threads,
+                            makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: dqk * tiling.dhv) }) { item, scratch in
+                    let head = item / tiles
+                    let column = item % tiles * tiling.dhv
+                    let width = min(tiling.dhv, dhv - column)
+                    let (c, n) = (scratch.memoryTile.baseAddress, scratch.normalizer.baseAddress)
+                    c.update(repeating: 0, count: dqk * width)
+                    n.update(repeating: 0, count: dqk)
+                    var stabilizer = gate.isStabilized ? -Double.infinity : 0
+                    var logDecay = 0.0
+                    for segment in 0..<plan.count {
+                        let slot = segment * heads + head
+                        compose(part.value, slot: slot, gate: gate, keyDim: dqk, valueDim: dhv,
+                                column: column, width: width, c: c, n: n, stabilizer: &stabilizer)
+                        logDecay += part.value.logDecay[slot]
+                    }
+                    ForwardScratch.copyTile(from: c, stride: width, to: output.value.c + head * dqk * dhv + column,
+                                            stride: dhv, rows: dqk, width: width)
+                    if column == 0 {
+                        (output.value.n + head * dqk).update(from: n, count: dqk)
+                        output.value.logDecay[head] = logDecay
+                        output.value.stabilizer[head] = stabilizer
+                    }
                 }
             }
-            withExtendedLifetime(parts) {}
-        }
-        return withExtendedLifetime(inputs) {
-            let pair = [shape.batch, shape.heads]
-            // Reshapes of matching element counts cannot fail.
-            return SegmentSummary(
-                gate: gate,
-                logDecay: try! result.logDecay.reshaped(pair), c: try! result.c.reshaped(shape.memoryShape),
-                n: try! result.n.reshaped(shape.normalizerShape), m: try! result.stabilizer.reshaped(pair))
         }
     }
 
@@ -130,18 +139,35 @@ extension Chunkwise {
         try state?.validate(for: shape, gate: summary.gate, prefix: "state ")
         var result = state ?? MLSTMState(zerosFor: shape)
         let (dqk, dhv) = (shape.keyDim, shape.valueDim)
-        let c = result.c.writePointer(), n = result.n.writePointer(), m = result.m.writePointer()
-        // The kernels' composition, per head over all columns (read only).
-        let parts = SummaryPointers(
-            c: UnsafeMutablePointer(mutating: summary.c.readPointer), n: UnsafeMutablePointer(mutating: summary.n.readPointer),
-            logDecay: UnsafeMutablePointer(mutating: summary.logDecay.readPointer),
-            stabilizer: UnsafeMutablePointer(mutating: summary.m.readPointer))
-        for head in 0..<shape.batchHeads {
-            var stabilizer = Double(m[head])
-            compose(parts, slot: head, gate: summary.gate, keyDim: dqk, valueDim: dhv, column: 0, width: dhv,
-                    c: c + head * dqk * dhv, n: n + head * dqk, stabilizer: &stabilizer)
-            m[head] = Scalar(stabilizer)
+        result.withMutablePointers { target in
+            summary.withPointers { parts in
+                // The kernels' composition, per head over all columns.
+                for head in 0..<shape.batchHeads {
+                    var stabilizer = Double(target.m[head])
+                    compose(parts, slot: head, gate: summary.gate, keyDim: dqk, valueDim: dhv, column: 0, width: dhv,
+                            c: target.c + head * dqk * dhv, n: target.n + head * dqk, stabilizer: &stabilizer)
+                    target.m[head] = Scalar(stabilizer)
+                }
+            }
         }
-        return withExtendedLifetime(summary) { result }
+        return result
+    }
+}
+
+extension SegmentSummary where Scalar: KernelScalar {
+    /// Runs `body` with pointers to the summary's parts, alive for the call;
+    /// read only (the pointers are mutable only to share the kernels' type).
+    func withPointers<R>(_ body: (Chunkwise.SummaryPointers<Scalar>) -> R) -> R {
+        c.withReadPointer { c in
+            n.withReadPointer { n in
+                logDecay.withReadPointer { logDecay in
+                    m.withReadPointer { m in
+                        body(Chunkwise.SummaryPointers(
+                            c: UnsafeMutablePointer(mutating: c), n: UnsafeMutablePointer(mutating: n),
+                            logDecay: UnsafeMutablePointer(mutating: logDecay), stabilizer: UnsafeMutablePointer(mutating: m)))
+                    }
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 /// once, they depend on the state before the chunk only through a row
 /// factor: with the local row term A′_t (as if that state were empty) the
 /// true weights are e^{A_t − A′_t} ≤ 1 times the stored ones
-/// (`Docs/math.md` §7), which the walk applies when it reads them. The
+/// (`Documentation.docc/Math.md` §7), which the walk applies when it reads them. The
 /// scores of chunk k start at flat token index × L (rows of L entries);
 /// the row sums of the stored scores are kept per token.
 struct SharedScorePointers<Scalar: KernelScalar> {
