@@ -33,8 +33,8 @@ typedef struct {
 
 static _Thread_local scratch_buffer scratch[5];
 
-static void *scratch_bytes(int slot, size_t bytes) {
-    scratch_buffer *buffer = &scratch[slot];
+static void *scratch_bytes(scratch_buffer *buffers, int slot, size_t bytes) {
+    scratch_buffer *buffer = &buffers[slot];
     if (buffer->capacity < bytes) {
         free(buffer->data);
         size_t rounded = (bytes + 63) & ~(size_t)63;
@@ -47,7 +47,7 @@ static void *scratch_bytes(int slot, size_t bytes) {
 
 const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long cols,
                                        const float *x, long ld) {
-    float *out = scratch_bytes(3 + (slot & 1), (size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
+    float *out = scratch_bytes(scratch, 3 + (slot & 1), (size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
     for (long r = 0; r < rows; r++) {
         for (long col = 0; col < cols; col++) {
             float value = transpose ? x[col * ld + r] : x[r * ld + col];
@@ -75,84 +75,57 @@ bool tfla_cpu_has_avx512_bf16(void) {
 // Register tile: MR rows of C by NR = 2 x 16 columns.
 enum { MR = 8, NR = 32 };
 
-// op(X) (rows x cols) as bfloat16 bits, row-major with row stride `ldo`
-// (even); an odd `cols` gets a zero column so that rows are whole pairs.
-static void to_bf16_rows(bool transpose, long rows, long cols, const float *x, long ld,
-                         uint16_t *out, long ldo) {
-    if (transpose) {
-        for (long col = 0; col < cols; col++) {
-            const float *source = x + col * ld;
-            for (long r = 0; r < rows; r++) out[r * ldo + col] = (uint16_t)bf16_bits(source[r]);
-        }
-    } else {
-        for (long r = 0; r < rows; r++) {
-            const float *source = x + r * ld;
-            uint16_t *target = out + r * ldo;
-            for (long col = 0; col < cols; col++) target[col] = (uint16_t)bf16_bits(source[col]);
-        }
+#define TFLA_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+
+// `count` floats as bfloat16 bits (vcvtneps2bf16: ties to even,
+// subnormals to zero, NaN quiet: the same bits as bf16_bits).
+TFLA_BF16_TARGET
+static void convert_row(const float *x, long count, uint16_t *out) {
+    long j = 0;
+    for (; j + 16 <= count; j += 16) {
+        __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + j));
+        _mm256_storeu_si256((__m256i *)(out + j), (__m256i)v);
     }
-    if (cols < ldo) {
-        for (long r = 0; r < rows; r++) out[r * ldo + cols] = 0;
+    if (j < count) {
+        __mmask16 mask = (__mmask16)((1u << (count - j)) - 1);
+        __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + j));
+        _mm256_mask_storeu_epi16(out + j, mask, (__m256i)v);
     }
 }
 
-// op(B) (k x n) as bf16 pairs along k, panels of NR columns:
-// packed[(panel * kp + p) * NR + j] holds B[2p][col] (low half) and
-// B[2p+1][col], col = panel * NR + j; columns past n are zero.
-static void pack_b(bool transpose, long k, long n, const float *b, long ldb, uint32_t *packed,
-                   uint16_t *staging) {
-    long kp = (k + 1) / 2, panels = (n + NR - 1) / NR;
-    if (transpose) {
-        // Rows of op(B)ᵀ are columns of op(B): convert them, then each
-        // 32-bit word of a converted row is one pair.
-        to_bf16_rows(false, n, k, b, ldb, staging, 2 * kp);
-        const uint32_t *words = (const uint32_t *)staging;
-        for (long panel = 0; panel < panels; panel++) {
-            uint32_t *out = packed + panel * kp * NR;
-            for (long j = 0; j < NR; j++) {
-                long col = panel * NR + j;
-                if (col < n) {
-                    for (long p = 0; p < kp; p++) out[p * NR + j] = words[col * kp + p];
-                } else {
-                    for (long p = 0; p < kp; p++) out[p * NR + j] = 0;
-                }
-            }
-        }
-        return;
-    }
-    for (long panel = 0; panel < panels; panel++) {
-        uint32_t *out = packed + panel * kp * NR;
-        long cols = n - panel * NR < NR ? n - panel * NR : NR;
-        for (long p = 0; p < kp; p++) {
-            uint32_t *row = out + p * NR;
-            const float *r0 = b + 2 * p * ldb + panel * NR;
-            if (2 * p + 1 < k) {
-                const float *r1 = r0 + ldb;
-                for (long j = 0; j < cols; j++) row[j] = bf16_bits(r0[j]) | (bf16_bits(r1[j]) << 16);
-            } else {
-                for (long j = 0; j < cols; j++) row[j] = bf16_bits(r0[j]);
-            }
-            for (long j = cols; j < NR; j++) row[j] = 0;
-        }
+// out[j] = (bf16 of r0[j]) | (bf16 of r1[j]) << 16 for j < count, zero up
+// to `padded`; a NULL r1 reads as zeros (the pad of an odd k).
+TFLA_BF16_TARGET
+static void pair_rows(const float *r0, const float *r1, long count, long padded, uint32_t *out) {
+    for (long j = 0; j < padded; j += 16) {
+        long left = count - j;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        __m512i low = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, r0 + j)));
+        __m512i high = r1 ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, r1 + j)))
+                          : _mm512_setzero_si512();
+        _mm512_storeu_si512((void *)(out + j), _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
     }
 }
 
-// MR rows of C (row r of op(A) as bf16 pairs at `a + r * lda_words`) by
-// NR columns (one packed panel of B), accumulated over kp pairs.
-__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
-static void micro_kernel(long kp, const uint32_t *a, long lda_words, const uint32_t *pb, float *c, long ldc,
+// MR rows of C by NR columns. Row r of op(A), as bf16 pairs, has pair p at
+// a[r * row_stride + p * pair_stride]; B's pair row p starts at
+// b + p * b_stride (the panel's NR columns).
+TFLA_BF16_TARGET
+static void micro_kernel(long kp, const uint32_t *a, long row_stride, long pair_stride,
+                         const uint32_t *b, long b_stride, float *c, long ldc,
                          long rows, long cols, float alpha, float beta) {
     __m512 acc[MR][2];
     const uint32_t *row_of[MR];
     for (int r = 0; r < MR; r++) {
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        row_of[r] = a + (r < rows ? r : rows - 1) * lda_words;
+        row_of[r] = a + (r < rows ? r : rows - 1) * row_stride;
     }
     for (long p = 0; p < kp; p++) {
-        __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)(pb + p * NR));
-        __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(pb + p * NR + 16));
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + p * b_stride));
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + p * b_stride + 16));
+        long offset = p * pair_stride;
         for (int r = 0; r < MR; r++) {
-            __m512bh x = (__m512bh)_mm512_set1_epi32((int)row_of[r][p]);
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)row_of[r][offset]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
@@ -177,20 +150,52 @@ void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                     float alpha, const float *a, long lda, const float *b, long ldb,
                     float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
-    long kp = (k + 1) / 2, column_panels = (n + NR - 1) / NR;
-    size_t words = (size_t)(kp > 0 ? kp : 1);
-    uint16_t *rows_a = scratch_bytes(0, (size_t)m * words * sizeof(uint32_t));
-    uint32_t *pb = scratch_bytes(1, (size_t)column_panels * NR * words * sizeof(uint32_t));
-    uint16_t *staging = transpose_b ? scratch_bytes(2, (size_t)n * words * sizeof(uint32_t)) : NULL;
-    to_bf16_rows(transpose_a, m, k, a, lda, rows_a, 2 * kp);
-    pack_b(transpose_b, k, n, b, ldb, pb, staging);
-    const uint32_t *words_a = (const uint32_t *)rows_a;
-    for (long jp = 0; jp < column_panels; jp++) {
-        long cols = n - jp * NR < NR ? n - jp * NR : NR;
+    long kp = (k + 1) / 2, padded_n = (n + NR - 1) / NR * NR;
+    size_t pairs = (size_t)(kp > 0 ? kp : 1);
+    scratch_buffer *buffers = scratch;
+    uint32_t *words_a = scratch_bytes(buffers, 0, (size_t)m * pairs * sizeof(uint32_t));
+    uint32_t *words_b = scratch_bytes(buffers, 1, (size_t)padded_n * pairs * sizeof(uint32_t));
+    // op(A): rows of pairs (row_stride kp) or columns of pairs (pair_stride m).
+    long row_stride, pair_stride;
+    if (transpose_a) {
+        for (long p = 0; p < kp; p++) {
+            const float *r1 = 2 * p + 1 < k ? a + (2 * p + 1) * lda : NULL;
+            pair_rows(a + 2 * p * lda, r1, m, m, words_a + p * m);
+        }
+        row_stride = 1, pair_stride = m;
+    } else {
+        uint16_t *halves = (uint16_t *)words_a;
+        for (long i = 0; i < m; i++) {
+            convert_row(a + i * lda, k, halves + i * 2 * kp);
+            if (k & 1) halves[i * 2 * kp + k] = 0;
+        }
+        row_stride = kp, pair_stride = 1;
+    }
+    // op(B): pair row p at words_b + p * padded_n.
+    if (transpose_b) {
+        uint16_t *halves = scratch_bytes(buffers, 2, (size_t)n * pairs * sizeof(uint32_t));
+        for (long j = 0; j < n; j++) {
+            convert_row(b + j * ldb, k, halves + j * 2 * kp);
+            if (k & 1) halves[j * 2 * kp + k] = 0;
+        }
+        const uint32_t *columns = (const uint32_t *)halves;
+        for (long p = 0; p < kp; p++) {
+            uint32_t *row = words_b + p * padded_n;
+            for (long j = 0; j < n; j++) row[j] = columns[j * kp + p];
+            for (long j = n; j < padded_n; j++) row[j] = 0;
+        }
+    } else {
+        for (long p = 0; p < kp; p++) {
+            const float *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : NULL;
+            pair_rows(b + 2 * p * ldb, r1, n, padded_n, words_b + p * padded_n);
+        }
+    }
+    for (long j = 0; j < n; j += NR) {
+        long cols = n - j < NR ? n - j : NR;
         for (long i = 0; i < m; i += MR) {
             long rows = m - i < MR ? m - i : MR;
-            micro_kernel(kp, words_a + i * kp, kp, pb + jp * kp * NR, c + i * ldc + jp * NR, ldc,
-                         rows, cols, alpha, beta);
+            micro_kernel(kp, words_a + i * row_stride, row_stride, pair_stride, words_b + j, padded_n,
+                         c + i * ldc + j, ldc, rows, cols, alpha, beta);
         }
     }
 }
