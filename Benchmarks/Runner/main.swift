@@ -131,6 +131,14 @@ struct BenchRunner: ParsableCommand {
                                  chunk, c.label, c.m, c.n, c.k, sgemm, bf16, bf16 / sgemm))
                 }
             }
+            if precision != "float32" {
+                // Large products: the rates the two instruction sets allow.
+                for size in [512, 1024] {
+                    let c = GEMMProbe.Case(label: "peak", transposeA: false, transposeB: false, m: size, n: size, k: size, beta: 0)
+                    let sgemm = GEMMProbe.rate(c), bf16 = GEMMProbe.rate(c, products: .automatic)
+                    print(String(format: "%4d³ (peak)                       sgemm %6.1f  bf16 %6.1f GFLOP/s  (%.2fx)", size, sgemm, bf16, bf16 / sgemm))
+                }
+            }
             return
         }
         if step {
