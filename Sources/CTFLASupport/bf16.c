@@ -3,6 +3,7 @@
 #include "CTFLABF16.h"
 #include "CTFLASupport.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +26,40 @@ float tfla_bf16_round(float x) {
 }
 
 // Per-thread scratch: the product's operands (slots 0-2) and the
-// fallback's rounded copies (slots 3, 4). Grown when too small, never shrunk.
+// fallback's rounded copies (slots 3, 4). Grown when too small, never
+// shrunk, freed when the thread exits.
 typedef struct {
     void *data;
     size_t capacity;
 } scratch_buffer;
 
-static _Thread_local scratch_buffer scratch[5];
+enum { SCRATCH_SLOTS = 5 };
+static _Thread_local scratch_buffer scratch[SCRATCH_SLOTS];
+static _Thread_local bool scratch_registered;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+
+static void free_scratch(void *buffers) {
+    scratch_buffer *list = buffers;
+    for (int slot = 0; slot < SCRATCH_SLOTS; slot++) {
+        free(list[slot].data);
+        list[slot].data = NULL;
+        list[slot].capacity = 0;
+    }
+}
+
+static void make_scratch_key(void) {
+    if (pthread_key_create(&scratch_key, free_scratch) != 0) abort();
+}
 
 static void *scratch_bytes(scratch_buffer *buffers, int slot, size_t bytes) {
     scratch_buffer *buffer = &buffers[slot];
     if (buffer->capacity < bytes) {
+        if (!scratch_registered) {
+            pthread_once(&scratch_key_once, make_scratch_key);
+            pthread_setspecific(scratch_key, buffers);
+            scratch_registered = true;
+        }
         free(buffer->data);
         size_t rounded = (bytes + 63) & ~(size_t)63;
         buffer->data = aligned_alloc(64, rounded);

@@ -20,8 +20,8 @@ float tfla_bf16_round(float x);
 /// strides. With `beta == 0` C is not read. Only call it when
 /// tfla_cpu_has_avx512_bf16() is true. The summation order is fixed by the
 /// sizes alone, so equal arguments give equal bits. Packs the operands into
-/// buffers owned by the calling thread (grown on demand, kept for the
-/// thread's lifetime).
+/// buffers owned by the calling thread (grown on demand, freed when the
+/// thread exits).
 void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                     float alpha, const float *a, long lda, const float *b, long ldb,
                     float beta, float *c, long ldc);
