@@ -41,8 +41,9 @@ public enum GEMMProbe {
         ]
     }
 
-    /// GFLOP/s of one case, repeated for about `seconds`.
-    public static func rate(_ c: Case, seconds: Double = 0.3) -> Double {
+    /// GFLOP/s of one case, repeated for about `seconds`: sgemm, or bf16
+    /// products on `products`.
+    package static func rate(_ c: Case, seconds: Double = 0.3, products: BF16Products.Path? = nil) -> Double {
         let rowsA = c.transposeA ? c.k : c.m, colsA = c.transposeA ? c.m : c.k
         let rowsB = c.transposeB ? c.n : c.k, colsB = c.transposeB ? c.k : c.n
         let a = [Float](repeating: 0.01, count: rowsA * colsA)
@@ -52,8 +53,13 @@ public enum GEMMProbe {
         let start = Stopwatch.now()
         repeat {
             out.withUnsafeMutableBufferPointer { o in
-                Float.gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k,
-                           alpha: 1, a: a, lda: colsA, b: b, ldb: colsB, beta: c.beta, c: o.baseAddress!, ldc: c.n)
+                if let products {
+                    BF16Products.gemm(path: products, transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k,
+                                      alpha: 1, a: a, lda: colsA, b: b, ldb: colsB, beta: c.beta, c: o.baseAddress!, ldc: c.n)
+                } else {
+                    Float.gemm(transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k,
+                               alpha: 1, a: a, lda: colsA, b: b, ldb: colsB, beta: c.beta, c: o.baseAddress!, ldc: c.n)
+                }
             }
             calls += 1
         } while Stopwatch.now() - start < seconds

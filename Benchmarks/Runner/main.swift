@@ -44,6 +44,8 @@ struct BenchRunner: ParsableCommand {
     @Flag(help: "Benchmark forward (training mode) + backward instead.") var backward = false
     @Option(help: "With --backward: gradient modes, comma-separated (exact, reference).") var gradientModes = "exact"
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
+    @Option(help: "Forward products: float32, bf16 (bfloat16 operands, float32 accumulation) or both (each configuration in both, one after the other). With --gemm-probe: the products' rates in that precision next to sgemm's.")
+    var precision = "float32"
 
     func run() throws {
         if reuseFreedMemory {
@@ -119,7 +121,22 @@ struct BenchRunner: ParsableCommand {
                 let cases = backward ? GEMMProbe.backwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
                     : GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
                 for c in cases {
-                    print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
+                    if precision == "float32" {
+                        print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
+                        continue
+                    }
+                    // Alternating, so that both see the same machine state.
+                    let sgemm = GEMMProbe.rate(c), bf16 = GEMMProbe.rate(c, products: .automatic)
+                    print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d sgemm %6.1f  bf16 %6.1f GFLOP/s  (%.2fx)",
+                                 chunk, c.label, c.m, c.n, c.k, sgemm, bf16, bf16 / sgemm))
+                }
+            }
+            if precision != "float32" {
+                // Large products: the rates the two instruction sets allow.
+                for size in [512, 1024] {
+                    let c = GEMMProbe.Case(label: "peak", transposeA: false, transposeB: false, m: size, n: size, k: size, beta: 0)
+                    let sgemm = GEMMProbe.rate(c), bf16 = GEMMProbe.rate(c, products: .automatic)
+                    print(String(format: "%4d³ (peak)                       sgemm %6.1f  bf16 %6.1f GFLOP/s  (%.2fx)", size, sgemm, bf16, bf16 / sgemm))
                 }
             }
             return
@@ -173,6 +190,11 @@ struct BenchRunner: ParsableCommand {
         let peak = SGEMMPeak.measure(threads: threads)
         print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
         print("mode: \(mode)")
+        let precisions: [ChunkwiseOptions.Precision] = precision == "both" ? [.float32, .bf16Products]
+            : precision == "bf16" ? [.bf16Products] : [.float32]
+        if precision != "float32" {
+            print("bf16 products: \(BF16Products.hasDotProductInstructions ? "AVX512-BF16 (vdpbf16ps)" : "float32 sgemm on rounded operands (no AVX512-BF16)")")
+        }
         print(ForwardSuite.tableHeader)
         var configurations: [ForwardConfiguration] = []
         for entry in selected {
@@ -186,8 +208,11 @@ struct BenchRunner: ParsableCommand {
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.kvTile = kt }
-                            configurations.append(ForwardConfiguration(name: entry.name, shape: shape, gate: g, options: options,
-                                                                       stateStride: mode == "training" ? 1 : nil))
+                            for p in precisions {
+                                options.precision = p
+                                configurations.append(ForwardConfiguration(name: entry.name + (p == .float32 ? "" : "+bf16"), shape: shape,
+                                                                           gate: g, options: options, stateStride: mode == "training" ? 1 : nil))
+                            }
                         }
                     }
                 }

@@ -3,6 +3,8 @@
 
 #include <stdbool.h>
 
+#include "CTFLABF16.h"
+
 /// Instruction-set features of the running CPU, as far as the operating
 /// system has enabled them (xgetbv checks the saved register state).
 typedef struct {

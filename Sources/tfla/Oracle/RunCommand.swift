@@ -1,6 +1,11 @@
 import ArgumentParser
 import TFLA
 
+/// The chunkwise forward's product precision (`ChunkwiseOptions.precision`).
+enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable {
+    case float32, bf16
+}
+
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -17,6 +22,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var gateOptions: GateOptions
     @OptionGroup var io: IOOptions
     @OptionGroup var tiling: TilingOptions
+    @Option(help: "Chunkwise: precision of the products, float32 or bf16 (bfloat16 operands, float32 accumulation; float32 inputs).")
+    var precision: PrecisionChoice = .float32
 
     func run() throws {
         try reportingFailures {
@@ -29,7 +36,11 @@ struct RunCommand: ParsableCommand {
             if kernel == .parallel, !state.isEmpty {
                 throw CommandFailure("--kernel parallel takes no initial state, but \(directory.file(state[0].0)) exists")
             }
-            let options = tiling.options()
+            if precision == .bf16, kernel != .chunkwise {
+                throw CommandFailure("--precision bf16 is for --kernel chunkwise only")
+            }
+            var options = tiling.options()
+            options.precision = precision == .bf16 ? .bf16Products : .float32
             switch try ArrayDirectory.computeDType(inputs + state, requested: io.dtype, directory: directory) {
             case .float32: try compute(Float.self, inputs, state, gate: gate, options: options)
             case .float64: try compute(Double.self, inputs, state, gate: gate, options: options)

@@ -52,6 +52,11 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// then gives unspecified values (NaN may reach earlier tokens of its
     /// chunk), never a crash.
     public var checksValues: Bool = true
+    /// The precision of the forward's matrix products (float32 by
+    /// default; ``Precision/bf16Products`` for the inference forward).
+    public var precision: Precision = .float32
+    /// Where bf16 products come from (tests compare the paths).
+    package var bf16Path: BF16Products.Path = .automatic
 
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.

@@ -49,6 +49,7 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
+        try options.requireSupportedPrecision(Scalar.self, entry: "backward", inferenceForward: false)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
         if let dFinalState { try Validation.requireStateGradients(dFinalState, shape) }

@@ -88,6 +88,7 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
+        try options.requireSupportedPrecision(Scalar.self, entry: "training forward", inferenceForward: stateStride == nil)
         if let stateStride, stateStride < 1 {
             throw .invalidParameter(name: "stateStride", value: "\(stateStride)", requirement: "at least 1")
         }
@@ -113,6 +114,7 @@ extension Chunkwise {
                             initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
                             output: ForwardOutputPointers(h: hOut, state: final))
                         context.nonFinite = nonFinite
+                        context.products = options.productKernel
                         guard stateStride != nil else {
                             scan([context], save: nil)
                             return nil

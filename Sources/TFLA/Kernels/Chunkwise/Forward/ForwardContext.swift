@@ -42,6 +42,8 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// Raised by any item that wrote a non-finite h; nil: not checked
     /// (`ChunkwiseOptions.checksValues`).
     var nonFinite: NonFiniteFlag?
+    /// How the products are computed (`ChunkwiseOptions.precision`).
+    var products: ProductKernel = .native
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.

@@ -25,6 +25,7 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
+        try options.requireSupportedPrecision(Scalar.self, entry: "packed forward", inferenceForward: true)
         let offsets = sequenceOffsets
         try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
         let count = offsets.count - 1
@@ -47,6 +48,7 @@ extension Chunkwise {
                                 output: ForwardOutputPointers(h: output, state: finals[index]))
                             context.tokens = offsets[index]..<offsets[index + 1]
                             context.nonFinite = flag
+                            context.products = options.productKernel
                             return context
                         }
                         scan(contexts, save: nil)

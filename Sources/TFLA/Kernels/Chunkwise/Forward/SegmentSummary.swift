@@ -39,6 +39,7 @@ extension Chunkwise {
     ) throws(TFLAError) -> SegmentSummary<Scalar> {
         let shape = try inputs.validatedShape()
         try options.validate()
+        try options.requireSupportedPrecision(Scalar.self, entry: "segment summary", inferenceForward: false)
         let tiling = options.resolved(for: shape)
         // No output to check on the way: the inputs are scanned first.
         if options.checksValues { try inputs.validateValues(gate: gate, threads: tiling.threads) }

@@ -1,0 +1,37 @@
+#ifndef TFLA_CSUPPORT_BF16_H
+#define TFLA_CSUPPORT_BF16_H
+
+#include <stdbool.h>
+
+/// Whether the running CPU and operating system support AVX512-BF16
+/// (vdpbf16ps) together with AVX-512 F/BW/VL: cpuid leaf 7 subleaf 1,
+/// EAX bit 5, and the ZMM state enabled in XCR0.
+bool tfla_cpu_has_avx512_bf16(void);
+
+/// `x` rounded to bfloat16 (round to nearest, ties to even) and widened
+/// back: the rounding every bf16 product applies to its operands. Zeros
+/// and subnormals become signed zeros (the dot-product instruction reads
+/// subnormals as zero), NaN stays NaN, overflow gives ±infinity.
+float tfla_bf16_round(float x);
+
+/// Row-major `C <- alpha * op(A) * op(B) + beta * C` with both operands
+/// rounded to bfloat16 and the products accumulated in float32
+/// (vdpbf16ps). `op(A)` is m x k, `op(B)` k x n; leading dimensions are row
+/// strides. With `beta == 0` C is not read. Only call it when
+/// tfla_cpu_has_avx512_bf16() is true. The summation order is fixed by the
+/// sizes alone, so equal arguments give equal bits. Packs the operands into
+/// buffers owned by the calling thread (grown on demand, freed when the
+/// thread exits).
+void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
+                    float alpha, const float *a, long lda, const float *b, long ldb,
+                    float beta, float *c, long ldc);
+
+/// `op(X)` (rows x cols after the optional transposition) rounded to
+/// bfloat16 and widened back to float32, row-major with row stride `cols`,
+/// in a buffer owned by the calling thread (`slot` 0 or 1; valid until the
+/// thread's next call with the same slot). The operands of the float32
+/// fallback for CPUs without AVX512-BF16.
+const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long cols,
+                                       const float *x, long ld);
+
+#endif

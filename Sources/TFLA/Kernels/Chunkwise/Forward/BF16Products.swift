@@ -1,0 +1,108 @@
+import CTFLASupport
+
+extension ChunkwiseOptions {
+    /// The precision of the chunkwise forward's matrix products.
+    public enum Precision: String, Sendable, Hashable, CaseIterable {
+        /// Products in the inputs' scalar type (float32 or float64).
+        case float32
+        /// The precision recipe of the GPU kernels: the operands of every
+        /// product (q, k, v, the decayed scores, the running state C) are
+        /// rounded to bfloat16 and the products accumulate in float32;
+        /// gates, stabilizers and the denominator stay in float32/float64,
+        /// and h is float32. With AVX512-BF16 the products run on the
+        /// `vdpbf16ps` instruction, elsewhere on float32 GEMMs of the
+        /// rounded operands (equal up to the order of the float32 sums).
+        /// For the inference forward with Float inputs (or 16-bit inputs
+        /// through `storedAs:`); `Docs/oracle.md` has its accuracy.
+        case bf16Products
+    }
+
+    /// Throws unless ``precision`` can be used by an entry point taking
+    /// `Scalar` inputs: bf16 products are for the inference forward with
+    /// Float inputs.
+    func requireSupportedPrecision<Scalar>(_: Scalar.Type, entry: String, inferenceForward: Bool) throws(TFLAError) {
+        guard precision == .bf16Products else { return }
+        guard inferenceForward else {
+            throw .unsupported("precision bf16Products is available for the inference forward only, not for the \(entry)")
+        }
+        guard Scalar.self == Float.self else {
+            throw .unsupported("precision bf16Products needs Float inputs (or 16-bit inputs through storedAs:), not \(Scalar.self)")
+        }
+    }
+
+    /// The product routine in force for a call with these options.
+    var productKernel: ProductKernel {
+        switch precision {
+        case .float32: .native
+        case .bf16Products: .bf16(bf16Path == .automatic && BF16Products.hasDotProductInstructions ? .dotProduct : .roundedFloat32)
+        }
+    }
+}
+
+/// Which routine computes a forward's products.
+enum ProductKernel {
+    /// `Scalar.gemm` (OpenBLAS).
+    case native
+    /// Both operands rounded to bfloat16, float32 accumulation.
+    case bf16(BF16Products.Path)
+}
+
+/// Matrix products with bfloat16 operands and float32 accumulation.
+package enum BF16Products {
+    /// Where bf16 products come from.
+    package enum Path: Sendable, Hashable {
+        /// The AVX512-BF16 micro-kernel when the CPU has it, else the fallback.
+        case automatic
+        /// The `vdpbf16ps` micro-kernel (`CTFLASupport/bf16.c`).
+        case dotProduct
+        /// OpenBLAS sgemm on operands rounded to bfloat16.
+        case roundedFloat32
+    }
+
+    /// Whether this CPU (and operating system) runs AVX512-BF16.
+    package static let hasDotProductInstructions: Bool = tfla_cpu_has_avx512_bf16()
+
+    /// `x` rounded to bfloat16 (ties to even; subnormals to zero).
+    package static func round(_ x: Float) -> Float { tfla_bf16_round(x) }
+
+    /// Row-major `C ← alpha·op(A)·op(B) + beta·C` with op(A) and op(B)
+    /// rounded to bfloat16 and float32 accumulation, on `path`
+    /// (`.dotProduct` only where ``hasDotProductInstructions``).
+    package static func gemm(
+        path: Path, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if path == .dotProduct || (path == .automatic && hasDotProductInstructions) {
+            tfla_bf16_gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        guard m > 0, n > 0 else { return }
+        let roundedA = tfla_bf16_rounded_operand(0, transposeA, m, k, a, lda)!
+        let roundedB = tfla_bf16_rounded_operand(1, transposeB, k, n, b, ldb)!
+        Float.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: alpha,
+                   a: roundedA, lda: max(k, 1), b: roundedB, ldb: n, beta: beta, c: c, ldc: ldc)
+    }
+}
+
+extension ForwardContext {
+    /// The forward's matrix product: `Scalar.gemm`, or bf16 products when
+    /// the call asked for them (Float only, checked at the entry point).
+    @inline(__always)
+    func product(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
+        beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
+    ) {
+        switch products {
+        case .native:
+            Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case .bf16(let path):
+            precondition(Scalar.self == Float.self, "bf16 products need Float")
+            BF16Products.gemm(path: path, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                              alpha: Float(alpha.doubleValue), a: rebound(a), lda: lda, b: rebound(b), ldb: ldb,
+                              beta: Float(beta.doubleValue), c: rebound(c), ldc: ldc)
+        }
+    }
+}
