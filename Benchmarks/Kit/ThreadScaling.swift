@@ -132,8 +132,6 @@ public enum ThreadSweep {
 /// physical cores slow down when all are busy (`Docs/performance.md`,
 /// "Many cores", run 8: 1.38× at 16 on the 16-core host).
 public enum ScalingSimulator {
-    /// A copy of the work could not be set up for the load factor.
-    enum SimulationError: Error { case preparationFailed }
 
     public static let csvHeader = "work,shape,B,NH,S,DQK,DHV,gate,workers,regions,items,work_s,serial_s,predicted_s,baseline_s,predicted_speedup,load_factor,calibrated_s,calibrated_speedup"
 
@@ -146,19 +144,17 @@ public enum ScalingSimulator {
         // Each copy builds its own inputs, in parallel: generating them one
         // copy after another took longer than the measurement itself at the
         // large shapes.
-        let prepared = UnsafeSendableBox(UnsafeMutableBufferPointer<(() throws -> Void)?>.allocate(capacity: copies))
+        let prepared = UnsafeSendableBox(UnsafeMutableBufferPointer<Result<() throws -> Void, any Error>?>.allocate(capacity: copies))
         defer { prepared.value.deallocate() }
         prepared.value.initialize(repeating: nil)
         withoutActuallyEscaping(prepare) { prepare in
             let preparer = UnsafeSendableBox(prepare)
             DispatchQueue.concurrentPerform(iterations: copies) { copy in
-                prepared.value[copy] = try? preparer.value()
+                prepared.value[copy] = Result { try preparer.value() }
             }
         }
-        let calls = try prepared.value.map { call in
-            guard let call else { throw SimulationError.preparationFailed }
-            return UnsafeSendableBox(call)
-        }
+        // A copy that could not be set up reports its own error.
+        let calls = try prepared.value.map { UnsafeSendableBox(try $0!.get()) }
         for call in calls { try call.value() }
         let times = UnsafeSendableBox(UnsafeMutableBufferPointer<Double>.allocate(capacity: copies * max(1, repeats)))
         defer { times.value.deallocate() }
