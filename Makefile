@@ -5,7 +5,7 @@ SWIFT   ?= swift
 ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
-.PHONY: all deps build demo test python-test info bench bench-backward fixtures clean \
+.PHONY: all deps build demo test python-test amx-check info bench bench-backward fixtures clean \
         sanitize sanitize-address sanitize-thread fuzz
 
 all: build
@@ -28,7 +28,18 @@ info: build
 test: deps
 	$(SWIFT) build $(RELEASE) --build-tests
 	$(SWIFT) test $(RELEASE) --skip-build
+	@$(MAKE) --no-print-directory amx-check
 	@$(MAKE) --no-print-directory python-test
+
+# The AMX bf16 products' packing and blocking, with the tile instructions
+# emulated in software (so it runs on CPUs without AMX), under ASan and
+# UBSan. Tests/AMXCheck/amx_check.c says how to check real tiles.
+CC ?= cc
+amx-check:
+	@mkdir -p .build
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -DEMULATE \
+		-ISources/CTFLASupport/include Tests/AMXCheck/amx_check.c -o .build/amx-check -lm -lpthread
+	.build/amx-check
 
 # The Python helper (python/) against the tfla just built, in a local venv
 # with numpy and pytest. Skipped, with a message, without python3 or when

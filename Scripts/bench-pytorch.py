@@ -9,6 +9,12 @@ With --backward: forward + backward, PyTorch autograd through
 mlstm_chunkwise__native_autograd (loss = sum(h * dh)), each chunk size in a
 fresh process so that its peak resident memory can be reported.
 
+With --dtype bfloat16: the forward on bfloat16 inputs (PyTorch's bf16
+matrix products, oneDNN on the CPU). With --accuracy: instead of timing, the
+h error of the forward in --dtype (realistic gates, as the Swift tests draw
+them) against the float64 forward of the float32 inputs ("total") and of the
+inputs rounded to --dtype ("own"), as max |error| / max |h|.
+
 Needs: pip install torch==2.13.0 mlstm-kernels==2.0.6 einops numpy
 Prints CSV: shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s[,peak_rss_mb]
 """
@@ -33,14 +39,17 @@ SHAPES = {
 }
 
 
-def time_forward(shape, chunk, repeats):
+def draw_inputs(shape, seed=0, generator=None):
+    """q, k, v standard normal, i ~ N(0, 1), f ~ N(3, 1) (realistic gates), float32."""
     b, nh, s, dqk, dhv = shape
-    gen = torch.Generator().manual_seed(0)
-    q = torch.randn(b, nh, s, dqk, generator=gen)
-    k = torch.randn(b, nh, s, dqk, generator=gen)
-    v = torch.randn(b, nh, s, dhv, generator=gen)
-    i = torch.randn(b, nh, s, generator=gen)
-    f = 3.0 + torch.randn(b, nh, s, generator=gen)
+    gen = generator or torch.Generator().manual_seed(seed)
+    return [torch.randn(b, nh, s, dqk, generator=gen), torch.randn(b, nh, s, dqk, generator=gen),
+            torch.randn(b, nh, s, dhv, generator=gen), torch.randn(b, nh, s, generator=gen),
+            3.0 + torch.randn(b, nh, s, generator=gen)]
+
+
+def time_forward(shape, chunk, repeats, dtype=torch.float32):
+    q, k, v, i, f = (t.to(dtype) for t in draw_inputs(shape, seed=0))
     with torch.no_grad():
         mlstm_chunkwise_fw(q, k, v, i, f, chunk_size=chunk, return_last_states=True)  # warm-up
         times = []
@@ -55,11 +64,9 @@ def time_forward_backward(shape, chunk, repeats):
     """Median and minimum seconds of forward + backward, and the peak RSS (MB)."""
     from mlstm_kernels.torch.chunkwise.native import mlstm_chunkwise__native_autograd
 
-    b, nh, s, dqk, dhv = shape
     gen = torch.Generator().manual_seed(0)
-    leaves = [torch.randn(b, nh, s, dqk, generator=gen), torch.randn(b, nh, s, dqk, generator=gen),
-              torch.randn(b, nh, s, dhv, generator=gen), torch.randn(b, nh, s, generator=gen),
-              3.0 + torch.randn(b, nh, s, generator=gen)]
+    leaves = draw_inputs(shape, generator=gen)
+    b, nh, s, _, dhv = shape
     dh = torch.randn(b, nh, s, dhv, generator=gen)
     times = []
     for repeat in range(repeats + 1):
@@ -72,6 +79,19 @@ def time_forward_backward(shape, chunk, repeats):
         del h, q, k, v, i, f
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return statistics.median(times), min(times), peak_mb
+
+
+def accuracy(shape, chunk, dtype):
+    """h error of the forward in `dtype` against float64: (total, own)."""
+    inputs = draw_inputs(shape, seed=7)
+    with torch.no_grad():
+        def forward(tensors):
+            return mlstm_chunkwise_fw(*tensors, chunk_size=chunk, return_last_states=False)[0]
+        truth = forward([t.double() for t in inputs])
+        rounded = forward([t.to(dtype).double() for t in inputs])
+        h = forward([t.to(dtype) for t in inputs]).double()
+    scale = truth.abs().max()
+    return ((h - truth).abs().max() / scale).item(), ((h - rounded).abs().max() / rounded.abs().max()).item()
 
 
 def time_step(threads, steps):
@@ -105,6 +125,10 @@ def main():
     parser.add_argument("--sequence", type=int, default=None, help="override S for every shape")
     parser.add_argument("--step", action="store_true", help="time the native generation step instead")
     parser.add_argument("--backward", action="store_true", help="time forward + backward (autograd) instead")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="the forward's input dtype (timing and --accuracy)")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="print the forward's h error in --dtype against float64 instead of timing")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one backward run, JSON out
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,6 +141,16 @@ def main():
         print(f"native step (B=1, NH=8, DQK=256, DHV=512, float32): median {median * 1e6:.1f} us, min {fastest * 1e6:.1f} us")
         return
     names = list(SHAPES)[:3] if args.shapes == "all" else args.shapes.split(",")  # "all": the standard three
+    dtype = getattr(torch, args.dtype)
+    if args.accuracy:
+        print("shape,B,NH,S,DQK,DHV,chunk,dtype,total_error,own_error")
+        for name in names:
+            b, nh, s, dqk, dhv = SHAPES[name]
+            s = args.sequence or s
+            chunk = int(args.chunk_sizes.split(",")[0])
+            total, own = accuracy((b, nh, s, dqk, dhv), chunk, dtype)
+            print(f"{name},{b},{nh},{s},{dqk},{dhv},{chunk},{args.dtype},{total:.3e},{own:.3e}", flush=True)
+        return
     if args.backward:
         print("shape,B,NH,S,DQK,DHV,best_chunk,median_s,min_s,peak_rss_mb")
         for name in names:
@@ -144,7 +178,7 @@ def main():
         for chunk in (int(c) for c in args.chunk_sizes.split(",")):
             if s % chunk:
                 continue
-            median, fastest = time_forward((b, nh, s, dqk, dhv), chunk, args.repeats)
+            median, fastest = time_forward((b, nh, s, dqk, dhv), chunk, args.repeats, dtype)
             print(f"# {name} chunk {chunk}: median {median:.4f} s", file=sys.stderr)
             if best is None or median < best[1]:
                 best = (chunk, median, fastest)

@@ -1,4 +1,5 @@
 import TFLA
+import TFLATestSupport
 
 /// Single-thread GEMM rates at the shapes the chunkwise kernel issues, to
 /// see which product bounds the kernel (Docs/performance.md).
@@ -39,6 +40,33 @@ public enum GEMMProbe {
             Case(label: "dK dSᵀ·Q (tile)    ", transposeA: true, transposeB: false, m: tile, n: dqk, k: tile, beta: 1),
             Case(label: "dV S̄ᵀ·dH̄ (tile)    ", transposeA: true, transposeB: false, m: tile, n: dhv, k: tile, beta: 1),
         ]
+    }
+
+    /// The worst error of bf16 products on `path` against the float64
+    /// product of the rounded operands, relative to the sum of the terms'
+    /// magnitudes, over odd sizes, both transposes and several alpha/beta.
+    package static func worstError(path: BF16Products.Path) -> (error: Double, cases: Int) {
+        var rng = SystemRandomNumberGenerator()
+        var worst = 0.0, cases = 0
+        let sizes = [1, 15, 16, 17, 31, 33, 64, 100, 130]
+        let scalings: [(Float, Float)] = [(1, 0), (1, 1), (0.5, 0), (1, 0.9), (-2, 1)]
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                for (index, m) in sizes.enumerated() {
+                    for n in sizes.shuffled(using: &rng).prefix(3) {
+                        for k in sizes.shuffled(using: &rng).prefix(2) + [256] {
+                            let (alpha, beta) = scalings[(index + n + k) % scalings.count]
+                            let product = BF16ProductCase(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                                          alpha: alpha, beta: beta,
+                                                          lda: (transposeA ? m : k) + 3, ldb: (transposeB ? k : n) + 5, ldc: n + 7)
+                            worst = max(worst, product.worstError(path: path) { Float.random(in: -1...1, using: &rng) })
+                            cases += 1
+                        }
+                    }
+                }
+            }
+        }
+        return (worst, cases)
     }
 
     /// GFLOP/s of one case, repeated for about `seconds`: sgemm, or bf16

@@ -46,6 +46,37 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
     @Option(help: "Forward products: float32, bf16 (bfloat16 operands, float32 accumulation) or both (each configuration in both, one after the other). With --gemm-probe: the products' rates in that precision next to sgemm's.")
     var precision = "float32"
+    @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
+    var bf16Paths: String?
+
+    /// The bf16 paths --bf16-paths names (unavailable ones are refused).
+    func selectedPaths(default fallback: String) throws -> [BF16Products.Path] {
+        let names = (bf16Paths ?? fallback).split(separator: ",").map(String.init)
+        return try names.flatMap { name -> [BF16Products.Path] in
+            let path: BF16Products.Path
+            switch name {
+            case "available": return BF16Products.availablePaths
+            case "automatic": path = .automatic
+            case "matrix-units": path = .matrixUnits
+            case "dot-product": path = .dotProduct
+            case "rounded": path = .roundedFloat32
+            default: throw ValidationError("unknown bf16 path '\(name)' (automatic, matrix-units, dot-product, rounded, available)")
+            }
+            guard path == .automatic || BF16Products.availablePaths.contains(path) else {
+                throw ValidationError("bf16 path '\(name)' is not available on this CPU (available: \(BF16Products.availablePaths))")
+            }
+            return [path]
+        }
+    }
+
+    static func label(_ path: BF16Products.Path) -> String {
+        switch path {
+        case .automatic: "bf16"
+        case .matrixUnits: "bf16-amx"
+        case .dotProduct: "bf16-avx512"
+        case .roundedFloat32: "bf16-rounded"
+        }
+    }
 
     func run() throws {
         if reuseFreedMemory {
@@ -117,6 +148,7 @@ struct BenchRunner: ParsableCommand {
             return
         }
         if gemmProbe {
+            let paths = precision == "float32" ? [] : try selectedPaths(default: "available")
             for chunk in list(chunkSizes).map({ $0 ?? ChunkwiseOptions.default.chunkSize }) {
                 let cases = backward ? GEMMProbe.backwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
                     : GEMMProbe.forwardCases(chunk: chunk, keyDim: 256, valueDim: 512, tile: 64)
@@ -125,18 +157,34 @@ struct BenchRunner: ParsableCommand {
                         print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d %6.1f GFLOP/s", chunk, c.label, c.m, c.n, c.k, GEMMProbe.rate(c)))
                         continue
                     }
-                    // Alternating, so that both see the same machine state.
-                    let sgemm = GEMMProbe.rate(c), bf16 = GEMMProbe.rate(c, products: .automatic)
-                    print(String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d sgemm %6.1f  bf16 %6.1f GFLOP/s  (%.2fx)",
-                                 chunk, c.label, c.m, c.n, c.k, sgemm, bf16, bf16 / sgemm))
+                    // Alternating, so that all see the same machine state.
+                    let sgemm = GEMMProbe.rate(c)
+                    var line = String(format: "L=%-4d %@ m=%-4d n=%-4d k=%-4d sgemm %6.1f", chunk, c.label, c.m, c.n, c.k, sgemm)
+                    for path in paths {
+                        let rate = GEMMProbe.rate(c, products: path)
+                        line += String(format: "  %@ %6.1f (%.2fx)", Self.label(path), rate, rate / sgemm)
+                    }
+                    print(line + " GFLOP/s")
                 }
             }
             if precision != "float32" {
-                // Large products: the rates the two instruction sets allow.
+                // Large products: the rates the instruction sets allow.
                 for size in [512, 1024] {
                     let c = GEMMProbe.Case(label: "peak", transposeA: false, transposeB: false, m: size, n: size, k: size, beta: 0)
-                    let sgemm = GEMMProbe.rate(c), bf16 = GEMMProbe.rate(c, products: .automatic)
-                    print(String(format: "%4d³ (peak)                       sgemm %6.1f  bf16 %6.1f GFLOP/s  (%.2fx)", size, sgemm, bf16, bf16 / sgemm))
+                    let sgemm = GEMMProbe.rate(c)
+                    var line = String(format: "%4d³ (peak)                       sgemm %6.1f", size, sgemm)
+                    for path in paths {
+                        let rate = GEMMProbe.rate(c, products: path)
+                        line += String(format: "  %@ %6.1f (%.2fx)", Self.label(path), rate, rate / sgemm)
+                    }
+                    print(line + " GFLOP/s")
+                }
+                // Every path against the float64 product of the rounded operands.
+                for path in paths {
+                    let worst = GEMMProbe.worstError(path: path)
+                    print(String(format: "%@: worst error %.2e of the sum of |terms| over %d products (odd sizes, transposes, alpha, beta)",
+                                 Self.label(path), worst.error, worst.cases))
+                    guard worst.error < 1e-5 else { throw ValidationError("\(Self.label(path)) products are wrong") }
                 }
             }
             return
@@ -192,8 +240,9 @@ struct BenchRunner: ParsableCommand {
         print("mode: \(mode)")
         let precisions: [ChunkwiseOptions.Precision] = precision == "both" ? [.float32, .bf16Products]
             : precision == "bf16" ? [.bf16Products] : [.float32]
+        let paths = precision == "float32" ? [] : try selectedPaths(default: "automatic")
         if precision != "float32" {
-            print("bf16 products: \(BF16Products.hasDotProductInstructions ? "AVX512-BF16 (vdpbf16ps)" : "float32 sgemm on rounded operands (no AVX512-BF16)")")
+            print("bf16 products: " + paths.map { "\(Self.label($0)) = \(BF16Products.describe($0))" }.joined(separator: ", "))
         }
         print(ForwardSuite.tableHeader)
         var configurations: [ForwardConfiguration] = []
@@ -210,8 +259,12 @@ struct BenchRunner: ParsableCommand {
                             if let kt { options.kvTile = kt }
                             for p in precisions {
                                 options.precision = p
-                                configurations.append(ForwardConfiguration(name: entry.name + (p == .float32 ? "" : "+bf16"), shape: shape,
-                                                                           gate: g, options: options, stateStride: mode == "training" ? 1 : nil))
+                                for path in p == .float32 ? [BF16Products.Path.automatic] : paths {
+                                    options.bf16Path = path
+                                    configurations.append(ForwardConfiguration(name: entry.name + (p == .float32 ? "" : "+" + Self.label(path)),
+                                                                               shape: shape, gate: g, options: options,
+                                                                               stateStride: mode == "training" ? 1 : nil))
+                                }
                             }
                         }
                     }

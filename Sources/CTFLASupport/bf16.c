@@ -127,7 +127,10 @@ static void pair_rows(const float *r0, const float *r1, long count, long padded,
         __m512i low = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, r0 + j)));
         __m512i high = r1 ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, r1 + j)))
                           : _mm512_setzero_si512();
-        _mm512_storeu_si512((void *)(out + j), _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
+        // Stores stop at `padded` (not a multiple of 16 for a transposed A).
+        long room = padded - j;
+        __mmask16 store = room >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << room) - 1);
+        _mm512_mask_storeu_epi32((void *)(out + j), store, _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
     }
 }
 
@@ -249,8 +252,247 @@ void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// AMX: the same products on the tile matrix unit (TDPBF16PS: a 16 x 16
+// float32 tile += 16 x 32 bf16 rows times 16 pairs x 16 columns of bf16
+// pairs). The operands are packed with the AVX512-BF16 conversions above:
+// op(A) as rows of bf16 (k padded to 32), op(B) as rows of pairs (the
+// layout the B tile reads, "VNNI"), both padded with zeros.
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TFLA_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl")))
+
+static bool amx_usable;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void probe_amx(void) {
+    if (!tfla_cpu_has_avx512_bf16()) return;  // the packing uses vcvtneps2bf16
+    unsigned int a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    bool tile = (d >> 24) & 1, bf16 = (d >> 22) & 1;
+    if (!(tile && bf16)) return;
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    unsigned long long xcr0 = ((unsigned long long)hi << 32) | lo;
+    if ((xcr0 & (3ull << 17)) != (3ull << 17)) return;  // XTILECFG, XTILEDATA
+    // Linux hands out the 8 KB tile state only on request
+    // (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); without it the first
+    // tile instruction faults.
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
+    amx_usable = true;
+}
+
+bool tfla_cpu_has_amx_bf16(void) {
+    pthread_once(&amx_once, probe_amx);
+    return amx_usable;
+}
+
+typedef struct __attribute__((aligned(64))) {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+} tile_config;
+
+// Packed operands are arrays of whole tiles, 16 rows of 64 bytes each (256
+// 32-bit words), so that every tile load reads 1 KB of consecutive memory:
+// rows of a tile spread 512 bytes or more apart compete for a few L1 sets.
+// op(A): tile (strip r, step s) holds rows 16r..16r+15, bf16 k = 32s..32s+31.
+// op(B): tile (strip c, step s) holds pairs 16s..16s+15 (k = 32s..32s+31)
+// of columns 16c..16c+15.
+enum { TILE_WORDS = 256 };
+
+// Tiles 0-3: a 32 x 32 block of C; 4, 5: two 16-row strips of op(A);
+// 6, 7: two 16-column strips of op(B).
+TFLA_AMX_TARGET
+static void amx_block(long steps, const uint32_t *a, const uint32_t *b, bool two_rows, bool two_cols,
+                      float *out, long out_bytes, bool accumulate) {
+    if (accumulate) {
+        _tile_loadd(0, out, out_bytes);
+        if (two_cols) _tile_loadd(1, out + 16, out_bytes);
+        if (two_rows) _tile_loadd(2, (const char *)out + 16 * out_bytes, out_bytes);
+        if (two_rows && two_cols) _tile_loadd(3, (const char *)out + 16 * out_bytes + 64, out_bytes);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    const uint32_t *a1 = a + steps * TILE_WORDS, *b1 = b + steps * TILE_WORDS;
+    for (long s = 0; s < steps; s++) {
+        long offset = s * TILE_WORDS;
+        _tile_loadd(4, a + offset, 64);
+        _tile_loadd(6, b + offset, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        if (two_cols) {
+            _tile_loadd(7, b1 + offset, 64);
+            _tile_dpbf16ps(1, 4, 7);
+        }
+        if (two_rows) {
+            _tile_loadd(5, a1 + offset, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            if (two_cols) _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _tile_stored(0, out, out_bytes);
+    if (two_cols) _tile_stored(1, out + 16, out_bytes);
+    if (two_rows) _tile_stored(2, (char *)out + 16 * out_bytes, out_bytes);
+    if (two_rows && two_cols) _tile_stored(3, (char *)out + 16 * out_bytes + 64, out_bytes);
+}
+
+// Row `row` of op(A) from `count` floats (zeros after them) into its tiles.
+TFLA_BF16_TARGET
+static void pack_row(const float *x, long count, long steps, long row, uint32_t *tiles) {
+    uint32_t *out = tiles + (row / 16) * steps * TILE_WORDS + (row % 16) * 16;
+    for (long s = 0; s < steps; s++) {
+        long left = count - 32 * s;
+        __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+        __m512 low = _mm512_maskz_loadu_ps(m0, x + 32 * s), high = _mm512_maskz_loadu_ps(m1, x + 32 * s + 16);
+        _mm512_storeu_si512((void *)(out + s * TILE_WORDS), (__m512i)_mm512_cvtne2ps_pbh(high, low));
+    }
+}
+
+// `words` 32-bit words per row, `rows` rows at `stride`, transposed into
+// tiles: word w of row j goes to row w % 16 of tile (j / 16, w / 16), column
+// j % 16. Rows past `rows` (up to a multiple of 16) become zeros.
+TFLA_BF16_TARGET
+static void transpose_into_tiles(const uint32_t *src, long stride, long rows, long steps, uint32_t *tiles) {
+    __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                       _mm512_set1_epi32((int)stride));
+    for (long strip = 0; strip < (rows + 15) / 16; strip++) {
+        long left = rows - strip * 16;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        const uint32_t *base = src + strip * 16 * stride;
+        uint32_t *out = tiles + strip * steps * TILE_WORDS;
+        for (long w = 0; w < steps * 16; w++) {
+            __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, lanes, (const void *)(base + w), 4);
+            _mm512_storeu_si512((void *)(out + (w / 16) * TILE_WORDS + (w % 16) * 16), v);
+        }
+    }
+}
+
+TFLA_AMX_TARGET
+void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
+                        float alpha, const float *a, long lda, const float *b, long ldb,
+                        float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    long steps = (k + 31) / 32, pairs = (k + 1) / 2;
+    long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
+    scratch_buffer *buffers = scratch;
+    uint32_t *tiles_a = scratch_bytes(buffers, 0, (size_t)(strips_m * steps * TILE_WORDS) * sizeof(uint32_t));
+    uint32_t *tiles_b = scratch_bytes(buffers, 1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
+    if (transpose_a) {
+        // op(A)'s rows are A's columns: pairs of A's rows (pair p of column
+        // i at p * m + i, zero pairs up to 16 * steps), then transposed.
+        long words = steps * 16;
+        uint32_t *columns = scratch_bytes(buffers, 2, (size_t)(words * m) * sizeof(uint32_t));
+        for (long p = 0; p < pairs; p++) {
+            const float *r1 = 2 * p + 1 < k ? a + (2 * p + 1) * lda : NULL;
+            pair_rows(a + 2 * p * lda, r1, m, m, columns + p * m);
+        }
+        memset(columns + pairs * m, 0, (size_t)((words - pairs) * m) * sizeof(uint32_t));
+        // Row i of op(A) is column i of `columns`: stride 1 between rows,
+        // m between words.
+        __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        lanes = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)m));
+        for (long i = 0; i < strips_m * 16; i++) {
+            uint32_t *out = tiles_a + (i / 16) * steps * TILE_WORDS + (i % 16) * 16;
+            for (long s = 0; s < steps; s++) {
+                __m512i v = i < m ? _mm512_i32gather_epi32(lanes, (const void *)(columns + s * 16 * m + i), 4)
+                                  : _mm512_setzero_si512();
+                _mm512_storeu_si512((void *)(out + s * TILE_WORDS), v);
+            }
+        }
+    } else {
+        for (long i = 0; i < strips_m * 16; i++) pack_row(i < m ? a + i * lda : a, i < m ? k : 0, steps, i, tiles_a);
+    }
+    if (transpose_b) {
+        // op(B)'s columns are B's rows: each as bf16 words, then transposed.
+        long words = steps * 16;
+        uint16_t *halves = scratch_bytes(buffers, 2, (size_t)(n * words) * sizeof(uint32_t));
+        for (long j = 0; j < n; j++) {
+            convert_row(b + j * ldb, k, halves + j * 2 * words);
+            memset(halves + j * 2 * words + k, 0, (size_t)(2 * words - k) * sizeof(uint16_t));
+        }
+        transpose_into_tiles((const uint32_t *)halves, words, n, steps, tiles_b);
+    } else {
+        // Pair p of op(B) (rows 2p, 2p + 1) across all columns, 16 at a time.
+        uint32_t *row = scratch_bytes(buffers, 2, (size_t)(strips_n * 16) * sizeof(uint32_t));
+        for (long p = 0; p < steps * 16; p++) {
+            if (p < pairs) {
+                const float *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : NULL;
+                pair_rows(b + 2 * p * ldb, r1, n, strips_n * 16, row);
+            } else {
+                memset(row, 0, (size_t)(strips_n * 16) * sizeof(uint32_t));
+            }
+            for (long strip = 0; strip < strips_n; strip++)
+                memcpy(tiles_b + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16, row + strip * 16, 64);
+        }
+    }
+
+    tile_config config = {0};
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.bytes_per_row[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    // Blocks that lie inside C and need no scaling go straight to C
+    // (loaded first when beta is 1); the others through a 32 x 32 buffer.
+    bool direct_scaling = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
+    float block[32 * 32] __attribute__((aligned(64)));
+    for (long cs = 0; cs < strips_n; cs += 2) {
+        bool two_cols = cs + 1 < strips_n;
+        long j = cs * 16, full_cols = two_cols ? 32 : 16;
+        long cols = n - j < full_cols ? n - j : full_cols;
+        for (long rs = 0; rs < strips_m; rs += 2) {
+            bool two_rows = rs + 1 < strips_m;
+            long i = rs * 16, full_rows = two_rows ? 32 : 16;
+            long rows = m - i < full_rows ? m - i : full_rows;
+            const uint32_t *a_strip = tiles_a + rs * steps * TILE_WORDS;
+            const uint32_t *b_strip = tiles_b + cs * steps * TILE_WORDS;
+            if (direct_scaling && rows == full_rows && cols == full_cols) {
+                amx_block(steps, a_strip, b_strip, two_rows, two_cols, c + i * ldc + j, ldc * 4, beta == 1.0f);
+                continue;
+            }
+            amx_block(steps, a_strip, b_strip, two_rows, two_cols, block, 32 * 4, false);
+            __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+            for (long r = 0; r < rows; r++) {
+                float *row = c + (i + r) * ldc + j;
+                for (long col = 0; col < cols; col += 16) {
+                    long left = cols - col;
+                    __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+                    __m512 x = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32 + col));
+                    if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, row + col), x);
+                    _mm512_mask_storeu_ps(row + col, mask, x);
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+
 #else
 bool tfla_cpu_has_avx512_bf16(void) { return false; }
+bool tfla_cpu_has_amx_bf16(void) { return false; }
+
+void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
+                        float alpha, const float *a, long lda, const float *b, long ldb,
+                        float beta, float *c, long ldc) {
+    (void)transpose_a; (void)transpose_b; (void)m; (void)n; (void)k; (void)alpha; (void)a;
+    (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    abort();
+}
 
 void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                     float alpha, const float *a, long lda, const float *b, long ldb,

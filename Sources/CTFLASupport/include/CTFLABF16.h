@@ -26,6 +26,21 @@ void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                     float alpha, const float *a, long lda, const float *b, long ldb,
                     float beta, float *c, long ldc);
 
+/// Whether the running CPU has the AMX tile unit with bf16 products
+/// (AMX-TILE and AMX-BF16, cpuid leaf 7 EDX bits 24 and 22), the operating
+/// system saves the tile state, and it granted this process the tile data
+/// state (Linux's ARCH_REQ_XCOMP_PERM, requested on the first call). Also
+/// requires AVX512-BF16, which packs the operands.
+bool tfla_cpu_has_amx_bf16(void);
+
+/// `tfla_bf16_gemm` on the AMX tile unit: the same operand rounding and
+/// float32 accumulation, with a different (fixed) order of the float32
+/// sums. Only call it when tfla_cpu_has_amx_bf16() is true. Configures the
+/// tiles on entry and releases them on return.
+void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
+                        float alpha, const float *a, long lda, const float *b, long ldb,
+                        float beta, float *c, long ldc);
+
 /// `op(X)` (rows x cols after the optional transposition) rounded to
 /// bfloat16 and widened back to float32, row-major with row stride `cols`,
 /// in a buffer owned by the calling thread (`slot` 0 or 1; valid until the

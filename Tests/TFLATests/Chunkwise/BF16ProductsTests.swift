@@ -11,9 +11,19 @@ struct BF16ProductsTests {
         return options
     }
 
-    /// The paths that exist on this CPU: the micro-kernel only with AVX512-BF16.
-    static var paths: [BF16Products.Path] {
-        BF16Products.hasDotProductInstructions ? [.dotProduct, .roundedFloat32] : [.roundedFloat32]
+    /// The paths that exist on this CPU: AMX tiles, the AVX512-BF16
+    /// micro-kernel, the float32 fallback.
+    static var paths: [BF16Products.Path] { BF16Products.availablePaths }
+
+    /// `automatic` is the fastest available path, and the tile path is
+    /// never offered without the instructions its packing uses.
+    @Test func automaticPathIsTheFastestAvailable() {
+        let available = BF16Products.availablePaths
+        #expect(available.first == BF16Products.automaticPath)
+        #expect(available.last == .roundedFloat32)
+        #expect(available.contains(.matrixUnits) == BF16Products.hasMatrixUnits)
+        #expect(available.contains(.dotProduct) == BF16Products.hasDotProductInstructions)
+        if BF16Products.hasMatrixUnits { #expect(BF16Products.hasDotProductInstructions) }
     }
 
     @Test func roundingMatchesBFloat16() {
@@ -35,30 +45,9 @@ struct BF16ProductsTests {
         for path in Self.paths {
             for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
                 for beta: Float in [0, 1, 0.5] {
-                    let a = (0..<m * k).map { _ in Float(rng.normal()) }
-                    let b = (0..<k * n).map { _ in Float(rng.normal()) }
-                    let c0 = (0..<m * n).map { _ in Float(rng.normal()) }
-                    var c = c0
-                    let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
-                    c.withUnsafeMutableBufferPointer { out in
-                        BF16Products.gemm(path: path, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                                          alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: out.baseAddress!, ldc: n)
-                    }
-                    var worst = 0.0
-                    for i in 0..<m {
-                        for j in 0..<n {
-                            var sum = 0.0, magnitude = 0.0
-                            for p in 0..<k {
-                                let x = Double(BF16Products.round(transposeA ? a[p * lda + i] : a[i * lda + p]))
-                                let y = Double(BF16Products.round(transposeB ? b[j * ldb + p] : b[p * ldb + j]))
-                                sum += x * y
-                                magnitude += abs(x * y)
-                            }
-                            let expected = 0.75 * sum + Double(beta) * Double(c0[i * n + j])
-                            let scale = 0.75 * magnitude + abs(Double(beta) * Double(c0[i * n + j])) + 1e-30
-                            worst = max(worst, abs(Double(c[i * n + j]) - expected) / scale)
-                        }
-                    }
+                    let product = BF16ProductCase(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                                  alpha: 0.75, beta: beta)
+                    let worst = product.worstError(path: path) { Float(rng.normal()) }
                     #expect(worst <= Double(k + 2) * 6e-8, "\(path) \(transposeA) \(transposeB) beta \(beta): \(worst)")
                 }
             }
@@ -112,18 +101,21 @@ struct BF16ProductsTests {
         }
     }
 
-    /// The float32 fallback on rounded operands equals the micro-kernel up
-    /// to the order of the float32 sums.
+    /// The float32 fallback on rounded operands equals the micro-kernel and
+    /// the tile kernel (where the CPU has them) up to the order of the
+    /// float32 sums.
     @Test(.enabled(if: BF16Products.hasDotProductInstructions))
     func fallbackMatchesMicroKernel() throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 1000, keyDim: 64, valueDim: 96)
         for gate in [Gate.exponential, .sigmoid(normalize: true)] {
             let x = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 5)
-            let fast = try Chunkwise.forward(x, gate: gate, options: Self.options(.dotProduct))
             let fallback = try Chunkwise.forward(x, gate: gate, options: Self.options(.roundedFloat32))
-            let difference = relativeError(fast.h, fallback.h)
-            #expect(difference > 0 || fast.h.scalars == fallback.h.scalars)
-            #expect(difference <= 1e-4, "\(gate): \(difference)")
+            for path in Self.paths where path != .roundedFloat32 {
+                let fast = try Chunkwise.forward(x, gate: gate, options: Self.options(path))
+                let difference = relativeError(fast.h, fallback.h)
+                #expect(difference > 0 || fast.h.scalars == fallback.h.scalars)
+                #expect(difference <= 1e-4, "\(path), \(gate): \(difference)")
+            }
         }
     }
 

@@ -9,9 +9,10 @@ extension ChunkwiseOptions {
         /// product (q, k, v, the decayed scores, the running state C) are
         /// rounded to bfloat16 and the products accumulate in float32;
         /// gates, stabilizers and the denominator stay in float32/float64,
-        /// and h is float32. With AVX512-BF16 the products run on the
-        /// `vdpbf16ps` instruction, elsewhere on float32 GEMMs of the
-        /// rounded operands (equal up to the order of the float32 sums).
+        /// and h is float32. The products run on AMX tiles (`tdpbf16ps`)
+        /// where the CPU has them, else on the AVX512-BF16 `vdpbf16ps`
+        /// instruction, elsewhere on float32 GEMMs of the rounded operands
+        /// (equal up to the order of the float32 sums).
         /// For the inference forward with Float inputs (or 16-bit inputs
         /// through `storedAs:`); `Docs/oracle.md` has its accuracy.
         case bf16Products
@@ -34,7 +35,7 @@ extension ChunkwiseOptions {
     var productKernel: ProductKernel {
         switch precision {
         case .float32: .native
-        case .bf16Products: .bf16(bf16Path == .automatic && BF16Products.hasDotProductInstructions ? .dotProduct : .roundedFloat32)
+        case .bf16Products: .bf16(bf16Path == .automatic ? BF16Products.automaticPath : bf16Path)
         }
     }
 }
@@ -51,9 +52,12 @@ enum ProductKernel {
 package enum BF16Products {
     /// Where bf16 products come from.
     package enum Path: Sendable, Hashable {
-        /// The AVX512-BF16 micro-kernel when the CPU has it, else the fallback.
+        /// The fastest this CPU has: ``matrixUnits``, else ``dotProduct``,
+        /// else ``roundedFloat32`` (``BF16Products/automaticPath``).
         case automatic
-        /// The `vdpbf16ps` micro-kernel (`CTFLASupport/bf16.c`).
+        /// The AMX tile kernel (`tdpbf16ps`, `CTFLASupport/bf16.c`).
+        case matrixUnits
+        /// The AVX512-BF16 micro-kernel (`vdpbf16ps`, `CTFLASupport/bf16.c`).
         case dotProduct
         /// OpenBLAS sgemm on operands rounded to bfloat16.
         case roundedFloat32
@@ -62,20 +66,52 @@ package enum BF16Products {
     /// Whether this CPU (and operating system) runs AVX512-BF16.
     package static let hasDotProductInstructions: Bool = tfla_cpu_has_avx512_bf16()
 
+    /// Whether this CPU has AMX with bf16 tiles and the operating system
+    /// granted the tile state to this process.
+    package static let hasMatrixUnits: Bool = tfla_cpu_has_amx_bf16()
+
+    /// The path ``Path/automatic`` resolves to on this CPU.
+    package static let automaticPath: Path = hasMatrixUnits ? .matrixUnits
+        : hasDotProductInstructions ? .dotProduct : .roundedFloat32
+
+    /// The paths this CPU can run, fastest first.
+    package static var availablePaths: [Path] {
+        (hasMatrixUnits ? [.matrixUnits] : []) + (hasDotProductInstructions ? [.dotProduct] : []) + [.roundedFloat32]
+    }
+
+    /// A short description of a path, for tools and logs.
+    package static func describe(_ path: Path) -> String {
+        switch path {
+        case .automatic: describe(automaticPath)
+        case .matrixUnits: "AMX tiles (tdpbf16ps)"
+        case .dotProduct: "AVX512-BF16 (vdpbf16ps)"
+        case .roundedFloat32: "float32 sgemm on rounded operands"
+        }
+    }
+
     /// `x` rounded to bfloat16 (ties to even; subnormals to zero).
     package static func round(_ x: Float) -> Float { tfla_bf16_round(x) }
 
     /// Row-major `C ← alpha·op(A)·op(B) + beta·C` with op(A) and op(B)
     /// rounded to bfloat16 and float32 accumulation, on `path`
-    /// (`.dotProduct` only where ``hasDotProductInstructions``).
+    /// (`.matrixUnits` only where ``hasMatrixUnits``, `.dotProduct` only
+    /// where ``hasDotProductInstructions``).
     package static func gemm(
         path: Path, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if path == .dotProduct || (path == .automatic && hasDotProductInstructions) {
+        switch path == .automatic ? automaticPath : path {
+        case .matrixUnits:
+            precondition(hasMatrixUnits, "AMX bf16 products are not available on this CPU")
+            tfla_amx_bf16_gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        case .dotProduct:
+            precondition(hasDotProductInstructions, "AVX512-BF16 is not available on this CPU")
             tfla_bf16_gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
+        case .automatic, .roundedFloat32:
+            break
         }
         guard m > 0, n > 0 else { return }
         let roundedA = tfla_bf16_rounded_operand(0, transposeA, m, k, a, lda)!

@@ -1,0 +1,138 @@
+// Checks the AMX bf16 products (tfla_amx_bf16_gemm, Sources/CTFLASupport/bf16.c)
+// against float64 sums of the rounded operands over odd sizes, both
+// transpositions and several alpha/beta, and the AVX512-BF16 path too.
+//
+// Built with -DEMULATE (what `make amx-check` does), the tile instructions run
+// as software on the same packed memory, so the packing and blocking are
+// checked on CPUs without AMX. Built without it on an AMX machine, it checks
+// the real instructions; with the argument `rates` it also times both paths
+// at the forward's product shapes (one thread).
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <time.h>
+#include <stdint.h>
+#ifdef EMULATE
+static const int tiles_emulated = 1;
+static uint8_t tiles[8][16][64];
+static float bfw(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+static void emu_load(int t, const void *base, long stride) { for (int r = 0; r < 16; r++) memcpy(tiles[t][r], (const char *)base + r * stride, 64); }
+static void emu_store(int t, void *base, long stride) { for (int r = 0; r < 16; r++) memcpy((char *)base + r * stride, tiles[t][r], 64); }
+static void emu_dp(int c, int a, int b) {
+  for (int m = 0; m < 16; m++) for (int n = 0; n < 16; n++) {
+    float *cv = (float *)tiles[c][m] + n; float acc = *cv;
+    for (int kk = 0; kk < 16; kk++) {
+      uint16_t *ar = (uint16_t *)tiles[a][m]; uint16_t *br = (uint16_t *)tiles[b][kk];
+      acc += bfw(ar[2*kk]) * bfw(br[2*n]) + bfw(ar[2*kk+1]) * bfw(br[2*n+1]);
+    }
+    *cv = acc; }
+}
+#undef _tile_loadd
+#undef _tile_stored
+#undef _tile_zero
+#undef _tile_dpbf16ps
+#define _tile_loadd(t, b, s) emu_load(t, b, s)
+#define _tile_stored(t, b, s) emu_store(t, b, s)
+#define _tile_zero(t) memset(tiles[t], 0, sizeof tiles[t])
+#define _tile_dpbf16ps(c, a, b) emu_dp(c, a, b)
+#define _tile_loadconfig(x) (void)(x)
+#define _tile_release() (void)0
+#define tfla_cpu_has_amx_bf16 real_has_amx
+#endif
+#ifndef EMULATE
+static const int tiles_emulated = 0;
+#endif
+#include "../../Sources/CTFLASupport/bf16.c"
+#ifdef EMULATE
+#undef tfla_cpu_has_amx_bf16
+bool tfla_cpu_has_amx_bf16(void) { return true; }
+#endif
+#include "../../Sources/CTFLASupport/cpu.c"
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static float rnd(void) { return (float)rand() / (float)RAND_MAX * 2 - 1; }
+
+static int check(bool ta, bool tb, long m, long n, long k, float alpha, float beta, int amx) {
+  long ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
+  long lda = ca + 3, ldb = cb + 5, ldc = n + 7;
+  float *a = malloc(sizeof(float) * ra * lda), *b = malloc(sizeof(float) * rb * ldb);
+  float *c = malloc(sizeof(float) * m * ldc), *c0 = malloc(sizeof(float) * m * ldc);
+  for (long i = 0; i < ra * lda; i++) a[i] = rnd();
+  for (long i = 0; i < rb * ldb; i++) b[i] = rnd();
+  for (long i = 0; i < m * ldc; i++) c0[i] = c[i] = rnd();
+  if (amx) tfla_amx_bf16_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else tfla_bf16_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  double worst = 0;
+  for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) {
+    double s = 0, mag = 0;
+    for (long p = 0; p < k; p++) {
+      double x = tfla_bf16_round(ta ? a[p * lda + i] : a[i * lda + p]);
+      double y = tfla_bf16_round(tb ? b[j * ldb + p] : b[p * ldb + j]);
+      s += x * y; mag += fabs(x * y);
+    }
+    double want = alpha * s + (beta != 0 ? beta * c0[i * ldc + j] : 0);
+    double err = fabs(c[i * ldc + j] - want) / (fabs(alpha) * mag + fabs(beta * c0[i * ldc + j]) + 1e-30);
+    if (!(err <= worst)) worst = err;
+  }
+  // padding columns untouched
+  for (long i = 0; i < m; i++) for (long j = n; j < ldc; j++) if (c[i * ldc + j] != c0[i * ldc + j]) { worst = 1; }
+  free(a); free(b); free(c); free(c0);
+  int bad = !(worst < 2e-6);
+  if (bad) printf("FAIL %s ta=%d tb=%d m=%ld n=%ld k=%ld alpha=%g beta=%g err=%g\n", amx ? "amx" : "avx512", ta, tb, m, n, k, alpha, beta, worst);
+  return bad;
+}
+
+static double rate(bool ta, bool tb, long m, long n, long k, float beta, int path) {
+  long ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
+  float *a = malloc(sizeof(float) * ra * ca), *b = malloc(sizeof(float) * rb * cb), *c = calloc(m * n, sizeof(float));
+  for (long i = 0; i < ra * ca; i++) a[i] = rnd();
+  for (long i = 0; i < rb * cb; i++) b[i] = rnd();
+  double best = 0;
+  for (int rep = 0; rep < 5; rep++) {
+    long calls = 0; double t0 = now();
+    do {
+      if (path == 2) tfla_amx_bf16_gemm(ta, tb, m, n, k, 1, a, ca, b, cb, beta, c, n);
+      else tfla_bf16_gemm(ta, tb, m, n, k, 1, a, ca, b, cb, beta, c, n);
+      calls++;
+    } while (now() - t0 < 0.1);
+    double g = 2.0 * m * n * k * calls / (now() - t0) / 1e9;
+    if (g > best) best = g;
+  }
+  free(a); free(b); free(c);
+  return best;
+}
+
+int main(int argc, char **argv) {
+  if (!tfla_cpu_has_avx512_bf16()) {
+    printf("amx-check: this CPU has no AVX512-BF16 (the packing needs it); skipped\n");
+    return 0;
+  }
+  int amx = tfla_cpu_has_amx_bf16();
+  printf("amx-check: %s tiles\n", amx ? (tiles_emulated ? "emulated" : "real") : "no");
+  long sizes[] = {1, 2, 15, 16, 17, 31, 32, 33, 48, 64, 65, 100, 128, 130};
+  int ns = sizeof sizes / sizeof *sizes, fails = 0, count = 0;
+  float ab[][2] = {{1, 0}, {1, 1}, {0.5f, 0}, {1, 0.9f}, {-2, 1}};
+  srand(1);
+  for (int tt = 0; tt < 4; tt++)
+    for (int x = 0; x < ns; x++) for (int y = 0; y < ns; y += 2) for (int z = 0; z < ns; z += 3) {
+      float *s = ab[(x + y + z + tt) % 5];
+      if (amx) fails += check(tt & 1, tt >> 1, sizes[x], sizes[y], sizes[z], s[0], s[1], 1);
+      fails += check(tt & 1, tt >> 1, sizes[x], sizes[y], sizes[z], s[0], s[1], 0);
+      count++;
+    }
+  // forward and backward shapes
+  long shapes[][5] = {{0,0,64,512,256},{0,1,64,64,256},{0,0,64,512,64},{1,0,256,512,64},{0,1,64,256,512},{1,0,256,512,256},{0,0,512,512,512}};
+  for (int s = 0; s < 7; s++) if (amx) fails += check(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 1, s % 2 ? 1 : 0.9f, 1);
+  printf("amx-check: %d products, %d failures\n", count * 2 + 7, fails);
+  if (argc > 1 && strcmp(argv[1], "rates") == 0 && amx) {
+    for (int s = 0; s < 7; s++) {
+      long *x = shapes[s];
+      float beta = s == 2 ? 1 : s == 3 ? 0.9f : 0;
+      double r1 = rate(x[0], x[1], x[2], x[3], x[4], beta, 1), r2 = rate(x[0], x[1], x[2], x[3], x[4], beta, 2);
+      printf("ta=%ld tb=%ld %ldx%ldx%ld beta=%g: avx512-bf16 %.0f GFLOP/s, amx %.0f GFLOP/s (%.2fx)\n", x[0], x[1], x[2], x[3], x[4], beta, r1, r2, r2 / r1);
+    }
+  }
+  return fails != 0;
+}
