@@ -69,6 +69,30 @@ public enum GEMMProbe {
         return (worst, cases)
     }
 
+    /// The largest relative difference (max |Δh| / max |h|) between the
+    /// bf16 forward on `path` and on the float32 fallback: equal up to the
+    /// order of float32 sums (measured up to 1.5e-4, where denominators
+    /// cancel), so a wrong packing shows as O(0.1) or more.
+    package static func forwardDifference(path: BF16Products.Path) throws -> Double {
+        var worst = 0.0
+        for shape in [ProblemShape(batch: 1, heads: 2, sequence: 1000, keyDim: 64, valueDim: 96),
+                      ProblemShape(batch: 1, heads: 2, sequence: 640, keyDim: 256, valueDim: 512)] {
+            for gate in [Gate.exponential, .sigmoid(normalize: true)] {
+                let x = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 5)
+                var options = ChunkwiseOptions(parallelism: 2)
+                options.precision = .bf16Products
+                options.bf16Path = .roundedFloat32
+                let reference = try Chunkwise.forward(x, gate: gate, options: options)
+                options.bf16Path = path
+                let fast = try Chunkwise.forward(x, gate: gate, options: options)
+                let scale = reference.h.scalars.reduce(0) { max($0, abs(Double($1))) }
+                let difference = zip(fast.h.scalars, reference.h.scalars).reduce(0) { max($0, abs(Double($1.0) - Double($1.1))) }
+                worst = max(worst, difference / scale)
+            }
+        }
+        return worst
+    }
+
     /// GFLOP/s of one case, repeated for about `seconds`: sgemm, or bf16
     /// products on `products`.
     package static func rate(_ c: Case, seconds: Double = 0.3, products: BF16Products.Path? = nil) -> Double {

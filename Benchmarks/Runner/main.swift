@@ -186,6 +186,13 @@ struct BenchRunner: ParsableCommand {
                                  Self.label(path), worst.error, worst.cases))
                     guard worst.error < 1e-5 else { throw ValidationError("\(Self.label(path)) products are wrong") }
                 }
+                // Whole forwards (with the AMX path's packed state) against the fallback.
+                for path in paths where path != .roundedFloat32 {
+                    let difference = try GEMMProbe.forwardDifference(path: path)
+                    print(String(format: "%@: forward h differs from the float32 fallback's by %.2e relative (both gates, two shapes)",
+                                 Self.label(path), difference))
+                    guard difference < 2e-3 else { throw ValidationError("\(Self.label(path)) forward is wrong") }
+                }
             }
             return
         }

@@ -309,13 +309,15 @@ enum { TILE_WORDS = 256 };
 // Tiles 0-3: a 32 x 32 block of C; 4, 5: two 16-row strips of op(A);
 // 6, 7: two 16-column strips of op(B).
 TFLA_AMX_TARGET
+// The block starts from `in` (row stride in_bytes) when given, else from
+// zeros, and goes to `out`.
 static void amx_block(long steps, const uint32_t *a, const uint32_t *b, bool two_rows, bool two_cols,
-                      float *out, long out_bytes, bool accumulate) {
-    if (accumulate) {
-        _tile_loadd(0, out, out_bytes);
-        if (two_cols) _tile_loadd(1, out + 16, out_bytes);
-        if (two_rows) _tile_loadd(2, (const char *)out + 16 * out_bytes, out_bytes);
-        if (two_rows && two_cols) _tile_loadd(3, (const char *)out + 16 * out_bytes + 64, out_bytes);
+                      const float *in, long in_bytes, float *out, long out_bytes) {
+    if (in) {
+        _tile_loadd(0, in, in_bytes);
+        if (two_cols) _tile_loadd(1, in + 16, in_bytes);
+        if (two_rows) _tile_loadd(2, (const char *)in + 16 * in_bytes, in_bytes);
+        if (two_rows && two_cols) _tile_loadd(3, (const char *)in + 16 * in_bytes + 64, in_bytes);
     } else {
         _tile_zero(0);
         _tile_zero(1);
@@ -376,21 +378,54 @@ static void transpose_into_tiles(const uint32_t *src, long stride, long rows, lo
     }
 }
 
-TFLA_AMX_TARGET
-void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
-                        float alpha, const float *a, long lda, const float *b, long ldb,
-                        float beta, float *c, long ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        for (long i = 0; i < m; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-        return;
+// Rows r and r + 1 of a 32 x 32 block (row stride 32) as one row of a B
+// tile: 16 pairs (C[r][j], C[r + 1][j]) for columns j0..j0+15, rounded.
+TFLA_BF16_TARGET
+static inline __m512i pair_of_rows(const float *top, const float *bottom) {
+    // cvtne2ps gives [top 0..15 | bottom 0..15] as bf16; the permutation
+    // interleaves them into (top j, bottom j) pairs.
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(bottom), _mm512_loadu_ps(top));
+    return _mm512_permutexvar_epi16(interleave, both);
+}
+
+// The `rows` x `cols` values at the top left of `block` (row stride 32),
+// zeros around them, as k-step `step` of column strips `strip` and
+// `strip` + 1 of a packed B operand (`steps` k-steps per strip).
+TFLA_BF16_TARGET
+static void pack_result_block(float *block, long rows, long cols, long strip, long step, long steps, uint32_t *packed) {
+    for (long r = 0; r < 32; r++) {
+        for (long col = 0; col < 32; col += 16) {
+            long left = r < rows ? cols - col : 0;
+            __mmask16 keep = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            _mm512_store_ps(block + r * 32 + col, _mm512_maskz_mov_ps(keep, _mm512_load_ps(block + r * 32 + col)));
+        }
     }
+    for (long half = 0; half < (cols > 16 ? 2 : 1); half++) {
+        uint32_t *tile = packed + ((strip + half) * steps + step) * TILE_WORDS;
+        for (long pair = 0; pair < 16; pair++)
+            _mm512_storeu_si512((void *)(tile + pair * 16),
+                                pair_of_rows(block + 2 * pair * 32 + half * 16, block + (2 * pair + 1) * 32 + half * 16));
+    }
+}
+
+long tfla_amx_packed_words(long k, long n) {
+    return ((n + 15) / 16) * ((k + 31) / 32) * TILE_WORDS;
+}
+
+// C <- alpha op(A) op(B) + beta C on tiles. `packed_b` (may be NULL): op(B)
+// already in tile layout (tfla_amx_packed_words(k, n) words). `packed_c`
+// (may be NULL): receives the new C (m x n) in the same layout, as the B
+// operand of a later product with k = m.
+TFLA_AMX_TARGET
+static void amx_products(bool transpose_a, bool transpose_b, long m, long n, long k,
+                         float alpha, const float *a, long lda, const float *b, long ldb, const uint32_t *packed_b,
+                         float beta, float *c, long ldc, uint32_t *packed_c) {
     long steps = (k + 31) / 32, pairs = (k + 1) / 2;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
     scratch_buffer *buffers = scratch;
     uint32_t *tiles_a = scratch_bytes(buffers, 0, (size_t)(strips_m * steps * TILE_WORDS) * sizeof(uint32_t));
-    uint32_t *tiles_b = scratch_bytes(buffers, 1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
     if (transpose_a) {
         // op(A)'s rows are A's columns: pairs of A's rows (pair p of column
         // i at p * m + i, zero pairs up to 16 * steps), then transposed.
@@ -416,28 +451,33 @@ void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long
     } else {
         for (long i = 0; i < strips_m * 16; i++) pack_row(i < m ? a + i * lda : a, i < m ? k : 0, steps, i, tiles_a);
     }
-    if (transpose_b) {
-        // op(B)'s columns are B's rows: each as bf16 words, then transposed.
-        long words = steps * 16;
-        uint16_t *halves = scratch_bytes(buffers, 2, (size_t)(n * words) * sizeof(uint32_t));
-        for (long j = 0; j < n; j++) {
-            convert_row(b + j * ldb, k, halves + j * 2 * words);
-            memset(halves + j * 2 * words + k, 0, (size_t)(2 * words - k) * sizeof(uint16_t));
-        }
-        transpose_into_tiles((const uint32_t *)halves, words, n, steps, tiles_b);
-    } else {
-        // Pair p of op(B) (rows 2p, 2p + 1) across all columns, 16 at a time.
-        uint32_t *row = scratch_bytes(buffers, 2, (size_t)(strips_n * 16) * sizeof(uint32_t));
-        for (long p = 0; p < steps * 16; p++) {
-            if (p < pairs) {
-                const float *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : NULL;
-                pair_rows(b + 2 * p * ldb, r1, n, strips_n * 16, row);
-            } else {
-                memset(row, 0, (size_t)(strips_n * 16) * sizeof(uint32_t));
+    const uint32_t *tiles_b = packed_b;
+    if (!tiles_b) {
+        uint32_t *packing = scratch_bytes(buffers, 1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
+        if (transpose_b) {
+            // op(B)'s columns are B's rows: each as bf16 words, then transposed.
+            long words = steps * 16;
+            uint16_t *halves = scratch_bytes(buffers, 2, (size_t)(n * words) * sizeof(uint32_t));
+            for (long j = 0; j < n; j++) {
+                convert_row(b + j * ldb, k, halves + j * 2 * words);
+                memset(halves + j * 2 * words + k, 0, (size_t)(2 * words - k) * sizeof(uint16_t));
             }
-            for (long strip = 0; strip < strips_n; strip++)
-                memcpy(tiles_b + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16, row + strip * 16, 64);
+            transpose_into_tiles((const uint32_t *)halves, words, n, steps, packing);
+        } else {
+            // Pair p of op(B) (rows 2p, 2p + 1) across all columns, 16 at a time.
+            uint32_t *row = scratch_bytes(buffers, 2, (size_t)(strips_n * 16) * sizeof(uint32_t));
+            for (long p = 0; p < steps * 16; p++) {
+                if (p < pairs) {
+                    const float *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : NULL;
+                    pair_rows(b + 2 * p * ldb, r1, n, strips_n * 16, row);
+                } else {
+                    memset(row, 0, (size_t)(strips_n * 16) * sizeof(uint32_t));
+                }
+                for (long strip = 0; strip < strips_n; strip++)
+                    memcpy(packing + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16, row + strip * 16, 64);
+            }
         }
+        tiles_b = packing;
     }
 
     tile_config config = {0};
@@ -449,7 +489,10 @@ void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long
     _tile_loadconfig(&config);
     // Blocks that lie inside C and need no scaling go straight to C
     // (loaded first when beta is 1); the others through a 32 x 32 buffer.
+    // With packed_c every block also passes through the buffer, in the same
+    // arithmetic, so that C gets the same bits either way.
     bool direct_scaling = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
+    long steps_c = (m + 31) / 32;  // packed_c: k-steps of the later product
     float block[32 * 32] __attribute__((aligned(64)));
     for (long cs = 0; cs < strips_n; cs += 2) {
         bool two_cols = cs + 1 < strips_n;
@@ -462,10 +505,18 @@ void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long
             const uint32_t *a_strip = tiles_a + rs * steps * TILE_WORDS;
             const uint32_t *b_strip = tiles_b + cs * steps * TILE_WORDS;
             if (direct_scaling && rows == full_rows && cols == full_cols) {
-                amx_block(steps, a_strip, b_strip, two_rows, two_cols, c + i * ldc + j, ldc * 4, beta == 1.0f);
+                float *corner = c + i * ldc + j;
+                const float *start = beta == 1.0f ? corner : NULL;
+                if (!packed_c) {
+                    amx_block(steps, a_strip, b_strip, two_rows, two_cols, start, ldc * 4, corner, ldc * 4);
+                    continue;
+                }
+                amx_block(steps, a_strip, b_strip, two_rows, two_cols, start, ldc * 4, block, 32 * 4);
+                for (long r = 0; r < rows; r++) memcpy(corner + r * ldc, block + r * 32, (size_t)cols * sizeof(float));
+                pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
                 continue;
             }
-            amx_block(steps, a_strip, b_strip, two_rows, two_cols, block, 32 * 4, false);
+            amx_block(steps, a_strip, b_strip, two_rows, two_cols, NULL, 0, block, 32 * 4);
             __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
             for (long r = 0; r < rows; r++) {
                 float *row = c + (i + r) * ldc + j;
@@ -475,16 +526,106 @@ void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long
                     __m512 x = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32 + col));
                     if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, row + col), x);
                     _mm512_mask_storeu_ps(row + col, mask, x);
+                    // What C now holds: the packed copy's source.
+                    _mm512_mask_storeu_ps(block + r * 32 + col, mask, x);
                 }
             }
+            if (packed_c) pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
         }
     }
     _tile_release();
 }
 
+TFLA_AMX_TARGET
+void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
+                        float alpha, const float *a, long lda, const float *b, long ldb,
+                        float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    amx_products(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, NULL);
+}
+
+TFLA_AMX_TARGET
+void tfla_amx_bf16_gemm_packing_result(bool transpose_a, bool transpose_b, long m, long n, long k,
+                                       float alpha, const float *a, long lda, const float *b, long ldb,
+                                       float beta, float *c, long ldc, uint32_t *packed_c) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        // No product: scale C, then pack it as it stands.
+        float block[32 * 32] __attribute__((aligned(64)));
+        for (long i = 0; i < m; i += 32) {
+            for (long j = 0; j < n; j += 32) {
+                long rows = m - i < 32 ? m - i : 32, cols = n - j < 32 ? n - j : 32;
+                for (long r = 0; r < rows; r++) {
+                    for (long col = 0; col < cols; col++) {
+                        float *x = c + (i + r) * ldc + j + col;
+                        *x = beta == 0.0f ? 0.0f : beta * *x;
+                        block[r * 32 + col] = *x;
+                    }
+                }
+                pack_result_block(block, rows, cols, j / 16, i / 32, (m + 31) / 32, packed_c);
+            }
+        }
+        return;
+    }
+    amx_products(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, packed_c);
+}
+
+TFLA_AMX_TARGET
+void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float alpha, const float *a, long lda,
+                                 const uint32_t *packed_b, float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    amx_products(transpose_a, false, m, n, k, alpha, a, lda, NULL, 0, packed_b, beta, c, ldc, NULL);
+}
+
 #else
 bool tfla_cpu_has_avx512_bf16(void) { return false; }
 bool tfla_cpu_has_amx_bf16(void) { return false; }
+// The `rows` x `cols` values at the top left of `block` (row stride 32),
+// zeros around them, as k-step `step` of column strips `strip` and
+// `strip` + 1 of a packed B operand (`steps` k-steps per strip).
+TFLA_BF16_TARGET
+static void pack_result_block(float *block, long rows, long cols, long strip, long step, long steps, uint32_t *packed) {
+    for (long r = 0; r < 32; r++) {
+        for (long col = 0; col < 32; col += 16) {
+            long left = r < rows ? cols - col : 0;
+            __mmask16 keep = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            _mm512_store_ps(block + r * 32 + col, _mm512_maskz_mov_ps(keep, _mm512_load_ps(block + r * 32 + col)));
+        }
+    }
+    for (long half = 0; half < (cols > 16 ? 2 : 1); half++) {
+        uint32_t *tile = packed + ((strip + half) * steps + step) * TILE_WORDS;
+        for (long pair = 0; pair < 16; pair++)
+            _mm512_storeu_si512((void *)(tile + pair * 16),
+                                pair_of_rows(block + 2 * pair * 32 + half * 16, block + (2 * pair + 1) * 32 + half * 16));
+    }
+}
+
+long tfla_amx_packed_words(long k, long n) { return ((n + 15) / 16) * ((k + 31) / 32) * 256; }
+
+void tfla_amx_bf16_gemm_packing_result(bool transpose_a, bool transpose_b, long m, long n, long k,
+                                       float alpha, const float *a, long lda, const float *b, long ldb,
+                                       float beta, float *c, long ldc, uint32_t *packed_c) {
+    (void)transpose_a; (void)transpose_b; (void)m; (void)n; (void)k; (void)alpha; (void)a;
+    (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc; (void)packed_c;
+    abort();
+}
+
+void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float alpha, const float *a, long lda,
+                                 const uint32_t *packed_b, float beta, float *c, long ldc) {
+    (void)transpose_a; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b;
+    (void)beta; (void)c; (void)ldc;
+    abort();
+}
 
 void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                         float alpha, const float *a, long lda, const float *b, long ldb,

@@ -84,6 +84,32 @@ static int check(bool ta, bool tb, long m, long n, long k, float alpha, float be
   return bad;
 }
 
+// The state update's fused packing: C from tfla_amx_bf16_gemm_packing_result
+// has the bits of tfla_amx_bf16_gemm, and a later product reading the packed C
+// (tfla_amx_bf16_gemm_packed_b) the bits of one that packs C itself.
+static int check_fused(long m, long n, long k, long m2, float beta) {
+  long ldc = n + 3;
+  float *a = malloc(sizeof(float) * k * m), *b = malloc(sizeof(float) * k * n);
+  float *c1 = malloc(sizeof(float) * m * ldc), *c2 = malloc(sizeof(float) * m * ldc);
+  float *q = malloc(sizeof(float) * m2 * m), *h1 = malloc(sizeof(float) * m2 * n), *h2 = malloc(sizeof(float) * m2 * n);
+  uint32_t *packed = malloc(sizeof(uint32_t) * tfla_amx_packed_words(m, n));
+  for (long i = 0; i < k * m; i++) a[i] = rnd();
+  for (long i = 0; i < k * n; i++) b[i] = rnd();
+  for (long i = 0; i < m * ldc; i++) c1[i] = c2[i] = rnd();
+  for (long i = 0; i < m2 * m; i++) q[i] = rnd();
+  // State update: C <- beta C + (Kw)^T V (A transposed, as the forward issues it).
+  tfla_amx_bf16_gemm(true, false, m, n, k, 1, a, m, b, n, beta, c1, ldc);
+  tfla_amx_bf16_gemm_packing_result(true, false, m, n, k, 1, a, m, b, n, beta, c2, ldc, packed);
+  int bad = memcmp(c1, c2, sizeof(float) * m * ldc) != 0;
+  // Next chunk's Q C.
+  tfla_amx_bf16_gemm(false, false, m2, n, m, 1, q, m, c1, ldc, 0, h1, n);
+  tfla_amx_bf16_gemm_packed_b(false, m2, n, m, 1, q, m, packed, 0, h2, n);
+  bad |= (memcmp(h1, h2, sizeof(float) * m2 * n) != 0) << 1;
+  if (bad) printf("FAIL fused m=%ld n=%ld k=%ld m2=%ld beta=%g (%s)\n", m, n, k, m2, beta, bad & 1 ? "C differs" : "packed C differs");
+  free(a); free(b); free(c1); free(c2); free(q); free(h1); free(h2); free(packed);
+  return bad != 0;
+}
+
 static double rate(bool ta, bool tb, long m, long n, long k, float beta, int path) {
   long ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
   float *a = malloc(sizeof(float) * ra * ca), *b = malloc(sizeof(float) * rb * cb), *c = calloc(m * n, sizeof(float));
@@ -125,7 +151,15 @@ int main(int argc, char **argv) {
   // forward and backward shapes
   long shapes[][5] = {{0,0,64,512,256},{0,1,64,64,256},{0,0,64,512,64},{1,0,256,512,64},{0,1,64,256,512},{1,0,256,512,256},{0,0,512,512,512}};
   for (int s = 0; s < 7; s++) if (amx) fails += check(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], 1, s % 2 ? 1 : 0.9f, 1);
-  printf("amx-check: %d products, %d failures\n", count * 2 + 7, fails);
+  int fused = 0;
+  if (amx) {
+    long ms[] = {1, 16, 17, 32, 33, 64, 100, 256}, ns[] = {1, 15, 16, 17, 33, 64, 512}, ks[] = {1, 7, 64, 65};
+    for (int x = 0; x < 8; x++) for (int y = 0; y < 7; y++) for (int z = 0; z < 4; z++) {
+      fails += check_fused(ms[x], ns[y], ks[z], 1 + (x * 7 + y) % 70, (x + y + z) % 3 == 0 ? 1.0f : 0.875f);
+      fused++;
+    }
+  }
+  printf("amx-check: %d products, %d fused state updates, %d failures\n", count * 2 + 7, fused, fails);
   if (argc > 1 && strcmp(argv[1], "rates") == 0 && amx) {
     for (int s = 0; s < 7; s++) {
       long *x = shapes[s];

@@ -2,6 +2,7 @@
 #define TFLA_CSUPPORT_BF16_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /// Whether the running CPU and operating system support AVX512-BF16
 /// (vdpbf16ps) together with AVX-512 F/BW/VL: cpuid leaf 7 subleaf 1,
@@ -40,6 +41,23 @@ bool tfla_cpu_has_amx_bf16(void);
 void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                         float alpha, const float *a, long lda, const float *b, long ldb,
                         float beta, float *c, long ldc);
+
+/// The number of 32-bit words that op(B) (k x n) takes in the tile
+/// layout of the AMX products (whole 16 x 64-byte tiles, zero padded).
+long tfla_amx_packed_words(long k, long n);
+
+/// tfla_amx_bf16_gemm that also writes the new C (m x n), rounded to
+/// bfloat16, into `packed_c` (tfla_amx_packed_words(m, n) words) in the
+/// layout tfla_amx_bf16_gemm_packed_b reads as its op(B): the chunkwise
+/// forward's state update, whose result is the next chunk's B operand.
+void tfla_amx_bf16_gemm_packing_result(bool transpose_a, bool transpose_b, long m, long n, long k,
+                                       float alpha, const float *a, long lda, const float *b, long ldb,
+                                       float beta, float *c, long ldc, uint32_t *packed_c);
+
+/// tfla_amx_bf16_gemm with op(B) (k x n) given already packed by
+/// tfla_amx_bf16_gemm_packing_result: the same bits as packing B anew.
+void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float alpha, const float *a, long lda,
+                                 const uint32_t *packed_b, float beta, float *c, long ldc);
 
 /// `op(X)` (rows x cols after the optional transposition) rounded to
 /// bfloat16 and widened back to float32, row-major with row stride `cols`,

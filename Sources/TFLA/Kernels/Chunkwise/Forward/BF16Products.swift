@@ -121,7 +121,53 @@ package enum BF16Products {
     }
 }
 
+extension BF16Products {
+    /// The 32-bit words that op(B) (k × n) takes in the AMX tile layout.
+    package static func packedWords(k: Int, n: Int) -> Int { tfla_amx_packed_words(k, n) }
+}
+
 extension ForwardContext {
+    /// Whether the state update hands the next chunk its C already packed
+    /// for the AMX products.
+    var packsState: Bool {
+        if case .bf16(.matrixUnits) = products { return true }
+        return false
+    }
+
+    /// The state update's product `C ← decay·C + (Kw)ᵀV` (`weighted` holds
+    /// Kw as `length × rows`), for all `rows` rows of C's tile. With
+    /// `packInto` (AMX products only) it also leaves the new C, rounded to
+    /// bfloat16, in the tile layout of ``interProduct(length:width:q:c:ldc:h:ldh:packedState:)``.
+    func stateProduct(
+        rows: Int, width: Int, length: Int, weighted: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, ldv: Int,
+        decay: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int, packInto: UnsafeMutablePointer<UInt32>?
+    ) {
+        if let packInto {
+            precondition(packsState && Scalar.self == Float.self, "a packed state needs AMX products")
+            tfla_amx_bf16_gemm_packing_result(true, false, rows, width, length, 1, rebound(weighted), rows,
+                                              rebound(v), ldv, Float(decay.doubleValue), rebound(c), ldc, packInto)
+            return
+        }
+        product(transposeA: true, transposeB: false, m: rows, n: width, k: length,
+                alpha: 1, a: weighted, lda: rows, b: v, ldb: ldv, beta: decay, c: c, ldc: ldc)
+    }
+
+    /// The inter-chunk product `h ← Q·C` for one chunk, from C or from its
+    /// packed copy (the same bits).
+    func interProduct(
+        length: Int, width: Int, q: UnsafePointer<Scalar>, c: UnsafePointer<Scalar>, ldc: Int,
+        h: UnsafeMutablePointer<Scalar>, ldh: Int, packedState: UnsafePointer<UInt32>?
+    ) {
+        let dqk = shape.keyDim
+        if let packedState {
+            precondition(packsState && Scalar.self == Float.self, "a packed state needs AMX products")
+            tfla_amx_bf16_gemm_packed_b(false, length, width, dqk, 1, rebound(q), dqk, packedState, 0, rebound(h), ldh)
+            return
+        }
+        product(transposeA: false, transposeB: false, m: length, n: width, k: dqk,
+                alpha: 1, a: q, lda: dqk, b: c, ldb: ldc, beta: 0, c: h, ldc: ldh)
+    }
+
     /// The forward's matrix product: `Scalar.gemm`, or bf16 products when
     /// the call asked for them (Float only, checked at the entry point).
     @inline(__always)

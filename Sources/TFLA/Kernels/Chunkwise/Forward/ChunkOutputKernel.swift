@@ -5,10 +5,13 @@ extension Chunkwise {
     /// h for tokens `token..<token+length` (one chunk), columns
     /// `column..<column+width`, from the state before the chunk — the tile
     /// of C at `c` (row stride `ldc`) and n — and from the chunk's own
-    /// tokens. `scratch.gates` must hold this chunk's gates.
+    /// tokens. `scratch.gates` must hold this chunk's gates. With
+    /// `packedState`, `scratch.packedState` holds this C packed by the state
+    /// update (AMX products).
     static func chunkOutputs<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, length: Int, column: Int, width: Int,
-        c: UnsafePointer<Scalar>, ldc: Int, n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>
+        c: UnsafePointer<Scalar>, ldc: Int, n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>,
+        packedState: Bool = false
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let gates = scratch.gates
@@ -19,8 +22,8 @@ extension Chunkwise {
         let h = context.h + token * dhv + column
         // Inter-chunk term for the whole chunk at once (one large GEMM):
         // h_t = α_t·q_tᵀC₋ and the denominator part α_t·q_t·n₋.
-        context.product(transposeA: false, transposeB: false, m: length, n: width, k: dqk,
-                    alpha: 1, a: q, lda: dqk, b: c, ldb: ldc, beta: 0, c: h, ldc: dhv)
+        context.interProduct(length: length, width: width, q: q, c: c, ldc: ldc, h: h, ldh: dhv,
+                             packedState: packedState ? UnsafePointer(scratch.packedState.baseAddress) : nil)
         context.product(transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
                     alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
         for t in 0..<length {

@@ -4,13 +4,16 @@ extension Chunkwise {
     /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for rows
     /// `row..<row+rows` and columns `column..<column+width` of C (C's tile
     /// at `c`, row stride `ldc`; n's rows at `n`). `scratch.gates` must hold
-    /// the chunk's gates.
+    /// the chunk's gates. With `packState` (AMX products, all rows) it also
+    /// leaves the new C packed in `scratch.packedState` for the next
+    /// chunk's outputs, and returns whether it did.
+    @discardableResult
     static func advanceState<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, length: Int,
         row: Int, rows: Int, column: Int, width: Int,
         c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>?,
-        scratch: ForwardScratch<Scalar>
-    ) {
+        scratch: ForwardScratch<Scalar>, packState: Bool = false
+    ) -> Bool {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let weighted = scratch.weightedKeys.baseAddress
         let decay = Scalar(scratch.gates.stateDecay)
@@ -27,9 +30,11 @@ extension Chunkwise {
                 for d in 0..<rows { n[d] += kw[d] }
             }
         }
-        context.product(transposeA: true, transposeB: false, m: rows, n: width, k: length,
-                    alpha: 1, a: weighted, lda: rows, b: context.v + token * dhv + column, ldb: dhv,
-                    beta: decay, c: c, ldc: ldc)
+        let packs = packState && context.packsState && row == 0 && rows == dqk
+        context.stateProduct(rows: rows, width: width, length: length, weighted: weighted,
+                             v: context.v + token * dhv + column, ldv: dhv, decay: decay, c: c, ldc: ldc,
+                             packInto: packs ? scratch.packedState.baseAddress : nil)
+        return packs
     }
 
     /// Copies the full state before chunk `index` of `head` (`c`, `n`,

@@ -263,17 +263,22 @@ extension Chunkwise {
         c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>,
         stabilizer: inout Double, advanceAfterLast: Bool, scratch: ForwardScratch<Scalar>
     ) {
+        // Whether scratch.packedState holds C: only after this walk's own
+        // state update, the one place that changes C within the walk.
+        var packed = false
         for index in chunks {
             let (token, length) = context.chunk(index, head: head)
             scratch.gates.compute(
                 gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                 i: context.i + token, f: context.f + token, length: length)
             chunkOutputs(context, token: token, length: length, column: column, width: width,
-                         c: c, ldc: ldc, n: n, scratch: scratch)
+                         c: c, ldc: ldc, n: n, scratch: scratch, packedState: packed)
             if index + 1 < chunks.upperBound || advanceAfterLast {
-                advanceState(context, token: token, length: length,
-                             row: 0, rows: context.shape.keyDim, column: column, width: width,
-                             c: c, ldc: ldc, n: n, scratch: scratch)
+                // The last update of a walk has no next chunk to pack for.
+                packed = advanceState(context, token: token, length: length,
+                                      row: 0, rows: context.shape.keyDim, column: column, width: width,
+                                      c: c, ldc: ldc, n: n, scratch: scratch,
+                                      packState: index + 1 < chunks.upperBound)
                 stabilizer = scratch.gates.nextStabilizer
             }
         }

@@ -106,6 +106,10 @@ final class ForwardScratch<Scalar: KernelScalar> {
     /// A private copy of a tile of C (the running state of a scan item, or
     /// training mode's output kernel).
     let memoryTile: OwnedBuffer<Scalar>
+    /// With AMX products: the running C tile as the state update leaves it,
+    /// rounded to bfloat16 in the tile layout of the next chunk's Q·C
+    /// (`BF16Products.swift`), so that C is not converted twice.
+    let packedState: OwnedBuffer<UInt32>
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
         let tiling = context.tiling
@@ -117,6 +121,8 @@ final class ForwardScratch<Scalar: KernelScalar> {
         interDot = OwnedBuffer(capacity: tiling.chunk)
         rowScale = OwnedBuffer(capacity: tiling.chunk)
         memoryTile = OwnedBuffer(capacity: max(memoryTileCount, 1))
+        packedState = OwnedBuffer(capacity: context.packsState
+            ? BF16Products.packedWords(k: context.shape.keyDim, n: min(tiling.dhv, context.shape.valueDim)) : 1)
     }
 
     /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.

@@ -132,8 +132,16 @@ extension Chunkwise {
             }
             let chunks = segments == 1 ? 0..<context.chunkCount : plan.chunks(of: segment, total: context.chunkCount)
             let last = segment == segments - 1
+            guard let save = saving.value else {
+                // Nothing to save between chunks: one walk, which lets the
+                // state update hand each next chunk its packed C.
+                walkChunks(context, head: head, chunks: chunks, column: column, width: width,
+                           c: c, ldc: width, n: n, stabilizer: &stabilizer, advanceAfterLast: last, scratch: scratch)
+                if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
+                return
+            }
             for index in chunks {
-                if let save = saving.value, index % save.stride == 0 {
+                if index % save.stride == 0 {
                     let slot = head * save.slots + index / save.stride
                     ForwardScratch.copyTile(from: c, stride: width, to: save.c + slot * dqk * dhv + column,
                                             stride: dhv, rows: dqk, width: width)
@@ -146,12 +154,20 @@ extension Chunkwise {
                            c: c, ldc: width, n: n, stabilizer: &stabilizer,
                            advanceAfterLast: last || index + 1 < chunks.upperBound, scratch: scratch)
             }
-            guard last else { return }
-            ForwardScratch.copyTile(from: c, stride: width, to: context.c + memory, stride: dhv, rows: dqk, width: width)
-            if column == 0 {
-                (context.n + head * dqk).update(from: n, count: dqk)
-                context.m[head] = Scalar(stabilizer)
-            }
+            if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
+        }
+    }
+
+    /// The last segment's final state tile into the call's outputs.
+    private static func finish<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, head: Int, column: Int, width: Int, memory: Int,
+        c: UnsafePointer<Scalar>, n: UnsafePointer<Scalar>, stabilizer: Double
+    ) {
+        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
+        ForwardScratch.copyTile(from: c, stride: width, to: context.c + memory, stride: dhv, rows: dqk, width: width)
+        if column == 0 {
+            (context.n + head * dqk).update(from: n, count: dqk)
+            context.m[head] = Scalar(stabilizer)
         }
     }
 
