@@ -47,14 +47,19 @@ public struct ForwardMeasurement: Sendable {
 
 public enum ForwardBenchmark {
     /// Times `Chunkwise.forward` (or, with a `stateStride`,
-    /// `Chunkwise.trainingForward`) in float32 (one warm-up, then `repeats`).
+    /// `Chunkwise.trainingForward`) in float32 (one warm-up, then `repeats`);
+    /// with `reusesOutput`, the inference forward into one h kept across calls.
     public static func run(
-        _ shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil, repeats: Int, seed: UInt64 = 1
+        _ shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil, repeats: Int, seed: UInt64 = 1,
+        reusesOutput: Bool = false
     ) throws -> ForwardMeasurement {
         let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
+        var h = Tensor<Float>(shape: reusesOutput ? shape.valueShape : [0])
         func call() throws {
             if let stateStride {
                 _ = try Chunkwise.trainingForward(inputs, gate: gate, stateStride: stateStride, options: options)
+            } else if reusesOutput {
+                _ = try Chunkwise.forward(inputs, gate: gate, options: options, into: &h)
             } else {
                 _ = try Chunkwise.forward(inputs, gate: gate, options: options)
             }

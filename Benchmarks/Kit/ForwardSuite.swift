@@ -11,12 +11,19 @@ public struct ForwardConfiguration: Sendable {
     /// `stateStride`-th chunk state.
     public var stateStride: Int?
 
-    public init(name: String, shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil) {
+    /// Whether every timed call writes h into one tensor kept across calls
+    /// (`Chunkwise.forward(_:gate:initialState:eps:options:into:)`)
+    /// instead of fresh memory (inference forward only).
+    public var reusesOutput: Bool
+
+    public init(name: String, shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil,
+                reusesOutput: Bool = false) {
         self.name = name
         self.shape = shape
         self.gate = gate
         self.options = options
         self.stateStride = stateStride
+        self.reusesOutput = reusesOutput
     }
 
     var gateName: String { gate.isStabilized ? "exp" : "sig" }
@@ -27,7 +34,7 @@ public struct ForwardConfiguration: Sendable {
 /// table and as CSV; shared by `tfla-bench` and `tfla bench`.
 public enum ForwardSuite {
     public static let tableHeader =
-        "shape           S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)"
+        "shape                        S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)"
     public static let csvHeader =
         "shape,B,NH,S,DQK,DHV,gate,mode,chunk,query_tile,kv_tile,threads,median_s,min_s,max_s,effective_gflops,floor_efficiency,sgemm_peak_gflops,bytes_allocated"
 
@@ -41,10 +48,10 @@ public enum ForwardSuite {
         for (index, c) in configurations.enumerated() {
             progress(index, configurations.count, "\(c.name) \(c.gateName) L=\(c.options.chunkSize)")
             let m = try ForwardBenchmark.run(c.shape, gate: c.gate, options: c.options, stateStride: c.stateStride,
-                                             repeats: repeats)
+                                             repeats: repeats, reusesOutput: c.reusesOutput)
             let (s, o) = (c.shape, c.options)
             report(String(format: "%@ %-6d %@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
-                          c.name.padding(toLength: 15, withPad: " ", startingAt: 0), s.sequence,
+                          c.name.padding(toLength: 28, withPad: " ", startingAt: 0), s.sequence,
                           c.gateName.padding(toLength: 4, withPad: " ", startingAt: 0), o.chunkSize, o.queryTile, o.kvTile,
                           m.median * 1e3, m.minimum * 1e3, m.effectiveGFLOPs, m.floorEfficiency(peak: peak),
                           Double(m.bytesAllocated) / 1e6))

@@ -46,6 +46,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
     @Option(help: "Forward products: float32, bf16 (bfloat16 operands, float32 accumulation) or both (each configuration in both, one after the other). With --gemm-probe: the products' rates in that precision next to sgemm's.")
     var precision = "float32"
+    @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
+    var outputs = "fresh"
     @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
     var bf16Paths: String?
 
@@ -248,6 +250,14 @@ struct BenchRunner: ParsableCommand {
         let precisions: [ChunkwiseOptions.Precision] = precision == "both" ? [.float32, .bf16Products]
             : precision == "bf16" ? [.bf16Products] : [.float32]
         let paths = precision == "float32" ? [] : try selectedPaths(default: "automatic")
+        let outputChoices: [Bool]
+        switch outputs {
+        case "fresh": outputChoices = [false]
+        case "reused": outputChoices = [true]
+        case "both": outputChoices = [false, true]
+        default: throw ValidationError("--outputs is fresh, reused or both, not '\(outputs)'")
+        }
+        if outputChoices.contains(true), mode == "training" { throw ValidationError("--outputs reused is for the inference forward") }
         if precision != "float32" {
             print("bf16 products: " + paths.map { "\(Self.label($0)) = \(BF16Products.describe($0))" }.joined(separator: ", "))
         }
@@ -268,9 +278,12 @@ struct BenchRunner: ParsableCommand {
                                 options.precision = p
                                 for path in p == .float32 ? [BF16Products.Path.automatic] : paths {
                                     options.bf16Path = path
-                                    configurations.append(ForwardConfiguration(name: entry.name + (p == .float32 ? "" : "+" + Self.label(path)),
-                                                                               shape: shape, gate: g, options: options,
-                                                                               stateStride: mode == "training" ? 1 : nil))
+                                    for reuse in outputChoices {
+                                        let name = entry.name + (p == .float32 ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
+                                        configurations.append(ForwardConfiguration(name: name, shape: shape, gate: g, options: options,
+                                                                                   stateStride: mode == "training" ? 1 : nil,
+                                                                                   reusesOutput: reuse))
+                                    }
                                 }
                             }
                         }

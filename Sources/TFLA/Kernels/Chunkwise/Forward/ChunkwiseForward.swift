@@ -37,9 +37,44 @@ extension Chunkwise {
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         options: ChunkwiseOptions = .default
     ) throws(TFLAError) -> MLSTMOutput<Scalar> {
+        var h: Tensor<Scalar>?
         let result = try forwardPass(inputs, gate: gate, initialState: initialState, eps: eps,
-                                     stateStride: nil, options: options)
-        return MLSTMOutput(h: result.h, state: result.state)
+                                     stateStride: nil, options: options, output: &h)
+        guard let h else { preconditionFailure("the forward allocates h") }
+        return MLSTMOutput(h: h, state: result.state)
+    }
+
+    /// The inference forward writing h into a tensor the caller keeps, for
+    /// a prefill that runs again and again: the same h and state as
+    /// ``forward(_:gate:initialState:eps:options:)``, bit for bit.
+    ///
+    /// A fresh h is new memory, and the operating system clears every page
+    /// of it on its first write. At the 7B head (134 MB of h) that costs
+    /// about as much as a fifth of a bf16 forward on two cores
+    /// (`Docs/performance.md`). Writing into the h of an earlier call, or
+    /// into memory wrapped with ``Tensor/init(shape:wrapping:)``, skips it.
+    /// `h` is written in place when it is the only copy of its storage (a
+    /// shared copy is detached first, as for every write to a ``Tensor``).
+    ///
+    /// - Parameters:
+    ///   - h: receives h; its shape must be v's, `(B, NH, S, DHV)`. Its
+    ///     contents are unspecified when the call throws after validation
+    ///     (a non-finite value found in the outputs).
+    /// - Returns: the state after the last token.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid,
+    ///   `h`'s shape included.
+    public static func forward<Scalar: KernelScalar>(
+        _ inputs: MLSTMInputs<Scalar>, gate: Gate,
+        initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
+        options: ChunkwiseOptions = .default, into h: inout Tensor<Scalar>
+    ) throws(TFLAError) -> MLSTMState<Scalar> {
+        // Moved into an optional and back, so that the storage stays
+        // uniquely referenced and is written in place.
+        var output: Tensor<Scalar>? = h
+        h = Tensor(shape: [0])
+        defer { if let output { h = output } }
+        return try forwardPass(inputs, gate: gate, initialState: initialState, eps: eps,
+                               stateStride: nil, options: options, output: &output).state
     }
 
     /// The forward pass for training: h, the final state, and the chunk
@@ -73,18 +108,19 @@ extension Chunkwise {
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         stateStride: Int = 4, options: ChunkwiseOptions = .training
     ) throws(TFLAError) -> ChunkwiseTrainingOutput<Scalar> {
+        var h: Tensor<Scalar>?
         let result = try forwardPass(inputs, gate: gate, initialState: initialState, eps: eps,
-                                     stateStride: stateStride, options: options)
-        guard let saved = result.saved else { preconditionFailure("a training forward saves its chunk states") }
-        return ChunkwiseTrainingOutput(h: result.h, state: result.state, chunkStates: saved)
+                                     stateStride: stateStride, options: options, output: &h)
+        guard let h, let saved = result.saved else { preconditionFailure("a training forward saves its chunk states") }
+        return ChunkwiseTrainingOutput(h: h, state: result.state, chunkStates: saved)
     }
 
     /// Both forwards: the inference scan when `stateStride` is nil, else
-    /// training with that stride.
+    /// training with that stride. h goes into `output`, allocated when nil.
     static func forwardPass<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate, initialState: MLSTMState<Scalar>?, eps: Scalar,
-        stateStride: Int?, options: ChunkwiseOptions
-    ) throws(TFLAError) -> (h: Tensor<Scalar>, state: MLSTMState<Scalar>, saved: ChunkStates<Scalar>?) {
+        stateStride: Int?, options: ChunkwiseOptions, output: inout Tensor<Scalar>?
+    ) throws(TFLAError) -> (state: MLSTMState<Scalar>, saved: ChunkStates<Scalar>?) {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
@@ -103,11 +139,14 @@ extension Chunkwise {
         // needs no array at all).
         let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
         var state = MLSTMState<Scalar>(uninitializedFor: shape)
-        var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
+        if let given = output?.shape, given != shape.valueShape {
+            throw .shapeMismatch(argument: "h", expected: shape.valueShape, given: given)
+        }
+        if output == nil { output = Tensor<Scalar>(uninitializedShape: shape.valueShape) }
         let nonFinite = options.checksValues ? NonFiniteFlag() : nil
         let saved: ChunkStates<Scalar>? = inputs.withPointers { input in
             initial.withPointers { start in
-                h.withWritePointer { hOut in
+                output!.withWritePointer { hOut in
                     state.withMutablePointers { final in
                         var context = ForwardContext(
                             shape: shape, tiling: tiling, gate: gate, eps: Double(eps), inputs: input,
@@ -124,10 +163,10 @@ extension Chunkwise {
                 }
             }
         }
-        if nonFinite?.isRaised == true {
+        if nonFinite?.isRaised == true, let h = output {
             try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads)
         }
-        return (h, state, saved)
+        return (state, saved)
     }
 
     /// The training forward. With enough (head, segment, column tile) items to
