@@ -72,7 +72,8 @@ public enum GEMMProbe {
     /// The largest relative difference (max |Δh| / max |h|) between the
     /// bf16 forward on `path` and on the float32 fallback: equal up to the
     /// order of float32 sums (measured up to 1.5e-4, where denominators
-    /// cancel), so a wrong packing shows as O(0.1) or more.
+    /// cancel), so a wrong packing shows as O(0.1) or more. ∞ when 1 and 4
+    /// threads give different bits.
     package static func forwardDifference(path: BF16Products.Path) throws -> Double {
         var worst = 0.0
         for shape in [ProblemShape(batch: 1, heads: 2, sequence: 1000, keyDim: 64, valueDim: 96),
@@ -84,7 +85,14 @@ public enum GEMMProbe {
                 options.bf16Path = .roundedFloat32
                 let reference = try Chunkwise.forward(x, gate: gate, options: options)
                 options.bf16Path = path
+                options.threads = 1
                 let fast = try Chunkwise.forward(x, gate: gate, options: options)
+                // Thread invariance: the same bits on more threads.
+                options.threads = 4
+                let threaded = try Chunkwise.forward(x, gate: gate, options: options)
+                guard threaded.h.scalars == fast.h.scalars, threaded.state.c.scalars == fast.state.c.scalars else {
+                    return .infinity
+                }
                 let scale = reference.h.scalars.reduce(0) { max($0, abs(Double($1))) }
                 let difference = zip(fast.h.scalars, reference.h.scalars).reduce(0) { max($0, abs(Double($1.0) - Double($1.1))) }
                 worst = max(worst, difference / scale)

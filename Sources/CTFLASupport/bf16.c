@@ -381,13 +381,17 @@ static void transpose_into_tiles(const uint32_t *src, long stride, long rows, lo
 // Rows r and r + 1 of a 32 x 32 block (row stride 32) as one row of a B
 // tile: 16 pairs (C[r][j], C[r + 1][j]) for columns j0..j0+15, rounded.
 TFLA_BF16_TARGET
-static inline __m512i pair_of_rows(const float *top, const float *bottom) {
+static inline __m512i interleaved_pairs(__m512 top, __m512 bottom) {
     // cvtne2ps gives [top 0..15 | bottom 0..15] as bf16; the permutation
     // interleaves them into (top j, bottom j) pairs.
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                                 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(bottom), _mm512_loadu_ps(top));
-    return _mm512_permutexvar_epi16(interleave, both);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(bottom, top));
+}
+
+TFLA_BF16_TARGET
+static inline __m512i pair_of_rows(const float *top, const float *bottom) {
+    return interleaved_pairs(_mm512_loadu_ps(top), _mm512_loadu_ps(bottom));
 }
 
 // The `rows` x `cols` values at the top left of `block` (row stride 32),
@@ -464,17 +468,19 @@ static void amx_products(bool transpose_a, bool transpose_b, long m, long n, lon
             }
             transpose_into_tiles((const uint32_t *)halves, words, n, steps, packing);
         } else {
-            // Pair p of op(B) (rows 2p, 2p + 1) across all columns, 16 at a time.
-            uint32_t *row = scratch_bytes(buffers, 2, (size_t)(strips_n * 16) * sizeof(uint32_t));
+            // Pair p of op(B) (rows 2p, 2p + 1), 16 columns at a time,
+            // straight into its tile row.
             for (long p = 0; p < steps * 16; p++) {
-                if (p < pairs) {
-                    const float *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : NULL;
-                    pair_rows(b + 2 * p * ldb, r1, n, strips_n * 16, row);
-                } else {
-                    memset(row, 0, (size_t)(strips_n * 16) * sizeof(uint32_t));
+                const float *r0 = 2 * p < k ? b + 2 * p * ldb : b, *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : b;
+                bool has0 = 2 * p < k, has1 = 2 * p + 1 < k;
+                for (long strip = 0; strip < strips_n; strip++) {
+                    long left = n - strip * 16;
+                    __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+                    __m512 top = _mm512_maskz_loadu_ps(has0 ? mask : 0, r0 + strip * 16);
+                    __m512 bottom = _mm512_maskz_loadu_ps(has1 ? mask : 0, r1 + strip * 16);
+                    _mm512_storeu_si512((void *)(packing + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16),
+                                        interleaved_pairs(top, bottom));
                 }
-                for (long strip = 0; strip < strips_n; strip++)
-                    memcpy(packing + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16, row + strip * 16, 64);
             }
         }
         tiles_b = packing;
