@@ -15,6 +15,7 @@ struct InfoCommand: ParsableCommand {
         print("BLAS:           \(blas)")
         print("BLAS core:      \(blas.coreName)")
         print("BLAS build:     \(blas.buildConfig)")
+        print("bf16 products:  \(BF16Products.describe(.automatic)) (--precision bf16; available: \(BF16Products.availablePaths.map(BF16Products.describe).joined(separator: ", ")))")
         print("worker threads: \(Workers.defaultCount)")
         print("parallelism:    \(Workers.defaultCount) (the worker count the chunkwise work is planned for by default; it decides the rounding, so pass --parallelism to reproduce bits on another machine)")
     }
