@@ -57,6 +57,13 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var precision: Precision = .float32
     /// Where bf16 products come from (tests compare the paths).
     package var bf16Path: BF16Products.Path = .automatic
+    /// Whether the forward streams finished h rows to memory (non-temporal
+    /// stores from a private tile); nil decides by size (benchmarks compare).
+    package var streamsOutput: Bool?
+
+    /// h at or above this size is streamed by default: well past the last
+    /// level cache, where ordinary stores read every line first.
+    package static let streamingThreshold = 32 << 20
 
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.

@@ -154,6 +154,8 @@ extension Chunkwise {
                             output: ForwardOutputPointers(h: hOut, state: final))
                         context.nonFinite = nonFinite
                         context.products = options.productKernel
+                        context.streamsOutput = options.streamsOutput
+                            ?? (shape.valueShape.reduce(MemoryLayout<Scalar>.stride, *) >= ChunkwiseOptions.streamingThreshold)
                         guard stateStride != nil else {
                             scan([context], save: nil)
                             return nil

@@ -44,6 +44,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     var nonFinite: NonFiniteFlag?
     /// How the products are computed (`ChunkwiseOptions.precision`).
     var products: ProductKernel = .native
+    /// Whether the output kernel computes each chunk's h in a private tile
+    /// and streams it out (`ChunkwiseOptions.streamsOutput`).
+    var streamsOutput = false
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.
@@ -110,6 +113,8 @@ final class ForwardScratch<Scalar: KernelScalar> {
     /// rounded to bfloat16 in the tile layout of the next chunk's Q·C
     /// (`BF16Products.swift`), so that C is not converted twice.
     let packedState: OwnedBuffer<UInt32>
+    /// One chunk's h rows when the output is streamed.
+    let outputTile: OwnedBuffer<Scalar>
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
         let tiling = context.tiling
@@ -121,6 +126,7 @@ final class ForwardScratch<Scalar: KernelScalar> {
         interDot = OwnedBuffer(capacity: tiling.chunk)
         rowScale = OwnedBuffer(capacity: tiling.chunk)
         memoryTile = OwnedBuffer(capacity: max(memoryTileCount, 1))
+        outputTile = OwnedBuffer(capacity: context.streamsOutput ? tiling.chunk * min(tiling.dhv, context.shape.valueDim) : 1)
         packedState = OwnedBuffer(capacity: context.packsState
             ? BF16Products.packedWords(k: context.shape.keyDim, n: min(tiling.dhv, context.shape.valueDim)) : 1)
     }
