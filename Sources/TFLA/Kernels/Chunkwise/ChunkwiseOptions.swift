@@ -57,6 +57,11 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var precision: Precision = .float32
     /// Where bf16 products come from (tests compare the paths).
     package var bf16Path: BF16Products.Path = .automatic
+    /// The forward's products that ``Precision/bf16Products`` computes in
+    /// float32 from the unrounded operands: the denominator's
+    /// (``ForwardProducts/denominator``). Tests and the accuracy table set
+    /// others to measure what each product's rounding costs.
+    package var bf16Float32Products: ForwardProducts = .denominator
 
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.

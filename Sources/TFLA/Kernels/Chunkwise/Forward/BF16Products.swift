@@ -34,7 +34,9 @@ extension ChunkwiseOptions {
     var productKernel: ProductKernel {
         switch precision {
         case .float32: .native
-        case .bf16Products: .bf16(bf16Path == .automatic && BF16Products.hasDotProductInstructions ? .dotProduct : .roundedFloat32)
+        case .bf16Products:
+            .bf16(bf16Path == .automatic && BF16Products.hasDotProductInstructions ? .dotProduct : .roundedFloat32,
+                  float32: bf16Float32Products)
         }
     }
 }
@@ -43,8 +45,34 @@ extension ChunkwiseOptions {
 enum ProductKernel {
     /// `Scalar.gemm` (OpenBLAS).
     case native
-    /// Both operands rounded to bfloat16, float32 accumulation.
-    case bf16(BF16Products.Path)
+    /// Both operands rounded to bfloat16, float32 accumulation, except for
+    /// the products in `float32`, which run as `.native`.
+    case bf16(BF16Products.Path, float32: ForwardProducts)
+}
+
+/// The matrix products of the chunkwise forward, by what they compute
+/// (`Documentation.docc/Math.md` §3).
+package struct ForwardProducts: OptionSet, Sendable, Hashable {
+    package let rawValue: Int
+    package init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// s·QKᵀ, the intra-chunk scores: their decayed row sums are the
+    /// intra-chunk part of the denominator.
+    package static let scores = ForwardProducts(rawValue: 1 << 0)
+    /// q·n, the inter-chunk part of the denominator.
+    package static let normalizer = ForwardProducts(rawValue: 1 << 1)
+    /// Q·C, the inter-chunk part of h's numerator.
+    package static let inter = ForwardProducts(rawValue: 1 << 2)
+    /// S̄·V, the intra-chunk part of h's numerator.
+    package static let intra = ForwardProducts(rawValue: 1 << 3)
+    /// (diag(w)K)ᵀV, the update of C.
+    package static let state = ForwardProducts(rawValue: 1 << 4)
+
+    /// The products behind the denominator max(|q̄·n + Σ_j S̄_tj|, e^{−m}):
+    /// the ones ``ChunkwiseOptions/Precision/bf16Products`` keeps in float32.
+    package static let denominator: ForwardProducts = [.scores, .normalizer]
+    /// Every product.
+    package static let all: ForwardProducts = [.scores, .normalizer, .inter, .intra, .state]
 }
 
 /// Matrix products with bfloat16 operands and float32 accumulation.
@@ -86,23 +114,24 @@ package enum BF16Products {
 }
 
 extension ForwardContext {
-    /// The forward's matrix product: `Scalar.gemm`, or bf16 products when
-    /// the call asked for them (Float only, checked at the entry point).
+    /// The forward's matrix product `role`: `Scalar.gemm`, or bf16 products
+    /// when the call asked for them and does not keep `role` in float32
+    /// (Float only, checked at the entry point).
     @inline(__always)
     func product(
-        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        _ role: ForwardProducts, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Scalar, a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
         beta: Scalar, c: UnsafeMutablePointer<Scalar>, ldc: Int
     ) {
         switch products {
-        case .native:
-            Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        case .bf16(let path):
+        case .bf16(let path, let float32) where !float32.contains(role):
             precondition(Scalar.self == Float.self, "bf16 products need Float")
             BF16Products.gemm(path: path, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                               alpha: Float(alpha.doubleValue), a: rebound(a), lda: lda, b: rebound(b), ldb: ldb,
                               beta: Float(beta.doubleValue), c: rebound(c), ldc: ldc)
+        case .native, .bf16:
+            Scalar.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 }

@@ -27,7 +27,7 @@ extension Chunkwise {
                 for d in 0..<rows { n[d] += kw[d] }
             }
         }
-        context.product(transposeA: true, transposeB: false, m: rows, n: width, k: length,
+        context.product(.state, transposeA: true, transposeB: false, m: rows, n: width, k: length,
                     alpha: 1, a: weighted, lda: rows, b: context.v + token * dhv + column, ldb: dhv,
                     beta: decay, c: c, ldc: ldc)
     }
