@@ -17,10 +17,11 @@ extension ChunkwiseOptions {
         /// would move h by several percent of max |h|. Gates, stabilizers
         /// and n stay in float32/float64, and h is float32. At the 7B head
         /// (S = 8192, realistic gates) h is within 5.2e-3 of the float64
-        /// forward (3.3e-2 with the denominator in bf16) at 3–7 % of the
-        /// speed-up. With AVX512-BF16 the bf16 products run on the
-        /// `vdpbf16ps` instruction, elsewhere on float32 GEMMs of the
-        /// rounded operands (equal up to the order of the float32 sums).
+        /// forward (3.3e-2 with the denominator in bf16), for 3–7 % more
+        /// time than with every product in bf16. With AVX512-BF16 the bf16
+        /// products run on the `vdpbf16ps` instruction, elsewhere on
+        /// float32 GEMMs of the rounded operands (equal up to the order of
+        /// the float32 sums).
         /// For the inference forward with Float inputs (or 16-bit inputs
         /// through `storedAs:`); `Docs/oracle.md` has its accuracy.
         case bf16Products
