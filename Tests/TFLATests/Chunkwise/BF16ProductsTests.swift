@@ -101,8 +101,8 @@ struct BF16ProductsTests {
     }
 
     /// The rows of `Docs/oracle.md`'s table of bf16-product accuracy
-    /// (S = 8192, chunk 64), printed as Markdown; minutes of float64 work,
-    /// so only on request:
+    /// (S = 8192, chunk 64), printed as Markdown; about a minute of float64
+    /// work, so only on request:
     ///
     ///     TFLA_BF16_ACCURACY_TABLE=1 swift test -c release $(bash Scripts/swift-flags.sh) \
     ///         --skip-build --filter accuracyTable
