@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TFLA
 import TFLATestSupport
@@ -54,13 +55,14 @@ struct BF16ProductsTests {
         }
     }
 
-    /// h at S = 8192 against float64 arithmetic. Against the float64
-    /// forward of the bf16-rounded inputs (what the products see) the error
-    /// is the kernel's own: within 1e-2 at realistic gates (measured 9.8e-3;
-    /// extreme 9.2e-3). Against the float64 forward of the float32 inputs it
-    /// is that of rounding the inputs alone (the float64 forward of the
-    /// rounded inputs is as far off: small denominators amplify it), and it
-    /// is far above float32's, so the products really round to 8 bits.
+    /// h at S = 8192 against the float64 forward of the float32 inputs.
+    /// The denominator's products run in float32 from the unrounded
+    /// operands, so the rounding of q and k (and of the products' operands)
+    /// reaches h only through the numerator, which small denominators do
+    /// not amplify: measured 4.2e-3 at realistic gates and 6.1e-3 at
+    /// extreme ones, where rounding the inputs alone moves the float64
+    /// forward by 2.5e-2 and 0.55. The error is far above float32's, so a
+    /// silent fall back to float32 products fails too.
     @Test(arguments: GateDistribution.allCases)
     func forwardAccuracyAtLongSequence(gates: GateDistribution) throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 8192, keyDim: 64, valueDim: 128)
@@ -74,17 +76,83 @@ struct BF16ProductsTests {
         let expectedRounded = try Chunkwise.forward(rounded, gate: .exponential)
         let single = try Chunkwise.forward(x, gate: .exponential)
         let brain = try Chunkwise.forward(x, gate: .exponential, options: Self.options())
-        let own = relativeError(brain.h, expectedRounded.h)
         let total = relativeError(brain.h, expected.h)
         let inputsAlone = relativeError(expectedRounded.h, expected.h)
         let errorSingle = relativeError(single.h, expected.h)
-        print("bf16 products, \(gates) gates, S = 8192: h error \(total) against float64 (bf16 inputs alone: \(inputsAlone), float32: \(errorSingle)); \(own) against float64 of the rounded inputs; C error \(relativeError(brain.state.c, expectedRounded.state.c))")
+        let stateError = relativeError(brain.state.c, expectedRounded.state.c)
+        print("bf16 products, \(gates) gates, S = 8192: h error \(total) against float64 (bf16 inputs alone: \(inputsAlone), float32: \(errorSingle)); \(relativeError(brain.h, expectedRounded.h)) against float64 of the rounded inputs; C error \(stateError)")
         #expect(maxMagnitude(expected.h) > 0.1)
-        #expect(own <= (gates == .realistic ? 1e-2 : 1.5e-2), "\(own)")
-        #expect(own >= 100 * errorSingle, "bf16 \(own) vs float32 \(errorSingle)")
-        #expect(total <= inputsAlone + own, "\(total) vs \(inputsAlone) + \(own)")
-        #expect(relativeError(brain.state.c, expectedRounded.state.c) <= 1e-2)
+        #expect(total <= (gates == .realistic ? 6e-3 : 8e-3), "\(total)")
+        #expect(total >= 10 * errorSingle, "bf16 \(total) vs float32 \(errorSingle)")
+        #expect(inputsAlone >= 3 * total, "\(inputsAlone) vs \(total)")   // the rounded inputs' own ill-conditioning
+        #expect(stateError <= 5e-3, "\(stateError)")
         #expect(brain.state.m == single.state.m)   // stabilizers do not see the products
+    }
+
+    /// The rows of `Docs/oracle.md`'s table of bf16-product accuracy
+    /// (S = 8192, chunk 64), printed as Markdown; about a minute of float64
+    /// work, so only on request:
+    ///
+    ///     TFLA_BF16_ACCURACY_TABLE=1 swift test -c release $(bash Scripts/swift-flags.sh) \
+    ///         --skip-build --filter accuracyTable
+    ///
+    /// `TFLA_BF16_ACCURACY_TABLE=test` prints only the DQK = 64 rows. Each
+    /// row's bf16 forward runs once per entry of `TFLA_BF16_FLOAT32_PRODUCTS`
+    /// (default `denominator`, the recipe): `;`-separated sets of products
+    /// kept in float32, each `none` or names joined by `+` (`scores`,
+    /// `normalizer`, `inter`, `intra`, `state`, `denominator`, `all`).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TFLA_BF16_ACCURACY_TABLE"] != nil))
+    func accuracyTable() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let names: [String: ForwardProducts] = [
+            "none": [], "scores": .scores, "normalizer": .normalizer, "inter": .inter, "intra": .intra,
+            "state": .state, "denominator": .denominator, "all": .all,
+        ]
+        let variants = try (environment["TFLA_BF16_FLOAT32_PRODUCTS"] ?? "denominator").split(separator: ";").map { entry in
+            let set = try entry.split(separator: "+").reduce(into: ForwardProducts()) { set, name in
+                guard let products = names[String(name)] else { throw TFLAError.unsupported("no product named \(name)") }
+                set.formUnion(products)
+            }
+            return (String(entry), set)
+        }
+        let head = ProblemShape(batch: 1, heads: 8, sequence: 8192, keyDim: 256, valueDim: 512)
+        let small = ProblemShape(batch: 1, heads: 2, sequence: 8192, keyDim: 64, valueDim: 128)
+        let sigmoid = Gate.sigmoid(normalize: true)
+        var rows: [(ProblemShape, GateDistribution, Gate, UInt64)] = [
+            (head, .realistic, .exponential, 7), (head, .realistic, sigmoid, 7),
+            (head, .extreme, .exponential, 7), (head, .extreme, sigmoid, 7),
+            (small, .realistic, .exponential, 21), (small, .extreme, .exponential, 21),
+        ]
+        if environment["TFLA_BF16_ACCURACY_TABLE"] == "test" { rows.removeFirst(4) }
+        func format(_ x: Double) -> String {
+            x >= 0.1 ? String(format: "%.2f", x) : String(format: "%.1e", x)
+        }
+        print("| shape (B, NH, S, DQK, DHV), seed | gates | gate | float32 products | products kept in float32 | bf16 products | inputs alone | own | C (own) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for (shape, gates, gate, seed) in rows {
+            let x = MLSTMInputs<Float>.random(shape, gates: gates, seed: seed)
+            let wide = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
+                                           i: x.i.converted(), f: x.f.converted())
+            let rounded = MLSTMInputs<Double>(
+                q: x.q.converted(to: BFloat16.self).converted(), k: x.k.converted(to: BFloat16.self).converted(),
+                v: x.v.converted(to: BFloat16.self).converted(), i: wide.i, f: wide.f)
+            let expected = try Chunkwise.forward(wide, gate: gate)
+            let expectedRounded = try Chunkwise.forward(rounded, gate: gate)
+            let single = try Chunkwise.forward(x, gate: gate)
+            let dims = [shape.batch, shape.heads, shape.sequence, shape.keyDim, shape.valueDim].map(String.init)
+            let label = "| \(dims.joined(separator: ", ")), seed \(seed) | \(gates) | \(gate == .exponential ? "exp" : "sig") | "
+                + "\(format(relativeError(single.h, expected.h))) | "
+            for (name, float32) in variants {
+                var options = ChunkwiseOptions()
+                options.precision = .bf16Products
+                options.bf16Float32Products = float32
+                let brain = try Chunkwise.forward(x, gate: gate, options: options)
+                print(label + "\(name) | \(format(relativeError(brain.h, expected.h))) | "
+                      + "\(format(relativeError(expectedRounded.h, expected.h))) | "
+                      + "\(format(relativeError(brain.h, expectedRounded.h))) | "
+                      + "\(format(relativeError(brain.state.c, expectedRounded.state.c))) |")
+            }
+        }
     }
 
     @Test func threadInvariance() throws {

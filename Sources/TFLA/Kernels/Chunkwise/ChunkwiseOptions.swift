@@ -64,6 +64,11 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// h at or above this size is streamed by default: well past the last
     /// level cache, where ordinary stores read every line first.
     package static let streamingThreshold = 32 << 20
+    /// The forward's products that ``Precision/bf16Products`` computes in
+    /// float32 from the unrounded operands: the denominator's
+    /// (``ForwardProducts/denominator``). Tests and the accuracy table set
+    /// others to measure what each product's rounding costs.
+    package var bf16Float32Products: ForwardProducts = .denominator
 
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.

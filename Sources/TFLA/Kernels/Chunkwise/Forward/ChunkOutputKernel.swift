@@ -29,7 +29,7 @@ extension Chunkwise {
         // h_t = α_t·q_tᵀC₋ and the denominator part α_t·q_t·n₋.
         context.interProduct(length: length, width: width, q: q, c: c, ldc: ldc, h: h, ldh: ldh,
                              packedState: packedState ? UnsafePointer(scratch.packedState.baseAddress) : nil)
-        context.product(transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
+        context.product(.normalizer, transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
                     alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
         for t in 0..<length {
             let alpha = Scalar(gates.interScale[t])
@@ -72,7 +72,7 @@ extension Chunkwise {
                               gates: gates, localRowTerms: false,
                               into: scores, stride: keys, rowSums: rowSum)
                 }
-                context.product(transposeA: false, transposeB: false, m: rows, n: width, k: keys,
+                context.product(.intra, transposeA: false, transposeB: false, m: rows, n: width, k: keys,
                             alpha: 1, a: weights, lda: ldw, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
                             beta: 1, c: h + rowStart * ldh, ldc: ldh)
             }

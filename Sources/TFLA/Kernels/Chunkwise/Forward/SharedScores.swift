@@ -79,7 +79,7 @@ extension Chunkwise {
         into target: UnsafeMutablePointer<Scalar>, stride: Int, rowSums: UnsafeMutablePointer<Scalar>
     ) {
         let dqk = context.shape.keyDim
-        context.product(transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
+        context.product(.scores, transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
                     alpha: Scalar(context.scale), a: context.q + (token + rowStart) * dqk, lda: dqk,
                     b: context.k + (token + keyStart) * dqk, ldb: dqk,
                     beta: 0, c: target, ldc: stride)
