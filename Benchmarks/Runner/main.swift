@@ -40,7 +40,7 @@ struct BenchRunner: ParsableCommand {
     @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes (with --backward: the backward's) and exit.")
     var gemmProbe = false
     @Flag(help: "Benchmark the generation step (B=1, NH=8, DQK=256, DHV=512) instead and exit.") var step = false
-    @Option(help: "With --step: how C is stored (native, float16, bfloat16).") var memoryStorage = "native"
+    @Option(help: "With --step: how C is stored (native, float16, bfloat16, bfloat16-portable: the bf16 step's portable loop).") var memoryStorage = "native"
     @Flag(help: "Benchmark forward (training mode) + backward instead.") var backward = false
     @Option(help: "With --backward: gradient modes, comma-separated (exact, reference).") var gradientModes = "exact"
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
@@ -142,10 +142,12 @@ struct BenchRunner: ParsableCommand {
             return
         }
         if step {
-            let storage: MemoryStorage = memoryStorage == "float16" ? .float16 : memoryStorage == "bfloat16" ? .bfloat16 : .native
+            let storage: MemoryStorage = memoryStorage == "float16" ? .float16
+                : memoryStorage.hasPrefix("bfloat16") ? .bfloat16 : .native
             for g in gates {
                 let m = try StepBenchmark.run(batch: stepBatch, heads: 8, keyDim: 256, valueDim: 512, gate: g,
-                                              threads: threads, steps: repeats * 200, memoryStorage: storage)
+                                              threads: threads, steps: repeats * 200, memoryStorage: storage,
+                                              portableBF16Step: memoryStorage == "bfloat16-portable")
                 // 25 GB/s: two-core DRAM triad bandwidth on the reference machine (CPU notes).
                 print(String(format: "step %@ (C \(memoryStorage)): median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
                              g.isStabilized ? "exp" : "sig", m.median * 1e6, m.minimum * 1e6,

@@ -103,6 +103,11 @@ public final class InferenceState<Scalar: KernelScalar> {
         return c
     }
 
+    /// With bfloat16 memory: step through the fused kernel's portable loop
+    /// even where the CPU has AVX512-BF16 (its vector path gives the same
+    /// bits; tests compare the two).
+    package var portableBF16Step = false
+
     /// Whether `step` enforces the non-finite policy on each token's inputs
     /// (`Documentation.docc/Math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
     /// to the step's O(DQK·DHV)). `prefill` follows its options'
@@ -144,7 +149,8 @@ public final class InferenceState<Scalar: KernelScalar> {
                     StepKernel.run(
                         heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps), threads: workers,
                         q: token.q, k: token.k, v: token.v, i: token.i, f: token.f,
-                        c: target.c, n: target.n, m: target.m, h: out, gates: gates, half: halfMemory?.view)
+                        c: target.c, n: target.n, m: target.m, h: out, gates: gates,
+                        half: halfMemory?.view(vectorBF16: StepKernel.hasVectorBF16 && !portableBF16Step))
                 }
             }
         }
@@ -244,7 +250,7 @@ private final class HalfMemoryStorage<Scalar: KernelScalar> {
     }
 
     /// The step kernel's view; valid while this storage lives.
-    var view: StepKernel.HalfMemory<Scalar> {
-        StepKernel.HalfMemory(format: format, bits: bits.baseAddress, rows: rows.baseAddress)
+    func view(vectorBF16: Bool) -> StepKernel.HalfMemory<Scalar> {
+        StepKernel.HalfMemory(format: format, bits: bits.baseAddress, rows: rows.baseAddress, vectorBF16: vectorBF16)
     }
 }
