@@ -48,7 +48,8 @@ public final class InferenceState<Scalar: KernelScalar> {
     ///
     /// With `memoryStorage` `.float16` or `.bfloat16` (Float only), C is
     /// kept in 16 bits — half the state's memory and memory traffic — and
-    /// widened to float32 row by row inside the step kernel.
+    /// widened to float32 row by row inside the step kernel (for bfloat16 in
+    /// registers, fused with the update: see ``MemoryStorage/bfloat16``).
     public init(_ state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6,
                 memoryStorage: MemoryStorage = .native) throws(TFLAError) {
         try Validation.requireRank(state.c, 4, "c")
