@@ -246,7 +246,10 @@ private final class HalfMemoryStorage<Scalar: KernelScalar> {
     init(format: MemoryStorage, count: Int, rows rowCount: Int) {
         precondition(Scalar.self == Float.self, "16-bit memory storage needs Float computation")
         self.format = format
-        bits = OwnedBuffer(capacity: count)
+        // Cache-line aligned: the bfloat16 step stores 32 values (64 bytes)
+        // at a time, and at 16-byte alignment every such store spans two
+        // lines (twice the traffic once C no longer fits the caches).
+        bits = OwnedBuffer(capacity: count, alignment: 64)
         rows = OwnedBuffer(capacity: rowCount)
     }
 
