@@ -23,8 +23,9 @@
 /// `h` (`columns` floats) receives the unscaled numerator sum_r q[r]·C'[r][j].
 /// With `vector` (only where `tfla_cpu_has_avx512_bf16()` is true: the
 /// caller checks once, as cpuid is slow) the rows are updated 32 columns at
-/// a time in registers; otherwise a portable loop runs. Both give the same bits: every value is computed by
-/// the same operations in the same order.
+/// a time in registers; otherwise a portable loop runs. Both give the same
+/// bits: every value is computed by the same operations in the same order.
+/// Tiles of other widths give the same bits too (columns are independent).
 void tfla_bf16_step_rows(bool vector, long rows, long columns, long row_stride,
                          float forget, float input, const float *q, const float *k,
                          const float *v, uint16_t *c, float *h);

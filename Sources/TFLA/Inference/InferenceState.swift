@@ -237,7 +237,7 @@ public final class InferenceState<Scalar: KernelScalar> {
 
 /// C of an ``InferenceState`` kept in 16 bits: the bits and the step's row
 /// buffer (`heads × valueDim` elements of the compute type, which is Float
-/// here), owned for the state's life.
+/// here; float16 only), owned for the state's life.
 private final class HalfMemoryStorage<Scalar: KernelScalar> {
     let format: MemoryStorage
     let bits: OwnedBuffer<UInt16>
@@ -250,7 +250,8 @@ private final class HalfMemoryStorage<Scalar: KernelScalar> {
         // at a time, and at 16-byte alignment every such store spans two
         // lines (twice the traffic once C no longer fits the caches).
         bits = OwnedBuffer(capacity: count, alignment: 64)
-        rows = OwnedBuffer(capacity: rowCount)
+        // The bfloat16 step converts in registers and needs no row buffer.
+        rows = OwnedBuffer(capacity: format == .bfloat16 ? 0 : rowCount)
     }
 
     /// The step kernel's view; valid while this storage lives.
