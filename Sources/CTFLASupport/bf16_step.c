@@ -48,7 +48,8 @@ static void step_columns(long rows, long first, long last, long row_stride, floa
 
 #define TFLA_BF16_STEP_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl,fma")))
 
-// Row r's slice of 16·(J + 2) columns at `row`: widen 32 values, update them
+// Columns 16·J … 16·J + 31 of one row of C at `row` (the row's weighted key
+// i′·k_r and query q_r broadcast): widen the 32 values, update them
 // (C′ = fma(f′, C, (i′k_r)·v)), accumulate h ← fma(q_r, C′, h), narrow and
 // store. The widening zero-extends and shifts each value into the upper
 // half of a float32 (exact).
