@@ -18,11 +18,14 @@ public enum StepBenchmark {
     }
 
     /// Runs `steps` float32 steps (after 10 warm-up steps) on random inputs.
+    /// `portableBF16Step` forces the bfloat16 step's portable loop.
     public static func run(batch: Int, heads: Int, keyDim: Int, valueDim: Int, gate: Gate,
-                           threads: Int, steps: Int, memoryStorage: MemoryStorage = .native) throws -> Measurement {
+                           threads: Int, steps: Int, memoryStorage: MemoryStorage = .native,
+                           portableBF16Step: Bool = false) throws -> Measurement {
         let state = try InferenceState<Float>(batch: batch, heads: heads, keyDim: keyDim, valueDim: valueDim, gate: gate,
                                               memoryStorage: memoryStorage)
         state.threads = threads
+        state.portableBF16Step = portableBF16Step
         let x = MLSTMInputs<Float>.random(
             ProblemShape(batch: batch, heads: heads, sequence: 1, keyDim: keyDim, valueDim: valueDim), seed: 3)
         let q = try x.q.reshaped([batch, heads, keyDim]), k = try x.k.reshaped([batch, heads, keyDim])

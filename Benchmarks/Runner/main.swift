@@ -40,7 +40,11 @@ struct BenchRunner: ParsableCommand {
     @Flag(help: "Print single-thread GEMM rates at the kernel's product shapes (with --backward: the backward's) and exit.")
     var gemmProbe = false
     @Flag(help: "Benchmark the generation step (B=1, NH=8, DQK=256, DHV=512) instead and exit.") var step = false
-    @Option(help: "With --step: how C is stored (native, float16, bfloat16).") var memoryStorage = "native"
+    @Option(help: "With --step: how C is stored (native, float16, bfloat16, bfloat16-portable: the bf16 step's portable loop).") var memoryStorage = "native"
+    @Option(help: "With --step: instead of timing, generate this many tokens at the 7B head (B=1) and print the error of h and C against a float64 state at each of these counts, comma-separated (e.g. 1024,8192), for realistic and extreme gates.")
+    var stepAccuracy: String?
+    @Option(help: "With --step-accuracy: add this to every forget pre-activation (5: f ≈ 0.9997, a long memory).")
+    var forgetShift: Float = 0
     @Flag(help: "Benchmark forward (training mode) + backward instead.") var backward = false
     @Option(help: "With --backward: gradient modes, comma-separated (exact, reference).") var gradientModes = "exact"
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
@@ -201,10 +205,27 @@ struct BenchRunner: ParsableCommand {
             return
         }
         if step {
-            let storage: MemoryStorage = memoryStorage == "float16" ? .float16 : memoryStorage == "bfloat16" ? .bfloat16 : .native
+            let storage: MemoryStorage = memoryStorage == "float16" ? .float16
+                : memoryStorage.hasPrefix("bfloat16") ? .bfloat16 : .native
+            if let stepAccuracy {
+                let checkpoints = stepAccuracy.split(separator: ",").compactMap { Int($0) }.sorted()
+                for distribution in ["realistic", "extreme"] {
+                    for g in gates {
+                        let results = try StepAccuracy.run(heads: 8, keyDim: 256, valueDim: 512, gate: g, gates: distribution,
+                                                           memoryStorage: storage, checkpoints: checkpoints,
+                                                           forgetShift: forgetShift, threads: threads)
+                        for r in results {
+                            print(String(format: "step accuracy %@%@ %@ (C \(memoryStorage)) after %d tokens: h %.2e, C %.2e",
+                                         distribution, forgetShift == 0 ? "" : " f̃+\(forgetShift)", g.isStabilized ? "exp" : "sig", r.tokens, r.h, r.c))
+                        }
+                    }
+                }
+                return
+            }
             for g in gates {
                 let m = try StepBenchmark.run(batch: stepBatch, heads: 8, keyDim: 256, valueDim: 512, gate: g,
-                                              threads: threads, steps: repeats * 200, memoryStorage: storage)
+                                              threads: threads, steps: repeats * 200, memoryStorage: storage,
+                                              portableBF16Step: memoryStorage == "bfloat16-portable")
                 // 25 GB/s: two-core DRAM triad bandwidth on the reference machine (CPU notes).
                 print(String(format: "step %@ (C \(memoryStorage)): median %.1f µs, min %.1f µs, state %.1f MB, DRAM floor %.1f µs, %.0f B allocated/step",
                              g.isStabilized ? "exp" : "sig", m.median * 1e6, m.minimum * 1e6,

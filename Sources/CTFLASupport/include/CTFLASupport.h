@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "CTFLABF16.h"
+#include "CTFLABF16Step.h"
 
 /// Instruction-set features of the running CPU, as far as the operating
 /// system has enabled them (xgetbv checks the saved register state).

@@ -48,7 +48,8 @@ public final class InferenceState<Scalar: KernelScalar> {
     ///
     /// With `memoryStorage` `.float16` or `.bfloat16` (Float only), C is
     /// kept in 16 bits — half the state's memory and memory traffic — and
-    /// widened to float32 row by row inside the step kernel.
+    /// widened to float32 row by row inside the step kernel (for bfloat16 in
+    /// registers, fused with the update: see ``MemoryStorage/bfloat16``).
     public init(_ state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6,
                 memoryStorage: MemoryStorage = .native) throws(TFLAError) {
         try Validation.requireRank(state.c, 4, "c")
@@ -103,6 +104,11 @@ public final class InferenceState<Scalar: KernelScalar> {
         return c
     }
 
+    /// With bfloat16 memory: step through the fused kernel's portable loop
+    /// even where the CPU has AVX512-BF16 (its vector path gives the same
+    /// bits; tests compare the two).
+    package var portableBF16Step = false
+
     /// Whether `step` enforces the non-finite policy on each token's inputs
     /// (`Documentation.docc/Math.md`, "Non-finite inputs"; O(DQK + DHV) per head, next
     /// to the step's O(DQK·DHV)). `prefill` follows its options'
@@ -144,7 +150,8 @@ public final class InferenceState<Scalar: KernelScalar> {
                     StepKernel.run(
                         heads: shape.batchHeads, keyDim: dqk, valueDim: dhv, gate: gate, eps: Double(eps), threads: workers,
                         q: token.q, k: token.k, v: token.v, i: token.i, f: token.f,
-                        c: target.c, n: target.n, m: target.m, h: out, gates: gates, half: halfMemory?.view)
+                        c: target.c, n: target.n, m: target.m, h: out, gates: gates,
+                        half: halfMemory?.view(vectorBF16: StepKernel.hasVectorBF16 && !portableBF16Step))
                 }
             }
         }
@@ -230,7 +237,7 @@ public final class InferenceState<Scalar: KernelScalar> {
 
 /// C of an ``InferenceState`` kept in 16 bits: the bits and the step's row
 /// buffer (`heads × valueDim` elements of the compute type, which is Float
-/// here), owned for the state's life.
+/// here; float16 only), owned for the state's life.
 private final class HalfMemoryStorage<Scalar: KernelScalar> {
     let format: MemoryStorage
     let bits: OwnedBuffer<UInt16>
@@ -239,12 +246,16 @@ private final class HalfMemoryStorage<Scalar: KernelScalar> {
     init(format: MemoryStorage, count: Int, rows rowCount: Int) {
         precondition(Scalar.self == Float.self, "16-bit memory storage needs Float computation")
         self.format = format
-        bits = OwnedBuffer(capacity: count)
-        rows = OwnedBuffer(capacity: rowCount)
+        // Cache-line aligned: the bfloat16 step stores 32 values (64 bytes)
+        // at a time, and at 16-byte alignment every such store spans two
+        // lines (twice the traffic once C no longer fits the caches).
+        bits = OwnedBuffer(capacity: count, alignment: 64)
+        // The bfloat16 step converts in registers and needs no row buffer.
+        rows = OwnedBuffer(capacity: format == .bfloat16 ? 0 : rowCount)
     }
 
     /// The step kernel's view; valid while this storage lives.
-    var view: StepKernel.HalfMemory<Scalar> {
-        StepKernel.HalfMemory(format: format, bits: bits.baseAddress, rows: rows.baseAddress)
+    func view(vectorBF16: Bool) -> StepKernel.HalfMemory<Scalar> {
+        StepKernel.HalfMemory(format: format, bits: bits.baseAddress, rows: rows.baseAddress, vectorBF16: vectorBF16)
     }
 }

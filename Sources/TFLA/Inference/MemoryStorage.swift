@@ -8,6 +8,11 @@ public enum MemoryStorage: Sendable, Hashable {
     /// C in IEEE half precision (11 significant bits), float32 arithmetic.
     case float16
     /// C in bfloat16 (8 significant bits), float32 arithmetic.
+    ///
+    /// The step updates C in one fused pass: each row is widened, updated
+    /// (C′ = fma(f′, C, (i′k)·v)), accumulated into h (fma) and rounded back
+    /// to nearest even in registers, with AVX512-BF16 where the CPU has it
+    /// and a portable loop of the same bits elsewhere.
     case bfloat16
 
     /// 16-bit values → float32.

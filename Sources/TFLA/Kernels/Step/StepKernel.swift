@@ -1,3 +1,4 @@
+import CTFLASupport
 import RealModule
 
 /// The fused generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
@@ -20,12 +21,20 @@ enum StepKernel {
 
     /// C kept in 16 bits: the raw storage and a row buffer of
     /// `heads × valueDim` elements of the compute type (one row per work
-    /// item at a time). 16-bit storage widens to and narrows from float32,
-    /// so the compute type must be Float (checked at the kernel's entry).
+    /// item at a time; float16 only). 16-bit storage widens to and narrows
+    /// from float32, so the compute type must be Float (checked at the
+    /// kernel's entry). bfloat16 goes through the fused kernel
+    /// `tfla_bf16_step_rows` (`CTFLASupport/bf16_step.c`), which converts in
+    /// registers and needs no row buffer; it computes C′ = fma(f′, C, (i′k)·v)
+    /// and h = Σ fma(q, C′, h) in float32 and rounds C′ to nearest even.
     struct HalfMemory<Scalar: KernelScalar> {
         let format: MemoryStorage
         let bits: UnsafeMutablePointer<UInt16>
         let rows: UnsafeMutablePointer<Scalar>
+        /// For bfloat16: the AVX512-BF16 path of the fused kernel
+        /// (`tfla_bf16_step_rows`) rather than its portable loop. Both give
+        /// the same bits.
+        let vectorBF16: Bool
 
         /// Widens `count` values at `offset` of the bits into `row`.
         @inline(__always)
@@ -39,6 +48,10 @@ enum StepKernel {
             row.withMemoryRebound(to: Float.self, capacity: count) { format.narrow($0, count: count, into: bits + offset) }
         }
     }
+
+    /// Whether this CPU runs the fused bfloat16 step's AVX512-BF16 path
+    /// (checked once: cpuid is slow, in a virtual machine especially).
+    static let hasVectorBF16: Bool = tfla_cpu_has_avx512_bf16()
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -89,26 +102,15 @@ enum StepKernel {
                 qn += qh[d] * nh[d]
                 qk += qh[d] * kh[d]
             }
-            for col in 0..<count { hh[col] = 0 }
-            for d in 0..<dqk {
-                let offset = (head * dqk + d) * dhv + start
-                // With 16-bit storage the row is widened into this item's own
-                // slice of the row buffer (items cover disjoint columns).
-                let row = half.map { half in
-                    let buffer = half.rows + head * dhv + start
-                    half.widen(offset, count: count, into: buffer)
-                    return buffer
-                } ?? c + offset
-                let weightedKey = input * kh[d]
-                let query = qh[d]
-                for col in 0..<count {
-                    let updated = forget * row[col] + weightedKey * vh[col]
-                    row[col] = updated
-                    hh[col] += query * updated
-                }
-                if let half {
-                    half.narrow(half.rows + head * dhv + start, count: count, into: offset)
-                }
+            if let half, half.format == .bfloat16 {
+                // C in bfloat16: one fused pass widens, updates, accumulates
+                // the numerator into hh and narrows, in registers.
+                tfla_bf16_step_rows(
+                    half.vectorBF16, dqk, count, dhv, Float(gates.forget[head]), Float(gates.input[head]),
+                    floats(qh), floats(kh), floats(vh), half.bits + head * dqk * dhv + start, floats(hh))
+            } else {
+                accumulate(dqk: dqk, dhv: dhv, count: count, head: head, start: start, forget: forget, input: input,
+                           q: qh, k: kh, v: vh, c: c, h: hh, half: half)
             }
             let s = Scalar(scale)
             guard gate.normalizes else {
@@ -126,5 +128,49 @@ enum StepKernel {
             for d in 0..<dqk { nh[d] = forget * nh[d] + input * kh[d] }
             m[head] = Scalar(gates.stabilizer[head])
         }
+    }
+
+    /// The pass over one work item's tile for C in the compute type or in
+    /// float16: C ← f′·C + i′·k vᵀ and h ← q̂ᵀC (numerator, unscaled), with
+    /// 16-bit rows widened into the item's slice of the row buffer.
+    @inline(__always)
+    private static func accumulate<Scalar: KernelScalar>(
+        dqk: Int, dhv: Int, count: Int, head: Int, start: Int, forget: Scalar, input: Scalar,
+        q qh: UnsafePointer<Scalar>, k kh: UnsafePointer<Scalar>, v vh: UnsafePointer<Scalar>,
+        c: UnsafeMutablePointer<Scalar>, h hh: UnsafeMutablePointer<Scalar>, half: HalfMemory<Scalar>?
+    ) {
+        for col in 0..<count { hh[col] = 0 }
+        for d in 0..<dqk {
+            let offset = (head * dqk + d) * dhv + start
+            // With 16-bit storage the row is widened into this item's own
+            // slice of the row buffer (items cover disjoint columns).
+            let row = half.map { half in
+                let buffer = half.rows + head * dhv + start
+                half.widen(offset, count: count, into: buffer)
+                return buffer
+            } ?? c + offset
+            let weightedKey = input * kh[d]
+            let query = qh[d]
+            for col in 0..<count {
+                let updated = forget * row[col] + weightedKey * vh[col]
+                row[col] = updated
+                hh[col] += query * updated
+            }
+            if let half {
+                half.narrow(half.rows + head * dhv + start, count: count, into: offset)
+            }
+        }
+    }
+
+    /// `pointer` as float32 (the compute type is Float wherever C is in
+    /// bfloat16).
+    @inline(__always)
+    private static func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
+        UnsafeRawPointer(pointer).assumingMemoryBound(to: Float.self)
+    }
+
+    @inline(__always)
+    private static func floats<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Float.self)
     }
 }
