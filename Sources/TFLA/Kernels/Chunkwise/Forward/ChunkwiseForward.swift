@@ -49,14 +49,20 @@ extension Chunkwise {
     /// ``forward(_:gate:initialState:eps:options:)``, bit for bit.
     ///
     /// A fresh h is new memory, and the operating system clears every page
-    /// of it on its first write. At the 7B head (134 MB of h) that costs
-    /// about as much as a fifth of a bf16 forward on two cores
-    /// (`Docs/performance.md`). Writing into the h of an earlier call, or
+    /// of it on its first write: 134 MB at the 7B head, 30–55 ms for two
+    /// threads writing alone, partly hidden behind the products inside a
+    /// forward (`Docs/performance.md`). Writing into the h of an earlier call, or
     /// into memory wrapped with ``Tensor/init(shape:wrapping:)``, skips it.
     /// `h` is written in place when it is the only copy of its storage (a
     /// shared copy is detached first, as for every write to a ``Tensor``).
     ///
     /// - Parameters:
+    ///   - inputs: q, k, v, i, f (see ``MLSTMInputs``).
+    ///   - gate: exponential or sigmoid input gate.
+    ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
+    ///     for the sigmoid gate.
+    ///   - eps: added to the denominator; finite and ≥ 0.
+    ///   - options: tiling, threads and precision.
     ///   - h: receives h; its shape must be v's, `(B, NH, S, DHV)`. Its
     ///     contents are unspecified when the call throws after validation
     ///     (a non-finite value found in the outputs).
@@ -155,7 +161,6 @@ extension Chunkwise {
                         context.nonFinite = nonFinite
                         context.products = options.productKernel
                         context.streamsOutput = options.streamsOutput
-                            ?? (shape.valueShape.reduce(MemoryLayout<Scalar>.stride, *) >= ChunkwiseOptions.streamingThreshold)
                         guard stateStride != nil else {
                             scan([context], save: nil)
                             return nil

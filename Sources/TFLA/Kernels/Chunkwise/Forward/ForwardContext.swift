@@ -45,7 +45,7 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// How the products are computed (`ChunkwiseOptions.precision`).
     var products: ProductKernel = .native
     /// Whether the output kernel computes each chunk's h in a private tile
-    /// and streams it out (`ChunkwiseOptions.streamsOutput`).
+    /// and streams it out (`ChunkwiseOptions.streamsOutput`, off by default).
     var streamsOutput = false
 
     /// The one way a forward context is made: by the forward, the packed
