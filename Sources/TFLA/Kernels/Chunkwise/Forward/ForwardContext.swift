@@ -111,7 +111,8 @@ final class ForwardScratch<Scalar: KernelScalar> {
     let memoryTile: OwnedBuffer<Scalar>
     /// With AMX products: the running C tile as the state update leaves it,
     /// rounded to bfloat16 in the tile layout of the next chunk's Q·C
-    /// (`BF16Products.swift`), so that C is not converted twice.
+    /// (`BF16Products.swift`): converted while the update holds it, not in a
+    /// separate pass before Q·C.
     let packedState: OwnedBuffer<UInt32>
     /// One chunk's h rows when the output is streamed.
     let outputTile: OwnedBuffer<Scalar>
