@@ -117,6 +117,16 @@ static void convert_row(const float *x, long count, uint16_t *out) {
     }
 }
 
+// (top j, bottom j) rounded to bf16 pairs, as 16 32-bit words.
+TFLA_BF16_TARGET
+static inline __m512i interleaved_pairs(__m512 top, __m512 bottom) {
+    // cvtne2ps gives [top 0..15 | bottom 0..15] as bf16; the permutation
+    // interleaves them into (top j, bottom j) pairs.
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(bottom, top));
+}
+
 // out[j] = (bf16 of r0[j]) | (bf16 of r1[j]) << 16 for j < count, zero up
 // to `padded`; a NULL r1 reads as zeros (the pad of an odd k).
 TFLA_BF16_TARGET
@@ -124,13 +134,12 @@ static void pair_rows(const float *r0, const float *r1, long count, long padded,
     for (long j = 0; j < padded; j += 16) {
         long left = count - j;
         __mmask16 mask = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-        __m512i low = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, r0 + j)));
-        __m512i high = r1 ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, r1 + j)))
-                          : _mm512_setzero_si512();
+        __m512 top = _mm512_maskz_loadu_ps(mask, r0 + j);
+        __m512 bottom = r1 ? _mm512_maskz_loadu_ps(mask, r1 + j) : _mm512_setzero_ps();
         // Stores stop at `padded` (not a multiple of 16 for a transposed A).
         long room = padded - j;
         __mmask16 store = room >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << room) - 1);
-        _mm512_mask_storeu_epi32((void *)(out + j), store, _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
+        _mm512_mask_storeu_epi32((void *)(out + j), store, interleaved_pairs(top, bottom));
     }
 }
 
@@ -380,15 +389,6 @@ static void transpose_into_tiles(const uint32_t *src, long stride, long rows, lo
 
 // Rows r and r + 1 of a 32 x 32 block (row stride 32) as one row of a B
 // tile: 16 pairs (C[r][j], C[r + 1][j]) for columns j0..j0+15, rounded.
-TFLA_BF16_TARGET
-static inline __m512i interleaved_pairs(__m512 top, __m512 bottom) {
-    // cvtne2ps gives [top 0..15 | bottom 0..15] as bf16; the permutation
-    // interleaves them into (top j, bottom j) pairs.
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(bottom, top));
-}
-
 TFLA_BF16_TARGET
 static inline __m512i pair_of_rows(const float *top, const float *bottom) {
     return interleaved_pairs(_mm512_loadu_ps(top), _mm512_loadu_ps(bottom));
