@@ -33,10 +33,13 @@ test: deps
 
 # The AMX bf16 products' packing and blocking, with the tile instructions
 # emulated in software (so it runs on CPUs without AMX), under ASan and
-# UBSan. Tests/AMXCheck/amx_check.c says how to check real tiles.
+# UBSan. Tests/AMXCheck/amx_check.c says how to check real tiles. First,
+# the C target's portable branches (what non-x86 CPUs compile) must compile.
 CC ?= cc
 amx-check:
 	@mkdir -p .build
+	@for source in Sources/CTFLASupport/*.c; do \
+		$(CC) -fsyntax-only -Wall -Werror -DTFLA_PORTABLE_ONLY -ISources/CTFLASupport/include "$$source" || exit 1; done
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -DEMULATE \
 		-ISources/CTFLASupport/include Tests/AMXCheck/amx_check.c -o .build/amx-check -lm -lpthread
 	.build/amx-check

@@ -2,24 +2,15 @@
 // rounding they share with the float32 fallback, and CPU detection.
 #include "CTFLABF16.h"
 #include "CTFLASupport.h"
+#include "bf16_bits.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint32_t bf16_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    uint32_t nan = (u >> 16) | 0x40u;
-    uint32_t zero = (u >> 16) & 0x8000u;
-    rounded = (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
-    return (u & 0x7f800000u) == 0 ? zero : rounded;
-}
-
 float tfla_bf16_round(float x) {
-    uint32_t u = bf16_bits(x) << 16;
+    uint32_t u = (uint32_t)tfla_bf16_bits(x) << 16;
     float y;
     memcpy(&y, &u, sizeof y);
     return y;
@@ -81,7 +72,7 @@ const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long
     return out;
 }
 
-#if defined(__x86_64__)
+#if TFLA_X86_KERNELS
 #include <cpuid.h>
 #include <immintrin.h>
 
@@ -102,7 +93,7 @@ enum { MR = 8, NR = 32 };
 #define TFLA_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 
 // `count` floats as bfloat16 bits (vcvtneps2bf16: ties to even,
-// subnormals to zero, NaN quiet: the same bits as bf16_bits).
+// subnormals to zero, NaN quiet: the same bits as tfla_bf16_bits).
 TFLA_BF16_TARGET
 static void convert_row(const float *x, long count, uint16_t *out) {
     long j = 0;
@@ -596,26 +587,6 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
 #else
 bool tfla_cpu_has_avx512_bf16(void) { return false; }
 bool tfla_cpu_has_amx_bf16(void) { return false; }
-// The `rows` x `cols` values at the top left of `block` (row stride 32),
-// zeros around them, as k-step `step` of column strips `strip` and
-// `strip` + 1 of a packed B operand (`steps` k-steps per strip).
-TFLA_BF16_TARGET
-static void pack_result_block(float *block, long rows, long cols, long strip, long step, long steps, uint32_t *packed) {
-    for (long r = 0; r < 32; r++) {
-        for (long col = 0; col < 32; col += 16) {
-            long left = r < rows ? cols - col : 0;
-            __mmask16 keep = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-            _mm512_store_ps(block + r * 32 + col, _mm512_maskz_mov_ps(keep, _mm512_load_ps(block + r * 32 + col)));
-        }
-    }
-    for (long half = 0; half < (cols > 16 ? 2 : 1); half++) {
-        uint32_t *tile = packed + ((strip + half) * steps + step) * TILE_WORDS;
-        for (long pair = 0; pair < 16; pair++)
-            _mm512_storeu_si512((void *)(tile + pair * 16),
-                                pair_of_rows(block + 2 * pair * 32 + half * 16, block + (2 * pair + 1) * 32 + half * 16));
-    }
-}
-
 long tfla_amx_packed_words(long k, long n) { return ((n + 15) / 16) * ((k + 31) / 32) * 256; }
 
 void tfla_amx_bf16_gemm_packing_result(bool transpose_a, bool transpose_b, long m, long n, long k,

@@ -1,6 +1,7 @@
 // The generation step on a matrix memory stored in bfloat16: widen, update,
 // accumulate h and narrow in one pass over C (CTFLABF16Step.h).
 #include "CTFLABF16Step.h"
+#include "bf16_bits.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -11,18 +12,6 @@ static inline float widen_bf16(uint16_t bits) {
     float x;
     memcpy(&x, &u, sizeof x);
     return x;
-}
-
-// Round to nearest even; NaN quiet; subnormals to signed zero: the bits of
-// vcvtne2ps2bf16 and of tfla_bf16_round.
-static inline uint16_t narrow_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    uint32_t nan = (u >> 16) | 0x40u;
-    uint32_t zero = (u >> 16) & 0x8000u;
-    rounded = (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
-    return (uint16_t)((u & 0x7f800000u) == 0 ? zero : rounded);
 }
 
 // Columns [first, last) of the tile, one value at a time: the portable path,
@@ -38,12 +27,12 @@ static void step_columns(long rows, long first, long last, long row_stride, floa
             const float increment = weighted_key * v[j];
             const float updated = fmaf(forget, widen_bf16(row[j]), increment);
             h[j] = fmaf(query, updated, h[j]);
-            row[j] = narrow_bf16(updated);
+            row[j] = tfla_bf16_bits(updated);
         }
     }
 }
 
-#if defined(__x86_64__)
+#if TFLA_X86_KERNELS
 #include <immintrin.h>
 
 #define TFLA_BF16_STEP_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl,fma")))

@@ -1,11 +1,12 @@
 // Row copies with non-temporal stores: a kernel's finished output rows go to
 // memory without first reading the destination lines into the cache.
 #include "CTFLASupport.h"
+#include "bf16_bits.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__)
+#if TFLA_X86_KERNELS
 #include <emmintrin.h>
 
 void tfla_stream_rows(const void *source, long source_stride, void *target, long target_stride,
