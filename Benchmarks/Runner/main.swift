@@ -50,8 +50,6 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
     @Option(help: "Forward products: float32, bf16 (bfloat16 operands, float32 accumulation) or both (each configuration in both, one after the other). With --gemm-probe: the products' rates in that precision next to sgemm's.")
     var precision = "float32"
-    @Option(help: "How the forward writes h, comma-separated: cached (in place, the default) or streamed (non-temporal stores from a private tile).")
-    var outputStores = "cached"
     @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
     var outputs = "fresh"
     @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
@@ -280,13 +278,6 @@ struct BenchRunner: ParsableCommand {
         case "both": outputChoices = [false, true]
         default: throw ValidationError("--outputs is fresh, reused or both, not '\(outputs)'")
         }
-        let storeChoices: [Bool] = try outputStores.split(separator: ",").map {
-            switch $0 {
-            case "streamed": return true
-            case "cached": return false
-            default: throw ValidationError("--output-stores takes cached or streamed, not '\($0)'")
-            }
-        }
         if outputChoices.contains(true), mode == "training" { throw ValidationError("--outputs reused is for the inference forward") }
         if precision != "float32" {
             print("bf16 products: " + paths.map { "\(Self.label($0)) = \(BF16Products.describe($0))" }.joined(separator: ", "))
@@ -309,14 +300,10 @@ struct BenchRunner: ParsableCommand {
                                 for path in p == .float32 ? [BF16Products.Path.automatic] : paths {
                                     options.bf16Path = path
                                     for reuse in outputChoices {
-                                        for stores in storeChoices {
-                                            options.streamsOutput = stores
-                                            let storeLabel = storeChoices.count > 1 ? (stores ? "+nt" : "+cached") : (stores ? "+nt" : "")
-                                            let name = entry.name + (p == .float32 ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "") + storeLabel
-                                            configurations.append(ForwardConfiguration(name: name, shape: shape, gate: g, options: options,
-                                                                                       stateStride: mode == "training" ? 1 : nil,
-                                                                                       reusesOutput: reuse))
-                                        }
+                                        let name = entry.name + (p == .float32 ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
+                                        configurations.append(ForwardConfiguration(name: name, shape: shape, gate: g, options: options,
+                                                                                   stateStride: mode == "training" ? 1 : nil,
+                                                                                   reusesOutput: reuse))
                                     }
                                 }
                             }

@@ -29,13 +29,6 @@ const char *tfla_build_isa(void);
 
 
 
-/// Copies `rows` rows of `row_bytes` bytes (strides in bytes) with
-/// non-temporal stores where the target is 16-byte aligned, then a store
-/// fence: for outputs too large to stay in the caches, so that their lines
-/// are not read from memory before being overwritten.
-void tfla_stream_rows(const void *source, long source_stride, void *target, long target_stride,
-                      long rows, long row_bytes);
-
 /// The number of CPUs this process may run on (its affinity mask), or 0
 /// when unknown.
 int tfla_available_cpus(void);

@@ -51,31 +51,3 @@ struct ForwardIntoTests {
         #expect(h.shape == [2, 2, 300, 47] && h.scalars.allSatisfy { $0 == 7 })
     }
 }
-
-/// h streamed out of a private tile (non-temporal stores, the default for
-/// large h) has the bits of h written in place.
-@Suite("Streamed outputs")
-struct StreamedOutputTests {
-    @Test func streamedEqualsInPlace() throws {
-        let shape = ProblemShape(batch: 2, heads: 1, sequence: 203, keyDim: 24, valueDim: 37)
-        let x = MLSTMInputs<Float>.random(shape, seed: 21)
-        let wide = MLSTMInputs<Double>.random(shape, seed: 22)
-        for var options in [ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 5, parallelism: 3),
-                            ChunkwiseOptions(chunkSize: 64, parallelism: 2), ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2)] {
-            for gate in [Gate.exponential, .sigmoid(normalize: true)] {
-                options.streamsOutput = false
-                let cached = try Chunkwise.forward(x, gate: gate, options: options)
-                let cachedWide = try Chunkwise.forward(wide, gate: gate, options: options)
-                let cachedTraining = try Chunkwise.trainingForward(x, gate: gate, stateStride: 2, options: options)
-                options.streamsOutput = true
-                let streamed = try Chunkwise.forward(x, gate: gate, options: options)
-                let streamedWide = try Chunkwise.forward(wide, gate: gate, options: options)
-                let streamedTraining = try Chunkwise.trainingForward(x, gate: gate, stateStride: 2, options: options)
-                #expect(streamed.h.scalars == cached.h.scalars, "\(options.chunkSize) \(gate)")
-                #expect(streamedWide.h.scalars == cachedWide.h.scalars, "\(options.chunkSize) \(gate) Double")
-                #expect(streamedTraining.h.scalars == cachedTraining.h.scalars, "\(options.chunkSize) \(gate) training")
-                #expect(streamed.state.c.scalars == cached.state.c.scalars)
-            }
-        }
-    }
-}

@@ -57,11 +57,6 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     public var precision: Precision = .float32
     /// Where bf16 products come from (tests compare the paths).
     package var bf16Path: BF16Products.Path = .automatic
-    /// Whether the forward streams finished h rows to memory (non-temporal
-    /// stores from a private tile) instead of writing them in place.
-    /// Measured slower on the 2-core machine and inconclusive on the
-    /// 16-core host (`Docs/performance.md`), so off; benchmarks compare.
-    package var streamsOutput = false
     /// The forward's products that ``Precision/bf16Products`` computes in
     /// float32 from the unrounded operands: the denominator's
     /// (``ForwardProducts/denominator``). Tests and the accuracy table set

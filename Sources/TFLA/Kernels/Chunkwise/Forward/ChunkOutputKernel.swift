@@ -1,4 +1,3 @@
-import CTFLASupport
 import RealModule
 
 /// The output kernel of the chunkwise forward (`Documentation.docc/Math.md` §3, §6).
@@ -20,20 +19,16 @@ extension Chunkwise {
         let interDot = scratch.interDot.baseAddress
         let rowScale = scratch.rowScale.baseAddress
         let q = context.q + token * dqk
-        // h rows of this chunk: in place, or in a private tile streamed out
-        // at the end (`ForwardContext.streamsOutput`).
-        let streams = context.streamsOutput
-        let target = context.h + token * dhv + column
-        let (h, ldh) = streams ? (scratch.outputTile.baseAddress, width) : (target, dhv)
+        let h = context.h + token * dhv + column
         // Inter-chunk term for the whole chunk at once (one large GEMM):
         // h_t = α_t·q_tᵀC₋ and the denominator part α_t·q_t·n₋.
-        context.interProduct(length: length, width: width, q: q, c: c, ldc: ldc, h: h, ldh: ldh,
+        context.interProduct(length: length, width: width, q: q, c: c, ldc: ldc, h: h, ldh: dhv,
                              packedState: packedState ? UnsafePointer(scratch.packedState.baseAddress) : nil)
         context.product(.normalizer, transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
                     alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
         for t in 0..<length {
             let alpha = Scalar(gates.interScale[t])
-            let ht = h + t * ldh
+            let ht = h + t * dhv
             for col in 0..<width { ht[col] *= alpha }
             interDot[t] *= alpha
             rowSum[t] = 0
@@ -74,7 +69,7 @@ extension Chunkwise {
                 }
                 context.product(.intra, transposeA: false, transposeB: false, m: rows, n: width, k: keys,
                             alpha: 1, a: weights, lda: ldw, b: context.v + (token + keyStart) * dhv + column, ldb: dhv,
-                            beta: 1, c: h + rowStart * ldh, ldc: ldh)
+                            beta: 1, c: h + rowStart * dhv, ldc: dhv)
             }
         }
         if column == 0, let arguments = context.denominatorArguments {
@@ -85,7 +80,7 @@ extension Chunkwise {
             for t in 0..<length {
                 let floor = Scalar(gates.denominatorFloor[t])
                 let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
-                let ht = h + t * ldh
+                let ht = h + t * dhv
                 for col in 0..<width { ht[col] *= inverse }
             }
         }
@@ -93,14 +88,10 @@ extension Chunkwise {
         // q, k, v and the gates reaches some h (`Documentation.docc/Math.md`, "Non-finite
         // inputs"), so finite outputs prove finite inputs.
         if let flag = context.nonFinite {
-            for t in 0..<length where !ValueCheck.allFinite(UnsafePointer(h + t * ldh), count: width) {
+            for t in 0..<length where !ValueCheck.allFinite(UnsafePointer(h + t * dhv), count: width) {
                 flag.raise()
                 break
             }
-        }
-        if streams {
-            let size = MemoryLayout<Scalar>.stride
-            tfla_stream_rows(h, ldh * size, target, dhv * size, length, width * size)
         }
     }
 }

@@ -160,7 +160,6 @@ extension Chunkwise {
                             output: ForwardOutputPointers(h: hOut, state: final))
                         context.nonFinite = nonFinite
                         context.products = options.productKernel
-                        context.streamsOutput = options.streamsOutput
                         guard stateStride != nil else {
                             scan([context], save: nil)
                             return nil

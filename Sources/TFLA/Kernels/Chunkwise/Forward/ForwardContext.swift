@@ -44,9 +44,6 @@ struct ForwardContext<Scalar: KernelScalar> {
     var nonFinite: NonFiniteFlag?
     /// How the products are computed (`ChunkwiseOptions.precision`).
     var products: ProductKernel = .native
-    /// Whether the output kernel computes each chunk's h in a private tile
-    /// and streams it out (`ChunkwiseOptions.streamsOutput`, off by default).
-    var streamsOutput = false
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.
@@ -114,8 +111,6 @@ final class ForwardScratch<Scalar: KernelScalar> {
     /// (`BF16Products.swift`): converted while the update holds it, not in a
     /// separate pass before Q·C.
     let packedState: OwnedBuffer<UInt32>
-    /// One chunk's h rows when the output is streamed.
-    let outputTile: OwnedBuffer<Scalar>
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
         let tiling = context.tiling
@@ -127,7 +122,6 @@ final class ForwardScratch<Scalar: KernelScalar> {
         interDot = OwnedBuffer(capacity: tiling.chunk)
         rowScale = OwnedBuffer(capacity: tiling.chunk)
         memoryTile = OwnedBuffer(capacity: max(memoryTileCount, 1))
-        outputTile = OwnedBuffer(capacity: context.streamsOutput ? tiling.chunk * min(tiling.dhv, context.shape.valueDim) : 1)
         packedState = OwnedBuffer(capacity: context.packsState
             ? BF16Products.packedWords(k: context.shape.keyDim, n: min(tiling.dhv, context.shape.valueDim)) : 1)
     }
