@@ -3,7 +3,7 @@
 // products"). Not part of the build; needs Debian's libdnnl-dev:
 //
 //   apt-get install -y libdnnl-dev
-//   clang -O2 -march=native -ISources/CTFLASupport/include Scripts/onednn-bf16-probe.c \
+//   clang -O2 -march=native -ISources/CTFLASupport/include Scripts/probes/onednn-bf16-probe.c \
 //       Sources/CTFLASupport/bf16.c Sources/CTFLASupport/cpu.c -o /tmp/onednn-probe -ldnnl
 //   OMP_NUM_THREADS=1 /tmp/onednn-probe
 //
