@@ -8,7 +8,7 @@
 //
 // Two copies at once (`/tmp/bf16-step 32 1 200 & /tmp/bf16-step 32 1 200`)
 // stand for the two workers of a B = 8 step. Only run the vector path on a
-// CPU with AVX512-BF16. Docs/performance.md ("The step in bf16") quotes it.
+// CPU with AVX512-BF16. Docs/log/generation-step.md ("The step in bf16") quotes it.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // oneDNN's bf16 matmul against the library's bf16 products, one thread, at
-// the chunkwise forward's tile shapes (Docs/performance.md, "bf16
-// products"). Not part of the build; needs Debian's libdnnl-dev:
+// the chunkwise forward's tile shapes (Docs/log/bf16-avx512.md, "bf16
+// products (AVX512-BF16)"). Not part of the build; needs Debian's libdnnl-dev:
 //
 //   apt-get install -y libdnnl-dev
 //   clang -O2 -march=native -ISources/CTFLASupport/include Scripts/probes/onednn-bf16-probe.c \
