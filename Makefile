@@ -1,8 +1,8 @@
 # Quick start:  make demo   (installs what is missing, builds in release, runs a forward pass)
 #               make test   (installs what is missing, runs the test suite)
 SWIFT   ?= swift
-# Target flags for this CPU (AVX-512 / AVX2); see Scripts/swift-flags.sh.
-ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
+# Target flags for this CPU (AVX-512 / AVX2); see Scripts/setup/swift-flags.sh.
+ARCH_FLAGS := $(shell bash Scripts/setup/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
 .PHONY: all deps build demo test python-test amx-check info bench bench-backward fixtures clean \
@@ -11,7 +11,7 @@ RELEASE    := -c release $(ARCH_FLAGS)
 all: build
 
 deps:
-	@bash Scripts/install-deps.sh
+	@bash Scripts/setup/install-deps.sh
 
 build: deps
 	$(SWIFT) build $(RELEASE) --product tfla
@@ -69,10 +69,10 @@ python-test:
 sanitize: sanitize-address sanitize-thread
 
 sanitize-address: deps
-	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/sanitize.sh address
+	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/build/sanitize.sh address
 
 sanitize-thread: deps
-	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/sanitize.sh thread
+	ARCH_FLAGS="$(ARCH_FLAGS)" SWIFT="$(SWIFT)" bash Scripts/build/sanitize.sh thread
 
 # Fuzzes the .npy reader (libFuzzer, AddressSanitizer) for FUZZ_SECONDS,
 # starting from the seed corpus Fuzz/corpus/npy; fails on any crash, leak,
@@ -84,8 +84,8 @@ fuzz: deps
 # Regenerates the cross-check fixtures from the authors' package (needs
 # Python with torch and mlstm-kernels; see the script's header).
 fixtures:
-	python3 Scripts/make-fixtures.py
-	python3 Scripts/make-npy-samples.py
+	python3 Scripts/fixtures/make-fixtures.py
+	python3 Scripts/fixtures/make-npy-samples.py
 
 clean:
 	rm -rf .build .build-asan .build-tsan .build-fuzz $(PY_VENV)

@@ -1,9 +1,17 @@
 #!/usr/bin/env python3
 """Times the authors' PyTorch-native chunkwise mLSTM on the CPU.
 
-The baseline for `Scripts/compare-pytorch.sh`: mlstm-kernels 2.0.6, float32,
-no autograd, the same shapes and thread count as the Swift benchmark, and the
-best of several chunk sizes (the reference package needs S % chunk == 0).
+The baseline that Scripts/bench/compare-pytorch.py and
+Scripts/bench/sequence-sweep.py run next to tfla-bench: mlstm-kernels 2.0.6,
+float32 unless --dtype says otherwise, no autograd, the same shapes and
+thread count as the Swift benchmark, and the best of several chunk sizes
+(the reference package needs S % chunk == 0).
+
+Usage: python3 Scripts/bench/bench-pytorch.py [--threads 2] [--repeats 3] [--shapes all]
+       [--chunk-sizes 64,128,256] [--sequence S] [--step | --backward] [--dtype bfloat16] [--accuracy]
+
+With --step: the authors' native generation step (mlstm_recurrent_step__native)
+instead of the chunkwise forward.
 
 With --backward: forward + backward, PyTorch autograd through
 mlstm_chunkwise__native_autograd (loss = sum(h * dh)), each chunk size in a

@@ -1,9 +1,9 @@
 // oneDNN's bf16 matmul against the library's bf16 products, one thread, at
-// the chunkwise forward's tile shapes (Docs/performance.md, "bf16
-// products"). Not part of the build; needs Debian's libdnnl-dev:
+// the chunkwise forward's tile shapes (Docs/log/bf16-avx512.md, "bf16
+// products (AVX512-BF16)"). Not part of the build; needs Debian's libdnnl-dev:
 //
 //   apt-get install -y libdnnl-dev
-//   clang -O2 -march=native -ISources/CTFLASupport/include Scripts/onednn-bf16-probe.c \
+//   clang -O2 -march=native -ISources/CTFLASupport/include Scripts/probes/onednn-bf16-probe.c \
 //       Sources/CTFLASupport/bf16.c Sources/CTFLASupport/cpu.c -o /tmp/onednn-probe -ldnnl
 //   OMP_NUM_THREADS=1 /tmp/onednn-probe
 //

@@ -3,12 +3,12 @@
 // f′ = 0.95, i′ = 0.1, flush-to-zero as in the library's workers.
 //
 //   clang -O2 -march=x86-64-v4 -ISources/CTFLASupport/include \
-//       Scripts/bf16-step-harness.c Sources/CTFLASupport/bf16_step.c -o /tmp/bf16-step -lm
+//       Scripts/probes/bf16-step-harness.c Sources/CTFLASupport/bf16_step.c -o /tmp/bf16-step -lm
 //   /tmp/bf16-step 4 1 400     # heads, vector path (1) or portable loop (0), repetitions
 //
 // Two copies at once (`/tmp/bf16-step 32 1 200 & /tmp/bf16-step 32 1 200`)
 // stand for the two workers of a B = 8 step. Only run the vector path on a
-// CPU with AVX512-BF16. Docs/performance.md ("The step in bf16") quotes it.
+// CPU with AVX512-BF16. Docs/log/generation-step.md ("The step in bf16") quotes it.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

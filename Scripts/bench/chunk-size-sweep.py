@@ -9,7 +9,7 @@ A third row, "inference-bf16", runs the inference forward with bf16 products
 CPU it runs on). `--modes inference-bf16` re-runs only that row and keeps the
 others from the existing CSV.
 
-Usage: python3 Scripts/chunk-size-sweep.py [--threads 2] [--repeats 3] [--modes inference,training,inference-bf16]
+Usage: python3 Scripts/bench/chunk-size-sweep.py [--threads 2] [--repeats 3] [--modes inference,training,inference-bf16]
 Needs: a release build of tfla-bench (make bench), pip install matplotlib.
 Writes Docs/data/chunk-size-sweep.csv and Docs/plots/chunk-size-sweep.png.
 """

@@ -2,11 +2,11 @@
 """Time against sequence length at the xLSTM-7B head shape: tfla and the
 PyTorch-native chunkwise baseline, measured in one run.
 
-Usage: python3 Scripts/sequence-sweep.py [--threads 2] [--repeats 3] [--backward]
+Usage: python3 Scripts/bench/sequence-sweep.py [--threads 2] [--repeats 3] [--backward]
 Forward: both gates against the native forward (S = 1024 ... 32768).
 --backward: forward + backward (exp gate, exact mode) against autograd
 through the native chunkwise kernel (best of L = 128/256/512), S = 1024 ... 8192.
-Needs: a release build (make build), the packages of Scripts/bench-pytorch.py,
+Needs: a release build (make build), the packages of Scripts/bench/bench-pytorch.py,
 and matplotlib. Writes Docs/data/sequence-sweep[-backward].csv and
 Docs/plots/sequence-sweep[-backward].png.
 """
@@ -43,7 +43,7 @@ def main():
                 rows.append({"S": s, "kernel": f"tfla {row['gate']}", "median_s": float(median)})
         os.remove(out)
         extra = ["--backward", "--chunk-sizes", "128,256,512"] if args.backward else []
-        torch_out = subprocess.run([sys.executable, "Scripts/bench-pytorch.py", "--shapes", "xlstm-7b-head",
+        torch_out = subprocess.run([sys.executable, "Scripts/bench/bench-pytorch.py", "--shapes", "xlstm-7b-head",
                                     "--sequence", str(s), "--threads", str(args.threads), "--repeats", str(args.repeats),
                                     *extra],
                                    check=True, capture_output=True, text=True, cwd=ROOT).stdout

@@ -2,9 +2,9 @@
 """Runs the Swift benchmark and the PyTorch-native baseline in one go and
 prints their ratio per shape (same machine, same threads, same run).
 
-Usage: python3 Scripts/compare-pytorch.py [--threads 2] [--repeats 5] [--shapes all] [--backward]
+Usage: python3 Scripts/bench/compare-pytorch.py [--threads 2] [--repeats 5] [--shapes all] [--backward]
 Needs a release build of tfla-bench (make bench builds it) and the packages
-listed in Scripts/bench-pytorch.py. Writes Docs/data/forward-vs-pytorch.csv,
+listed in Scripts/bench/bench-pytorch.py. Writes Docs/data/forward-vs-pytorch.csv,
 or with --backward (forward + backward against autograd through the
 authors' native chunkwise kernel, best of chunk sizes 128-512)
 Docs/data/backward-vs-pytorch.csv.
@@ -51,7 +51,7 @@ def main():
     swift_csv = os.path.join(os.path.dirname(args.output), "forward-swift.csv")
     run([os.path.join(bin_path, "tfla-bench"), "--threads", str(args.threads), "--repeats", str(args.repeats),
          "--shapes", args.shapes, "--csv", swift_csv])
-    torch_out = run([sys.executable, "Scripts/bench-pytorch.py", "--threads", str(args.threads),
+    torch_out = run([sys.executable, "Scripts/bench/bench-pytorch.py", "--threads", str(args.threads),
                      "--repeats", str(max(2, args.repeats // 2)), "--shapes", args.shapes])
     baseline = {row["shape"]: row for row in csv.DictReader(io.StringIO(torch_out))}
     rows = []
@@ -75,7 +75,7 @@ def backward(args):
     swift_csv = os.path.join(os.path.dirname(output), "backward-swift.csv")
     run([os.path.join(release_bin_path(), "tfla-bench"), "--backward", "--gate", "exp", "--threads", str(args.threads),
          "--repeats", str(args.repeats), "--shapes", args.shapes, "--chunk-sizes", str(args.chunk_size), "--csv", swift_csv])
-    torch_out = run([sys.executable, "Scripts/bench-pytorch.py", "--backward", "--threads", str(args.threads),
+    torch_out = run([sys.executable, "Scripts/bench/bench-pytorch.py", "--backward", "--threads", str(args.threads),
                      "--repeats", str(max(2, args.repeats // 2)), "--shapes", args.shapes,
                      "--chunk-sizes", args.pytorch_chunk_sizes])
     baseline = {row["shape"]: row for row in csv.DictReader(io.StringIO(torch_out))}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Swift test suite under a sanitizer: `Scripts/sanitize.sh address`
-# (AddressSanitizer with LeakSanitizer) or `Scripts/sanitize.sh thread`
+# Runs the Swift test suite under a sanitizer: `Scripts/build/sanitize.sh address`
+# (AddressSanitizer with LeakSanitizer) or `Scripts/build/sanitize.sh thread`
 # (ThreadSanitizer). `make sanitize` runs both; Docs/testing.md ("Sanitizers
 # and fuzzing") states the policy.
 #
@@ -13,10 +13,10 @@
 # even from a process whose exit status nobody checked. Suppressions come
 # from Tests/Sanitizers/ and name toolchain internals only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 kind="${1:-}"
 SWIFT="${SWIFT:-swift}"
-read -r -a arch <<< "${ARCH_FLAGS-$(bash Scripts/swift-flags.sh)}"
+read -r -a arch <<< "${ARCH_FLAGS-$(bash Scripts/setup/swift-flags.sh)}"
 supp="$PWD/Tests/Sanitizers"
 skip=()
 case "$kind" in

@@ -4,16 +4,16 @@
 # linked statically, OpenBLAS and its Fortran runtime copied beside the
 # binaries, a launcher that points the loader at them.
 #
-#   bash Scripts/pack-static.sh                 # -> dist/tfla-static.tar.xz
-#   TFLA_MARCH=x86-64-v4 bash Scripts/pack-static.sh   # for an AVX-512 host
+#   bash Scripts/build/pack-static.sh                 # -> dist/tfla-static.tar.xz
+#   TFLA_MARCH=x86-64-v4 bash Scripts/build/pack-static.sh   # for an AVX-512 host
 #   # on the other host:
 #   tar xJf tfla-static.tar.xz && tfla-static/run tfla-bench --threads-sweep 1,2,4,8,16
 #
 # The code is compiled for TFLA_MARCH (default: this machine's level, see
-# Scripts/swift-flags.sh); the other host needs at least that level.
+# Scripts/setup/swift-flags.sh); the other host needs at least that level.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-flags=$(bash Scripts/swift-flags.sh)
+cd "$(dirname "$0")/../.."
+flags=$(bash Scripts/setup/swift-flags.sh)
 scratch=.build-static
 for product in tfla tfla-bench; do
     swift build -c release --static-swift-stdlib --scratch-path "$scratch" $flags --product "$product" >&2

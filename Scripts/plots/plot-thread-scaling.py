@@ -3,10 +3,10 @@
 `tfla-bench --threads-sweep` on a many-core host (and, where present, the
 simulator's prediction at 16 workers from `tfla-bench --simulate`).
 
-Usage: python3 Scripts/plot-thread-scaling.py [DATA_DIR ...]
+Usage: python3 Scripts/plots/plot-thread-scaling.py [DATA_DIR ...]
 Reads DATA_DIR/sweep-*.csv (default Docs/data/many-cores),
 DATA_DIR/simulated-*.csv and the PyTorch-native baseline DATA_DIR/torch-*.csv
-(`Scripts/bench-pytorch.py --threads N` on the same host); writes
+(`Scripts/bench/bench-pytorch.py --threads N` on the same host); writes
 Docs/plots/thread-scaling.png. With several folders (older runs first), a
 series or prediction of a later folder replaces the one of the same work and
 shape from an earlier folder.
@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 folders = sys.argv[1:] or [os.path.join(ROOT, "Docs", "data", "many-cores")]
 
 series = {}

@@ -3,14 +3,14 @@
 bf16 forward, per standard shape, from one run on the AMX host.
 
 Reads Docs/data/bf16-amx/forward-shapes.csv (tfla-bench --csv, float32 and
-bf16 rows) and Docs/data/bf16-amx/pytorch-bf16.csv (Scripts/bench-pytorch.py
+bf16 rows) and Docs/data/bf16-amx/pytorch-bf16.csv (Scripts/bench/bench-pytorch.py
 --dtype bfloat16). Writes Docs/plots/bf16-forward.png.
-Usage: python3 Scripts/plot-bf16.py   (needs matplotlib)
+Usage: python3 Scripts/plots/plot-bf16.py   (needs matplotlib)
 """
 import csv
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(ROOT, "Docs", "data", "bf16-amx")
 
 

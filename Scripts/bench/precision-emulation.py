@@ -15,7 +15,7 @@ mantissa bits). The reference is tfla in float64 on the same (rounded) inputs.
 In float64 without rounding both emulations are first checked against tfla
 (≤ 1e-10), so the measurements are of rounding only.
 
-Usage: python3 Scripts/precision-emulation.py [--seeds 3]
+Usage: python3 Scripts/bench/precision-emulation.py [--seeds 3]
 Needs: numpy and a release build of tfla (make build).
 Writes Docs/data/precision-emulation.csv and prints a table.
 """
