@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFLA
+import TFLATestSupport
 
 /// Usage errors of `tfla` and `tfla-bench`, the BLAS core warning, and what
 /// the shipped `tfla` links.
@@ -22,6 +23,7 @@ struct CLIUsageTests {
     @Test func negativeEpsIsAValueAndIsRefused() throws {
         let root = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/in", withIntermediateDirectories: false)
         try CLI.writeInputs(MLSTMInputs<Double>.random(CLIAdversarialTests.shape), to: root + "/in")
         for command in ["run", "step", "grad"] {
             let extra = command == "step" ? ["--tokens"] : []
