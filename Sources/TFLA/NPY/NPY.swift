@@ -62,6 +62,11 @@ public enum NPY {
             // The preamble, then the header it announces (version 2 and 3
             // lengths take 4 bytes).
             var (bytes, fileSize) = try NPYFile.readPrefix(path, limit: 12)
+            // As a read refuses it first: a file that cannot fit in memory.
+            let available = MemoryBudget.availableBytes()
+            guard fileSize <= available else {
+                throw .unreadable("\(fileSize) bytes, more than the \(available) bytes of memory available")
+            }
             if bytes.count >= 10, bytes.starts(with: NPYHeader.magic) {
                 let length = bytes[6] == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8
                     : bytes.count >= 12 ? (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) } : 0

@@ -89,6 +89,8 @@ struct CLIAdversarialTests {
             #expect(Date().timeIntervalSince(started) < 10, "\(command): \(Date().timeIntervalSince(started)) s")
             #expect(!FileManager.default.fileExists(atPath: output))
         }
+        let compare = try CLI.tfla(["compare", input + "/v.npy", input + "/v.npy"])
+        CLIRobustnessTests.expectOneLineFailure(compare, mentioning: "tfla compare (both arrays in float64): needs")
     }
 
     /// The header alone gives what a full read would refuse, with its error.
