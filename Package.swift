@@ -43,7 +43,8 @@ let package = Package(
             ]
         ),
         // Seeded random problems and the allocation counter, for this
-        // package's tests, benchmarks and demo; not in the TFLA product.
+        // package's tests and benchmarks; not in the TFLA product, and not
+        // linked by `tfla` (its demos carry their own seeded generator).
         .target(
             name: "TFLATestSupport",
             dependencies: [
@@ -55,9 +56,8 @@ let package = Package(
             name: "tfla",
             dependencies: [
                 "TFLA",
-                "TFLATestSupport",
-                "TFLABenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
         // Benchmarks: definitions and measurement (Kit), and the release-build

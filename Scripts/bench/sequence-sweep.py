@@ -34,7 +34,7 @@ def main():
     for s in LENGTHS_BACKWARD if args.backward else LENGTHS:
         out = os.path.join(ROOT, "Docs", "data", f".sweep-{s}.csv")
         extra = ["--backward", "--gate", "exp"] if args.backward else []
-        subprocess.run([os.path.join(bin_path, "tfla"), "bench", "--shapes", "xlstm-7b-head", "--sequence", str(s),
+        subprocess.run([os.path.join(bin_path, "tfla-bench"), "--shapes", "xlstm-7b-head", "--sequence", str(s),
                         "--threads", str(args.threads), "--repeats", str(args.repeats), "--csv", out, *extra],
                        check=True, cwd=ROOT, stdout=sys.stderr)
         with open(out) as handle:

@@ -133,7 +133,21 @@ extension Reference {
         }
         if gate.normalizes {
             let denominator = max(abs(qn), Scalar.exp(-mNew)) + eps
-            for col in 0..<dhv { h[col] /= denominator }
+            divide(h, count: dhv, by: denominator)
         }
+    }
+}
+
+/// h ← h / denominator, for a normalized output row. The denominator
+/// max(|q̂·n|, e^{−m}) + eps is positive in exact arithmetic; it is 0 only
+/// when eps = 0, q̂·n = 0 and e^{−m} underflowed (`Documentation.docc/Math.md`,
+/// "Non-finite inputs"). Then a zero numerator gives 0 (0 over a positive
+/// number), and any other the overflow (±∞) that the true quotient is.
+@inline(__always)
+func divide<Scalar: KernelScalar>(_ h: UnsafeMutablePointer<Scalar>, count: Int, by denominator: Scalar) {
+    if denominator == 0 {
+        for col in 0..<count where h[col] != 0 { h[col] = h[col] / denominator }
+    } else {
+        for col in 0..<count { h[col] /= denominator }
     }
 }

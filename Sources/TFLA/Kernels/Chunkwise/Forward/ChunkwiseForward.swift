@@ -341,7 +341,7 @@ extension Chunkwise {
         let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
         throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
                               value: ValueCheck.describe(value),
-                              requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down")
+                              requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
     }
 }
 
