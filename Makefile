@@ -48,7 +48,8 @@ amx-check:
 # The C interface (libtfla_c.so, Sources/CTFLAABI/include/tfla.h): its
 # exported tfla_* symbols must be exactly the header's functions; the test
 # program Tests/CABI and the example Examples/c/forward.c are compiled
-# against the header, linked against the library and run (Docs/c-abi.md).
+# against the header, linked against the library and run (Docs/c-abi.md);
+# the test program runs again under ASan and UBSan where the compiler can.
 ABI_BIN = $$($(SWIFT) build $(RELEASE) --show-bin-path)
 abi-check:
 	$(SWIFT) build $(RELEASE) --product tfla_c
@@ -63,7 +64,11 @@ abi-check:
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -ISources/CTFLAABI/include Examples/c/forward.c \
 		-o .build/abi-example -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" && .build/abi-example && \
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -ISources/CTFLAABI/include Tests/CABI/abi_test.c Tests/CABI/abi_errors.c \
-		-o .build/abi-test -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" -lm -lpthread && .build/abi-test
+		-o .build/abi-test -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" -lm -lpthread && .build/abi-test && \
+	if $(CC) -std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -ISources/CTFLAABI/include \
+		Tests/CABI/abi_test.c Tests/CABI/abi_errors.c -o .build/abi-test-asan -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" \
+		-lm -lpthread 2>/dev/null; then echo "abi-check: again under AddressSanitizer and UBSan"; .build/abi-test-asan; \
+	else echo "abi-check: $(CC) cannot build with -fsanitize=address,undefined; skipping the sanitized run"; fi
 
 # The Python helper (python/) against the tfla just built, in a local venv
 # with numpy and pytest. Skipped, with a message, without python3 or when

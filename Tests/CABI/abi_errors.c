@@ -68,6 +68,16 @@ void error_paths(void) {
     check_error(tfla_forward(&p, &negative, &out), TFLA_ERROR_INVALID_ARGUMENT, "chunk_size -1");
     check_error(tfla_training_forward(&p, NULL, 0, &out, &(tfla_saved *){NULL}), TFLA_ERROR_INVALID_ARGUMENT, "state_stride 0");
 
+    /* Sizes in the options far beyond the problem: clipped to it (threads
+     * to the library's maximum), never a crash. */
+    tfla_options extreme = o;
+    extreme.chunk_size = extreme.query_tile = extreme.key_tile = INT64_MAX;
+    extreme.key_dim_tile = extreme.value_dim_tile = extreme.segments = INT64_MAX;
+    extreme.threads = extreme.parallelism = INT64_MAX;
+    check(tfla_forward(&p, &extreme, &out) == TFLA_OK, "options at INT64_MAX: forward");
+    check(tfla_forward_backward(&p, &extreme, INT64_MAX, &up, TFLA_GRADIENT_EXACT, &out, &grads) == TFLA_OK,
+          "options and state_stride at INT64_MAX: forward_backward");
+
     /* Aliasing and alignment. */
     tfla_outputs alias = {(void *)d.q, c, n, m};
     check_error(tfla_forward(&p, NULL, &alias), TFLA_ERROR_INVALID_ARGUMENT, "h is q");
