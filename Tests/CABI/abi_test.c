@@ -281,6 +281,53 @@ static void concurrent_calls(void) {
     free(q); free(k); free(v); free(i); free(f); free_data(&d);
 }
 
+/* One saved forward serving four backward calls at once. */
+typedef struct backward_job {
+    const tfla_problem *problem;
+    const tfla_saved *saved;
+    const tfla_upstream *upstream;
+    tfla_gradients gradients;
+    tfla_status status;
+} backward_job;
+
+static void *run_backward(void *argument) {
+    backward_job *job = argument;
+    tfla_options options = small_options(8);
+    job->status = tfla_backward(job->problem, &options, job->saved, job->upstream, TFLA_GRADIENT_EXACT, &job->gradients);
+    return NULL;
+}
+
+static void shared_saved_forward(void) {
+    problem_data d = make_data(1, 3, 45, 8, 8);
+    tfla_problem p = make_problem(&d, TFLA_FLOAT64, TFLA_GATE_EXPONENTIAL);
+    double *dh = random_doubles(d.nv, -1, 1), *h = allocate(d.nv * 8);
+    tfla_upstream upstream = {dh, NULL, NULL, NULL};
+    tfla_options options = small_options(8);
+    tfla_outputs out = {h, NULL, NULL, NULL};
+    tfla_saved *saved = NULL;
+    check(tfla_training_forward(&p, &options, 3, &out, &saved) == TFLA_OK, "training forward to share: status");
+    free(h); /* the saved forward keeps its own h */
+    size_t total = 2 * d.nq + d.nv + 2 * d.ng;
+    backward_job jobs[5];
+    pthread_t threads[4];
+    for (int t = 0; t < 5; t++) {
+        double *g = allocate(total * 8);
+        jobs[t] = (backward_job){&p, saved, &upstream,
+                                 {g, g + d.nq, g + 2 * d.nq, g + 2 * d.nq + d.nv, g + 2 * d.nq + d.nv + d.ng, NULL, NULL, NULL},
+                                 TFLA_OK};
+    }
+    run_backward(&jobs[4]);
+    for (int t = 0; t < 4; t++) pthread_create(&threads[t], NULL, run_backward, &jobs[t]);
+    for (int t = 0; t < 4; t++) pthread_join(threads[t], NULL);
+    int same = jobs[4].status == TFLA_OK;
+    for (int t = 0; t < 4; t++)
+        same = same && jobs[t].status == TFLA_OK && memcmp(jobs[t].gradients.dq, jobs[4].gradients.dq, total * 8) == 0;
+    check(same, "4 threads sharing one saved forward (its h freed by the caller): the same gradients");
+    for (int t = 0; t < 5; t++) free(jobs[t].gradients.dq);
+    tfla_saved_free(saved);
+    free(dh); free_data(&d);
+}
+
 int main(void) {
     check(tfla_abi_version() == TFLA_ABI_VERSION, "tfla_abi_version matches the header");
     check(strcmp(tfla_version(), "") != 0, "tfla_version is a string");
@@ -288,6 +335,7 @@ int main(void) {
     gradients();
     step_and_summaries();
     concurrent_calls();
+    shared_saved_forward();
     error_paths();
     printf("abi-check: %d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
