@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "TFLA", targets: ["TFLA"]),
         .executable(name: "tfla", targets: ["tfla"]),
         .executable(name: "tfla-bench", targets: ["tfla-bench"]),
+        // The C interface (Sources/CTFLAABI/include/tfla.h) as libtfla_c.so.
+        .library(name: "tfla_c", type: .dynamic, targets: ["TFLAABI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +44,10 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        // The C interface: its header (the contract) and its implementation,
+        // which takes the header's structs, so that layouts cannot drift.
+        .target(name: "CTFLAABI"),
+        .target(name: "TFLAABI", dependencies: ["TFLA", "CTFLAABI"]),
         // Seeded random problems and the allocation counter, for this
         // package's tests, benchmarks and demo; not in the TFLA product.
         .target(
