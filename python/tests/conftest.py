@@ -6,6 +6,9 @@ import os
 import numpy as np
 import pytest
 
+# The `tfla` fixture (tfla.cli), also when the package is not installed.
+from tfla.pytest_plugin import tfla  # noqa: F401
+
 
 def _library_available():
     try:

@@ -148,5 +148,7 @@ def test_xlstm_bfloat16_model_runs_on_tfla():
     with torch.no_grad():
         logits = model(prompt).logits
         tokens = model.generate(prompt, max_new_tokens=3, do_sample=False)
-    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert model.backbone.blocks[0].mlstm_layer.mlstm_backend.step_kernel_fn is tt.step_kernel
+    assert torch.isfinite(logits.float()).all()
     assert tokens.shape == (1, 20)

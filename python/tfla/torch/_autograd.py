@@ -201,14 +201,17 @@ def step(q, k, v, i, f, c, n, m, *, gate="exp", normalize=True, eps=1e-6, thread
     if q.dim() != 3:
         raise ShapeError(f"q: expected (B, NH, DQK), got {tuple(q.shape)}")
     B, NH, DQK = q.shape
-    q = _prepare("q", q, dtype)
-    k = _prepare("k", k, dtype, (B, NH, DQK))
-    v = _prepare("v", v, dtype)
+    # tfla_step computes in float32 or float64: bfloat16 is widened here (exact)
+    # and h rounded back.
+    compute = torch.float32 if dtype == torch.bfloat16 else dtype
+    q = _prepare("q", q, compute)
+    k = _prepare("k", k, compute, (B, NH, DQK))
+    v = _prepare("v", v, compute)
     if v.dim() != 3 or tuple(v.shape[:2]) != (B, NH):
         raise ShapeError(f"v: expected ({B}, {NH}, DHV), got {tuple(v.shape)}")
     DHV = v.shape[2]
-    i = _prepare("i", i, dtype, (B, NH, 1), (B, NH))
-    f = _prepare("f", f, dtype, (B, NH, 1), (B, NH))
+    i = _prepare("i", i, compute, (B, NH, 1), (B, NH))
+    f = _prepare("f", f, compute, (B, NH, 1), (B, NH))
     sd = state_dtype(dtype)
     shape = (B, NH, 1, DQK, DHV)
     state = []
@@ -220,9 +223,9 @@ def step(q, k, v, i, f, c, n, m, *, gate="exp", normalize=True, eps=1e-6, thread
             value = _cpu(name, value)
             state.append(_prepare(name, value, sd, s, alt).clone().reshape(s))
     c, n, m = state
-    h = torch.empty((B, NH, DHV), dtype=dtype)
-    core.step_call(shape, _CODES[dtype], core.gate_code(gate, normalize), eps,
+    h = torch.empty((B, NH, DHV), dtype=compute)
+    core.step_call(shape, _CODES[compute], core.gate_code(gate, normalize), eps,
                    torch.get_num_threads() if threads is None else threads,
                    dict(q=q.data_ptr(), k=k.data_ptr(), v=v.data_ptr(), i=i.data_ptr(), f=f.data_ptr(),
                         c=c.data_ptr(), n=n.data_ptr(), m=m.data_ptr(), h=h.data_ptr()))
-    return h, (c, n, m)
+    return h.to(dtype), (c, n, m)
