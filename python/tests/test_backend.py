@@ -4,7 +4,7 @@ transformers generating the same tokens on tfla and on the native kernels."""
 import numpy as np
 import pytest
 
-from conftest import needs_library, needs_module, problem
+from support import needs_library, needs_module, problem
 
 pytestmark = [needs_library, needs_module("torch", "mlstm_kernels", "einops")]
 

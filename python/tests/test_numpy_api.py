@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import needs_library, problem, tfla_bin
+from support import needs_library, problem, tfla_bin
 
 import tfla
 

@@ -3,7 +3,7 @@ bfloat16, the inference path and the step."""
 import numpy as np
 import pytest
 
-from conftest import needs_library, needs_module, problem
+from support import needs_library, needs_module, problem
 
 pytestmark = [needs_library, needs_module("torch")]
 
