@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Builds a binary wheel of the tfla package that installs and runs on a
-# Linux x86-64 host without Swift or OpenBLAS: libtfla_c.so with the Swift
-# runtime linked statically (--static-swift-stdlib), and the shared
-# libraries it still needs beyond the C/C++ runtime (OpenBLAS, libgfortran,
-# libquadmath, ...) copied into tfla/_lib; the package loads them from there
-# (tfla/_lib/preload.txt, in dependency order) before the library.
+# Linux x86-64 host without Swift or OpenBLAS: libtfla_c.so and every
+# shared library it needs beyond the C/C++ runtime (the Swift runtime and
+# Foundation, OpenBLAS, libgfortran, libquadmath) copied into tfla/_lib; the
+# package loads them from there (tfla/_lib/preload.txt, in dependency
+# order, RTLD_GLOBAL) before the library.
 #
 #   bash python/build-wheel.sh            # -> dist/tfla-<version>-py3-none-linux_x86_64.whl
 #   TFLA_MARCH=x86-64-v3 bash python/build-wheel.sh   # for AVX2 hosts (default: this CPU's level)
-#   TFLA_WHEEL_STATIC=0 bash python/build-wheel.sh    # bundle the Swift runtime's .so files instead
+#   TFLA_WHEEL_STATIC=1 bash python/build-wheel.sh    # Swift runtime linked in (--static-swift-stdlib)
+#
+# TFLA_WHEEL_STATIC=1 needs static Foundation libraries: the Linux toolchain
+# used here (Swift 6.x in /opt/swift) lacks some (-lCoreFoundation,
+# -l_FoundationCShims), so linking the shared library that way fails and
+# the default bundles the runtime's shared libraries.
 #
 # The code is compiled for TFLA_MARCH (see Scripts/swift-flags.sh); the
 # installing host needs at least that level. Needs python3 with pip and
-# hatchling (pip install hatchling).
+# hatchling (or a package index to fetch it from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 flags=$(bash Scripts/swift-flags.sh)
 python=${PYTHON:-python3}
-if [ "${TFLA_WHEEL_STATIC:-1}" = 1 ]; then
+if [ "${TFLA_WHEEL_STATIC:-0}" = 1 ]; then
     build=(swift build -c release --static-swift-stdlib --scratch-path .build-static $flags)
 else
     build=(swift build -c release $flags)
@@ -63,5 +68,7 @@ with open(os.path.join(stage, "preload.txt"), "w") as handle:
 PY
 echo "bundled:" >&2; (cd "$stage" && ls -l) >&2
 mkdir -p dist
-TFLA_LIB_DIR="$stage" "$python" -m pip wheel --no-deps --no-build-isolation -w dist ./python >&2
+isolation=--no-build-isolation
+"$python" -c "import hatchling" 2>/dev/null || isolation=   # then pip fetches hatchling
+TFLA_LIB_DIR="$stage" "$python" -m pip wheel -q --no-deps $isolation -w dist ./python >&2
 ls -l dist/tfla-*.whl
