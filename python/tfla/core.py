@@ -247,7 +247,7 @@ class Saved:
     the inputs it was computed from. Freed by `free()`, by leaving a `with`
     block, or when garbage-collected; `nbytes` is the library's memory."""
 
-    def __init__(self, handle, problem, keep, free_callback=None):
+    def __init__(self, handle, problem, keep):
         self._handle = handle
         self._lock = threading.Lock()
         self.problem = problem
