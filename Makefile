@@ -6,7 +6,7 @@ ARCH_FLAGS := $(shell bash Scripts/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
 .PHONY: all deps build demo test python-test amx-check info bench bench-backward fixtures clean \
-        sanitize sanitize-address sanitize-thread fuzz
+        sanitize sanitize-address sanitize-thread fuzz abi-check
 
 all: build
 
@@ -29,6 +29,7 @@ test: deps
 	$(SWIFT) build $(RELEASE) --build-tests
 	$(SWIFT) test $(RELEASE) --skip-build
 	@$(MAKE) --no-print-directory amx-check
+	@$(MAKE) --no-print-directory abi-check
 	@$(MAKE) --no-print-directory python-test
 
 # The AMX bf16 products' packing and blocking, with the tile instructions
@@ -43,6 +44,31 @@ amx-check:
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -DEMULATE \
 		-ISources/CTFLASupport/include Tests/AMXCheck/amx_check.c -o .build/amx-check -lm -lpthread
 	.build/amx-check
+
+# The C interface (libtfla_c.so, Sources/CTFLAABI/include/tfla.h): its
+# exported tfla_* symbols must be exactly the header's functions; the test
+# program Tests/CABI and the example Examples/c/forward.c are compiled
+# against the header, linked against the library and run (Docs/c-abi.md);
+# the test program runs again under ASan and UBSan where the compiler can.
+ABI_BIN = $$($(SWIFT) build $(RELEASE) --show-bin-path)
+abi-check:
+	$(SWIFT) build $(RELEASE) --product tfla_c
+	@mkdir -p .build
+	@bin="$(ABI_BIN)"; \
+	nm -D --defined-only "$$bin/libtfla_c.so" | awk '$$2 == "T" && $$3 ~ /^tfla_/ { print $$3 }' | sort > .build/abi-exported.txt; \
+	grep -o '\btfla_[a-z0-9_]*(' Sources/CTFLAABI/include/tfla.h | tr -d '(' | sort -u > .build/abi-declared.txt; \
+	if ! cmp -s .build/abi-exported.txt .build/abi-declared.txt; then \
+		echo "abi-check: libtfla_c.so's exports differ from tfla.h's functions:"; \
+		diff .build/abi-exported.txt .build/abi-declared.txt; exit 1; fi; \
+	echo "abi-check: libtfla_c.so exports the $$(wc -l < .build/abi-declared.txt) functions of tfla.h"; \
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -ISources/CTFLAABI/include Examples/c/forward.c \
+		-o .build/abi-example -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" && .build/abi-example && \
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -ISources/CTFLAABI/include Tests/CABI/abi_test.c Tests/CABI/abi_errors.c \
+		-o .build/abi-test -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" -lm -lpthread && .build/abi-test && \
+	if $(CC) -std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -ISources/CTFLAABI/include \
+		Tests/CABI/abi_test.c Tests/CABI/abi_errors.c -o .build/abi-test-asan -L"$$bin" -ltfla_c -Wl,-rpath,"$$bin" \
+		-lm -lpthread 2>/dev/null; then echo "abi-check: again under AddressSanitizer and UBSan"; .build/abi-test-asan; \
+	else echo "abi-check: $(CC) cannot build with -fsanitize=address,undefined; skipping the sanitized run"; fi
 
 # The Python package (python/) against the library and tfla just built, in a
 # local venv: numpy and pytest (required; skipped with a message when the

@@ -68,13 +68,12 @@ public func tfla_backward(
     _ upstream: UnsafePointer<tfla_upstream>?, _ mode: tfla_gradient_mode, _ gradients: UnsafePointer<tfla_gradients>?
 ) -> tfla_status {
     entryPoint {
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_backward")
         let options = try decodeOptions(options, training: true)
         let mode = try decodeMode(mode)
         let arguments = try GradientArguments(problem, upstream, gradients)
         try requireTrainingDType(problem, "tfla_backward")
         let saved = try savedForward(saved)
-        try problem.requireMemory(for: "tfla_backward")
         if problem.dtype == TFLA_FLOAT64 {
             try backward(problem, options, saved.output(for: problem, Double.self), arguments, mode)
         } else {
@@ -99,7 +98,7 @@ public func tfla_forward_backward(
     _ gradients: UnsafePointer<tfla_gradients>?
 ) -> tfla_status {
     entryPoint {
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_forward_backward")
         let options = try decodeOptions(options, training: true)
         let mode = try decodeMode(mode)
         let outputs = outputs?.pointee ?? tfla_outputs()
@@ -107,7 +106,6 @@ public func tfla_forward_backward(
         let arguments = try GradientArguments(problem, upstream, gradients, otherOutputs: regions)
         try requireTrainingDType(problem, "tfla_forward_backward")
         try requireStride(stateStride)
-        try problem.requireMemory(for: "tfla_forward_backward")
         if problem.dtype == TFLA_FLOAT64 {
             try forwardBackward(problem, options, stateStride, arguments, mode, outputs, Double.self)
         } else {

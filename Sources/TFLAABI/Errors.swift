@@ -39,7 +39,7 @@ extension TFLAError {
 enum ErrorBuffer {
     static let capacity = 1024
 
-    nonisolated(unsafe) private static let key: pthread_key_t = {
+    private static let key: pthread_key_t = {
         var key = pthread_key_t()
         guard pthread_key_create(&key, { free($0) }) == 0 else { return pthread_key_t.max }
         return key

@@ -6,11 +6,10 @@ import TFLA
 public func tfla_forward(_ problem: UnsafePointer<tfla_problem>?, _ options: UnsafePointer<tfla_options>?,
                          _ outputs: UnsafePointer<tfla_outputs>?) -> tfla_status {
     entryPoint {
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_forward")
         let options = try decodeOptions(options, training: false)
         let outputs = try required(outputs, "outputs").pointee
         _ = try problem.outputRegions(outputs)
-        try problem.requireMemory(for: "tfla_forward")
         switch problem.dtype {
         case TFLA_FLOAT64: try forward(problem, options, outputs, Double.self)
         case TFLA_BFLOAT16: try forwardBFloat16(problem, options, outputs)
@@ -122,7 +121,7 @@ public func tfla_training_forward(
     entryPoint {
         let saved = try required(saved, "saved")
         saved.pointee = nil
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_training_forward")
         let options = try decodeOptions(options, training: true)
         let outputs = try required(outputs, "outputs").pointee
         let regions = try problem.outputRegions(outputs)
@@ -131,7 +130,6 @@ public func tfla_training_forward(
         try requireTrainingDType(problem, "tfla_training_forward")
         try requireStride(stateStride)
         let result: SavedForward
-        try problem.requireMemory(for: "tfla_training_forward")
         if problem.dtype == TFLA_FLOAT64 {
             let output = try trainingForward(problem, options, stride: stateStride, Double.self)
             copy(output.h, to: outputs.h)

@@ -90,7 +90,7 @@ struct Problem {
 
     var shape: ProblemShape { sizes.shape }
 
-    init(_ pointer: UnsafePointer<tfla_problem>?) throws {
+    init(_ pointer: UnsafePointer<tfla_problem>?, entry: String) throws {
         let given = try readSized(pointer, "tfla_problem", defaults: defaultProblem, fieldEnds: [
             fieldEnd(\tfla_problem.shape), fieldEnd(\tfla_problem.dtype), fieldEnd(\tfla_problem.gate),
             fieldEnd(\tfla_problem.eps), fieldEnd(\tfla_problem.q), fieldEnd(\tfla_problem.k), fieldEnd(\tfla_problem.v),
@@ -100,6 +100,7 @@ struct Problem {
         gate = try decodeGate(given.gate)
         eps = given.eps
         sizes = try Sizes(given.shape)
+        try Self.requireMemory(sizes.shape, dtype, for: entry)
         (q, k, v) = (try required(given.q, "q"), try required(given.k, "k"), try required(given.v, "v"))
         (i, f) = (try required(given.i, "i"), try required(given.f, "f"))
         (c0, n0, m0) = (given.c0, given.n0, given.m0)
@@ -117,7 +118,7 @@ struct Problem {
     /// Refuses, before the library reads any input, a problem whose
     /// outputs (h and the state, which every entry point allocates at
     /// least once) cannot fit in the memory available.
-    func requireMemory(for entry: String) throws {
+    static func requireMemory(_ shape: ProblemShape, _ dtype: tfla_dtype, for entry: String) throws {
         try MemoryBudget.require(shape.outputBytes(scalar: max(dtype.elementSize, dtype.stateSize)), for: entry)
     }
 

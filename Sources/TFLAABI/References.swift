@@ -36,12 +36,11 @@ public func tfla_reference_forward(
 ) -> tfla_status {
     entryPoint {
         let kind = try decodeKind(kind)
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_reference_forward")
         _ = try decodeOptions(options, training: false)
         let outputs = try required(outputs, "outputs").pointee
         _ = try problem.outputRegions(outputs)
         try requireReferenceSupport(kind, problem, stateWanted: outputs.c != nil || outputs.n != nil || outputs.m != nil)
-        try problem.requireMemory(for: "tfla_reference_forward")
         if problem.dtype == TFLA_FLOAT64 {
             try referenceForward(kind, problem, outputs, Double.self)
         } else {
@@ -71,7 +70,7 @@ public func tfla_reference_backward(
 ) -> tfla_status {
     entryPoint {
         let kind = try decodeKind(kind)
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_reference_backward")
         _ = try decodeOptions(options, training: false)
         let mode = try decodeMode(mode)
         let arguments = try GradientArguments(problem, upstream, gradients)
@@ -79,7 +78,6 @@ public func tfla_reference_backward(
         if kind == .recurrent && mode != .exact {
             throw ABIError.unsupported("TFLA_REFERENCE_RECURRENT has the exact gradient only; TFLA_GRADIENT_REFERENCE needs TFLA_REFERENCE_PARALLEL")
         }
-        try problem.requireMemory(for: "tfla_reference_backward")
         if problem.dtype == TFLA_FLOAT64 {
             try referenceBackward(kind, problem, arguments, mode, Double.self)
         } else {

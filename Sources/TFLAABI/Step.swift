@@ -49,7 +49,9 @@ public func tfla_step(_ args: UnsafePointer<tfla_step_args>?) -> tfla_status {
         guard given.eps.isFinite, given.eps >= 0, dtype == TFLA_FLOAT64 || Float(given.eps).isFinite else {
             throw ABIError.invalid("eps = \(given.eps): must be finite and at least 0")
         }
-        let threads = given.threads == 0 ? nil : Int(given.threads)
+        // The step keeps a persistent team per worker count: at most 1024
+        // (the tiling never changes the bits).
+        let threads = given.threads == 0 ? nil : Int(min(given.threads, 1024))
         let pointers = (q: q, k: k, v: v, i: i, f: f, c: c, n: n, m: m, h: h)
         if dtype == TFLA_FLOAT64 {
             try step(sizes, gate, given.eps, threads, pointers, Double.self)

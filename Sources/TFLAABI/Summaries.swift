@@ -16,7 +16,7 @@ private func summaryRegions(_ summary: tfla_summary, _ sizes: Sizes, stateSize: 
 public func tfla_summarize(_ problem: UnsafePointer<tfla_problem>?, _ options: UnsafePointer<tfla_options>?,
                            _ summary: UnsafePointer<tfla_summary>?) -> tfla_status {
     entryPoint {
-        let problem = try Problem(problem)
+        let problem = try Problem(problem, entry: "tfla_summarize")
         let options = try decodeOptions(options, training: false)
         let summary = try required(summary, "summary").pointee
         try requireDisjoint(outputs: try summaryRegions(summary, problem.sizes, stateSize: problem.dtype.stateSize),
@@ -27,7 +27,6 @@ public func tfla_summarize(_ problem: UnsafePointer<tfla_problem>?, _ options: U
         guard problem.dtype != TFLA_BFLOAT16 else {
             throw ABIError.unsupported("tfla_summarize: bfloat16 inputs are supported by tfla_forward only; convert to float32")
         }
-        try problem.requireMemory(for: "tfla_summarize")
         if problem.dtype == TFLA_FLOAT64 {
             try summarize(problem, options, summary, Double.self)
         } else {
