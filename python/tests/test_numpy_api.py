@@ -201,3 +201,19 @@ def test_bit_equal_to_the_command(kernel):
     in_process = tfla.gradients(**x, dh=dh, chunk_size=64, state_stride=2)
     for name in command:
         assert (command[name] == in_process[name]).all(), name
+
+
+def test_the_gil_is_released_during_a_call():
+    """While one thread is inside the library, another keeps running Python."""
+    x = problem(18, b=1, nh=4, s=4096, dqk=64, dhv=64)
+    tfla.forward(**x, threads=1)  # warm up
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (tfla.forward(**x, threads=1), done.set()))
+    count = 0
+    worker.start()
+    while not done.is_set():
+        count += 1
+    worker.join()
+    # With the GIL held for the call's duration this loop could not advance
+    # while the kernel runs (it would count only between the Python steps).
+    assert count > 10000
