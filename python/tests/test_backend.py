@@ -152,3 +152,32 @@ def test_xlstm_bfloat16_model_runs_on_tfla():
     assert model.backbone.blocks[0].mlstm_layer.mlstm_backend.step_kernel_fn is tt.step_kernel
     assert torch.isfinite(logits.float()).all()
     assert tokens.shape == (1, 20)
+
+
+@needs_module("transformers", "xlstm")
+def test_xlstm_training_gradients_match_native():
+    from transformers import xLSTMConfig, xLSTMForCausalLM
+
+    def build():
+        torch.manual_seed(0)
+        config = xLSTMConfig(vocab_size=97, hidden_size=128, num_hidden_layers=2, num_heads=2, chunk_size=16,
+                             mode="train", return_last_states=True, autocast_kernel_dtype="float32", eps=1e-6)
+        return xLSTMForCausalLM(config).train()
+
+    ids = torch.randint(0, 97, (2, 32), generator=torch.Generator().manual_seed(1))
+    results = []
+    for replace in (False, True):
+        registration = tt.register(replace_native=True) if replace else None
+        model = build()
+        if registration is not None:
+            registration.restore()
+            assert model.backbone.blocks[0].mlstm_layer.mlstm_backend.chunkwise_kernel_fn is tt.chunkwise_kernel
+        loss = model(ids, labels=ids, use_cache=False).loss
+        loss.backward()
+        results.append((loss.item(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
+    (native_loss, native_grads), (loss, grads) = results
+    assert abs(loss - native_loss) < 1e-5
+    assert grads.keys() == native_grads.keys() and len(grads) > 10
+    for name, reference in native_grads.items():
+        scale = float(reference.abs().max())
+        assert float((grads[name] - reference).abs().max()) <= 1e-4 * max(scale, 1e-12), name
