@@ -83,10 +83,9 @@ python-test:
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
 		echo "python-test: $(PYTHON) not found; skipping the Python package's tests"; exit 0; fi; \
 	if ! $(PY_VENV)/bin/python -c "import numpy, pytest, hatchling" >/dev/null 2>&1; then \
-		rm -rf $(PY_VENV); \
-		if ! { $(PYTHON) -m venv $(PY_VENV) && $(PY_VENV)/bin/python -m pip install -q numpy pytest hatchling; }; then \
-			rm -rf $(PY_VENV); \
-			echo "python-test: cannot create $(PY_VENV) with numpy and pytest; skipping the Python package's tests"; exit 0; fi; \
+		$(PY_VENV)/bin/python -c "" >/dev/null 2>&1 || { rm -rf $(PY_VENV); $(PYTHON) -m venv $(PY_VENV); }; \
+		if ! $(PY_VENV)/bin/python -m pip install -q numpy pytest hatchling; then \
+			echo "python-test: cannot set up $(PY_VENV) with numpy, pytest and hatchling; skipping the Python package's tests"; exit 0; fi; \
 	fi; \
 	if ! $(PY_VENV)/bin/python -c "import torch" >/dev/null 2>&1; then \
 		$(PY_VENV)/bin/python -m pip install -q "$(PY_TORCH)" || \
