@@ -87,6 +87,8 @@ let package = Package(
                 "TFLA",
                 "TFLATestSupport",
                 "CTFLASupport",
+                "TFLAABI",
+                "CTFLAABI",
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

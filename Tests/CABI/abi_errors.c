@@ -6,7 +6,73 @@
 
 typedef struct padded_options { tfla_options options; int64_t newer_field; } padded_options;
 
+/* A value in [low, high]. */
+static int64_t pick(int64_t low, int64_t high) { return low + (int64_t)uniform(0, (double)(high - low + 1) - 1e-9); }
+
+/* Mostly in [low, high], one time in ten `bad`. */
+static int64_t mostly(int64_t low, int64_t high, int64_t bad) { return pick(0, 9) == 0 ? bad : pick(low, high); }
+
+/* Random arguments (sizes and options from -1 up, enums one past their
+ * range, NULLs, NaNs) over buffers large enough for any of them: every call
+ * returns a status, with a message when it fails, and the process goes on. */
+static void random_calls(void) {
+    enum { capacity = 8 * 8 * 8 * 8 * 4 };
+    double *buffer[9];
+    for (int j = 0; j < 9; j++) buffer[j] = random_doubles(capacity, -1, 1);
+    int survived = 0, messages = 1, successes = 0;
+    for (int round = 0; round < 300; round++) {
+        tfla_problem p;
+        tfla_problem_init(&p);
+        p.shape = (tfla_shape){mostly(1, 4, 0), mostly(1, 4, -1), mostly(1, 8, 0), pick(1, 8), mostly(1, 8, -5)};
+        p.dtype = (tfla_dtype)mostly(0, 2, 3);
+        p.gate = (tfla_gate)mostly(0, 2, 3);
+        p.eps = pick(0, 9) == 0 ? -1 : 1e-6;
+        const void **inputs[5] = {&p.q, &p.k, &p.v, &p.i, &p.f};
+        for (int j = 0; j < 5; j++) *inputs[j] = pick(0, 30) == 0 ? NULL : buffer[j];
+        if (pick(0, 9) == 0) { p.c0 = buffer[5]; p.n0 = buffer[6]; p.m0 = pick(0, 1) ? buffer[7] : NULL; }
+        double nan_at = (double)pick(0, 40);
+        if (nan_at < 8) buffer[0][(int)nan_at] = NAN;
+        tfla_options o;
+        tfla_options_init(&o);
+        o.chunk_size = pick(-1, 70); o.query_tile = pick(0, 70); o.key_tile = pick(0, 70);
+        o.threads = pick(0, 3); o.segments = pick(0, 4); o.checks_values = (int32_t)mostly(0, 1, 2);
+        o.precision = (int32_t)mostly(0, 0, pick(1, 2));
+        tfla_outputs out = {buffer[5], pick(0, 1) ? buffer[6] : NULL, NULL, pick(0, 1) ? buffer[8] : NULL};
+        if (p.c0) out = (tfla_outputs){buffer[8], NULL, NULL, NULL};
+        tfla_status status;
+        switch (pick(0, 3)) {
+        case 0: status = tfla_forward(&p, &o, &out); break;
+        case 1: status = tfla_reference_forward((tfla_reference)pick(0, 2), &p, NULL, &out); break;
+        case 2: {
+            tfla_summary summary = {buffer[5], buffer[6], buffer[7], buffer[8]};
+            status = tfla_summarize(&p, &o, &summary);
+            break;
+        }
+        default: {
+            tfla_step_args a;
+            tfla_step_args_init(&a);
+            a.shape = p.shape; a.dtype = p.dtype; a.gate = p.gate; a.threads = pick(0, 2);
+            a.q = p.q; a.k = p.k; a.v = p.v; a.i = p.i; a.f = p.f;
+            memset(buffer[7], 0, capacity * 8);
+            a.c = buffer[5]; a.n = buffer[6]; a.m = buffer[7]; a.h = pick(0, 20) ? buffer[8] : NULL;
+            status = tfla_step(&a);
+        }
+        }
+        if (nan_at < 8) buffer[0][(int)nan_at] = 0.5;
+        survived++;
+        successes += status == TFLA_OK;
+        if (status != TFLA_OK && tfla_last_error()[0] == '\0') messages = 0;
+        if ((unsigned)status > TFLA_ERROR_INTERNAL || status == TFLA_ERROR_INTERNAL) messages = 0;
+    }
+    check(survived == 300 && messages, "300 calls with random arguments: a status each, a message with each failure");
+    char what[80];
+    snprintf(what, sizeof what, "random arguments: valid ones among them succeed (%d of 300)", successes);
+    check(successes >= 30, what);
+    for (int j = 0; j < 9; j++) free(buffer[j]);
+}
+
 void error_paths(void) {
+    random_calls();
     problem_data d = make_data(1, 2, 20, 8, 8);
     double *h = allocate(d.nv * 8), *c = allocate(d.nc * 8), *n = allocate(d.nn * 8), *m = allocate(d.nm * 8);
     tfla_outputs out = {h, c, n, m};
@@ -197,6 +263,25 @@ void error_paths(void) {
                 "compose: c is the summary's c");
     check_error(tfla_compose(p.shape, TFLA_FLOAT64, TFLA_GATE_EXPONENTIAL, NULL, c, n, m), TFLA_ERROR_INVALID_ARGUMENT,
                 "compose: summary NULL");
+
+    bad = p; bad.gate = TFLA_GATE_SIGMOID;
+    memset(c, 0, d.nc * 8); memset(n, 0, d.nn * 8);
+    check(tfla_summarize(&bad, NULL, &summary) == TFLA_OK &&
+          tfla_compose(p.shape, TFLA_FLOAT64, TFLA_GATE_SIGMOID, &summary, c, n, NULL) == TFLA_OK,
+          "compose: the sigmoid gate's state without m");
+
+    /* bf16 products: the float32 inference forward only. */
+    float *q32 = to_floats(d.q, d.nq), *k32 = to_floats(d.k, d.nq), *v32 = to_floats(d.v, d.nv);
+    float *i32 = to_floats(d.i, d.ng), *f32b = to_floats(d.f, d.ng), *h32 = allocate(d.nv * 4);
+    tfla_problem p32 = p;
+    p32.dtype = TFLA_FLOAT32;
+    p32.q = q32; p32.k = k32; p32.v = v32; p32.i = i32; p32.f = f32b;
+    tfla_options products = o;
+    products.precision = TFLA_PRECISION_BF16_PRODUCTS;
+    check(tfla_forward(&p32, &products, &(tfla_outputs){h32, NULL, NULL, NULL}) == TFLA_OK, "bf16 products: float32 forward");
+    check_error(tfla_training_forward(&p32, &products, 4, &(tfla_outputs){h32, NULL, NULL, NULL}, &(tfla_saved *){NULL}),
+                TFLA_ERROR_UNSUPPORTED, "bf16 products: training forward");
+    free(q32); free(k32); free(v32); free(i32); free(f32b); free(h32);
 
     check(tfla_forward(&p, NULL, &out) == TFLA_OK && tfla_last_error()[0] == '\0', "a success clears the message");
     free(ld); free(sc); free(sn); free(sm); free(f32); free(gf); free(dhf); free(g); free(dh);

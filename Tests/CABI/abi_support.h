@@ -1,4 +1,4 @@
-/* Helpers of the C interface's test program (abi_test.c): counters, seeded
+/* Support code of the C interface's test program (abi_test.c): counters, seeded
  * random buffers, comparisons and a problem with its buffers. */
 #ifndef TFLA_ABI_SUPPORT_H
 #define TFLA_ABI_SUPPORT_H
