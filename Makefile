@@ -70,22 +70,35 @@ abi-check:
 		-lm -lpthread 2>/dev/null; then echo "abi-check: again under AddressSanitizer and UBSan"; .build/abi-test-asan; \
 	else echo "abi-check: $(CC) cannot build with -fsanitize=address,undefined; skipping the sanitized run"; fi
 
-# The Python helper (python/) against the tfla just built, in a local venv
-# with numpy and pytest. Skipped, with a message, without python3 or when
-# the venv cannot be set up (no venv module, no package index).
+# The Python package (python/) against the library and tfla just built, in a
+# local venv: numpy and pytest (required; skipped with a message when the
+# venv cannot be set up), then torch, transformers, mlstm-kernels and xlstm
+# (optional: their tests skip with a message when these fail to install).
+# The package is installed with the libtfla_c.so built here (TFLA_LIB), so
+# pip does not build it a second time.
 PYTHON   ?= python3
 PY_VENV  := .venv-python
+PY_TORCH ?= torch==2.13.0
 python-test:
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
-		echo "python-test: $(PYTHON) not found; skipping the Python helper's tests"; exit 0; fi; \
-	if ! $(PY_VENV)/bin/python -c "import numpy, pytest" >/dev/null 2>&1; then \
-		rm -rf $(PY_VENV); \
-		if ! { $(PYTHON) -m venv $(PY_VENV) && $(PY_VENV)/bin/python -m pip install -q numpy pytest; }; then \
-			rm -rf $(PY_VENV); \
-			echo "python-test: cannot create $(PY_VENV) with numpy and pytest; skipping the Python helper's tests"; exit 0; fi; \
+		echo "python-test: $(PYTHON) not found; skipping the Python package's tests"; exit 0; fi; \
+	if ! $(PY_VENV)/bin/python -c "import numpy, pytest, hatchling" >/dev/null 2>&1; then \
+		$(PY_VENV)/bin/python -c "" >/dev/null 2>&1 || { rm -rf $(PY_VENV); $(PYTHON) -m venv $(PY_VENV); }; \
+		if ! $(PY_VENV)/bin/python -m pip install -q numpy pytest hatchling; then \
+			echo "python-test: cannot set up $(PY_VENV) with numpy, pytest and hatchling; skipping the Python package's tests"; exit 0; fi; \
 	fi; \
-	$(PY_VENV)/bin/python -m pip install -q --no-deps --force-reinstall ./python && \
-	TFLA_BIN="$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla" $(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider python/tests
+	if ! $(PY_VENV)/bin/python -c "import torch" >/dev/null 2>&1; then \
+		$(PY_VENV)/bin/python -m pip install -q "$(PY_TORCH)" || \
+			echo "python-test: torch did not install; its tests will be skipped"; fi; \
+	if ! $(PY_VENV)/bin/python -c "import transformers, mlstm_kernels, xlstm, einops" >/dev/null 2>&1; then \
+		{ $(PY_VENV)/bin/python -m pip install -q transformers einops && \
+		  $(PY_VENV)/bin/python -m pip install -q --no-deps mlstm-kernels==2.0.6 xlstm; } || \
+			echo "python-test: transformers / mlstm-kernels / xlstm did not install; the backend tests will be skipped"; fi; \
+	$(SWIFT) build $(RELEASE) --product tfla_c && $(SWIFT) build $(RELEASE) --product tfla && \
+	bin="$$($(SWIFT) build $(RELEASE) --show-bin-path)" && \
+	TFLA_LIB="$$bin/libtfla_c.so" $(PY_VENV)/bin/python -m pip install -q --no-deps --no-build-isolation \
+		--force-reinstall ./python && \
+	TFLA_BIN="$$bin/tfla" $(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider python/tests
 
 # The Swift suite under AddressSanitizer (with LeakSanitizer) and under
 # ThreadSanitizer: release builds with the same target flags, in .build-asan

@@ -1,4 +1,4 @@
-"""Checking kernels against `tfla` from a Python test suite, with tfla-oracle.
+"""Checking kernels against `tfla` from a Python test suite, with the tfla package's `tfla.cli`.
 
 The pattern: make inputs with numpy, let tfla compute the float64 reference
 from the same (rounded) inputs, and compare the kernel's output with it,
@@ -12,7 +12,7 @@ relative to the reference's largest magnitude (Docs/oracle.md).
 Run (from the repository root, after `make build`):
     pip install ./python pytest                     # numpy-only part
     pip install torch==2.13.0 mlstm-kernels==2.0.6 einops   # optional
-    TFLA_BIN="$(swift build -c release --show-bin-path)/tfla" pytest Examples/python-oracle
+    TFLA_BIN="$(swift build -c release --show-bin-path)/tfla" pytest python/examples/oracle-suite
 """
 import numpy as np
 import pytest

@@ -1,4 +1,6 @@
-"""Calls the `tfla` command-line oracle on numpy arrays.
+"""tfla.cli: the `tfla` command-line oracle on numpy arrays, in a separate
+process (for suites that want process isolation; `tfla.forward` and the
+other in-process functions compute the same values without one).
 
 Each call writes its inputs as .npy files into a temporary directory, runs
 one `tfla` command and reads the outputs back. Arrays are float32 or float64
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tfla", "TflaError", "TflaNotFound", "Outputs", "Comparison", "find_tfla"]
+__all__ = ["Tfla", "TflaError", "TflaNotFound", "Outputs", "Comparison", "find_tfla",
+           "forward", "gradients", "step", "compare", "assert_close"]
 
 
 class TflaError(RuntimeError):
@@ -184,3 +187,30 @@ class Tfla:
             message = re.sub(r"^tfla: error: ", "", message)
             raise TflaError(message, stderr=result.stderr, returncode=result.returncode, command=command)
         return result
+
+
+# Module-level shortcuts on the `tfla` from TFLA_BIN or PATH.
+
+def forward(*args, **kwargs):
+    """`tfla run` on numpy arrays; see `Tfla.forward`."""
+    return Tfla().forward(*args, **kwargs)
+
+
+def gradients(*args, **kwargs):
+    """`tfla grad` on numpy arrays; see `Tfla.gradients`."""
+    return Tfla().gradients(*args, **kwargs)
+
+
+def step(*args, **kwargs):
+    """`tfla step` on numpy arrays; see `Tfla.step`."""
+    return Tfla().step(*args, **kwargs)
+
+
+def compare(*args, **kwargs):
+    """`tfla compare` on numpy arrays; see `Tfla.compare`."""
+    return Tfla().compare(*args, **kwargs)
+
+
+def assert_close(*args, **kwargs):
+    """AssertionError with tfla's report unless within tolerance; see `Tfla.assert_close`."""
+    return Tfla().assert_close(*args, **kwargs)
