@@ -15,13 +15,13 @@
 # -l_FoundationCShims), so linking the shared library that way fails and
 # the default bundles the runtime's shared libraries.
 #
-# The code is compiled for TFLA_MARCH (see Scripts/swift-flags.sh); the
+# The code is compiled for TFLA_MARCH (see Scripts/setup/swift-flags.sh); the
 # installing host needs at least that level. Needs python3 with pip and
 # hatchling (or a package index to fetch it from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-flags=$(bash Scripts/swift-flags.sh)
+flags=$(bash Scripts/setup/swift-flags.sh)
 python=${PYTHON:-python3}
 if [ "${TFLA_WHEEL_STATIC:-0}" = 1 ]; then
     build=(swift build -c release --static-swift-stdlib --scratch-path .build-static $flags)

@@ -5,7 +5,7 @@ Where the library comes from:
 - TFLA_LIB=/path/to/libtfla_c.so: that file, prebuilt (no Swift needed);
 - TFLA_LIB_DIR=/path/to/dir: every file of that folder (what build-wheel.sh
   stages: the library, its bundled dependencies and preload.txt);
-- otherwise `swift build -c release $(bash Scripts/swift-flags.sh) --product
+- otherwise `swift build -c release $(bash Scripts/setup/swift-flags.sh) --product
   tfla_c` in the repository that holds this folder (python/..).
 
 The wheel is tagged for this platform (py3-none-<platform>): it holds a
@@ -59,7 +59,7 @@ class TflaBuildHook(BuildHookInterface):
                 f"no Package.swift in {root}: build from the TFLA repository, or set TFLA_LIB to a "
                 "prebuilt libtfla_c.so")
         swift = os.environ.get("SWIFT", "swift")
-        flags = subprocess.run(["bash", os.path.join(root, "Scripts", "swift-flags.sh")], check=True,
+        flags = subprocess.run(["bash", os.path.join(root, "Scripts", "setup", "swift-flags.sh")], check=True,
                                capture_output=True, text=True).stdout.split()
         command = [swift, "build", "-c", "release", *flags]
         print("tfla: " + " ".join(command + ["--product", "tfla_c"]), file=sys.stderr)
