@@ -54,7 +54,7 @@ public enum NPY {
     }
 
     /// Reads a `.npy` file that must hold `Scalar`'s dtype (no conversion).
-    public static func read<Scalar: TensorScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
+    public static func read<Scalar: NPYScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
         let array = try read(contentsOf: path)
         guard array.dtypeName == Scalar.dtypeName else {
             throw NPYError(path: path, problem: .dtypeMismatch(expected: Scalar.dtypeName, found: array.dtypeName))
@@ -97,7 +97,7 @@ public enum NPY {
     /// Encodes a tensor as the bytes of a `.npy` file. Types NumPy has no
     /// dtype for (``BFloat16``) are written as float32, exactly.
     public static func encode<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) -> Data {
-        guard let descriptor = Scalar.npyDescriptor else { return encode(tensor.converted(to: Float.self)) }
+        guard let descriptor = descriptor(of: Scalar.self) else { return encode(tensor.converted(to: Float.self)) }
         var data = Data(NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded())
         tensor.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         return data
@@ -107,7 +107,7 @@ public enum NPY {
     /// directory first (`.<name>.tfla-partial-<pid>-<n>`, removed on
     /// failure), then renamed over `path`.
     public static func write<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>, to path: String) throws(NPYError) {
-        guard let descriptor = Scalar.npyDescriptor else { return try write(tensor.converted(to: Float.self), to: path) }
+        guard let descriptor = descriptor(of: Scalar.self) else { return try write(tensor.converted(to: Float.self), to: path) }
         let header = NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded()
         let result = header.withUnsafeBytes { head in
             tensor.withUnsafeBufferPointer { body in
@@ -119,6 +119,11 @@ public enum NPY {
         } catch {
             throw NPYError(path: path, problem: error)
         }
+    }
+
+    /// The dtype string of `Scalar` when `.npy` files hold it natively.
+    private static func descriptor<Scalar: TensorScalar>(of _: Scalar.Type) -> String? {
+        (Scalar.self as? any NPYScalar.Type)?.npyDescriptor
     }
 
     private static func tensor<Scalar: TensorScalar>(

@@ -36,8 +36,8 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     public var doubleValue: Double { Double(floatValue) }
     public init(integerLiteral value: Int) { self.init(Float(value)) }
 
-    /// NumPy has no bfloat16 dtype; `.npy` files hold bfloat16 as float32.
-    public static var npyDescriptor: String? { nil }
+    /// `"bfloat16"`. NumPy has no such dtype: ``NPY`` writes bfloat16 as
+    /// float32.
     public static var dtypeName: String { "bfloat16" }
     public var description: String { floatValue.description }
 

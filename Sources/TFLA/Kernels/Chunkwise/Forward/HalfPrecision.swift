@@ -16,11 +16,11 @@ extension Chunkwise {
         storedAs inputs: MLSTMInputs<Storage>, gate: Gate,
         initialState: MLSTMState<Float>? = nil, eps: Float = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> StoredOutput<Storage> {
+    ) throws(TFLAError) -> MLSTMStoredOutput<Storage> {
         let wide = MLSTMInputs<Float>(
             q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
             i: inputs.i.converted(), f: inputs.f.converted())
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
-        return StoredOutput(h: result.h.converted(), state: result.state)
+        return MLSTMStoredOutput(h: result.h.converted(), state: result.state)
     }
 }

@@ -21,7 +21,7 @@ extension Chunkwise {
         packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> PackedOutput<Scalar> {
+    ) throws(TFLAError) -> MLSTMPackedOutput<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
@@ -57,7 +57,7 @@ extension Chunkwise {
             }
         }
         if flag?.isRaised == true { try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads) }
-        return PackedOutput(h: h, states: states)
+        return MLSTMPackedOutput(h: h, states: states)
     }
 }
 
