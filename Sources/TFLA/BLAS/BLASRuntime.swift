@@ -45,6 +45,7 @@ public struct BLASConfiguration: Sendable, CustomStringConvertible {
     /// Threads OpenBLAS itself uses per call (1: the library parallelizes).
     public let threads: Int
 
+    /// The configuration in one line, as `tfla info` prints it.
     public var description: String {
         let how: String
         switch choice {

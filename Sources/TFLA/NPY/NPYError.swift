@@ -30,13 +30,16 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file concerned ("<memory>" for in-memory data; the directory
     /// for ``Problem/invalidState(_:)``).
     public var path: String
+    /// What is wrong with the file.
     public var problem: Problem
 
+    /// An error for the file at `path`.
     public init(path: String, problem: Problem) {
         self.path = path
         self.problem = problem
     }
 
+    /// The path and the problem in words, e.g. `in/q.npy: expected dtype float32, found float64`.
     public var description: String {
         let detail: String
         switch problem {

@@ -37,7 +37,9 @@ extension Float: TensorScalar, NPYScalar, KernelScalar {
     public static var npyDescriptor: String { "<f4" }
     /// `"float32"`.
     public static var dtypeName: String { "float32" }
+    /// The nearest value of this type (round to nearest even).
     @inlinable public static func rounded(from value: Double) -> Self { Self(value) }
+    /// The value as a Double (exact).
     @inlinable public var doubleValue: Double { Double(self) }
 }
 
@@ -46,7 +48,9 @@ extension Double: TensorScalar, NPYScalar, KernelScalar {
     public static var npyDescriptor: String { "<f8" }
     /// `"float64"`.
     public static var dtypeName: String { "float64" }
+    /// The nearest value of this type (round to nearest even).
     @inlinable public static func rounded(from value: Double) -> Double { value }
+    /// The value as a Double (exact).
     @inlinable public var doubleValue: Double { self }
 }
 
@@ -56,7 +60,9 @@ extension Float16: TensorScalar, NPYScalar {
     public static var npyDescriptor: String { "<f2" }
     /// `"float16"`.
     public static var dtypeName: String { "float16" }
+    /// The nearest value of this type (round to nearest even).
     @inlinable public static func rounded(from value: Double) -> Self { Self(value) }
+    /// The value as a Double (exact).
     @inlinable public var doubleValue: Double { Double(self) }
 }
 #endif

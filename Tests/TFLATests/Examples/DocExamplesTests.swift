@@ -109,6 +109,41 @@ struct DocExamplesTests {
         #expect(relativeError(rest.state.c, whole.state.c) < 1e-4)
     }
 
+    /// README.md, "Using the library": a forward from flat arrays, the
+    /// float64 reference, and gradients.
+    @Test func readmeForwardFromArrays() throws {
+        let values = { (count: Int, center: Float) in (0..<count).map { _ in center + Float.random(in: -1...1) } }
+        let (q, k, v) = (values(4 * 1024 * 64, 0), values(4 * 1024 * 64, 0), values(4 * 1024 * 128, 0))
+        let (inputGate, forgetGate, upstream) = (values(4 * 1024, 0), values(4 * 1024, 3), values(4 * 1024 * 128, 0))
+        let shape = ProblemShape(batch: 1, heads: 4, sequence: 1024, keyDim: 64, valueDim: 128)
+        let inputs = try MLSTMInputs<Float>(
+            q: Tensor(shape: shape.queryShape, scalars: q),
+            k: Tensor(shape: shape.queryShape, scalars: k),
+            v: Tensor(shape: shape.valueShape, scalars: v),
+            i: Tensor(shape: shape.gateShape, scalars: inputGate),
+            f: Tensor(shape: shape.gateShape, scalars: forgetGate))
+        let out = try Chunkwise.forward(inputs, gate: .exponential,
+                                        options: ChunkwiseOptions(chunkSize: 128))
+        print(out.h.shape, out.state.c.shape)  // [1, 4, 1024, 128] [1, 4, 64, 128]
+
+        // Float64 ground truth, same conventions as mlstm-kernels:
+        let x64 = MLSTMInputs<Double>(q: inputs.q.converted(), k: inputs.k.converted(),
+                                      v: inputs.v.converted(), i: inputs.i.converted(),
+                                      f: inputs.f.converted())
+        let exact = try Reference.recurrent(x64, gate: .exponential)
+
+        #expect(out.h.shape == [1, 4, 1024, 128] && out.state.c.shape == [1, 4, 64, 128])
+        #expect(relativeError(out.h, exact.h) < 1e-4)
+
+        let dh = try Tensor<Float>(shape: shape.valueShape, scalars: upstream)  // gradient of h
+        let result = try Chunkwise.gradients(inputs, gate: .exponential, dh: dh,
+                                             mode: .exact)   // or .reference
+        print(result.gradients.dq.shape, result.gradients.df.shape, result.output.h.shape)
+
+        #expect(result.gradients.dq.shape == shape.queryShape && result.gradients.df.shape == shape.gateShape)
+        #expect(result.output.h == (try Chunkwise.forward(inputs, gate: .exponential, options: .training)).h)
+    }
+
     /// Every ```swift block of the DocC catalog and of README.md, but for
     /// the package manifest's lines, appears in this file (indentation
     /// and blank lines aside), so that no example is shown without being
