@@ -119,6 +119,10 @@ public final class InferenceState<Scalar: KernelScalar> {
 
     /// Consumes a prompt (any length) with the chunkwise kernel and returns
     /// its outputs `(B, NH, S, DHV)`.
+    ///
+    /// Every option applies, as for
+    /// ``Chunkwise/forward(_:gate:initialState:eps:options:)``; an
+    /// `options.threads` left nil takes the state's ``threads``.
     public func prefill(_ inputs: MLSTMInputs<Scalar>, options: ChunkwiseOptions = .default) throws(TFLAError) -> Tensor<Scalar> {
         let given = try inputs.validatedShape()
         try requireSameHeads(given)

@@ -16,6 +16,12 @@
 /// also keeps the chunk states (its `stateStride` says how many), and
 /// ``Chunkwise/backward(_:gate:initialState:eps:forward:dh:dFinalState:mode:options:)``
 /// takes the chunk size and stride from the states it is given.
+///
+/// Each entry's documentation says which options it ignores. An option that
+/// an entry cannot honour is refused with a ``TFLAError`` when it is set
+/// away from its default: ``precision`` ``Precision/bf16Products`` outside
+/// the inference forward with Float inputs, and a ``chunkSize`` other than
+/// the forward's given to the backward.
 public struct ChunkwiseOptions: Sendable, Hashable {
     /// Tokens per chunk, L ≥ 1. The last chunk may be shorter.
     public var chunkSize: Int

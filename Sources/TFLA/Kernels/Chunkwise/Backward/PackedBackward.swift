@@ -20,7 +20,8 @@ extension Chunkwise {
     ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
     ///   - stateStride: keep the state before every `stateStride`-th chunk
     ///     of each sequence (≥ 1); the backward recomputes the others.
-    ///   - options: tiling and threads of both passes.
+    ///   - options: tiling and threads of both passes; `precision` must be
+    ///     ``ChunkwiseOptions/Precision/inputType``.
     /// - Returns: the packed outputs and final states, and the gradients.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func gradients<Scalar: KernelScalar>(

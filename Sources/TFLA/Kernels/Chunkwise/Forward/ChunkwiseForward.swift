@@ -29,7 +29,9 @@ extension Chunkwise {
     ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
     ///     for the sigmoid gate.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling and threads.
+    ///   - options: every option applies; ``ChunkwiseOptions/Precision/bf16Products``
+    ///     needs Float inputs (Double inputs are refused with
+    ///     ``TFLAError/unsupported(_:)``).
     /// - Returns: h `(B, NH, S, DHV)` and the state after the last token.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Scalar: KernelScalar>(
@@ -62,7 +64,8 @@ extension Chunkwise {
     ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
     ///     for the sigmoid gate.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling, threads and precision.
+    ///   - options: every option applies, as for
+    ///     ``forward(_:gate:initialState:eps:options:)``.
     ///   - h: receives h; its shape must be v's, `(B, NH, S, DHV)`. Its
     ///     contents are unspecified when the call throws after validation
     ///     (a non-finite value found in the outputs).
@@ -105,7 +108,9 @@ extension Chunkwise {
     ///     (≥ 1); the backward recomputes the others. A larger stride saves
     ///     memory at the cost of recomputation.
     ///   - options: tiling and threads; ``ChunkwiseOptions/training`` (chunks
-    ///     of 128 tokens) by default.
+    ///     of 128 tokens) by default. `precision` must be
+    ///     ``ChunkwiseOptions/Precision/inputType`` (bf16 products are refused
+    ///     with ``TFLAError/unsupported(_:)``).
     /// - Returns: h, the final state and the saved ``MLSTMChunkStates``.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid
     ///   (`stateStride` below 1 included).

@@ -10,6 +10,9 @@ extension Chunkwise {
     /// Inputs are converted to float32 copies first, so the call needs the
     /// float32 working memory of a float32 call.
     ///
+    /// Every option applies, as for ``forward(_:gate:initialState:eps:options:)``
+    /// with Float inputs (``ChunkwiseOptions/Precision/bf16Products`` included).
+    ///
     /// - Returns: h in the storage type and the final state in float32.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Storage: TensorScalar>(

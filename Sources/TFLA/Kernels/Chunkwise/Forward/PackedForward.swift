@@ -16,7 +16,9 @@ extension Chunkwise {
     ///   - gate: exponential or sigmoid input gate.
     ///   - initialStates: nil, or one state per sequence.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling and threads.
+    ///   - options: every option applies to each sequence, as for
+    ///     ``forward(_:gate:initialState:eps:options:)`` (bf16 products with
+    ///     Float inputs only).
     public static func forward<Scalar: KernelScalar>(
         packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
