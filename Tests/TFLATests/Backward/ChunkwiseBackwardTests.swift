@@ -259,8 +259,8 @@ struct ChunkwiseBackwardTests {
     }
 
     /// `trainingForward` followed by `backward` is `gradients`, bit for
-    /// bit, whatever the backward's own options (its chunk size comes from
-    /// the states).
+    /// bit, whatever the backward's own tiling (its chunk size comes from
+    /// the states: the default is ignored, another is refused).
     @Test func trainingForwardThenBackwardIsGradients() throws {
         let shape = ProblemShape(batch: 2, heads: 2, sequence: 37, keyDim: 5, valueDim: 6)
         for gate in allGates {
@@ -272,7 +272,14 @@ struct ChunkwiseBackwardTests {
                 let forward = try Chunkwise.trainingForward(c.x, gate: gate, initialState: c.state, stateStride: stride,
                                                             options: options)
                 var backwardOptions = options
-                backwardOptions.chunkSize = 1000  // not used: the states carry theirs
+                backwardOptions.chunkSize = 1000
+                if min(1000, shape.sequence) != forward.chunkStates.chunkSize {
+                    #expect(throws: TFLAError.self) {
+                        try Chunkwise.backward(c.x, gate: gate, initialState: c.state, forward: forward, dh: c.dh,
+                                               dFinalState: c.dFinalState, options: backwardOptions)
+                    }
+                }
+                backwardOptions.chunkSize = ChunkwiseOptions.default.chunkSize  // ignored: the states carry theirs
                 let g = try Chunkwise.backward(c.x, gate: gate, initialState: c.state, forward: forward, dh: c.dh,
                                                dFinalState: c.dFinalState, options: backwardOptions)
                 #expect(forward.h == both.output.h && forward.state.c == both.output.state.c)
