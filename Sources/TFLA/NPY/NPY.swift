@@ -2,8 +2,11 @@ import Foundation
 
 /// An array read from a `.npy` file, in the dtype the file holds.
 public enum NPYArray: Sendable {
+    /// A float16 (`<f2`) array.
     case float16(Tensor<Float16>)
+    /// A float32 (`<f4`) array.
     case float32(Tensor<Float>)
+    /// A float64 (`<f8`) array.
     case float64(Tensor<Double>)
 
     /// The array's shape.

@@ -32,6 +32,7 @@ public protocol NPYScalar: TensorScalar {
 /// `Float` and `Double` conform).
 public protocol KernelScalar: NPYScalar, BinaryFloatingPoint, Real {}
 
+/// float32: an element type of tensors and `.npy` files, and a type the kernels compute in.
 extension Float: TensorScalar, NPYScalar, KernelScalar {
     /// `"<f4"`.
     public static var npyDescriptor: String { "<f4" }
@@ -43,6 +44,7 @@ extension Float: TensorScalar, NPYScalar, KernelScalar {
     @inlinable public var doubleValue: Double { Double(self) }
 }
 
+/// float64: an element type of tensors and `.npy` files, and a type the kernels compute in.
 extension Double: TensorScalar, NPYScalar, KernelScalar {
     /// `"<f8"`.
     public static var npyDescriptor: String { "<f8" }
@@ -55,6 +57,7 @@ extension Double: TensorScalar, NPYScalar, KernelScalar {
 }
 
 #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+/// float16: a storage type of tensors and `.npy` files (kernels compute in float32).
 extension Float16: TensorScalar, NPYScalar {
     /// `"<f2"`.
     public static var npyDescriptor: String { "<f2" }
