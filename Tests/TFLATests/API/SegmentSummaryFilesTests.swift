@@ -5,9 +5,9 @@ import TFLATestSupport
 
 /// `SegmentSummary` built from its parts and saved to / loaded from a
 /// directory: the round trip, the refusal of invalid parts, and the
-/// split-sequence scenario (a summary written by one side, read by another,
-/// composed, and the forward from the composed state equal to the
-/// whole-sequence forward).
+/// split-sequence scenario (a summary written by one side — another process
+/// on Linux — read by the other, composed, and the forward from the
+/// composed state equal to the whole-sequence forward).
 @Suite("Segment summary files")
 struct SegmentSummaryFilesTests {
     static let shape = ProblemShape(batch: 2, heads: 3, sequence: 40, keyDim: 5, valueDim: 7)
@@ -146,4 +146,52 @@ struct SegmentSummaryFilesTests {
         #expect(relativeError(second.state.n, whole.state.n) < 1e-12)
         #expect(relativeError(second.state.m, whole.state.m) < 1e-12)
     }
+
+    /// The environment variable that makes ``summaryWriter()`` run: the
+    /// directory it writes into.
+    static let writerVariable = "TFLA_SUMMARY_WRITER_DIRECTORY"
+
+    /// The first half of the sequence of ``summaryCrossesAProcessBoundary()``.
+    static func firstHalf() throws -> MLSTMInputs<Double> {
+        try MLSTMInputs<Double>.random(shape, seed: 48).sequenceSlice(0..<20)
+    }
+
+    /// The writer process of ``summaryCrossesAProcessBoundary()``: runs only
+    /// when that test starts this test program with ``writerVariable`` set.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[writerVariable] != nil))
+    func summaryWriter() throws {
+        let directory = try #require(ProcessInfo.processInfo.environment[Self.writerVariable])
+        try Chunkwise.summary(of: try Self.firstHalf(), gate: .exponential).save(to: directory)
+    }
+
+    #if os(Linux)
+    /// A summary written by another process (this test program, running
+    /// only ``summaryWriter()``) is loaded and composed here, and the
+    /// forward of the second half from the composed state is the
+    /// whole-sequence forward's second half.
+    @Test func summaryCrossesAProcessBoundary() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        writer.arguments = ["--testing-library", "swift-testing", "--filter", "summaryWriter"]
+        writer.environment = ProcessInfo.processInfo.environment.merging([Self.writerVariable: directory]) { $1 }
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        writer.waitUntilExit()
+        #expect(writer.terminationStatus == 0)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == Set(SegmentSummary<Double>.fileNames))
+
+        let x = MLSTMInputs<Double>.random(Self.shape, seed: 48)
+        #expect(try Self.firstHalf().q == x.sequenceSlice(0..<20).q)
+        let incoming = try Chunkwise.compose(try SegmentSummary<Double>.load(from: directory))
+        let second = try Chunkwise.forward(try x.sequenceSlice(20..<Self.shape.sequence), gate: .exponential,
+                                           initialState: incoming)
+        let whole = try Chunkwise.forward(x, gate: .exponential)
+        #expect(relativeError(second.h, try whole.h.slicing(axis: 2, 20..<Self.shape.sequence)) < 1e-12)
+        #expect(relativeError(second.state.c, whole.state.c) < 1e-12)
+        #expect(relativeError(second.state.m, whole.state.m) < 1e-12)
+    }
+    #endif
 }
