@@ -56,8 +56,8 @@ extension ChunkwiseOptions {
         set { valueDimTile = newValue }
     }
 
-    /// Options with the tile arguments' 0.5 names (`kvTile` must be
-    /// given): now ``init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)``.
+    /// Options with the tile arguments' 0.5 names, `kvTile` among them:
+    /// now ``init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)``.
     @available(*, deprecated, renamed: "init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)")
     public init(
         chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int,
@@ -66,6 +66,30 @@ extension ChunkwiseOptions {
     ) {
         self.init(chunkSize: chunkSize, queryTile: queryTile, keyTile: kvTile, keyDimTile: dqkTile,
                   valueDimTile: dhvTile, threads: threads, parallelism: parallelism, segments: segments)
+    }
+}
+
+extension ChunkwiseOptions {
+    /// Options with the tile arguments' 0.5 names, `dqkTile` the first of
+    /// them: now ``init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)``.
+    @available(*, deprecated, renamed: "init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)")
+    public init(
+        chunkSize: Int = 64, queryTile: Int = 64, dqkTile: Int?, dhvTile: Int? = nil,
+        threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil
+    ) {
+        self.init(chunkSize: chunkSize, queryTile: queryTile, keyDimTile: dqkTile, valueDimTile: dhvTile,
+                  threads: threads, parallelism: parallelism, segments: segments)
+    }
+
+    /// Options with the tile arguments' 0.5 names, `dhvTile` the only one:
+    /// now ``init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)``.
+    @available(*, deprecated, renamed: "init(chunkSize:queryTile:keyTile:keyDimTile:valueDimTile:threads:parallelism:segments:)")
+    public init(
+        chunkSize: Int = 64, queryTile: Int = 64, dhvTile: Int?,
+        threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil
+    ) {
+        self.init(chunkSize: chunkSize, queryTile: queryTile, valueDimTile: dhvTile,
+                  threads: threads, parallelism: parallelism, segments: segments)
     }
 }
 
