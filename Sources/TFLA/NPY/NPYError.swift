@@ -22,8 +22,9 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case dtypeMismatch(expected: String, found: String)
         /// The file could not be written.
         case unwritable(String)
-        /// The arrays were read but do not form a valid state: the error of
-        /// the state's check (``InferenceState/load(from:gate:eps:)``).
+        /// The arrays were read but do not form a valid state or summary:
+        /// the error of its check (``InferenceState/load(from:gate:eps:)``,
+        /// ``SegmentSummary/load(from:)``).
         case invalidState(TFLAError)
     }
 
