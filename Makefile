@@ -5,8 +5,8 @@ SWIFT   ?= swift
 ARCH_FLAGS := $(shell bash Scripts/setup/swift-flags.sh)
 RELEASE    := -c release $(ARCH_FLAGS)
 
-.PHONY: all deps build demo test python-test amx-check info bench bench-backward fixtures clean \
-        sanitize sanitize-address sanitize-thread fuzz abi-check
+.PHONY: all deps build demo test python-test amx-check abi-check info bench bench-backward fixtures clean release-tag \
+        sanitize sanitize-address sanitize-thread fuzz
 
 all: build
 
@@ -137,3 +137,9 @@ bench: deps
 bench-backward: deps
 	$(SWIFT) build $(RELEASE) --product tfla-bench
 	"$$($(SWIFT) build $(RELEASE) --show-bin-path)/tfla-bench" --backward
+
+# The annotated tag v<BuildInfo.version> for publishing (Scripts/release/tag.sh):
+# refused with a dirty tree, an existing tag, or no CHANGELOG.md section for
+# the version with a release date.
+release-tag:
+	@bash Scripts/release/tag.sh

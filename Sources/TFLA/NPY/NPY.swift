@@ -2,8 +2,11 @@ import Foundation
 
 /// An array read from a `.npy` file, in the dtype the file holds.
 public enum NPYArray: Sendable {
+    /// A float16 (`<f2`) array.
     case float16(Tensor<Float16>)
+    /// A float32 (`<f4`) array.
     case float32(Tensor<Float>)
+    /// A float64 (`<f8`) array.
     case float64(Tensor<Double>)
 
     /// The array's shape.
@@ -102,7 +105,7 @@ public enum NPY {
     }
 
     /// Reads a `.npy` file that must hold `Scalar`'s dtype (no conversion).
-    public static func read<Scalar: TensorScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
+    public static func read<Scalar: NPYScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
         let array = try read(contentsOf: path)
         guard array.dtypeName == Scalar.dtypeName else {
             throw NPYError(path: path, problem: .dtypeMismatch(expected: Scalar.dtypeName, found: array.dtypeName))
@@ -145,7 +148,7 @@ public enum NPY {
     /// Encodes a tensor as the bytes of a `.npy` file. Types NumPy has no
     /// dtype for (``BFloat16``) are written as float32, exactly.
     public static func encode<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) -> Data {
-        guard let descriptor = Scalar.npyDescriptor else { return encode(tensor.converted(to: Float.self)) }
+        guard let descriptor = descriptor(of: Scalar.self) else { return encode(tensor.converted(to: Float.self)) }
         var data = Data(NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded())
         tensor.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         return data
@@ -155,7 +158,7 @@ public enum NPY {
     /// directory first (`.<name>.tfla-partial-<pid>-<n>`, removed on
     /// failure), then renamed over `path`.
     public static func write<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>, to path: String) throws(NPYError) {
-        guard let descriptor = Scalar.npyDescriptor else { return try write(tensor.converted(to: Float.self), to: path) }
+        guard let descriptor = descriptor(of: Scalar.self) else { return try write(tensor.converted(to: Float.self), to: path) }
         let header = NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded()
         let result = header.withUnsafeBytes { head in
             tensor.withUnsafeBufferPointer { body in
@@ -167,6 +170,11 @@ public enum NPY {
         } catch {
             throw NPYError(path: path, problem: error)
         }
+    }
+
+    /// The dtype string of `Scalar` when `.npy` files hold it natively.
+    private static func descriptor<Scalar: TensorScalar>(of _: Scalar.Type) -> String? {
+        (Scalar.self as? any NPYScalar.Type)?.npyDescriptor
     }
 
     private static func tensor<Scalar: TensorScalar>(

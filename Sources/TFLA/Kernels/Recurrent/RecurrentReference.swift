@@ -77,7 +77,7 @@ extension Reference {
         q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
         i: Tensor<Scalar>, f: Tensor<Scalar>,
         state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6
-    ) throws(TFLAError) -> MLSTMStepOutput<Scalar> {
+    ) throws(TFLAError) -> MLSTMOutput<Scalar> {
         try Validation.requireRank(q, 3, "q")
         try Validation.requireNonEmpty(q, "q")
         try Validation.requireRank(v, 3, "v")
@@ -96,7 +96,7 @@ extension Reference {
         var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
         // One token: the sequence form with S = 1 (the same layout).
         run(token, shape: shape, gate: gate, eps: eps, state: &next, h: &h)
-        return MLSTMStepOutput(h: h, state: next)
+        return MLSTMOutput(h: h, state: next)
     }
 
     /// One token of one head: updates (C, n, m) in place and writes h.

@@ -29,8 +29,8 @@ extension BackwardContext {
     /// reads the inputs and the initial state and writes nothing.
     static func with<R>(
         shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double, exact: Bool,
-        inputs: MLSTMInputs<Scalar>, initial: MLSTMState<Scalar>, forward: ChunkwiseTrainingOutput<Scalar>,
-        saved: ChunkStates<Scalar>, stride: Int, segments: Int,
+        inputs: MLSTMInputs<Scalar>, initial: MLSTMState<Scalar>, forward: MLSTMTrainingOutput<Scalar>,
+        saved: MLSTMChunkStates<Scalar>, stride: Int, segments: Int,
         dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>?, gradients: inout MLSTMGradients<Scalar>,
         _ body: (BackwardContext) -> R
     ) -> R {

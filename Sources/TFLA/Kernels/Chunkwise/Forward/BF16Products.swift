@@ -3,8 +3,9 @@ import CTFLASupport
 extension ChunkwiseOptions {
     /// The precision of the chunkwise forward's matrix products.
     public enum Precision: String, Sendable, Hashable, CaseIterable {
-        /// Products in the inputs' scalar type (float32 or float64).
-        case float32
+        /// Products in the inputs' own scalar type: float32 for Float
+        /// inputs, float64 for Double inputs (the default).
+        case inputType
         /// The precision recipe of the GPU kernels for h's numerator, with
         /// the denominator in float32. The numerator's products — q̄ᵀC,
         /// the decayed scores times V, and the state update
@@ -44,7 +45,7 @@ extension ChunkwiseOptions {
     /// The product routine in force for a call with these options.
     var productKernel: ProductKernel {
         switch precision {
-        case .float32: .native
+        case .inputType: .native
         case .bf16Products:
             .bf16(bf16Path == .automatic ? BF16Products.automaticPath : bf16Path, float32: bf16Float32Products)
         }
