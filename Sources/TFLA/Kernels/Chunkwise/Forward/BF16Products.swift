@@ -28,13 +28,13 @@ extension ChunkwiseOptions {
         case bf16Products
     }
 
-    /// Throws unless ``precision`` can be used by an entry point taking
-    /// `Scalar` inputs: bf16 products are for the inference forward with
-    /// Float inputs.
-    func requireSupportedPrecision<Scalar>(_: Scalar.Type, entry: String, inferenceForward: Bool) throws(TFLAError) {
+    /// Throws unless ``precision`` can be used by `call` with `Scalar`
+    /// inputs: bf16 products are for the inference forwards with Float
+    /// inputs.
+    func requireSupportedPrecision<Scalar>(_: Scalar.Type, call: ChunkwiseCall) throws(TFLAError) {
         guard precision == .bf16Products else { return }
-        guard inferenceForward else {
-            throw .unsupported("precision bf16Products is available for the inference forward only, not for the \(entry)")
+        guard call.isInferenceForward else {
+            throw .unsupported("precision bf16Products is available for the inference forward only, not for the \(call.entryName)")
         }
         guard Scalar.self == Float.self else {
             throw .unsupported("precision bf16Products needs Float inputs (or 16-bit inputs through storedAs:), not \(Scalar.self)")
