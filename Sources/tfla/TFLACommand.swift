@@ -16,7 +16,7 @@ struct TFLACommand: ParsableCommand {
         no new file in --out.
         """,
         version: BuildInfo.version,
-        subcommands: [InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self, CompareCommand.self, GradCommand.self, BenchCommand.self]
+        subcommands: [InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self, CompareCommand.self, GradCommand.self, BenchCommand.self, PlanCommand.self]
     )
 
     /// Errors are one line on stderr (test suites parse it); help and

@@ -1,20 +1,20 @@
 import Synchronization
 
-/// Records the phases a chunkwise call runs, for tests that check a driver
-/// carries out exactly its plan. Off unless a test binds it: each phase
-/// then costs one task-local read.
+/// Records the phases a chunkwise call runs and how many items of each ran,
+/// for tests that check a driver carries out exactly its plan. Off unless a
+/// test binds it; otherwise each phase costs one task-local read.
 package final class PhaseRecorder: Sendable {
     /// The recorder of the current task (nil: nothing is recorded).
     @TaskLocal package static var current: PhaseRecorder?
 
-    private let recorded = Mutex<[ChunkwisePlan.Phase]>([])
+    private let recorded = Mutex<[(phase: ChunkwisePlan.Phase, itemsRun: Int)]>([])
 
     package init() {}
 
-    /// The phases run so far, in order.
-    package var phases: [ChunkwisePlan.Phase] { recorded.withLock { $0 } }
+    /// The phases run so far, in order, each with the number of items that ran.
+    package var phases: [(phase: ChunkwisePlan.Phase, itemsRun: Int)] { recorded.withLock { $0 } }
 
-    func record(_ phase: ChunkwisePlan.Phase) { recorded.withLock { $0.append(phase) } }
+    func record(_ phase: ChunkwisePlan.Phase, itemsRun: Int) { recorded.withLock { $0.append((phase, itemsRun)) } }
 }
 
 /// Runs the work items of one phase of a plan on `threads` workers
@@ -24,6 +24,13 @@ func runPhase<Scratch>(
     makeScratch: @Sendable () -> Scratch,
     _ body: @Sendable (_ item: Int, _ scratch: inout Scratch) -> Void
 ) {
-    PhaseRecorder.current?.record(phase)
-    parallelFor(items: phase.items, threads: threads, makeScratch: makeScratch, body)
+    guard let recorder = PhaseRecorder.current else {
+        return parallelFor(items: phase.items, threads: threads, makeScratch: makeScratch, body)
+    }
+    let itemsRun = Atomic<Int>(0)
+    parallelFor(items: phase.items, threads: threads, makeScratch: makeScratch) { item, scratch in
+        itemsRun.add(1, ordering: .relaxed)
+        body(item, &scratch)
+    }
+    recorder.record(phase, itemsRun: itemsRun.load(ordering: .relaxed))
 }

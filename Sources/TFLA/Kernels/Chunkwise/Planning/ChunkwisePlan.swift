@@ -51,7 +51,7 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
     public let gate: Gate
     /// How the call's work is organized.
     public let strategy: Strategy
-    /// Chunks per head (per sequence for a packed call: of the longest).
+    /// Chunks per head (a packed call: of all its sequences as one).
     public let chunks: Int
     /// Sequence segments of the forward scan or summary; for the backward,
     /// blocks of saved-state runs walked in parallel. 1: one walk.
@@ -130,7 +130,7 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
         /// What one item covers, e.g. "head × segment (16 chunks) × 256 columns".
         public let item: String
 
-        public var description: String { "\(kind.rawValue): \(items) items (\(item))" }
+        public var description: String { "\(kind.rawValue): \(items) item\(items == 1 ? "" : "s") (\(item))" }
     }
 
     /// The phase of `kind`; a driver asks only for phases its plan has.
@@ -148,9 +148,11 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
             "  shape:       B=\(shape.batch) NH=\(shape.heads) S=\(shape.sequence) DQK=\(shape.keyDim) DHV=\(shape.valueDim)",
             "  planned for: \(parallelism) workers (run on \(threads) threads; threads never change the result)",
             "  chunks:      \(chunks) of \(t.chunk) tokens; tiles: query \(t.query), key/value \(t.kv), rows of C \(t.dqk)",
-            "  columns:     \(columnTiles) tile\(columnTiles == 1 ? "" : "s") of \(t.dhv) (DHV \(shape.valueDim))"
-                + (sharesScores ? "; scores shared by the tiles" : ""),
         ]
+        if call != .backward {
+            lines.append("  columns:     \(columnTiles) tile\(columnTiles == 1 ? "" : "s") of \(t.dhv) (DHV \(shape.valueDim))"
+                         + (sharesScores ? "; scores shared by the tiles" : ""))
+        }
         switch call {
         case .backward:
             lines.append("  saved:       every \(t.stateStride) chunk\(t.stateStride == 1 ? "" : "s"); "
@@ -167,7 +169,7 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
         for (index, phase) in phases.enumerated() {
             let name = phase.kind.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
             let count = String(repeating: " ", count: countWidth - String(phase.items).count) + String(phase.items)
-            lines.append("    \(index + 1). \(name)  \(count) items  \(phase.item)")
+            lines.append("    \(index + 1). \(name)  \(count) item\(phase.items == 1 ? " " : "s")  \(phase.item)")
         }
         return lines.joined(separator: "\n")
     }
