@@ -31,14 +31,16 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // CPU feature detection (cpuid/xgetbv) and the instruction set the
-        // build was compiled for; both are only knowable from C.
-        .target(name: "CTFLASupport"),
+        // The C kernels and what only C can know: the bf16 products on AMX
+        // tiles and AVX512-BF16 with their per-thread scratch, the fused
+        // bf16 step, CPU feature detection (cpuid/xgetbv), the floating-point
+        // mode and the CPUs this process may use.
+        .target(name: "CTFLAKernels"),
         .target(
             name: "TFLA",
             dependencies: [
                 "COpenBLAS",
-                "CTFLASupport",
+                "CTFLAKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
@@ -80,7 +82,7 @@ let package = Package(
             dependencies: [
                 "TFLA",
                 "TFLATestSupport",
-                "CTFLASupport",
+                "CTFLAKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

@@ -36,7 +36,7 @@ extension Chunkwise {
         let shape = fw.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, fw.tiling)
         let memory = dqk * dhv
-        let (heads, chunks, stateStride, segments) = (shape.batchHeads, fw.chunkCount, context.stride, context.segments)
+        let (chunks, stateStride, segments) = (fw.chunkCount, context.stride, context.segments)
         let shared = UnsafeSendable(context)
 
         // 1. States before every chunk.

@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 
 extension ChunkwiseOptions {
     /// The precision of the chunkwise forward's matrix products.
@@ -92,9 +92,9 @@ package enum BF16Products {
         /// The fastest this CPU has: ``matrixUnits``, else ``dotProduct``,
         /// else ``roundedFloat32`` (``BF16Products/automaticPath``).
         case automatic
-        /// The AMX tile kernel (`tdpbf16ps`, `CTFLASupport/bf16.c`).
+        /// The AMX tile kernel (`tdpbf16ps`, `CTFLAKernels/amx.c`).
         case matrixUnits
-        /// The AVX512-BF16 micro-kernel (`vdpbf16ps`, `CTFLASupport/bf16.c`).
+        /// The AVX512-BF16 micro-kernel (`vdpbf16ps`, `CTFLAKernels/avx512_bf16.c`).
         case dotProduct
         /// OpenBLAS sgemm on operands rounded to bfloat16.
         case roundedFloat32
