@@ -2,18 +2,20 @@
 /// chunks, writing each chunk's outputs (`ChunkOutputKernel.swift`) and then
 /// advancing the state (`ChunkStateKernel.swift`).
 extension Chunkwise {
-    /// Walks chunks `chunks` of one head for C's columns
-    /// `column..<column+width`, from the state (c, n, stabilizer) before the
+    /// Walks chunks `chunks` of one head for the state tile `tile` (all
+    /// rows of C, with n), from the state (tile, stabilizer) before the
     /// first of them: writes their outputs and advances the state after
     /// each chunk (after the last one only if `advanceAfterLast`).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func walkChunks<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, head: Int, chunks: Range<Int>,
-        column: Int, width: Int,
-        c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>,
+        _ context: ForwardContext<Scalar>, head: Int, chunks: Range<Int>, tile: StateTile<Scalar>,
         stabilizer: inout Double, advanceAfterLast: Bool, scratch: ForwardScratch<Scalar>
     ) {
+        guard let n = tile.n, tile.row == 0, tile.rows == context.shape.keyDim else {
+            preconditionFailure("a walk carries every row of C and n")
+        }
+        let (column, width, c, ldc) = (tile.column, tile.width, tile.c, tile.ldc)
         // Whether scratch.packedState holds C: only after this walk's own
         // state update, the one place that changes C within the walk.
         var packed = false
@@ -26,9 +28,7 @@ extension Chunkwise {
                          c: c, ldc: ldc, n: n, scratch: scratch, packedState: packed)
             if index + 1 < chunks.upperBound || advanceAfterLast {
                 // The last update of a walk has no next chunk to pack for.
-                packed = advanceState(context, token: token, length: length,
-                                      row: 0, rows: context.shape.keyDim, column: column, width: width,
-                                      c: c, ldc: ldc, n: n, scratch: scratch,
+                packed = advanceState(context, token: token, length: length, tile: tile, scratch: scratch,
                                       packState: index + 1 < chunks.upperBound)
                 stabilizer = scratch.gates.nextStabilizer
             }

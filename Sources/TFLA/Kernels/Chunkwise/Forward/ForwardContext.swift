@@ -44,7 +44,7 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// (`ChunkwiseOptions.checksValues`).
     var nonFinite: NonFiniteFlag?
     /// How the products are computed (`ChunkwiseOptions.precision`).
-    var products: ProductKernel = .native
+    var products: ProductKernel = .float32
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.

@@ -132,11 +132,12 @@ extension Chunkwise {
             }
             let chunks = segments == 1 ? 0..<context.chunkCount : plan.chunks(of: segment, total: context.chunkCount)
             let last = segment == segments - 1
+            let tile = StateTile(c: c, ldc: width, n: n, column: column, width: width, rows: dqk)
             guard let save = saving.value else {
                 // Nothing to save between chunks: one walk, which lets the
                 // state update hand each next chunk its packed C.
-                walkChunks(context, head: head, chunks: chunks, column: column, width: width,
-                           c: c, ldc: width, n: n, stabilizer: &stabilizer, advanceAfterLast: last, scratch: scratch)
+                walkChunks(context, head: head, chunks: chunks, tile: tile,
+                           stabilizer: &stabilizer, advanceAfterLast: last, scratch: scratch)
                 if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
                 return
             }
@@ -150,8 +151,7 @@ extension Chunkwise {
                         save.m[slot] = stabilizer
                     }
                 }
-                walkChunks(context, head: head, chunks: index..<index + 1, column: column, width: width,
-                           c: c, ldc: width, n: n, stabilizer: &stabilizer,
+                walkChunks(context, head: head, chunks: index..<index + 1, tile: tile, stabilizer: &stabilizer,
                            advanceAfterLast: last || index + 1 < chunks.upperBound, scratch: scratch)
             }
             if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
@@ -190,8 +190,8 @@ extension Chunkwise {
             let (token, length) = context.chunk(index, head: head)
             scratch.gates.compute(gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                                   i: context.i + token, f: context.f + token, length: length)
-            advanceState(context, token: token, length: length, row: 0, rows: dqk, column: column, width: width,
-                         c: c, ldc: dhv, n: n, scratch: scratch)
+            advanceState(context, token: token, length: length,
+                         tile: StateTile(c: c, ldc: dhv, n: n, column: column, width: width, rows: dqk), scratch: scratch)
             stabilizer = scratch.gates.nextStabilizer
             logDecay += scratch.gates.logDecay
         }

@@ -72,8 +72,9 @@ extension Chunkwise {
                 scratch.gates.compute(
                     gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                     i: context.i + token, f: context.f + token, length: length)
-                advanceState(context, token: token, length: length, row: row, rows: rows,
-                             column: column, width: width, c: c, ldc: dhv, n: n, scratch: scratch)
+                advanceState(context, token: token, length: length,
+                             tile: StateTile(c: c, ldc: dhv, n: n, row: row, rows: rows, column: column, width: width),
+                             scratch: scratch)
                 stabilizer = scratch.gates.nextStabilizer
             }
             if ownsNormalizer { (context.n + head * dqk + row).update(from: n, count: rows) }
@@ -98,19 +99,19 @@ extension Chunkwise {
             let chunks = first..<min(first + stride, context.chunkCount)
             var stabilizer = savedM[slot]
             if chunks.count == 1 {
-                walkChunks(
-                    context, head: head, chunks: chunks, column: column, width: width,
-                    c: savedC + slot * dqk * dhv + column, ldc: dhv, n: savedN + slot * dqk,
-                    stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
+                let tile = StateTile(c: savedC + slot * dqk * dhv + column, ldc: dhv, n: savedN + slot * dqk,
+                                     column: column, width: width, rows: dqk)
+                walkChunks(context, head: head, chunks: chunks, tile: tile,
+                           stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
                 return
             }
             let c = scratch.memoryTile.baseAddress
             ForwardScratch.copyTile(from: savedC + slot * dqk * dhv + column, stride: dhv, to: c, stride: width, rows: dqk, width: width)
             let n = scratch.normalizer.baseAddress
             n.update(from: savedN + slot * dqk, count: dqk)
-            walkChunks(
-                context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,
-                stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
+            walkChunks(context, head: head, chunks: chunks,
+                       tile: StateTile(c: c, ldc: width, n: n, column: column, width: width, rows: dqk),
+                       stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
         }
     }
 }
