@@ -16,6 +16,7 @@ public enum ChunkwiseCall: String, Sendable, Hashable, CaseIterable, CustomStrin
     /// ``Chunkwise/summary(of:gate:options:)``.
     case summary
 
+    /// The call's name, as `tfla plan --call` takes it.
     public var description: String { rawValue }
 
     /// The entry's name in messages.
@@ -107,18 +108,31 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
 
     /// What a phase computes; each phase is one parallel region.
     public enum PhaseKind: String, Sendable, Hashable, CaseIterable {
+        /// The intra-chunk scores of every (head, chunk), once for all column tiles.
         case sharedScores = "shared scores"
+        /// What each segment does to the state, from the empty state.
         case segmentSummaries = "segment summaries"
+        /// Every segment's outputs, from its composed incoming state.
         case segmentWalks = "segment walks"
+        /// Training with few items: the state before every chunk, per tile of C.
         case chunkStates = "chunk states"
+        /// Training with few items: the outputs of every run of chunks.
         case runOutputs = "run outputs"
+        /// A summary's segments composed into one.
         case summaryComposition = "composition"
+        /// Backward: each head's chunks in reverse.
         case headWalks = "head walks"
+        /// Backward: the state-gradient summary of each block but the first.
         case blockSummaries = "block summaries"
+        /// Backward: each block's chunks in reverse, from its composed gradient.
         case blockWalks = "block walks"
+        /// Backward in phases: the states before the chunks between saved ones.
         case states = "states"
+        /// Backward in phases: the state gradient after every chunk, per column tile.
         case stateGradients = "state gradients"
+        /// Backward in phases: every chunk's dq, dk, dv.
         case chunkGradients = "chunk gradients"
+        /// Backward: the gate gradients of each head.
         case gateGradients = "gate gradients"
     }
 
@@ -130,6 +144,7 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
         /// What one item covers, e.g. "head × segment (16 chunks) × 256 columns".
         public let item: String
 
+        /// The phase on one line: kind, items and what one item covers.
         public var description: String { "\(kind.rawValue): \(items) item\(items == 1 ? "" : "s") (\(item))" }
     }
 
@@ -141,6 +156,9 @@ public struct ChunkwisePlan: Sendable, Hashable, CustomStringConvertible {
         return phase
     }
 
+    /// The plan on several lines: the call, the shape, the worker count it
+    /// was made for, the chunks, tiles and segments, and every phase with
+    /// its items (what `tfla plan` prints).
     public var description: String {
         let t = tiling
         var lines = [
