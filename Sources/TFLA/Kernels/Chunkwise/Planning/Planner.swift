@@ -3,7 +3,10 @@
 /// planned worker count, never on the thread count, so that results stay
 /// bit-identical for any number of threads.
 extension Chunkwise {
-    /// The plan of a call: its phases and their work items.
+    /// The plan of a call: its phases and their work items, as the entry
+    /// point computes it. For a backward, pass the training forward's chunk
+    /// size (in `options`) and state stride; a packed gradient call plans
+    /// each sequence as a training forward and a backward of its own.
     ///
     /// - Parameters:
     ///   - shape: the problem's dimensions.
