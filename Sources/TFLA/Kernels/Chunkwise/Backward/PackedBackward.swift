@@ -52,13 +52,13 @@ extension Chunkwise {
         // arrays; the per-sequence calls below then skip their checks.
         var options = options
         if options.checksValues {
-            let threads = ChunkwisePlan.resolve(options, for: shape).threads
+            let threads = options.resolved(for: shape).threads
             try inputs.validateValues(gate: gate, threads: threads)
             try Validation.requireFinite(dh, "dh", threads: threads)
             options.checksValues = false
         }
         let size = MemoryLayout<Scalar>.size
-        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: size, tiling: ChunkwisePlan.resolve(options, for: shape, stateStride: stateStride),
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: size, tiling: options.resolved(for: shape, stateStride: stateStride),
                                                            training: true)
                                  + shape.gradientBytes(scalar: size) + shape.stateBytes(count: 3 * count, scalar: size), for: "packed gradients")
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)

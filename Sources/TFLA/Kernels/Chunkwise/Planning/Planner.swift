@@ -199,6 +199,14 @@ extension ChunkwisePlan {
     }
 }
 
+extension ChunkwiseOptions {
+    /// The tile sizes these options resolve to for a problem, as the
+    /// planner resolves them: for sizing a call's memory before it runs.
+    func resolved(for shape: ProblemShape, stateStride: Int = 1) -> ResolvedTiling {
+        ChunkwisePlan.resolve(self, for: shape, stateStride: stateStride)
+    }
+}
+
 /// Tile sizes in force for one problem.
 struct ResolvedTiling: Hashable {
     var chunk: Int
