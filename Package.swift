@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "TFLA", targets: ["TFLA"]),
         .executable(name: "tfla", targets: ["tfla"]),
         .executable(name: "tfla-bench", targets: ["tfla-bench"]),
+        // The C interface (Sources/CTFLAABI/include/tfla.h) as libtfla_c.so.
+        .library(name: "tfla_c", type: .dynamic, targets: ["TFLAABI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,8 +46,13 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        // The C interface: its header (the contract) and its implementation,
+        // which takes the header's structs, so that layouts cannot drift.
+        .target(name: "CTFLAABI"),
+        .target(name: "TFLAABI", dependencies: ["TFLA", "CTFLAABI"]),
         // Seeded random problems and the allocation counter, for this
-        // package's tests, benchmarks and demo; not in the TFLA product.
+        // package's tests and benchmarks; not in the TFLA product, and not
+        // linked by `tfla` (its demos carry their own seeded generator).
         .target(
             name: "TFLATestSupport",
             dependencies: [
@@ -57,9 +64,8 @@ let package = Package(
             name: "tfla",
             dependencies: [
                 "TFLA",
-                "TFLATestSupport",
-                "TFLABenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
         // Benchmarks: definitions and measurement (Kit), and the release-build
@@ -83,6 +89,8 @@ let package = Package(
                 "TFLA",
                 "TFLATestSupport",
                 "CTFLAKernels",
+                "TFLAABI",
+                "CTFLAABI",
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

@@ -105,7 +105,7 @@ public struct BackwardConfiguration: Sendable {
     }
 }
 
-/// Runs forward + backward configurations; shared by `tfla-bench` and `tfla bench`.
+/// Runs forward + backward configurations; printed by `tfla-bench`.
 public enum BackwardSuite {
     /// Measures every configuration; calls `progress(done, total, label)`
     /// before each and `report(tableLine)` after each. Returns CSV rows.

@@ -31,7 +31,7 @@ public struct ForwardConfiguration: Sendable {
 }
 
 /// Runs a list of forward configurations and formats the results as a
-/// table and as CSV; shared by `tfla-bench` and `tfla bench`.
+/// table and as CSV; printed by `tfla-bench`.
 public enum ForwardSuite {
     public static let tableHeader =
         "shape                        S      gate chunk  qt  kvt   median(ms)  min(ms)  GFLOP/s  floor-eff  alloc(MB)"

@@ -33,7 +33,8 @@ struct BenchRunner: ParsableCommand {
     var chunkSizes: String?
     @Option(help: "Query tile sizes, comma-separated (default: the library default).") var queryTiles: String?
     @Option(help: "Key/value tile sizes, comma-separated (default: the library default).") var kvTiles: String?
-    @Option(help: "Shapes: names from the standard list, comma-separated, or 'all'.") var shapes = "all"
+    @Option(help: ArgumentHelp("Shapes, comma-separated, or 'all': \(BenchmarkShape.standard.map(\.name).joined(separator: ", ")); with --threads-sweep or --simulate also the scaling shapes \(BenchmarkShape.scaling.map(\.name).joined(separator: ", ")) (their default)."))
+    var shapes = "all"
     @Option(help: "Override S for every shape (e.g. for the linear-scaling check).") var sequence: Int?
     @Option(help: "Kernel mode: inference or training (saves every chunk state).") var mode = "inference"
     @Option(help: "Write results as CSV to this file.") var csv: String?
@@ -91,10 +92,12 @@ struct BenchRunner: ParsableCommand {
         }
         let gates: [Gate] = gate == "both" ? [.exponential, .sigmoid(normalize: true)]
             : gate == "sig" ? [.sigmoid(normalize: true)] : [.exponential]
+        try validateShapeNames()
         let selected = BenchmarkShape.standard.filter { shapes == "all" || shapes.split(separator: ",").contains(Substring($0.name)) }
         let list = { (text: String?) -> [Int?] in text.map { $0.split(separator: ",").compactMap { Int($0) } } ?? [nil] }
         print("tfla-bench: \(BLAS.configuration), build \(BuildInfo.compiledISA), \(threads) thread(s), decomposition planned for \(parallelism ?? Workers.defaultCount) worker(s)\(reuseFreedMemory ? ", freed memory kept" : "")")
         if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
+        if let warning = BLAS.configuration.forcedWeakCoreWarning { print(warning) }
         if parallelProbe {
             for items in [threads, 4 * threads] {
                 print(String(format: "fork/join, %d thread(s), %d empty items: %.1f µs", threads, items,
@@ -323,4 +326,4 @@ struct BenchRunner: ParsableCommand {
 /// glibc's `mallopt` (declared in malloc.h, which the Glibc module does not import).
 @_silgen_name("mallopt") func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
-BenchRunner.main()
+BenchRunner.mainReportingErrors()

@@ -1,7 +1,6 @@
 import Foundation
 import ArgumentParser
 import TFLA
-import TFLATestSupport
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,13 +32,14 @@ struct DemoCommand: ParsableCommand {
         print("problem:    \(shape), gate \(gateValue), float32")
         print("inputs:     random (seed 42), f̃ ~ N(3, 1), ĩ ~ N(0, 1) …", terminator: "")
         FileHandleShim.flushStandardOutput()
-        let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 42)
+        let inputs = MLSTMInputs<Float>.seededRealistic(shape, seed: 42)
         print(" ready")
         let options = ChunkwiseOptions(chunkSize: chunkSize, threads: threads)
         print("kernel:     chunkwise (TFLA), chunk size \(chunkSize), \(threads ?? Workers.defaultCount) thread(s)")
         print("build ISA:  \(BuildInfo.compiledISA)")
         if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
         print("BLAS:       \(BLAS.configuration)")
+        if let warning = BLAS.configuration.forcedWeakCoreWarning { print(warning) }
         var output: MLSTMOutput<Float>?
         let seconds = try Stopwatch.median(repeats: repeats) {
             output = try Chunkwise.forward(inputs, gate: gateValue, options: options)

@@ -14,6 +14,7 @@ struct InfoCommand: ParsableCommand {
         if let warning = BuildInfo.underTargetedBuildWarning { print(warning) }
         print("BLAS:           \(blas)")
         print("BLAS core:      \(blas.coreName)")
+        if let warning = blas.forcedWeakCoreWarning { print(warning) }
         print("BLAS build:     \(blas.buildConfig)")
         print("bf16 products:  \(BF16Products.describe(.automatic)) (--precision bf16; available: \(BF16Products.availablePaths.map(BF16Products.describe).joined(separator: ", ")))")
         print("worker threads: \(Workers.defaultCount)")

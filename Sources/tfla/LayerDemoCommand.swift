@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TFLA
-import TFLATestSupport
 
 /// A small mLSTM layer over a long sequence, processed block by block with
 /// an `InferenceState`, so memory stays flat however long the sequence.
@@ -42,6 +41,7 @@ struct LayerDemoCommand: ParsableCommand {
         var rng = SplitMix64(seed: 99)
         print("layer: d_model=\(model), NH=\(heads), DQK=\(dqk), DHV=\(dhv), float32; \(tokens) tokens in blocks of \(block)")
         print("BLAS:  \(BLAS.configuration)")
+        if let warning = BLAS.configuration.forcedWeakCoreWarning { print(warning) }
         print("   tokens     tokens/s   resident MB")
         var done = 0
         var checksum = 0.0

@@ -36,7 +36,7 @@ struct PlanCommand: ParsableCommand {
             var options = call == .training || call == .backward ? ChunkwiseOptions.training : ChunkwiseOptions.default
             if let chunkSize { options.chunkSize = chunkSize }
             options.parallelism = parallelism
-            options.dhvTile = dhvTile
+            options.valueDimTile = dhvTile
             options.segments = segments
             let plan = try Chunkwise.plan(for: problem, gate: gate == .exp ? .exponential : .sigmoid(normalize: true),
                                           call: call, stateStride: stateStride, sequences: sequences, options: options)

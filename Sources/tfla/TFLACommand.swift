@@ -16,7 +16,10 @@ struct TFLACommand: ParsableCommand {
         no new file in --out.
         """,
         version: BuildInfo.version,
-        subcommands: [InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self, CompareCommand.self, GradCommand.self, BenchCommand.self, PlanCommand.self]
+        subcommands: [
+            InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self,
+            CompareCommand.self, GradCommand.self, PlanCommand.self,
+        ]
     )
 
     /// Errors are one line on stderr (test suites parse it); help and
@@ -34,6 +37,7 @@ struct TFLACommand: ParsableCommand {
     /// exit status.
     private static func runReportingErrors() -> Int32 {
         do {
+            try requireKnownCommand(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()
             try command.run()
             return 0
@@ -51,6 +55,15 @@ struct TFLACommand: ParsableCommand {
             return code.rawValue
         }
     }
+}
+
+/// Refuses a first argument that names no command (`tfla runn --in x`
+/// would otherwise be reported as an unknown option '--in').
+private func requireKnownCommand(_ arguments: [String]) throws {
+    guard let first = arguments.first, !first.hasPrefix("-") else { return }
+    let names = TFLACommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+    guard !names.contains(first), first != "help" else { return }
+    throw ValidationError("unknown command '\(first)'; the commands are \(names.joined(separator: ", ")) and help")
 }
 
 /// Prints an error as one line on stderr and exits non-zero.

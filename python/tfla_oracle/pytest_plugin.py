@@ -1,25 +1,2 @@
-"""pytest fixture `tfla`: a `Tfla` bound to the executable from `TFLA_BIN` or
-PATH, shared by the session.
-
-Registered automatically when tfla-oracle is installed (entry point
-`pytest11`); otherwise add `pytest_plugins = ["tfla_oracle.pytest_plugin"]` to
-a conftest.py. Tests that use it are skipped when no `tfla` is on PATH, but
-fail when `TFLA_BIN` is set and does not name an executable, so that a
-misconfigured suite does not pass by skipping everything.
-"""
-import os
-
-import pytest
-
-from .core import Tfla, TflaNotFound
-
-
-@pytest.fixture(scope="session")
-def tfla():
-    """The `tfla` oracle (`tfla_oracle.Tfla`)."""
-    try:
-        return Tfla()
-    except TflaNotFound as error:
-        if os.environ.get("TFLA_BIN"):
-            raise
-        pytest.skip(str(error))
+"""Compatibility name of `tfla.pytest_plugin` (the `tfla` fixture)."""
+from tfla.pytest_plugin import tfla  # noqa: F401

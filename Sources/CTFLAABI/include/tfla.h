@@ -2,13 +2,18 @@
  * tfla.h: the C interface of TFLA, mLSTM kernels for the CPU.
  *
  * One header, one shared library (libtfla_c.so). Every entry point works on
- * caller-owned, contiguous, row-major (C order) buffers and copies nothing it
- * does not have to: float32 and float64 inputs are read in place and outputs
- * are written in place. bfloat16 inputs are widened to float32 inside the
- * call (the arithmetic is float32; see tfla_dtype).
+ * caller-owned, contiguous, row-major (C order) buffers, aligned to their
+ * element size, and copies nothing it does not have to: float32 and float64
+ * inputs are read in place. bfloat16 inputs are widened to float32 inside the
+ * call (the arithmetic is float32; see tfla_dtype). What is copied
+ * (Docs/c-abi.md has the table): tfla_forward writes h in place for float32
+ * and float64 and copies the final state (small) out; tfla_step copies
+ * nothing; the training entries, the references and the summaries compute
+ * into library memory and copy the results out (the saved forward keeps its
+ * own h, so the caller's h may change or go before tfla_backward).
  *
- * Conventions (Docs/math.md has the formulas; they follow the authors'
- * package mlstm_kernels):
+ * Conventions (Sources/TFLA/Documentation.docc/Math.md has the formulas;
+ * they follow the authors' package mlstm_kernels):
  *   q, k          (B, NH, S, DQK)
  *   v, h          (B, NH, S, DHV)
  *   i, f          (B, NH, S)          gate pre-activations
@@ -22,7 +27,10 @@
  * nothing was written to the outputs that the caller can rely on, and
  * tfla_last_error() gives a message for the calling thread. No input, valid
  * or not (null pointers, zero or huge sizes, overflowing products, outputs
- * that alias inputs, NaN), aborts the process.
+ * that alias inputs, NaN), aborts the process. Sizes are checked before any
+ * buffer is read: element counts whose bytes overflow 64 bits, and problems
+ * whose outputs (h and the state) cannot fit in the memory available, are
+ * refused with TFLA_ERROR_OUT_OF_MEMORY.
  *
  * Threads: every entry point may be called from many threads at once. Each
  * call runs its own workers (options.threads of them).
@@ -31,7 +39,9 @@
  * changes incompatibly. Structs that may grow carry their own size in their
  * first field (struct_size); set it with the matching *_init function, and
  * a library older than your header refuses fields it does not know only if
- * they are not at their defaults.
+ * they are not at their defaults (TFLA_ERROR_UNSUPPORTED). A smaller
+ * struct_size (an older header) must end at a field boundary; the fields it
+ * lacks take their defaults. Sizes below 8 or above 4096 bytes are refused.
  */
 #ifndef TFLA_H
 #define TFLA_H
@@ -59,7 +69,8 @@ typedef enum tfla_status {
     TFLA_ERROR_SHAPE = 2,            /* shapes that do not fit together */
     TFLA_ERROR_NON_FINITE = 3,       /* a NaN or refused infinity in the inputs, or an overflowed result */
     TFLA_ERROR_UNSUPPORTED = 4,      /* a valid combination this entry point does not support */
-    TFLA_ERROR_OUT_OF_MEMORY = 5,    /* refused before any work: the call would not fit in memory */
+    TFLA_ERROR_OUT_OF_MEMORY = 5,    /* refused before any work: the call would not fit in memory,
+                                        or its sizes overflow 64 bits */
     TFLA_ERROR_INTERNAL = 6          /* a defect in the library; please report it */
 } tfla_status;
 
@@ -103,7 +114,7 @@ typedef struct tfla_options {
     int64_t key_tile;           /* key/value rows per intra-chunk tile (default 64) */
     int64_t key_dim_tile;       /* rows of C per state tile (0: all of DQK) */
     int64_t value_dim_tile;     /* columns of C and h per work item (0: from the shape) */
-    int64_t threads;            /* worker threads (0: the cores this process may use) */
+    int64_t threads;            /* worker threads (0: the cores this process may use; at most 65536) */
     int64_t parallelism;        /* the worker count the plan is made for (0: the cores) */
     int64_t segments;           /* sequence segments scanned in parallel (0: from the plan) */
     int32_t checks_values;      /* 1 (default): refuse NaN / infinities per the policy */
@@ -144,13 +155,17 @@ tfla_status tfla_forward(const tfla_problem *problem, const tfla_options *option
                          const tfla_outputs *outputs);
 
 /* What a training forward keeps for its backward: the chunk states (every
- * state_stride-th) and the denominators. Owned by the library. */
+ * state_stride-th), the denominators, h and the final state (its own copies).
+ * Owned by the library; immutable, so one saved forward may serve several
+ * tfla_backward calls, from any threads. */
 typedef struct tfla_saved tfla_saved;
 
 /* The training forward: h, the final state, and *saved for tfla_backward.
  * state_stride >= 1 (4 is a good default): the backward recomputes the
- * states in between. Float32 and float64 only. Free *saved with
- * tfla_saved_free. */
+ * states in between. Float32 and float64 only (bfloat16:
+ * TFLA_ERROR_UNSUPPORTED; convert to float32). h is computed into the saved
+ * forward and copied to outputs->h. *saved is set to NULL first and holds
+ * the new saved forward only on TFLA_OK. Free it with tfla_saved_free. */
 tfla_status tfla_training_forward(const tfla_problem *problem, const tfla_options *options,
                                   int64_t state_stride, const tfla_outputs *outputs,
                                   tfla_saved **saved);
@@ -176,14 +191,19 @@ typedef struct tfla_gradients {
 } tfla_gradients;
 
 /* The backward of a training forward over the same problem (the same
- * inputs, gate, eps and initial state). The chunk size and stride are the
- * saved forward's. */
+ * inputs, gate, eps and initial state; a saved forward of another shape
+ * (TFLA_ERROR_SHAPE), dtype, gate or eps (TFLA_ERROR_INVALID_ARGUMENT) is
+ * refused). The chunk size and stride are the saved forward's; options only
+ * tile and thread the call (NULL: the training defaults). Gradients are
+ * computed into library memory and copied out. */
 tfla_status tfla_backward(const tfla_problem *problem, const tfla_options *options,
                           const tfla_saved *saved, const tfla_upstream *upstream,
                           tfla_gradient_mode mode, const tfla_gradients *gradients);
 
 /* Training forward and backward in one call: outputs (may be NULL when h and
- * the final state are not wanted) and gradients. */
+ * the final state are not wanted; outputs->h may be NULL too) and gradients.
+ * The same bits as tfla_training_forward then tfla_backward with the same
+ * options. */
 tfla_status tfla_forward_backward(const tfla_problem *problem, const tfla_options *options,
                                   int64_t state_stride, const tfla_upstream *upstream,
                                   tfla_gradient_mode mode, const tfla_outputs *outputs,
@@ -197,11 +217,16 @@ typedef enum tfla_reference {
 } tfla_reference;
 
 /* The reference forms (for oracle suites): same problem and outputs as
- * tfla_forward. options may be NULL; only threads and checks_values apply. */
+ * tfla_forward, results copied out. options may be NULL and are only
+ * checked: the references run on the calling thread and always refuse
+ * non-finite inputs. The parallel form has no state: an initial state, a
+ * final state wanted, or final-state gradients give TFLA_ERROR_UNSUPPORTED
+ * (its initial-state gradients, if wanted, are zeros). Float32 and float64. */
 tfla_status tfla_reference_forward(tfla_reference kind, const tfla_problem *problem,
                                    const tfla_options *options, const tfla_outputs *outputs);
 
-/* Gradients of a reference form. */
+/* Gradients of a reference form. The recurrent form has the exact gradient
+ * only (TFLA_GRADIENT_REFERENCE: TFLA_ERROR_UNSUPPORTED). */
 tfla_status tfla_reference_backward(tfla_reference kind, const tfla_problem *problem,
                                     const tfla_options *options, const tfla_upstream *upstream,
                                     tfla_gradient_mode mode, const tfla_gradients *gradients);
@@ -212,7 +237,11 @@ tfla_status tfla_reference_backward(tfla_reference kind, const tfla_problem *pro
  *   q, k (B, NH, DQK), v (B, NH, DHV), i, f (B, NH), problem dtype;
  *   c, n, m in/out, state dtype; h (B, NH, DHV) out, problem dtype.
  * shape.sequence is ignored (one token). The inputs and h must not overlap
- * the state. */
+ * the state. Nothing is copied: the fused kernel of the library's
+ * InferenceState runs on these buffers. The token's inputs and the state's n
+ * and m are checked for non-finite values (TFLA_ERROR_NON_FINITE), m for
+ * zeros with the sigmoid gates; C is not scanned (a non-finite C gives a
+ * non-finite h). threads above 1024 count as 1024. Float32 and float64. */
 typedef struct tfla_step_args {
     size_t struct_size;         /* sizeof(tfla_step_args), set by tfla_step_args_init */
     tfla_shape shape;
@@ -243,13 +272,15 @@ typedef struct tfla_summary {
 } tfla_summary;
 
 /* The summary of the problem's sequence as one segment (the initial state of
- * the problem must be NULL: a summary starts from the empty state). */
+ * the problem must be NULL: a summary starts from the empty state). All four
+ * summary buffers are required; results are copied out. Float32 and float64. */
 tfla_status tfla_summarize(const tfla_problem *problem, const tfla_options *options,
                            const tfla_summary *summary);
 
 /* The state after a summarized segment, from the state before it, in place:
  * c, n, m (state dtype, shapes from `shape`; sequence ignored) hold the
- * incoming state on entry and the outgoing one on return. */
+ * incoming state on entry and the outgoing one on return (m may be NULL for
+ * the sigmoid gates). state_dtype is TFLA_FLOAT32 or TFLA_FLOAT64. */
 tfla_status tfla_compose(tfla_shape shape, tfla_dtype state_dtype, tfla_gate gate,
                          const tfla_summary *summary, void *c, void *n, void *m);
 

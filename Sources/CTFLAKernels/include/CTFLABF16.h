@@ -4,6 +4,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Internal to the library: hidden from the shared library's exports
+ * (libtfla_c.so exports the functions of tfla.h only). */
+#pragma GCC visibility push(hidden)
+
 /// Whether the running CPU and operating system support AVX512-BF16
 /// (vdpbf16ps) together with AVX-512 F/BW/VL: cpuid leaf 7 subleaf 1,
 /// EAX bit 5, and the ZMM state enabled in XCR0.
@@ -66,5 +70,7 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
 /// fallback for CPUs without AVX512-BF16.
 const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long cols,
                                        const float *x, long ld);
+
+#pragma GCC visibility pop
 
 #endif

@@ -4,6 +4,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Internal to the library: hidden from the shared library's exports
+ * (libtfla_c.so exports the functions of tfla.h only). */
+#pragma GCC visibility push(hidden)
+
 /// One generation step on a tile of a head's matrix memory C stored in
 /// bfloat16: `rows` rows (the key dimension) of `columns` values, row `r`
 /// at `c + r * row_stride`. For every row r and column j, in float32:
@@ -29,5 +33,7 @@
 void tfla_bf16_step_rows(bool vector, long rows, long columns, long row_stride,
                          float forget, float input, const float *q, const float *k,
                          const float *v, uint16_t *c, float *h);
+
+#pragma GCC visibility pop
 
 #endif

@@ -6,6 +6,10 @@
 #include "CTFLABF16.h"
 #include "CTFLABF16Step.h"
 
+/* Internal to the library: hidden from the shared library's exports
+ * (libtfla_c.so exports the functions of tfla.h only). */
+#pragma GCC visibility push(hidden)
+
 /// Instruction-set features of the running CPU, as far as the operating
 /// system has enabled them (xgetbv checks the saved register state).
 typedef struct {
@@ -42,5 +46,7 @@ void tfla_leave_flush_to_zero(unsigned int saved);
 
 /// The calling thread's SSE/AVX control word (MXCSR), 0 elsewhere.
 unsigned int tfla_floating_point_control(void);
+
+#pragma GCC visibility pop
 
 #endif

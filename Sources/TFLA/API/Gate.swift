@@ -34,6 +34,7 @@ public enum Gate: Sendable, Hashable, CustomStringConvertible {
         isStabilized ? preactivation : logSigmoid(preactivation)
     }
 
+    /// `exp`, `sig` or `sig (unnormalized)`.
     public var description: String {
         switch self {
         case .exponential: return "exp"

@@ -1,12 +1,18 @@
 /// The sizes of an mLSTM problem: batch, heads, sequence, key and value
 /// head dimensions.
 public struct ProblemShape: Hashable, Sendable, CustomStringConvertible {
+    /// Batch entries, B.
     public var batch: Int
+    /// Heads per batch entry, NH.
     public var heads: Int
+    /// Tokens per sequence, S.
     public var sequence: Int
+    /// The query and key head dimension, DQK (rows of C).
     public var keyDim: Int
+    /// The value head dimension, DHV (columns of C and of h).
     public var valueDim: Int
 
+    /// A shape from its five sizes.
     public init(batch: Int, heads: Int, sequence: Int, keyDim: Int, valueDim: Int) {
         self.batch = batch
         self.heads = heads
@@ -18,6 +24,7 @@ public struct ProblemShape: Hashable, Sendable, CustomStringConvertible {
     /// `B·NH`, the number of independent recurrences.
     public var batchHeads: Int { batch * heads }
 
+    /// `B=… NH=… S=… DQK=… DHV=…`.
     public var description: String {
         "B=\(batch) NH=\(heads) S=\(sequence) DQK=\(keyDim) DHV=\(valueDim)"
     }
@@ -50,6 +57,8 @@ public struct MLSTMInputs<Scalar: TensorScalar>: Sendable {
     /// Forget-gate pre-activations f̃ `(B, NH, S)`.
     public var f: Tensor<Scalar>
 
+    /// Inputs from their five arrays (checked by the entry they are given
+    /// to, or by ``validatedShape()``).
     public init(q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>, i: Tensor<Scalar>, f: Tensor<Scalar>) {
         self.q = q
         self.k = k
@@ -129,18 +138,20 @@ public struct MLSTMState<Scalar: TensorScalar>: Sendable {
         m = Tensor(shape: shape.stabilizerShape)
     }
 
-    /// Builds an initial state from optional parts named c0, n0, m0;
-    /// returns nil when all are absent.
+    /// An initial state from parts that may each be absent (named c0, n0,
+    /// m0 in errors, as a command line or file set names them); nil when
+    /// all are absent.
     ///
     /// The exponential gate needs all three. For the sigmoid gate c0 and n0
     /// are the state: m0 may be left out (it is then zeros) and, if given,
-    /// must be all zeros.
+    /// must be all zeros. Shapes are checked by the entry the state is
+    /// given to (or by ``validate(for:gate:prefix:)``).
     /// - Throws: ``TFLAError/incompleteInitialState(given:missing:)`` when a
     ///   needed part is missing, ``TFLAError/invalidParameter(name:value:requirement:)``
     ///   naming m0 when the sigmoid gate is given a nonzero one.
-    public static func optional(
-        c: Tensor<Scalar>?, n: Tensor<Scalar>?, m: Tensor<Scalar>?, gate: Gate = .exponential
-    ) throws(TFLAError) -> MLSTMState? {
+    public init?(
+        c: Tensor<Scalar>?, n: Tensor<Scalar>?, m: Tensor<Scalar>?, gate: Gate
+    ) throws(TFLAError) {
         let needed = gate.isStabilized ? [("c0", c != nil), ("n0", n != nil), ("m0", m != nil)]
             : [("c0", c != nil), ("n0", n != nil)]
         let given = needed.filter(\.1).map(\.0) + (gate.isStabilized || m == nil ? [] : ["m0"])
@@ -148,9 +159,12 @@ public struct MLSTMState<Scalar: TensorScalar>: Sendable {
         guard let c, let n, gate.isStabilized ? m != nil : true else {
             throw .incompleteInitialState(given: given, missing: needed.filter { !$0.1 }.map(\.0))
         }
-        guard let m else { return MLSTMState(c: c, n: n) }
-        if !gate.isStabilized { try requireZeroStabilizer(m, name: "m0") }
-        return MLSTMState(c: c, n: n, m: m)
+        guard let m else {
+            self.init(c: c, n: n)
+            return
+        }
+        if !gate.isStabilized { try Self.requireZeroStabilizer(m, name: "m0") }
+        self.init(c: c, n: n, m: m)
     }
 
     /// Checks the state's shapes against a problem's, that every value is

@@ -120,3 +120,47 @@ extension ProblemShape {
         return parts
     }
 }
+
+/// A kernel a command runs, for sizing its allocations before any input is
+/// read (``ProblemShape/forwardRunBytes(_:scalar:)``).
+package enum KernelWork {
+    case chunkwise(ChunkwiseOptions)
+    case parallel
+    case recurrent
+}
+
+extension ProblemShape {
+    /// Whether every dimension is at least 1 (sizes are computed only then;
+    /// the kernels refuse the others with their own errors).
+    private var isSizable: Bool { [batch, heads, sequence, keyDim, valueDim].allSatisfy { $0 >= 1 } }
+
+    /// What a forward by `kernel` allocates: its outputs and working memory,
+    /// as the kernel's own check counts them (empty when the shape or the
+    /// options are invalid: the kernel refuses them later).
+    package func forwardRunBytes(_ kernel: KernelWork, scalar size: Int) -> [[Int]] {
+        guard isSizable else { return [] }
+        switch kernel {
+        case let .chunkwise(options):
+            guard (try? options.validate()) != nil else { return [] }
+            return chunkwiseForwardBytes(scalar: size, tiling: options.resolved(for: self), training: false)
+        case .parallel: return [valueShape + [size], [sequence, 8]]
+        case .recurrent: return outputBytes(scalar: size)
+        }
+    }
+
+    /// What a gradient by `kernel` allocates: the training forward's
+    /// outputs and saved states (chunkwise) and the backward's gradients
+    /// and working memory.
+    package func gradientRunBytes(_ kernel: KernelWork, scalar size: Int, stateStride: Int) -> [[Int]] {
+        guard isSizable else { return [] }
+        switch kernel {
+        case let .chunkwise(options):
+            guard (try? options.validate()) != nil, stateStride >= 1 else { return [] }
+            let tiling = options.resolved(for: self, stateStride: stateStride)
+            return chunkwiseForwardBytes(scalar: size, tiling: tiling, training: true)
+                + chunkwiseBackwardBytes(scalar: size, tiling: tiling)
+        case .parallel: return gradientBytes(scalar: size) + [[sequence, sequence, 8]]
+        case .recurrent: return gradientBytes(scalar: size) + [[sequence, keyDim + 1, valueDim + 1, size]]
+        }
+    }
+}

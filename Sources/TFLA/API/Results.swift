@@ -1,19 +1,14 @@
-// Result types of the public entry points: the outputs of a sequence and of
-// a step, the training forward's saved states, and gradients.
+// Result types of the public entry points, all named `MLSTM…`: the outputs
+// of a sequence or a step, the training forward's saved states, gradients,
+// and their packed (variable-length) and 16-bit-storage forms.
 
-/// The result of a sequence kernel: outputs and the state after the last token.
+/// The result of a sequence kernel or of one step: outputs and the state
+/// after the last token.
 public struct MLSTMOutput<Scalar: TensorScalar>: Sendable {
-    /// Outputs `(B, NH, S, DHV)`.
+    /// Outputs `(B, NH, S, DHV)` of a sequence, or `(B, NH, DHV)` of one
+    /// step (``Reference/step(q:k:v:i:f:state:gate:eps:)``).
     public var h: Tensor<Scalar>
     /// The state after the last token.
-    public var state: MLSTMState<Scalar>
-}
-
-/// The result of one generation step.
-public struct MLSTMStepOutput<Scalar: TensorScalar>: Sendable {
-    /// Output `(B, NH, DHV)`.
-    public var h: Tensor<Scalar>
-    /// The state after the step.
     public var state: MLSTMState<Scalar>
 }
 
@@ -37,7 +32,7 @@ public struct MLSTMGradients<Scalar: TensorScalar>: Sendable {
 ///
 /// Made only by ``Chunkwise/trainingForward(_:gate:initialState:eps:stateStride:options:)``;
 /// the backward takes its chunk size and stride from here.
-public struct ChunkStates<Scalar: TensorScalar>: Sendable {
+public struct MLSTMChunkStates<Scalar: TensorScalar>: Sendable {
     /// Chunks between two saved states (at most the chunk count).
     public let stride: Int
     /// Tokens per chunk (the forward's chunk size, at most S).
@@ -57,26 +52,26 @@ public struct ChunkStates<Scalar: TensorScalar>: Sendable {
 
 /// The result of ``Chunkwise/trainingForward(_:gate:initialState:eps:stateStride:options:)``:
 /// outputs, the final state and the chunk states for the backward pass.
-public struct ChunkwiseTrainingOutput<Scalar: TensorScalar>: Sendable {
+public struct MLSTMTrainingOutput<Scalar: TensorScalar>: Sendable {
     /// Outputs `(B, NH, S, DHV)`.
     public var h: Tensor<Scalar>
     /// The state after the last token.
     public var state: MLSTMState<Scalar>
     /// The saved chunk states.
-    public var chunkStates: ChunkStates<Scalar>
+    public var chunkStates: MLSTMChunkStates<Scalar>
 }
 
 /// The result of ``Chunkwise/gradients(_:gate:initialState:eps:dh:dFinalState:mode:stateStride:options:)``:
 /// the training forward's output and the gradients.
-public struct ChunkwiseTrainingResult<Scalar: TensorScalar>: Sendable {
+public struct MLSTMTrainingResult<Scalar: TensorScalar>: Sendable {
     /// The training forward's output.
-    public var output: ChunkwiseTrainingOutput<Scalar>
+    public var output: MLSTMTrainingOutput<Scalar>
     /// The gradients of the inputs and the initial state.
     public var gradients: MLSTMGradients<Scalar>
 }
 
 /// The result of a packed variable-length forward.
-public struct PackedOutput<Scalar: TensorScalar>: Sendable {
+public struct MLSTMPackedOutput<Scalar: TensorScalar>: Sendable {
     /// Outputs `(B, NH, T, DHV)`, in the packed layout of the inputs.
     public var h: Tensor<Scalar>
     /// The final state of each sequence, in order.
@@ -84,7 +79,7 @@ public struct PackedOutput<Scalar: TensorScalar>: Sendable {
 }
 
 /// The gradients of a packed variable-length forward.
-public struct PackedGradients<Scalar: TensorScalar>: Sendable {
+public struct MLSTMPackedGradients<Scalar: TensorScalar>: Sendable {
     /// Gradients of q, k, v, i, f in the packed layout of the inputs.
     public var dq, dk, dv, di, df: Tensor<Scalar>
     /// Per sequence, in order: the gradients of its initial state (as the
@@ -95,16 +90,16 @@ public struct PackedGradients<Scalar: TensorScalar>: Sendable {
 
 /// The result of ``Chunkwise/gradients(packed:sequenceOffsets:gate:initialStates:eps:dh:dFinalStates:mode:stateStride:options:)``:
 /// the packed forward's output and the gradients.
-public struct PackedTrainingResult<Scalar: TensorScalar>: Sendable {
+public struct MLSTMPackedTrainingResult<Scalar: TensorScalar>: Sendable {
     /// Outputs and final states of the sequences.
-    public var output: PackedOutput<Scalar>
+    public var output: MLSTMPackedOutput<Scalar>
     /// The gradients of the inputs and of each sequence's initial state.
-    public var gradients: PackedGradients<Scalar>
+    public var gradients: MLSTMPackedGradients<Scalar>
 }
 
 /// The result of ``Chunkwise/forward(storedAs:gate:initialState:eps:options:)``:
 /// outputs in the storage type, the state in float32.
-public struct StoredOutput<Storage: TensorScalar>: Sendable {
+public struct MLSTMStoredOutput<Storage: TensorScalar>: Sendable {
     /// Outputs `(B, NH, S, DHV)` in the storage type.
     public var h: Tensor<Storage>
     /// The state after the last token, in float32.

@@ -34,6 +34,7 @@ public enum TFLAError: Error, Equatable, Sendable {
 }
 
 extension TFLAError: CustomStringConvertible {
+    /// The error in one line, naming the argument.
     public var description: String {
         switch self {
         case let .shapeMismatch(argument, expected, given):

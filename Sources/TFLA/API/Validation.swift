@@ -34,3 +34,21 @@ enum Validation {
         }
     }
 }
+
+extension Chunkwise {
+    /// Refuses a chunk size that a backward cannot use: the backward runs
+    /// with the chunk size its saved states were made with, so
+    /// `options.chunkSize` is accepted at its default (ignored) or when a
+    /// forward with it over `sequence` tokens saves `saved.chunkSize`.
+    static func requireForwardChunkSize<Scalar>(
+        _ options: ChunkwiseOptions, saved: MLSTMChunkStates<Scalar>, sequence: Int
+    ) throws(TFLAError) {
+        let requested = options.chunkSize
+        guard requested == ChunkwiseOptions.default.chunkSize || min(requested, sequence) == saved.chunkSize else {
+            throw .invalidParameter(
+                name: "options.chunkSize", value: "\(requested)",
+                requirement: "the forward's chunk size \(saved.chunkSize) (or the default, which the backward ignores): "
+                    + "the backward takes its chunk size from forward.chunkStates")
+        }
+    }
+}

@@ -17,7 +17,9 @@ import Foundation
 public final class InferenceState<Scalar: KernelScalar> {
     /// Batch, heads, key and value dimensions (`sequence` is 1).
     public let shape: ProblemShape
+    /// The input gate every prefill and step uses.
     public let gate: Gate
+    /// Added to every denominator (finite, ≥ 0).
     public let eps: Scalar
     /// Worker threads for steps and prefills (nil: all available cores).
     public var threads: Int?
@@ -117,6 +119,10 @@ public final class InferenceState<Scalar: KernelScalar> {
 
     /// Consumes a prompt (any length) with the chunkwise kernel and returns
     /// its outputs `(B, NH, S, DHV)`.
+    ///
+    /// Every option applies, as for
+    /// ``Chunkwise/forward(_:gate:initialState:eps:options:)``; an
+    /// `options.threads` left nil takes the state's ``threads``.
     public func prefill(_ inputs: MLSTMInputs<Scalar>, options: ChunkwiseOptions = .default) throws(TFLAError) -> Tensor<Scalar> {
         let given = try inputs.validatedShape()
         try requireSameHeads(given)
@@ -129,9 +135,18 @@ public final class InferenceState<Scalar: KernelScalar> {
         return result.h
     }
 
-    /// One token: q, k `(B, NH, DQK)`, v `(B, NH, DHV)`, i, f `(B, NH, 1)`.
-    /// Writes h `(B, NH, DHV)` into `h` (reused across steps: no allocation
-    /// when it already has that shape and is not shared).
+    /// One token: q, k `(B, NH, DQK)`, v `(B, NH, DHV)`, i, f `(B, NH, 1)`;
+    /// writes the token's output into `h`.
+    ///
+    /// Like ``Chunkwise/forward(_:gate:initialState:eps:options:into:)``,
+    /// the step writes into the `h` it is given and never replaces it: `h`
+    /// must already have the shape `(B, NH, DHV)` (it may wrap the caller's
+    /// memory, ``Tensor/init(shape:wrapping:)``). Reused across steps it
+    /// costs no allocation (when its storage is not shared).
+    ///
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid,
+    ///   ``TFLAError/shapeMismatch(argument:expected:given:)`` naming `h`
+    ///   when its shape is not `(B, NH, DHV)`.
     public func step(q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
                      i: Tensor<Scalar>, f: Tensor<Scalar>, into h: inout Tensor<Scalar>) throws(TFLAError) {
         let (b, nh, dqk, dhv) = (shape.batch, shape.heads, shape.keyDim, shape.valueDim)
@@ -141,7 +156,7 @@ public final class InferenceState<Scalar: KernelScalar> {
         try Validation.requireShape(i, [b, nh, 1], "i")
         try Validation.requireShape(f, [b, nh, 1], "f")
         if checksValues { try MLSTMInputs(q: q, k: k, v: v, i: i, f: f).validateValues(gate: gate, threads: 1) }
-        if h.shape != [b, nh, dhv] { h = Tensor(uninitializedShape: [b, nh, dhv]) }
+        try Validation.requireShape(h, [b, nh, dhv], "h")
         let workers = min(threads ?? Workers.defaultCount, Workers.maximumCount)
         let gates = StepKernel.Gates(forget: forget.baseAddress, input: input.baseAddress, stabilizer: stabilizer.baseAddress)
         MLSTMInputs(q: q, k: k, v: v, i: i, f: f).withPointers { token in

@@ -2,8 +2,11 @@ import Foundation
 
 /// An array read from a `.npy` file, in the dtype the file holds.
 public enum NPYArray: Sendable {
+    /// A float16 (`<f2`) array.
     case float16(Tensor<Float16>)
+    /// A float32 (`<f4`) array.
     case float32(Tensor<Float>)
+    /// A float64 (`<f8`) array.
     case float64(Tensor<Double>)
 
     /// The array's shape.
@@ -53,8 +56,56 @@ public enum NPY {
         return try decode(data, path: path)
     }
 
+    /// What a `.npy` file announces, read from its header alone: the checks
+    /// of ``read(contentsOf:)`` that need no data (format, dtype, order, the
+    /// file's size against the shape), with the same errors, so that a
+    /// caller can size a computation before reading any data.
+    package static func header(contentsOf path: String) throws(NPYError) -> NPYArrayHeader {
+        do throws(NPYError.Problem) {
+            // The preamble, then the header it announces (version 2 and 3
+            // lengths take 4 bytes).
+            var (bytes, fileSize) = try NPYFile.readPrefix(path, limit: 12)
+            // As a read refuses it first: a file that cannot fit in memory.
+            let available = MemoryBudget.availableBytes()
+            guard fileSize <= available else {
+                throw .unreadable("\(fileSize) bytes, more than the \(available) bytes of memory available")
+            }
+            if bytes.count >= 10, bytes.starts(with: NPYHeader.magic) {
+                let length = bytes[6] == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8
+                    : bytes.count >= 12 ? (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) } : 0
+                bytes = try NPYFile.readPrefix(path, limit: (bytes[6] == 1 ? 10 : 12) + length).bytes
+            }
+            let (header, offset) = try bytes.withUnsafeBytes { raw in
+                Result { () throws(NPYError.Problem) in try NPYHeader.parse(raw) }
+            }.get()
+            guard !header.fortranOrder else { throw .fortranOrder }
+            let size: Int
+            switch header.descriptor {
+            case Float16.npyDescriptor: size = 2
+            case Float.npyDescriptor: size = 4
+            case Double.npyDescriptor: size = 8
+            default: throw .unsupportedDType(header.descriptor)
+            }
+            var count = 1
+            for dim in header.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+                guard !overflow else { throw .malformedHeader("shape \(header.shape) is too large") }
+                count = product
+            }
+            let (expected, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow else { throw .malformedHeader("shape \(header.shape) is too large") }
+            let payload = fileSize - offset
+            guard payload >= expected else { throw .truncated(expectedBytes: expected, actualBytes: payload) }
+            guard payload == expected else { throw .trailingBytes(expectedBytes: expected, actualBytes: payload) }
+            return NPYArrayHeader(shape: header.shape, elementSize: size,
+                                  dtypeName: size == 2 ? Float16.dtypeName : size == 4 ? Float.dtypeName : Double.dtypeName)
+        } catch {
+            throw NPYError(path: path, problem: error)
+        }
+    }
+
     /// Reads a `.npy` file that must hold `Scalar`'s dtype (no conversion).
-    public static func read<Scalar: TensorScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
+    public static func read<Scalar: NPYScalar>(contentsOf path: String, as _: Scalar.Type) throws(NPYError) -> Tensor<Scalar> {
         let array = try read(contentsOf: path)
         guard array.dtypeName == Scalar.dtypeName else {
             throw NPYError(path: path, problem: .dtypeMismatch(expected: Scalar.dtypeName, found: array.dtypeName))
@@ -97,7 +148,7 @@ public enum NPY {
     /// Encodes a tensor as the bytes of a `.npy` file. Types NumPy has no
     /// dtype for (``BFloat16``) are written as float32, exactly.
     public static func encode<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) -> Data {
-        guard let descriptor = Scalar.npyDescriptor else { return encode(tensor.converted(to: Float.self)) }
+        guard let descriptor = descriptor(of: Scalar.self) else { return encode(tensor.converted(to: Float.self)) }
         var data = Data(NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded())
         tensor.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         return data
@@ -107,7 +158,7 @@ public enum NPY {
     /// directory first (`.<name>.tfla-partial-<pid>-<n>`, removed on
     /// failure), then renamed over `path`.
     public static func write<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>, to path: String) throws(NPYError) {
-        guard let descriptor = Scalar.npyDescriptor else { return try write(tensor.converted(to: Float.self), to: path) }
+        guard let descriptor = descriptor(of: Scalar.self) else { return try write(tensor.converted(to: Float.self), to: path) }
         let header = NPYHeader(descriptor: descriptor, fortranOrder: false, shape: tensor.shape).encoded()
         let result = header.withUnsafeBytes { head in
             tensor.withUnsafeBufferPointer { body in
@@ -119,6 +170,11 @@ public enum NPY {
         } catch {
             throw NPYError(path: path, problem: error)
         }
+    }
+
+    /// The dtype string of `Scalar` when `.npy` files hold it natively.
+    private static func descriptor<Scalar: TensorScalar>(of _: Scalar.Type) -> String? {
+        (Scalar.self as? any NPYScalar.Type)?.npyDescriptor
     }
 
     private static func tensor<Scalar: TensorScalar>(
@@ -134,5 +190,20 @@ public enum NPY {
             if expected > 0 { UnsafeMutableRawBufferPointer(target).copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[..<expected])) }
         }
         return tensor
+    }
+}
+
+/// What the header of a `.npy` file announces (``NPY/header(contentsOf:)``).
+package struct NPYArrayHeader: Sendable, Equatable {
+    package var shape: [Int]
+    /// Bytes per element in the file: 2, 4 or 8.
+    package var elementSize: Int
+    /// "float16", "float32" or "float64".
+    package var dtypeName: String
+    /// The element count (the header's shape is checked not to overflow).
+    package var count: Int { shape.reduce(1, *) }
+
+    package init(shape: [Int], elementSize: Int, dtypeName: String) {
+        (self.shape, self.elementSize, self.dtypeName) = (shape, elementSize, dtypeName)
     }
 }

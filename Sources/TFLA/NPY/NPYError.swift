@@ -22,21 +22,25 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case dtypeMismatch(expected: String, found: String)
         /// The file could not be written.
         case unwritable(String)
-        /// The arrays were read but do not form a valid state: the error of
-        /// the state's check (``InferenceState/load(from:gate:eps:)``).
+        /// The arrays were read but do not form a valid state or summary:
+        /// the error of its check (``InferenceState/load(from:gate:eps:)``,
+        /// ``SegmentSummary/load(from:)``).
         case invalidState(TFLAError)
     }
 
     /// The file concerned ("<memory>" for in-memory data; the directory
     /// for ``Problem/invalidState(_:)``).
     public var path: String
+    /// What is wrong with the file.
     public var problem: Problem
 
+    /// An error for the file at `path`.
     public init(path: String, problem: Problem) {
         self.path = path
         self.problem = problem
     }
 
+    /// The path and the problem in words, e.g. `in/q.npy: expected dtype float32, found float64`.
     public var description: String {
         let detail: String
         switch problem {

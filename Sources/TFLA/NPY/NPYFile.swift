@@ -69,7 +69,7 @@ package enum NPYFile {
     }
 
     /// "a directory", "a FIFO (named pipe)", … for what is not a regular file.
-    static func irregularKind(_ mode: mode_t) -> String? {
+    package static func irregularKind(_ mode: mode_t) -> String? {
         switch mode & S_IFMT {
         case S_IFREG: return nil
         case S_IFDIR: return "is a directory"
@@ -91,10 +91,35 @@ package enum NPYFile {
         case EROFS: return "read-only file system"
         case EISDIR: return "is a directory"
         case ENOTDIR: return "a component of the path is not a directory"
+        case ELOOP: return "a symbolic link loop (too many levels of symbolic links)"
         case ENOTEMPTY, EEXIST: return "a non-empty directory is in the way"
         default:
             let text = String(cString: strerror(code))
             return text.prefix(1).lowercased() + text.dropFirst()
         }
+    }
+}
+
+extension NPYFile {
+    /// The first bytes of a regular file, at most `limit`, and the file's size.
+    static func readPrefix(_ path: String, limit: Int) throws(NPYError.Problem) -> (bytes: [UInt8], fileSize: Int) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .unreadable(reason(errno)) }
+        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(reason(errno)) }
+        defer { close(fd) }
+        guard fstat(fd, &info) == 0 else { throw .unreadable(reason(errno)) }
+        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
+        let count = min(limit, Int(info.st_size))
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + done, count - done) }
+            if n < 0 { if errno == EINTR { continue }; throw .unreadable(reason(errno)) }
+            if n == 0 { break }
+            done += n
+        }
+        return (Array(bytes[..<done]), Int(info.st_size))
     }
 }

@@ -4,6 +4,7 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     /// The raw bits.
     public var bitPattern: UInt16
 
+    /// The bfloat16 with these bits.
     public init(bitPattern: UInt16) { self.bitPattern = bitPattern }
 
     /// The nearest bfloat16 (round to nearest, ties to even; NaN stays NaN).
@@ -33,15 +34,19 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     /// Rounds through float32 (two roundings; they can differ from one only
     /// on exact float32 ties, far below bfloat16 resolution).
     public static func rounded(from value: Double) -> BFloat16 { BFloat16(Float(value)) }
+    /// The value as a Double (exact).
     public var doubleValue: Double { Double(floatValue) }
+    /// The bfloat16 nearest to an integer literal.
     public init(integerLiteral value: Int) { self.init(Float(value)) }
 
-    /// NumPy has no bfloat16 dtype; `.npy` files hold bfloat16 as float32.
-    public static var npyDescriptor: String? { nil }
+    /// `"bfloat16"`. NumPy has no such dtype: ``NPY`` writes bfloat16 as
+    /// float32.
     public static var dtypeName: String { "bfloat16" }
+    /// The value as a float32 prints it.
     public var description: String { floatValue.description }
 
     /// Equality of values (+0 == −0; NaN is unequal to everything).
     public static func == (lhs: BFloat16, rhs: BFloat16) -> Bool { lhs.floatValue == rhs.floatValue }
+    /// Hashes the value (+0 and −0 alike), consistent with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(floatValue == 0 ? 0 : bitPattern) }
 }

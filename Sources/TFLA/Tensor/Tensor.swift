@@ -165,6 +165,7 @@ extension Tensor: Equatable {
 }
 
 extension Tensor: CustomStringConvertible {
+    /// The element type and shape.
     public var description: String {
         "Tensor<\(Scalar.dtypeName)>(shape: \(shape))"
     }

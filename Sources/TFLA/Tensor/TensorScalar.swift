@@ -6,9 +6,6 @@ import RealModule
 /// Conversions go through `Double`, which holds every value of every
 /// supported type exactly.
 public protocol TensorScalar: Sendable, Equatable, ExpressibleByIntegerLiteral {
-    /// The NumPy dtype string of this type, little-endian (`"<f4"`, `"<f8"`,
-    /// `"<f2"`), or nil when NumPy has no such dtype.
-    static var npyDescriptor: String? { get }
     /// A short human-readable name (`"float32"`, `"bfloat16"`, …).
     static var dtypeName: String { get }
     /// The nearest value of this type (round to nearest even).
@@ -17,32 +14,58 @@ public protocol TensorScalar: Sendable, Equatable, ExpressibleByIntegerLiteral {
     var doubleValue: Double { get }
 }
 
+/// An element type that `.npy` files hold natively: `Float`, `Double` and
+/// `Float16` (NumPy has no bfloat16 dtype; ``NPY`` writes ``BFloat16`` as
+/// float32).
+///
+/// ``NPY/read(contentsOf:as:)`` needs it; writing takes any ``TensorScalar``.
+public protocol NPYScalar: TensorScalar {
+    /// The NumPy dtype string of this type, little-endian (`"<f4"`, `"<f8"`,
+    /// `"<f2"`).
+    static var npyDescriptor: String { get }
+}
+
 /// An element type the kernels compute in: `Float` or `Double`.
 ///
 /// Kernels are generic over this protocol; `Real` supplies `exp`, `log` and
 /// `log1p`. Matrix products go to `sgemm` or `dgemm` by the type (only
 /// `Float` and `Double` conform).
-public protocol KernelScalar: TensorScalar, BinaryFloatingPoint, Real {}
+public protocol KernelScalar: NPYScalar, BinaryFloatingPoint, Real {}
 
-extension Float: TensorScalar, KernelScalar {
-    public static var npyDescriptor: String? { "<f4" }
+/// float32: an element type of tensors and `.npy` files, and a type the kernels compute in.
+extension Float: TensorScalar, NPYScalar, KernelScalar {
+    /// `"<f4"`.
+    public static var npyDescriptor: String { "<f4" }
+    /// `"float32"`.
     public static var dtypeName: String { "float32" }
+    /// The nearest value of this type (round to nearest even).
     @inlinable public static func rounded(from value: Double) -> Self { Self(value) }
+    /// The value as a Double (exact).
     @inlinable public var doubleValue: Double { Double(self) }
 }
 
-extension Double: TensorScalar, KernelScalar {
-    public static var npyDescriptor: String? { "<f8" }
+/// float64: an element type of tensors and `.npy` files, and a type the kernels compute in.
+extension Double: TensorScalar, NPYScalar, KernelScalar {
+    /// `"<f8"`.
+    public static var npyDescriptor: String { "<f8" }
+    /// `"float64"`.
     public static var dtypeName: String { "float64" }
+    /// The nearest value of this type (round to nearest even).
     @inlinable public static func rounded(from value: Double) -> Double { value }
+    /// The value as a Double (exact).
     @inlinable public var doubleValue: Double { self }
 }
 
 #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-extension Float16: TensorScalar {
-    public static var npyDescriptor: String? { "<f2" }
+/// float16: a storage type of tensors and `.npy` files (kernels compute in float32).
+extension Float16: TensorScalar, NPYScalar {
+    /// `"<f2"`.
+    public static var npyDescriptor: String { "<f2" }
+    /// `"float16"`.
     public static var dtypeName: String { "float16" }
+    /// The nearest value of this type (round to nearest even).
     @inlinable public static func rounded(from value: Double) -> Self { Self(value) }
+    /// The value as a Double (exact).
     @inlinable public var doubleValue: Double { Double(self) }
 }
 #endif

@@ -27,6 +27,17 @@ struct CompareCommand: ParsableCommand {
             guard rtol >= 0, atol >= 0, rtol.isFinite, atol.isFinite else {
                 throw CommandFailure("--rtol and --atol must be finite and ≥ 0")
             }
+            // Sized from the headers before any data is read: per array its
+            // float64 copy and the copy of its elements compared, plus the
+            // largest file and its decoded array while it is read.
+            let headers = [try NPY.header(contentsOf: actual), try NPY.header(contentsOf: expected)]
+            guard headers[0].shape == headers[1].shape else {
+                throw CommandFailure("\(actual): shape \(headers[0].shape) differs from \(expected): \(headers[1].shape)")
+            }
+            let largest: Int = headers.map { (header: NPYArrayHeader) -> Int in header.count * header.elementSize }.max() ?? 0
+            var parts: [[Int]] = headers.map { (header: NPYArrayHeader) -> [Int] in header.shape + [2 * 8] }
+            parts.append([2, largest])
+            try MemoryBudget.require(parts, for: "tfla compare (both arrays in float64)")
             let a = try NPY.read(contentsOf: actual).tensor(as: Double.self)
             let b = try NPY.read(contentsOf: expected).tensor(as: Double.self)
             guard a.shape == b.shape else {

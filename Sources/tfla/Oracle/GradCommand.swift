@@ -35,15 +35,24 @@ struct GradCommand: ParsableCommand {
                 throw CommandFailure("--kernel recurrent computes --mode exact only; the reference convention is that of the chunkwise and parallel kernels")
             }
             let gate = try gateOptions.resolved()
-            let directory = ArrayDirectory(path: io.input)
-            let inputs = try ["q", "k", "v", "i", "f", "dh"].map { ($0, try directory.read($0)) }
-            let optional = try ["c0", "n0", "m0", "dc", "dn", "dm"].compactMap { name in try directory.readIfPresent(name).map { (name, $0) } }
-            if kernel == .parallel, let first = optional.first {
+            let directory = try ArrayDirectory(path: io.input)
+            let headers = try InputHeaders(directory, required: ["q", "k", "v", "i", "f", "dh"],
+                                           optional: ["c0", "n0", "m0", "dc", "dn", "dm"])
+            if kernel == .parallel, let first = headers.optional.first {
                 throw CommandFailure("--kernel parallel has no initial or final state, but \(directory.file(first.0)) exists")
             }
             let options = tiling.options(training: true)
             let stride = stateStride ?? 4
-            switch try ArrayDirectory.computeDType(inputs + optional, requested: io.dtype, directory: directory) {
+            let dtype = try headers.computeDType(requested: io.dtype)
+            let work: KernelWork = switch kernel {
+            case .chunkwise: .chunkwise(options)
+            case .parallel: .parallel
+            case .recurrent: .recurrent
+            }
+            try headers.requireMemory(dtype: dtype, work: { shape, size in shape.gradientRunBytes(work, scalar: size, stateStride: stride) },
+                                      command: "grad")
+            let (inputs, optional) = try headers.read()
+            switch dtype {
             case .float32: try compute(Float.self, inputs, optional, gate: gate, stateStride: stride, options: options)
             case .float64: try compute(Double.self, inputs, optional, gate: gate, stateStride: stride, options: options)
             }

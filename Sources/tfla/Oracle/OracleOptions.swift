@@ -20,7 +20,8 @@ enum DTypeChoice: String, ExpressibleByArgument, CaseIterable {
 struct GateOptions: ParsableArguments {
     @Option(help: "Input gate: exp or sig.") var gate: GateChoice = .exp
     @Flag(help: "Sigmoid gate only: return q̂ᵀC without the normalizer.") var noNormalize = false
-    @Option(help: "Added to the denominator (finite, ≥ 0).") var eps: Double = 1e-6
+    // Unconditional: `--eps -1` is a (refused) value, not an option named -1.
+    @Option(parsing: .unconditional, help: "Added to the denominator (finite, ≥ 0).") var eps: Double = 1e-6
 
     /// --eps in the compute dtype; refused when it does not fit there.
     func eps<S: KernelScalar>(as _: S.Type) throws -> S {
@@ -32,6 +33,7 @@ struct GateOptions: ParsableArguments {
     }
 
     func resolved() throws -> Gate {
+        guard eps.isFinite, eps >= 0 else { throw CommandFailure("--eps \(eps): must be finite and at least 0") }
         switch gate {
         case .exp:
             if noNormalize { throw CommandFailure("--no-normalize applies to --gate sig only") }
@@ -110,38 +112,6 @@ func reportingFailures(_ body: () throws -> Void) throws {
         throw error
     } catch {
         throw fail("\(error)")
-    }
-}
-
-/// The `.npy` files of one directory, read on demand.
-struct ArrayDirectory {
-    let path: String
-
-    func exists(_ name: String) -> Bool {
-        FileManager.default.fileExists(atPath: file(name))
-    }
-
-    func file(_ name: String) -> String {
-        (path as NSString).appendingPathComponent(name + ".npy")
-    }
-
-    func read(_ name: String) throws -> NPYArray {
-        guard exists(name) else { throw CommandFailure("\(file(name)): missing input file") }
-        return try NPY.read(contentsOf: file(name))
-    }
-
-    func readIfPresent(_ name: String) throws -> NPYArray? {
-        exists(name) ? try NPY.read(contentsOf: file(name)) : nil
-    }
-
-    /// The dtype to compute in: `requested`, or the one all `arrays` share.
-    static func computeDType(_ arrays: [(String, NPYArray)], requested: DTypeChoice?, directory: ArrayDirectory) throws -> DTypeChoice {
-        if let requested { return requested }
-        let first = arrays[0].1.dtypeName
-        if let other = arrays.first(where: { $0.1.dtypeName != first }) {
-            throw CommandFailure("\(directory.file(other.0)): dtype \(other.1.dtypeName) differs from \(directory.file(arrays[0].0)) (\(first)); pass --dtype to convert")
-        }
-        return first == "float64" ? .float64 : .float32
     }
 }
 

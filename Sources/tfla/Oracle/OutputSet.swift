@@ -6,7 +6,10 @@ import TFLA
 /// Nothing touches --out until every output is computed. ``commit()`` then
 /// creates --out (and missing parents), writes every file into a staging
 /// directory inside it, `.tfla-staging-<pid>-<n>`, and renames the files
-/// into place only when all are written; on any error, or on SIGINT, SIGTERM
+/// into place only when all are written, holding an exclusive lock (`flock`)
+/// on --out for the renames: runs into the same --out publish their sets one
+/// after the other, so the set there is always that of one run (the last to
+/// publish), never a mix. On any error, or on SIGINT, SIGTERM
 /// or SIGHUP, the staging directory and the directories it created are
 /// removed. A SIGKILL cannot be caught: it may leave the staging directory
 /// (the next run into the same --out removes it) and, during the final
@@ -74,6 +77,8 @@ struct OutputSet {
                     throw CommandFailure("\(file(name)): cannot write: \(Self.reason(of: error))")
                 }
             }
+            let lock = try Self.lock(path)
+            defer { close(lock) }
             try Interruption.shared.finish {
                 for (name, _) in files where rename((staging as NSString).appendingPathComponent(name + ".npy"), file(name)) != 0 {
                     throw CommandFailure("\(file(name)): cannot move into place: \(NPYFile.reason(errno))")
@@ -90,6 +95,21 @@ struct OutputSet {
             throw error
         }
         Interruption.shared.release()
+    }
+
+    /// Waits for an exclusive `flock` on the directory `path`; returns the
+    /// descriptor that holds it (closing it releases the lock).
+    static func lock(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw CommandFailure("--out \(path): cannot open to lock: \(NPYFile.reason(errno))") }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = NPYFile.reason(errno)
+                close(fd)
+                throw CommandFailure("--out \(path): cannot lock: \(reason)")
+            }
+        }
+        return fd
     }
 
     /// The reason part of an NPY write error (its path is the staging one).

@@ -29,19 +29,25 @@ struct RunCommand: ParsableCommand {
         try reportingFailures {
             try io.validateRepeats()
             let gate = try gateOptions.resolved()
-            let directory = ArrayDirectory(path: io.input)
-            let names = ["q", "k", "v", "i", "f"]
-            let inputs = try names.map { ($0, try directory.read($0)) }
-            let state = try ["c0", "n0", "m0"].compactMap { name in try directory.readIfPresent(name).map { (name, $0) } }
-            if kernel == .parallel, !state.isEmpty {
-                throw CommandFailure("--kernel parallel takes no initial state, but \(directory.file(state[0].0)) exists")
+            let directory = try ArrayDirectory(path: io.input)
+            let headers = try InputHeaders(directory, required: ["q", "k", "v", "i", "f"], optional: ["c0", "n0", "m0"])
+            if kernel == .parallel, let first = headers.optional.first {
+                throw CommandFailure("--kernel parallel takes no initial state, but \(directory.file(first.0)) exists")
             }
             if precision == .bf16, kernel != .chunkwise {
                 throw CommandFailure("--precision bf16 is for --kernel chunkwise only")
             }
             var options = tiling.options()
             options.precision = precision == .bf16 ? .bf16Products : .float32
-            switch try ArrayDirectory.computeDType(inputs + state, requested: io.dtype, directory: directory) {
+            let dtype = try headers.computeDType(requested: io.dtype)
+            let work: KernelWork = switch kernel {
+            case .chunkwise: .chunkwise(options)
+            case .parallel: .parallel
+            case .recurrent: .recurrent
+            }
+            try headers.requireMemory(dtype: dtype, work: { shape, size in shape.forwardRunBytes(work, scalar: size) }, command: "run")
+            let (inputs, state) = try headers.read()
+            switch dtype {
             case .float32: try compute(Float.self, inputs, state, gate: gate, options: options)
             case .float64: try compute(Double.self, inputs, state, gate: gate, options: options)
             }

@@ -37,10 +37,15 @@ struct StepCommand: ParsableCommand {
             if let threads, threads < 1 { throw CommandFailure("--threads must be at least 1, got \(threads)") }
             if kernel == .reference, threads != nil { throw CommandFailure("--threads applies to --kernel fused only") }
             let gate = try gateOptions.resolved()
-            let directory = ArrayDirectory(path: io.input)
-            let inputs = try ["q", "k", "v", "i", "f"].map { ($0, try directory.read($0)) }
-            let state = try ["c0", "n0", "m0"].compactMap { name in try directory.readIfPresent(name).map { (name, $0) } }
-            switch try ArrayDirectory.computeDType(inputs + state, requested: io.dtype, directory: directory) {
+            let directory = try ArrayDirectory(path: io.input)
+            let headers = try InputHeaders(directory, required: ["q", "k", "v", "i", "f"], optional: ["c0", "n0", "m0"])
+            let dtype = try headers.computeDType(requested: io.dtype)
+            // h, the state and its copy (as `compute` checks once the shapes are validated).
+            try headers.requireMemory(dtype: dtype, work: { shape, size in
+                shape.outputBytes(scalar: size) + shape.outputBytes(scalar: size)
+            }, command: "step")
+            let (inputs, state) = try headers.read()
+            switch dtype {
             case .float32: try compute(Float.self, inputs, state, gate: gate)
             case .float64: try compute(Double.self, inputs, state, gate: gate)
             }

@@ -8,13 +8,13 @@ import TFLATestSupport
 @Suite("Non-finite values")
 struct NonFiniteTests {
     static let shape = ProblemShape(batch: 2, heads: 2, sequence: 21, keyDim: 5, valueDim: 6)
-    static let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4)
+    static let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, keyTile: 4)
     /// Inference and training forwards with their tilings.
     static let variants: [(kind: ForwardKind, tiling: TrainingTiling)] = [
-        (.inference, TrainingTiling(chunkSize: 8, queryTile: 4, kvTile: 4)),
-        (.inference, TrainingTiling(chunkSize: 8, queryTile: 4, kvTile: 2, dhvTile: 2, parallelism: 64)),
-        (.training, TrainingTiling(chunkSize: 8, queryTile: 3, kvTile: 5, stateStride: 2)),
-        (.training, TrainingTiling(chunkSize: 4, queryTile: 4, kvTile: 4, dhvTile: 3, parallelism: 64)),
+        (.inference, TrainingTiling(chunkSize: 8, queryTile: 4, keyTile: 4)),
+        (.inference, TrainingTiling(chunkSize: 8, queryTile: 4, keyTile: 2, valueDimTile: 2, parallelism: 64)),
+        (.training, TrainingTiling(chunkSize: 8, queryTile: 3, keyTile: 5, stateStride: 2)),
+        (.training, TrainingTiling(chunkSize: 4, queryTile: 4, keyTile: 4, valueDimTile: 3, parallelism: 64)),
     ]
 
     static func setting<S: KernelScalar>(_ tensor: Tensor<S>, _ values: [(Int, S)]) -> Tensor<S> {

@@ -20,18 +20,18 @@ struct SigmoidStateTests {
         let parts = MLSTMState<Double>(zerosFor: Self.shape)
         let sig = Gate.sigmoid(normalize: true)
         // Sigmoid: (c0, n0) is complete, a zero m0 is accepted.
-        let cn = try #require(try MLSTMState.optional(c: parts.c, n: parts.n, m: nil, gate: sig))
+        let cn = try #require(try MLSTMState(c: parts.c, n: parts.n, m: nil, gate: sig))
         #expect(cn.m.shape == [2, 3, 1])
-        #expect(try MLSTMState.optional(c: parts.c, n: parts.n, m: parts.m, gate: sig) != nil)
-        #expect(try MLSTMState<Double>.optional(c: nil, n: nil, m: nil, gate: sig) == nil)
+        #expect(try MLSTMState(c: parts.c, n: parts.n, m: parts.m, gate: sig) != nil)
+        #expect(try MLSTMState<Double>(c: nil, n: nil, m: nil, gate: sig) == nil)
         #expect(throws: TFLAError.incompleteInitialState(given: ["c0"], missing: ["n0"])) {
-            try MLSTMState.optional(c: parts.c, n: nil, m: nil, gate: sig)
+            try MLSTMState(c: parts.c, n: nil, m: nil, gate: sig)
         }
         // A nonzero m0 is refused by name.
         var m = parts.m
         m.withUnsafeMutableBufferPointer { $0[4] = -0.5 }
         do {
-            _ = try MLSTMState.optional(c: parts.c, n: parts.n, m: m, gate: sig)
+            _ = try MLSTMState(c: parts.c, n: parts.n, m: m, gate: sig)
             Issue.record("a nonzero m0 was accepted")
         } catch {
             guard case let .invalidParameter(name, value, _) = error else { throw error }
@@ -41,9 +41,9 @@ struct SigmoidStateTests {
         }
         // Exponential: all three, as before.
         #expect(throws: TFLAError.incompleteInitialState(given: ["c0", "n0"], missing: ["m0"])) {
-            try MLSTMState.optional(c: parts.c, n: parts.n, m: nil, gate: .exponential)
+            try MLSTMState(c: parts.c, n: parts.n, m: nil, gate: .exponential)
         }
-        #expect(try MLSTMState.optional(c: parts.c, n: parts.n, m: m, gate: .exponential)?.m == m)
+        #expect(try MLSTMState(c: parts.c, n: parts.n, m: m, gate: .exponential)?.m == m)
         let message = TFLAError.incompleteInitialState(given: ["c0"], missing: ["n0"]).description
         #expect(message.contains("give c0 and n0 together"))
     }

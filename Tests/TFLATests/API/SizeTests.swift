@@ -82,7 +82,7 @@ struct SizeTests {
         for threads in [1, .max] {
             let state = try InferenceState<Double>(batch: 1, heads: 2, keyDim: 4, valueDim: 6, gate: .exponential)
             state.threads = threads
-            var h = Tensor<Double>(shape: [])
+            var h = Tensor<Double>(shape: [1, 2, 6])
             try state.step(q: token.q.reshaped([1, 2, 4]), k: token.k.reshaped([1, 2, 4]), v: token.v.reshaped([1, 2, 6]),
                            i: token.i.reshaped([1, 2, 1]), f: token.f.reshaped([1, 2, 1]), into: &h)
             outputs.append(h)

@@ -84,9 +84,9 @@ struct ValidationTests {
     @Test func incompleteInitialState() throws {
         let c = Tensor<Double>(shape: Self.shape.memoryShape)
         #expect(throws: TFLAError.incompleteInitialState(given: ["c0"], missing: ["n0", "m0"])) {
-            try MLSTMState.optional(c: c, n: nil, m: nil)
+            try MLSTMState(c: c, n: nil, m: nil, gate: .exponential)
         }
-        #expect(try MLSTMState<Double>.optional(c: nil, n: nil, m: nil) == nil)
+        #expect(try MLSTMState<Double>(c: nil, n: nil, m: nil, gate: .exponential) == nil)
     }
 
     @Test func sigmoidGateRefusesNonzeroStabilizer() {

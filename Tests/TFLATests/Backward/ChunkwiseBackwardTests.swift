@@ -48,15 +48,15 @@ struct ChunkwiseBackwardTests {
     }
 
     static let tilings: [TrainingTiling] = [
-        TrainingTiling(chunkSize: 4, queryTile: 4, kvTile: 4),
-        TrainingTiling(chunkSize: 5, queryTile: 2, kvTile: 3, stateStride: 2),
-        TrainingTiling(chunkSize: 1, queryTile: 1, kvTile: 1, stateStride: 3),
-        TrainingTiling(chunkSize: 7, queryTile: 3, kvTile: 2, stateStride: 4, threads: 3),
+        TrainingTiling(chunkSize: 4, queryTile: 4, keyTile: 4),
+        TrainingTiling(chunkSize: 5, queryTile: 2, keyTile: 3, stateStride: 2),
+        TrainingTiling(chunkSize: 1, queryTile: 1, keyTile: 1, stateStride: 3),
+        TrainingTiling(chunkSize: 7, queryTile: 3, keyTile: 2, stateStride: 4, threads: 3),
         TrainingTiling(chunkSize: 64),  // larger than S
-        TrainingTiling(chunkSize: 6, queryTile: 4, kvTile: 4, dhvTile: 4, stateStride: 2),  // 2 column tiles
+        TrainingTiling(chunkSize: 6, queryTile: 4, keyTile: 4, valueDimTile: 4, stateStride: 2),  // 2 column tiles
         // Planned for 64 workers: segments and shared scores in the
         // training forward.
-        TrainingTiling(chunkSize: 3, queryTile: 2, kvTile: 2, dhvTile: 2, stateStride: 2, parallelism: 64),
+        TrainingTiling(chunkSize: 3, queryTile: 2, keyTile: 2, valueDimTile: 2, stateStride: 2, parallelism: 64),
     ]
 
     /// One head: the backward runs in phases; 4 heads: it walks per head
@@ -91,7 +91,7 @@ struct ChunkwiseBackwardTests {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: UInt64(blocks * 10 + stride),
                                           initialState: true, finalGradients: true)
                 let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState)
-                let options = ChunkwiseOptions(chunkSize: 3, queryTile: 2, kvTile: 3, segments: blocks)
+                let options = ChunkwiseOptions(chunkSize: 3, queryTile: 2, keyTile: 3, segments: blocks)
                 let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
                                                 stateStride: stride, options: options).gradients
                 Self.expectClose(g, expected, tolerance: 1e-10, initialState: true,
@@ -129,7 +129,7 @@ struct ChunkwiseBackwardTests {
         for gate in [Gate.exponential, .sigmoid(normalize: true)] {
             let c = try Self.makeCase(shape, gate: gate, seed: 5, initialState: true, finalGradients: true)
             let expected = try Reference.recurrentBackward(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState)
-            let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 96, kvTile: 160)
+            let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 96, keyTile: 160)
             let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
                                             stateStride: 2, options: options).gradients
             Self.expectClose(g, expected, tolerance: 1e-10, initialState: true, "\(gate) L \(chunkSize)")
@@ -146,7 +146,7 @@ struct ChunkwiseBackwardTests {
             var rng = SplitMix64(seed: seed)
             let options = TrainingTiling(
                 chunkSize: Int.random(in: 1...48, using: &rng), queryTile: Int.random(in: 1...16, using: &rng),
-                kvTile: Int.random(in: 1...16, using: &rng), stateStride: Int.random(in: 1...4, using: &rng))
+                keyTile: Int.random(in: 1...16, using: &rng), stateStride: Int.random(in: 1...4, using: &rng))
             let g = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
                                             stateStride: options.stateStride, options: options.options).gradients
             Self.expectClose(g, expected, tolerance: 1e-10, initialState: c.state != nil, "seed \(seed) \(shape) \(options)")
@@ -162,7 +162,7 @@ struct ChunkwiseBackwardTests {
             let dh = c.dh.converted(to: Float.self)
             var results: [MLSTMGradients<Float>] = []
             for threads in [1, 2, 3, 7, 16] {
-                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 5,
+                let options = ChunkwiseOptions(chunkSize: 16, queryTile: 8, keyTile: 8, valueDimTile: 5,
                                                threads: threads, parallelism: 16)
                 let state = c.state.map { MLSTMState<Float>(c: $0.c.converted(), n: $0.n.converted(), m: $0.m.converted()) }
                 results.append(try Chunkwise.gradients(x, gate: gate, initialState: state, dh: dh, stateStride: 2,
@@ -207,7 +207,7 @@ struct ChunkwiseBackwardTests {
             for gates in GateDistribution.allCases {
                 let c = try Self.makeCase(shape, gate: gate, gates: gates, seed: 8, initialState: false, finalGradients: false)
                 let expected = try Reference.parallelBackward(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference)
-                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 8)
+                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, keyTile: 8)
                 let g = try Chunkwise.gradients(c.x, gate: gate, eps: 0, dh: c.dh, mode: .reference, stateStride: 1,
                                                 options: options).gradients
                 Self.expectClose(g, expected, tolerance: 1e-10, initialState: false, "\(gate) \(gates)")
@@ -259,20 +259,27 @@ struct ChunkwiseBackwardTests {
     }
 
     /// `trainingForward` followed by `backward` is `gradients`, bit for
-    /// bit, whatever the backward's own options (its chunk size comes from
-    /// the states).
+    /// bit, whatever the backward's own tiling (its chunk size comes from
+    /// the states: the default is ignored, another is refused).
     @Test func trainingForwardThenBackwardIsGradients() throws {
         let shape = ProblemShape(batch: 2, heads: 2, sequence: 37, keyDim: 5, valueDim: 6)
         for gate in allGates {
             let c = try Self.makeCase(shape, gate: gate, seed: 9, initialState: true, finalGradients: true)
-            for (stride, options) in [(4, ChunkwiseOptions.training), (1, ChunkwiseOptions(chunkSize: 5, queryTile: 2, kvTile: 3)),
-                                      (3, ChunkwiseOptions(chunkSize: 4, dhvTile: 4, parallelism: 8))] {
+            for (stride, options) in [(4, ChunkwiseOptions.training), (1, ChunkwiseOptions(chunkSize: 5, queryTile: 2, keyTile: 3)),
+                                      (3, ChunkwiseOptions(chunkSize: 4, valueDimTile: 4, parallelism: 8))] {
                 let both = try Chunkwise.gradients(c.x, gate: gate, initialState: c.state, dh: c.dh, dFinalState: c.dFinalState,
                                                    stateStride: stride, options: options)
                 let forward = try Chunkwise.trainingForward(c.x, gate: gate, initialState: c.state, stateStride: stride,
                                                             options: options)
                 var backwardOptions = options
-                backwardOptions.chunkSize = 1000  // not used: the states carry theirs
+                backwardOptions.chunkSize = 1000
+                if min(1000, shape.sequence) != forward.chunkStates.chunkSize {
+                    #expect(throws: TFLAError.self) {
+                        try Chunkwise.backward(c.x, gate: gate, initialState: c.state, forward: forward, dh: c.dh,
+                                               dFinalState: c.dFinalState, options: backwardOptions)
+                    }
+                }
+                backwardOptions.chunkSize = ChunkwiseOptions.default.chunkSize  // ignored: the states carry theirs
                 let g = try Chunkwise.backward(c.x, gate: gate, initialState: c.state, forward: forward, dh: c.dh,
                                                dFinalState: c.dFinalState, options: backwardOptions)
                 #expect(forward.h == both.output.h && forward.state.c == both.output.state.c)

@@ -17,7 +17,7 @@ struct FiniteDifferenceTests {
         return difference / max(maxMagnitude(numeric), 1e-3 * max(1, abs(loss)))
     }
 
-    static let options = TrainingTiling(chunkSize: 3, queryTile: 2, kvTile: 2, stateStride: 2)
+    static let options = TrainingTiling(chunkSize: 3, queryTile: 2, keyTile: 2, stateStride: 2)
 
     @Test(arguments: GateDistribution.allCases, [1e-6, 1e-2])
     func chunkwiseExactMode(gates: GateDistribution, eps: Double) throws {

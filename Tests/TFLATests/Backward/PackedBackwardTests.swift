@@ -22,7 +22,7 @@ struct PackedBackwardTests {
             let finalGradient = MLSTMState(c: try w.v.slicing(axis: 2, 0..<4), n: try w.k.slicing(axis: 2, 0..<1).reshaped([1, 2, 4]),
                                            m: gate.isStabilized ? try w.i.slicing(axis: 2, 0..<1) : Tensor(shape: [1, 2, 1]))
             let finals = (0..<count).map { _ in finalGradient }
-            let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4)
+            let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, keyTile: 4)
             let result = try Chunkwise.gradients(packed: x, sequenceOffsets: offsets, gate: gate, initialStates: initial,
                                                  dh: dh, dFinalStates: finals, stateStride: 2, options: options)
             let (output, g) = (result.output, result.gradients)

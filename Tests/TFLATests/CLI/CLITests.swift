@@ -265,27 +265,6 @@ struct CLITests {
         #expect(bad.status == 2)
     }
 
-    @Test func benchWritesCSV() throws {
-        let directory = try Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let csv = directory + "/bench.csv"
-        let result = try Self.tfla(["bench", "--shapes", "batched", "--sequence", "64", "--repeats", "1", "--csv", csv])
-        #expect(result.status == 0, "\(result.stderr)")
-        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 3)
-        #expect(lines.first?.hasPrefix("shape,B,NH,S") == true)
-        #expect(result.stderr.contains("2/2"))
-        let bad = try Self.tfla(["bench", "--shapes", "nonsense", "--csv", csv])
-        #expect(bad.status == 2 && bad.stderr.contains("nonsense"))
-        let backward = try Self.tfla(["bench", "--backward", "--gate", "exp", "--gradient-mode", "reference", "--shapes", "batched",
-                                      "--sequence", "64", "--repeats", "1", "--state-stride", "2", "--csv", csv])
-        #expect(backward.status == 0, "\(backward.stderr)")
-        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        #expect(rows.count == 2)
-        #expect(rows.first?.contains("backward_median_s") == true)
-        #expect(rows.last?.contains(",exp,reference,128,") == true)
-    }
-
     @Test func compareReportsAndSetsTheExitStatus() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

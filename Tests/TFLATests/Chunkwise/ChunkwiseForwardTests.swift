@@ -8,12 +8,12 @@ struct ChunkwiseForwardTests {
     /// Tilings that exercise every edge: chunk 1, chunk > S, chunk not a
     /// multiple of the tiles, tiles larger than the chunk, split columns.
     static let tilings: [ChunkwiseOptions] = [
-        ChunkwiseOptions(chunkSize: 1, queryTile: 1, kvTile: 1),
-        ChunkwiseOptions(chunkSize: 7, queryTile: 3, kvTile: 2),
-        ChunkwiseOptions(chunkSize: 16, queryTile: 16, kvTile: 16, dhvTile: 3),
-        ChunkwiseOptions(chunkSize: 10, queryTile: 4, kvTile: 6, dhvTile: 5),
-        ChunkwiseOptions(chunkSize: 1000, queryTile: 64, kvTile: 64),
-        ChunkwiseOptions(chunkSize: 13, queryTile: 32, kvTile: 5, dhvTile: 1),
+        ChunkwiseOptions(chunkSize: 1, queryTile: 1, keyTile: 1),
+        ChunkwiseOptions(chunkSize: 7, queryTile: 3, keyTile: 2),
+        ChunkwiseOptions(chunkSize: 16, queryTile: 16, keyTile: 16, valueDimTile: 3),
+        ChunkwiseOptions(chunkSize: 10, queryTile: 4, keyTile: 6, valueDimTile: 5),
+        ChunkwiseOptions(chunkSize: 1000, queryTile: 64, keyTile: 64),
+        ChunkwiseOptions(chunkSize: 13, queryTile: 32, keyTile: 5, valueDimTile: 1),
     ]
 
     /// Float64 chunkwise equals the recurrent form, with and without an
@@ -42,9 +42,9 @@ struct ChunkwiseForwardTests {
     }
 
     /// The same result, bit for bit, for any number of worker threads.
-    @Test(arguments: [(ForwardKind.inference, TrainingTiling(chunkSize: 16, queryTile: 8, kvTile: 8, dhvTile: 4)),
+    @Test(arguments: [(ForwardKind.inference, TrainingTiling(chunkSize: 16, queryTile: 8, keyTile: 8, valueDimTile: 4)),
                       (.inference, TrainingTiling(chunkSize: 32)),
-                      (.training, TrainingTiling(chunkSize: 8, dqkTile: 5, dhvTile: 7, stateStride: 3))])
+                      (.training, TrainingTiling(chunkSize: 8, keyDimTile: 5, valueDimTile: 7, stateStride: 3))])
     func threadCountInvariance(kind: ForwardKind, tiling: TrainingTiling) throws {
         let shape = ProblemShape(batch: 2, heads: 3, sequence: 100, keyDim: 16, valueDim: 12)
         let x = MLSTMInputs<Float>.random(shape, seed: 5)
@@ -92,10 +92,10 @@ struct ChunkwiseForwardTests {
 
     /// The training forward computes the same function as the inference
     /// forward, and its saved states are the recurrent states before every stride-th chunk —
-    /// both when it walks per (head, column tile) (12 items with dhvTile 4)
+    /// both when it walks per (head, column tile) (12 items with valueDimTile 4)
     /// and when it runs the state and output kernels (4 items).
     @Test(arguments: [1, 2, 3, 50], [4, nil])
-    func trainingModeSavesTheChunkStates(stride: Int, dhvTile: Int?) throws {
+    func trainingModeSavesTheChunkStates(stride: Int, valueDimTile: Int?) throws {
         let shape = ProblemShape(batch: 2, heads: 2, sequence: 45, keyDim: 7, valueDim: 9)
         for gates in GateDistribution.allCases {
             let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(stride))
@@ -104,7 +104,7 @@ struct ChunkwiseForwardTests {
             for gate in allGates {
                 let initial = try Reference.recurrent(warmup, gate: gate).state
                 let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
-                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, kvTile: 3, dqkTile: 3, dhvTile: dhvTile)
+                let options = ChunkwiseOptions(chunkSize: 6, queryTile: 4, keyTile: 3, keyDimTile: 3, valueDimTile: valueDimTile)
                 let result = try Chunkwise.trainingForward(x, gate: gate, initialState: initial, stateStride: stride,
                                                            options: options)
                 expectMatchesRecurrent(result.h, result.state, expected)
@@ -139,9 +139,9 @@ struct ChunkwiseForwardTests {
     @Test func invalidOptionsAreRefused() {
         let x = MLSTMInputs<Float>.random(ProblemShape(batch: 1, heads: 1, sequence: 4, keyDim: 2, valueDim: 2))
         for (options, name) in [(ChunkwiseOptions(chunkSize: 0), "chunkSize"), (ChunkwiseOptions(queryTile: 0), "queryTile"),
-                                (ChunkwiseOptions(kvTile: -1), "kvTile"), (ChunkwiseOptions(dhvTile: 0), "dhvTile"),
+                                (ChunkwiseOptions(keyTile: -1), "keyTile"), (ChunkwiseOptions(valueDimTile: 0), "valueDimTile"),
                                 (ChunkwiseOptions(threads: 0), "threads"),
-                                (ChunkwiseOptions(dqkTile: 0), "dqkTile")] {
+                                (ChunkwiseOptions(keyDimTile: 0), "keyDimTile")] {
             #expect {
                 try Chunkwise.forward(x, gate: .exponential, options: options)
             } throws: { error in

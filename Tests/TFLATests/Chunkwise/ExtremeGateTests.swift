@@ -14,14 +14,14 @@ struct ExtremeGateTests {
     /// position p of a chunk): plain, split columns and tiles that do not
     /// divide the chunk, planned for 64 workers (segments, shared scores).
     static let tilings: [ChunkwiseOptions] = [
-        ChunkwiseOptions(chunkSize: chunk, queryTile: 4, kvTile: 4),
-        ChunkwiseOptions(chunkSize: chunk, queryTile: 3, kvTile: 5, dhvTile: 4),
-        ChunkwiseOptions(chunkSize: chunk, queryTile: 4, kvTile: 2, dhvTile: 2, parallelism: 64),
+        ChunkwiseOptions(chunkSize: chunk, queryTile: 4, keyTile: 4),
+        ChunkwiseOptions(chunkSize: chunk, queryTile: 3, keyTile: 5, valueDimTile: 4),
+        ChunkwiseOptions(chunkSize: chunk, queryTile: 4, keyTile: 2, valueDimTile: 2, parallelism: 64),
     ]
 
     static let trainingTilings: [TrainingTiling] = [
-        TrainingTiling(chunkSize: chunk, queryTile: 3, kvTile: 5),
-        TrainingTiling(chunkSize: chunk, queryTile: 4, kvTile: 4, dhvTile: 3, stateStride: 2, parallelism: 64),
+        TrainingTiling(chunkSize: chunk, queryTile: 3, keyTile: 5),
+        TrainingTiling(chunkSize: chunk, queryTile: 4, keyTile: 4, valueDimTile: 3, stateStride: 2, parallelism: 64),
     ]
 
     static func setting(_ tensor: Tensor<Double>, _ values: [(Int, Double)]) -> Tensor<Double> {
@@ -183,7 +183,7 @@ struct ExtremeGateTests {
         let x64 = x32.converted(to: Double.self)
         for gate in allGates {
             let expected = try Reference.recurrent(x64, gate: gate)
-            for options in [ChunkwiseOptions(chunkSize: 64), ChunkwiseOptions(chunkSize: 32, dhvTile: 4, parallelism: 64)] {
+            for options in [ChunkwiseOptions(chunkSize: 64), ChunkwiseOptions(chunkSize: 32, valueDimTile: 4, parallelism: 64)] {
                 let result = try Chunkwise.forward(x32, gate: gate, options: options)
                 #expect(relativeError(result.h, expected.h) <= 1e-4, "h \(gate) −\(magnitude) \(options)")
                 #expect(relativeError(result.state.c, expected.state.c) <= 1e-4, "c \(gate) −\(magnitude)")

@@ -17,7 +17,7 @@ struct PackedForwardTests {
                     ProblemShape(batch: 2, heads: 2, sequence: 4, keyDim: 5, valueDim: 7), gates: gates, seed: 5)
                 let start = try Reference.recurrent(warm, gate: gate).state
                 let initial = (0..<count).map { $0.isMultiple(of: 2) ? start : MLSTMState(zerosFor: shape) }
-                for options in [ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4, dhvTile: 3, threads: 3),
+                for options in [ChunkwiseOptions(chunkSize: 8, queryTile: 4, keyTile: 4, valueDimTile: 3, threads: 3),
                                 ChunkwiseOptions(chunkSize: 64)] {
                     let packed = try Chunkwise.forward(packed: x, sequenceOffsets: offsets, gate: gate,
                                                        initialStates: initial, options: options)

@@ -16,7 +16,7 @@ struct SegmentScanTests {
             for gate in allGates {
                 for initial in [nil, try Reference.recurrent(warmup, gate: gate).state] {
                     let expected = try Reference.recurrent(x, gate: gate, initialState: initial)
-                    let options = ChunkwiseOptions(chunkSize: 5, queryTile: 3, kvTile: 2, dhvTile: 4, segments: segments)
+                    let options = ChunkwiseOptions(chunkSize: 5, queryTile: 3, keyTile: 2, valueDimTile: 4, segments: segments)
                     let result = try chunkwiseForward(mode, x, gate: gate, initialState: initial, stateStride: 2, options: options)
                     let context = "\(gate) \(gates) segments \(segments) \(mode) initial \(initial != nil)"
                     expectMatchesRecurrent(result.h, result.state, expected, context)

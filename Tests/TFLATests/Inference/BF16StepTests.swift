@@ -33,7 +33,7 @@ struct BF16StepTests {
         let expected = try Reference.recurrent(widened(x), gate: gate)
         let state = try InferenceState<Float>(batch: shape.batch, heads: shape.heads, keyDim: shape.keyDim,
                                               valueDim: shape.valueDim, gate: gate, memoryStorage: .bfloat16)
-        var h = Tensor<Float>(shape: [])
+        var h = Tensor<Float>(shape: [shape.batch, shape.heads, shape.valueDim])
         var (worst, largest) = (0.0, 0.0)
         for t in 0..<shape.sequence {
             let token = try token(x, t)
@@ -129,8 +129,8 @@ struct BF16StepTests {
         let exact = try InferenceState<Double>(batch: 1, heads: 2, keyDim: 64, valueDim: 128, gate: gate)
         _ = try state.prefill(try x.sequenceSlice(0..<64))
         _ = try exact.prefill(Self.widened(try x.sequenceSlice(0..<64)))
-        var h = Tensor<Float>(shape: [])
-        var h64 = Tensor<Double>(shape: [])
+        var h = Tensor<Float>(shape: [1, 2, 128])
+        var h64 = Tensor<Double>(shape: [1, 2, 128])
         var windows: [Double] = []
         var (worst, largest) = (0.0, 0.0)
         for t in 64..<shape.sequence {
@@ -182,7 +182,7 @@ struct BF16StepTests {
                 state.portableBF16Step = portable
                 state.checksValues = false
                 var outputs: [UInt32] = []
-                var h = Tensor<Float>(shape: [])
+                var h = Tensor<Float>(shape: [1, 3, 232])
                 for t in 0..<shape.sequence {
                     let token = try Self.token(x, t)
                     try state.step(q: token.q, k: token.k, v: token.v, i: token.i, f: token.f, into: &h)

@@ -45,7 +45,7 @@ struct InferenceStateTests {
         for gates in GateDistribution.allCases {
             let x = MLSTMInputs<Double>.random(shape, gates: gates, seed: UInt64(split))
             for gate in allGates {
-                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, kvTile: 4)
+                let options = ChunkwiseOptions(chunkSize: 8, queryTile: 4, keyTile: 4)
                 let whole = try InferenceState<Double>(batch: 2, heads: 2, keyDim: 6, valueDim: 10, gate: gate)
                 let hWhole = try whole.prefill(x, options: options)
 
@@ -55,7 +55,7 @@ struct InferenceStateTests {
 
                 let stepped = try InferenceState<Double>(batch: 2, heads: 2, keyDim: 6, valueDim: 10, gate: gate)
                 _ = try stepped.prefill(x.sequenceSlice(0..<split), options: options)
-                var h = Tensor<Double>(shape: [])
+                var h = Tensor<Double>(shape: [2, 2, 10])
                 for t in split..<30 {
                     let token = try Self.token(x, t)
                     try stepped.step(q: token.q, k: token.k, v: token.v, i: token.i, f: token.f, into: &h)
@@ -146,7 +146,7 @@ struct HalfMemoryStateTests {
         let state = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 16, valueDim: 32, gate: gate, memoryStorage: storage)
         _ = try state.prefill(x32.sequenceSlice(0..<64))
         var worst = 0.0
-        var h = Tensor<Float>(shape: [])
+        var h = Tensor<Float>(shape: [1, 2, 32])
         for t in 64..<256 {
             let s = try x32.sequenceSlice(t..<(t + 1))
             try state.step(q: s.q.reshaped([1, 2, 16]), k: s.k.reshaped([1, 2, 16]), v: s.v.reshaped([1, 2, 32]),

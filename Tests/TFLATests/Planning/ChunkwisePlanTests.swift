@@ -151,7 +151,7 @@ struct ChunkwisePlanTests {
     func explicitOptions() throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 1000, keyDim: 64, valueDim: 256)
         let plan = try Chunkwise.plan(for: shape, gate: .sigmoid(normalize: true), call: .inference,
-                                      options: ChunkwiseOptions(chunkSize: 100, dhvTile: 96, parallelism: 1, segments: 3))
+                                      options: ChunkwiseOptions(chunkSize: 100, valueDimTile: 96, parallelism: 1, segments: 3))
         #expect(Self.signature(plan)
                 == "scan | 96 columns × 3 | 3 segments × 4 | shared scores 20, segment summaries 12, segment walks 18")
     }

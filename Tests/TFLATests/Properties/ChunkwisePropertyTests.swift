@@ -45,8 +45,8 @@ struct ChunkwisePropertyTests {
         var description: String {
             let o = options
             return "B \(shape.batch) NH \(shape.heads) S \(shape.sequence) DQK \(shape.keyDim) DHV \(shape.valueDim); "
-                + "L \(o.chunkSize) query \(o.queryTile) kv \(o.kvTile) dqk \(o.dqkTile.map(String.init) ?? "all") "
-                + "dhv \(o.dhvTile.map(String.init) ?? "auto") stride \(stateStride) threads \(o.threads ?? 0) "
+                + "L \(o.chunkSize) query \(o.queryTile) kv \(o.keyTile) dqk \(o.keyDimTile.map(String.init) ?? "all") "
+                + "dhv \(o.valueDimTile.map(String.init) ?? "auto") stride \(stateStride) threads \(o.threads ?? 0) "
                 + "parallelism \(o.parallelism.map(String.init) ?? "default") segments \(o.segments.map(String.init) ?? "auto") "
                 + "mode \(training ? "training" : "inference"); \(gate) \(gates) gates; initial state \(initialState), "
                 + "final-state gradients \(finalGradients); input seed \(seed)"
@@ -84,8 +84,8 @@ struct ChunkwisePropertyTests {
         Gen.bool
     ).map { chunk, query, kv, dqk, dhv, stride, threads, parallelism, segments, training in
         (options: ChunkwiseOptions(
-            chunkSize: chunk, queryTile: query, kvTile: kv,
-            dqkTile: dqk == 0 ? nil : dqk, dhvTile: dhv == 0 ? nil : dhv,
+            chunkSize: chunk, queryTile: query, keyTile: kv,
+            keyDimTile: dqk == 0 ? nil : dqk, valueDimTile: dhv == 0 ? nil : dhv,
             threads: threadCounts[threads], parallelism: parallelisms[parallelism],
             segments: segments == 0 ? nil : segments),
          stateStride: stride, training: training)

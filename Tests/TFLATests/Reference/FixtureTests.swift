@@ -70,7 +70,7 @@ struct FixtureTests {
                 #expect(relativeError(ours.h, h) <= 1e-10, "\(name) \(kernel) h")
                 let chunkSize = parameters["chunk_size"] ?? 16
                 let fast = try Chunkwise.forward(x, gate: gate, initialState: initial, eps: info.eps,
-                                                 options: ChunkwiseOptions(chunkSize: chunkSize, queryTile: 8, kvTile: 8))
+                                                 options: ChunkwiseOptions(chunkSize: chunkSize, queryTile: 8, keyTile: 8))
                 #expect(relativeError(fast.h, h) <= 1e-10, "\(name) chunkwise vs \(kernel) h")
                 if FileManager.default.fileExists(atPath: expected + "/c.npy") {
                     let c = try Self.load(expected, "c"), n = try Self.load(expected, "n"), m = try Self.load(expected, "m")
@@ -111,7 +111,7 @@ struct FixtureTests {
                 let dFinalState = MLSTMState(c: try Self.load(directory, "dc"), n: try Self.load(directory, "dn"),
                                              m: try Self.load(directory, "dm"))
                 let chunkSize = info.kernels["chunkwise"]?["chunk_size"] ?? 16
-                let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 4, kvTile: 8)
+                let options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: 4, keyTile: 8)
                 ours = try Chunkwise.gradients(x, gate: gate, initialState: initial, eps: eps, dh: dh, dFinalState: dFinalState,
                                                mode: mode, stateStride: 2, options: options).gradients
                 if initial != nil { names += ["dc0", "dn0", "dm0"] }

@@ -70,7 +70,7 @@ func expectMatchesRecurrent(_ h: Tensor<Double>, _ state: MLSTMState<Double>, _ 
 /// A training forward's saved states against the recurrent states before
 /// chunks 0, stride, 2·stride, … (chunks of `chunkSize` tokens).
 func expectSavedStatesMatchRecurrent(
-    _ saved: ChunkStates<Double>, _ x: MLSTMInputs<Double>, gate: Gate, initialState: MLSTMState<Double>?,
+    _ saved: MLSTMChunkStates<Double>, _ x: MLSTMInputs<Double>, gate: Gate, initialState: MLSTMState<Double>?,
     chunkSize: Int, stride: Int, _ context: String = ""
 ) throws {
     let shape = try x.validatedShape()

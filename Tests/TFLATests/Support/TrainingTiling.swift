@@ -7,10 +7,10 @@ struct TrainingTiling: Sendable, CustomStringConvertible {
     var options: ChunkwiseOptions
     var stateStride: Int
 
-    init(chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int = 64, dqkTile: Int? = nil, dhvTile: Int? = nil,
+    init(chunkSize: Int = 64, queryTile: Int = 64, keyTile: Int = 64, keyDimTile: Int? = nil, valueDimTile: Int? = nil,
          stateStride: Int = 1, threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil) {
-        options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: queryTile, kvTile: kvTile, dqkTile: dqkTile,
-                                   dhvTile: dhvTile, threads: threads, parallelism: parallelism, segments: segments)
+        options = ChunkwiseOptions(chunkSize: chunkSize, queryTile: queryTile, keyTile: keyTile, keyDimTile: keyDimTile,
+                                   valueDimTile: valueDimTile, threads: threads, parallelism: parallelism, segments: segments)
         self.stateStride = stateStride
     }
 
@@ -30,7 +30,7 @@ enum ForwardKind: String, Sendable, CaseIterable, CustomStringConvertible {
 struct ForwardResult<Scalar: KernelScalar> {
     var h: Tensor<Scalar>
     var state: MLSTMState<Scalar>
-    var chunkStates: ChunkStates<Scalar>?
+    var chunkStates: MLSTMChunkStates<Scalar>?
 }
 
 /// Runs the inference forward, or the training forward with `stateStride`.

@@ -16,17 +16,25 @@
 /// also keeps the chunk states (its `stateStride` says how many), and
 /// ``Chunkwise/backward(_:gate:initialState:eps:forward:dh:dFinalState:mode:options:)``
 /// takes the chunk size and stride from the states it is given.
+///
+/// Each entry's documentation says which options it ignores. An option that
+/// an entry cannot honour is refused with a ``TFLAError`` when it is set
+/// away from its default: ``precision`` ``Precision/bf16Products`` outside
+/// the inference forward with Float inputs, and a ``chunkSize`` other than
+/// the forward's given to the backward.
 public struct ChunkwiseOptions: Sendable, Hashable {
     /// Tokens per chunk, L ≥ 1. The last chunk may be shorter.
     public var chunkSize: Int
     /// Query rows per output tile inside a chunk.
     public var queryTile: Int
-    /// Key/value rows per tile of the intra-chunk product.
-    public var kvTile: Int
-    /// Rows of C per state-kernel tile (nil: all of DQK).
-    public var dqkTile: Int?
-    /// Columns of C and h per work item (nil: chosen from the shape).
-    public var dhvTile: Int?
+    /// Key (and value) rows per tile of the intra-chunk product.
+    public var keyTile: Int
+    /// Rows of C per state-kernel tile, a tile of the key dimension DQK
+    /// (nil: all of DQK).
+    public var keyDimTile: Int?
+    /// Columns of C and h per work item, a tile of the value dimension DHV
+    /// (nil: chosen from the shape).
+    public var valueDimTile: Int?
     /// Worker threads (nil: the cores this process may use).
     public var threads: Int?
     /// The worker count the work decomposition is planned for (nil: the
@@ -52,9 +60,11 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// then gives unspecified values (NaN may reach earlier tokens of its
     /// chunk), never a crash.
     public var checksValues: Bool = true
-    /// The precision of the forward's matrix products (float32 by
-    /// default; ``Precision/bf16Products`` for the inference forward).
-    public var precision: Precision = .float32
+    /// The precision of the forward's matrix products: the inputs' own
+    /// type by default (``Precision/inputType``); ``Precision/bf16Products``
+    /// for the inference forward with Float inputs. Entries that cannot use
+    /// bf16 products refuse it with ``TFLAError/unsupported(_:)``.
+    public var precision: Precision = .inputType
     /// Where bf16 products come from (tests compare the paths).
     package var bf16Path: BF16Products.Path = .automatic
     /// The forward's products that ``Precision/bf16Products`` computes in
@@ -66,15 +76,15 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.
     public init(
-        chunkSize: Int = 64, queryTile: Int = 64, kvTile: Int = 64,
-        dqkTile: Int? = nil, dhvTile: Int? = nil,
+        chunkSize: Int = 64, queryTile: Int = 64, keyTile: Int = 64,
+        keyDimTile: Int? = nil, valueDimTile: Int? = nil,
         threads: Int? = nil, parallelism: Int? = nil, segments: Int? = nil
     ) {
         self.chunkSize = chunkSize
         self.queryTile = queryTile
-        self.kvTile = kvTile
-        self.dqkTile = dqkTile
-        self.dhvTile = dhvTile
+        self.keyTile = keyTile
+        self.keyDimTile = keyDimTile
+        self.valueDimTile = valueDimTile
         self.threads = threads
         self.parallelism = parallelism
         self.segments = segments
@@ -97,10 +107,10 @@ public struct ChunkwiseOptions: Sendable, Hashable {
 
     /// Checks every option; names the first invalid one.
     public func validate() throws(TFLAError) {
-        for (name, value) in [("chunkSize", chunkSize), ("queryTile", queryTile), ("kvTile", kvTile)] {
+        for (name, value) in [("chunkSize", chunkSize), ("queryTile", queryTile), ("keyTile", keyTile)] {
             guard value >= 1 else { throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1") }
         }
-        for (name, value) in [("dqkTile", dqkTile), ("dhvTile", dhvTile), ("threads", threads),
+        for (name, value) in [("keyDimTile", keyDimTile), ("valueDimTile", valueDimTile), ("threads", threads),
                               ("parallelism", parallelism), ("segments", segments)] {
             if let value, value < 1 { throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1") }
         }

@@ -78,7 +78,7 @@ extension Reference {
             var z = 0.0
             var h = [Double](repeating: 0, count: dhv)
             for j in 0...t {
-                weights[j] = Double.exp(logD[j] - m)
+                weights[j] = stabilizedWeight(logD[j], over: m)
                 scores[j] = scale * dot(q + t * dqk, k + j * dqk, dqk) * weights[j]
                 z += scores[j]
                 for col in 0..<dhv { h[col] += scores[j] * Double(v[j * dhv + col]) }

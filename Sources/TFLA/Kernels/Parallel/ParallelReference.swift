@@ -61,13 +61,14 @@ extension Reference {
             for j in 0...t {
                 var score: Scalar = 0
                 for d in 0..<dqk { score += q[t * dqk + d] * k[j * dqk + d] }
-                let weight = scale * score * Scalar.exp(logD[j] - m)
+                // m = −∞ on a row of padding only (ĩ = −∞ up to t): weight 0, not NaN.
+                let weight = scale * score * stabilizedWeight(logD[j], over: m)
                 rowSum += weight
                 for col in 0..<dhv { ht[col] += weight * v[j * dhv + col] }
             }
             if gate.normalizes {
                 let denominator = max(abs(rowSum), Scalar.exp(-m)) + eps
-                for col in 0..<dhv { ht[col] /= denominator }
+                divide(ht, count: dhv, by: denominator)
             }
         }
     }

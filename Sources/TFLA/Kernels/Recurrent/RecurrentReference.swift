@@ -77,7 +77,7 @@ extension Reference {
         q: Tensor<Scalar>, k: Tensor<Scalar>, v: Tensor<Scalar>,
         i: Tensor<Scalar>, f: Tensor<Scalar>,
         state: MLSTMState<Scalar>, gate: Gate, eps: Scalar = 1e-6
-    ) throws(TFLAError) -> MLSTMStepOutput<Scalar> {
+    ) throws(TFLAError) -> MLSTMOutput<Scalar> {
         try Validation.requireRank(q, 3, "q")
         try Validation.requireNonEmpty(q, "q")
         try Validation.requireRank(v, 3, "v")
@@ -96,7 +96,7 @@ extension Reference {
         var h = Tensor<Scalar>(shape: [shape.batch, shape.heads, shape.valueDim])
         // One token: the sequence form with S = 1 (the same layout).
         run(token, shape: shape, gate: gate, eps: eps, state: &next, h: &h)
-        return MLSTMStepOutput(h: h, state: next)
+        return MLSTMOutput(h: h, state: next)
     }
 
     /// One token of one head: updates (C, n, m) in place and writes h.
@@ -133,7 +133,21 @@ extension Reference {
         }
         if gate.normalizes {
             let denominator = max(abs(qn), Scalar.exp(-mNew)) + eps
-            for col in 0..<dhv { h[col] /= denominator }
+            divide(h, count: dhv, by: denominator)
         }
+    }
+}
+
+/// h ← h / denominator, for a normalized output row. The denominator
+/// max(|q̂·n|, e^{−m}) + eps is positive in exact arithmetic; it is 0 only
+/// when eps = 0, q̂·n = 0 and e^{−m} underflowed (`Documentation.docc/Math.md`,
+/// "Non-finite inputs"). Then a zero numerator gives 0 (0 over a positive
+/// number), and any other the overflow (±∞) that the true quotient is.
+@inline(__always)
+func divide<Scalar: KernelScalar>(_ h: UnsafeMutablePointer<Scalar>, count: Int, by denominator: Scalar) {
+    if denominator == 0 {
+        for col in 0..<count where h[col] != 0 { h[col] = h[col] / denominator }
+    } else {
+        for col in 0..<count { h[col] /= denominator }
     }
 }

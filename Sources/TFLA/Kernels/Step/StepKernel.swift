@@ -119,7 +119,9 @@ enum StepKernel {
             }
             let dot = s * (forget * qn + input * qk)
             let floor = Scalar(Double.exp(-gates.stabilizer[head]))
-            let factor = s / (max(abs(dot), floor) + Scalar(eps))
+            let denominator = max(abs(dot), floor) + Scalar(eps)
+            guard denominator != 0 else { divide(hh, count: count, by: denominator); return }
+            let factor = s / denominator
             for col in 0..<count { hh[col] *= factor }
         }
         for head in 0..<heads {

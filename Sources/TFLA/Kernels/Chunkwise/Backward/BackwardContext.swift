@@ -31,7 +31,7 @@ struct BackwardArguments<Scalar: KernelScalar> {
     /// The forward's initial state (zeros when it had none).
     let initial: MLSTMState<Scalar>
     /// The training forward's output, with its saved chunk states.
-    let forward: ChunkwiseTrainingOutput<Scalar>
+    let forward: MLSTMTrainingOutput<Scalar>
     let dh: Tensor<Scalar>
     let dFinalState: MLSTMState<Scalar>?
 }

@@ -34,8 +34,10 @@ extension Chunkwise {
     ///   - dFinalState: upstream gradients of the final (c, n, m); zeros
     ///     if nil. Reference mode uses only dc.
     ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
-    ///   - options: threads, tiles, parallelism and value checks; the chunk
-    ///     size is the forward's (`options.chunkSize` is not used).
+    ///   - options: threads, tiles, parallelism and value checks. The chunk
+    ///     size is the forward's: `options.chunkSize` is ignored at its
+    ///     default (64) and must otherwise be the one the forward ran with
+    ///     (at most S); `options.precision` must be ``ChunkwiseOptions/Precision/inputType``.
     /// - Returns: the gradients of q, k, v, i, f and of the initial state.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid,
     ///   among them chunk states that do not fit the inputs (naming
@@ -43,7 +45,7 @@ extension Chunkwise {
     public static func backward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
-        forward: ChunkwiseTrainingOutput<Scalar>, dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>? = nil,
+        forward: MLSTMTrainingOutput<Scalar>, dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>? = nil,
         mode: GradientMode = .exact, options: ChunkwiseOptions = .default
     ) throws(TFLAError) -> MLSTMGradients<Scalar> {
         let shape = try inputs.validatedShape()
@@ -61,6 +63,7 @@ extension Chunkwise {
         guard saved.stride >= 1 else {
             throw .invalidParameter(name: "forward.chunkStates.stride", value: "\(saved.stride)", requirement: "at least 1")
         }
+        try requireForwardChunkSize(options, saved: saved, sequence: shape.sequence)
         var planOptions = options
         planOptions.chunkSize = saved.chunkSize
         // A stride beyond the chunk count keeps the same single state.
@@ -127,7 +130,8 @@ extension Chunkwise {
     ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
     ///   - stateStride: keep the state before every `stateStride`-th chunk
     ///     (≥ 1); the backward recomputes the others.
-    ///   - options: tiling and threads of both passes.
+    ///   - options: tiling and threads of both passes; `precision` must be
+    ///     ``ChunkwiseOptions/Precision/inputType``.
     /// - Returns: the training forward's output and the gradients.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func gradients<Scalar: KernelScalar>(
@@ -135,14 +139,16 @@ extension Chunkwise {
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>? = nil,
         mode: GradientMode = .exact, stateStride: Int = 4, options: ChunkwiseOptions = .training
-    ) throws(TFLAError) -> ChunkwiseTrainingResult<Scalar> {
+    ) throws(TFLAError) -> MLSTMTrainingResult<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireShape(dh, shape.valueShape, "dh")
         let output = try trainingForward(inputs, gate: gate, initialState: initialState, eps: eps,
                                          stateStride: stateStride, options: options)
+        var backwardOptions = options
+        backwardOptions.chunkSize = output.chunkStates.chunkSize
         let gradients = try backward(inputs, gate: gate, initialState: initialState, eps: eps, forward: output,
-                                     dh: dh, dFinalState: dFinalState, mode: mode, options: options)
-        return ChunkwiseTrainingResult(output: output, gradients: gradients)
+                                     dh: dh, dFinalState: dFinalState, mode: mode, options: backwardOptions)
+        return MLSTMTrainingResult(output: output, gradients: gradients)
     }
 
     /// All chunks of one head in reverse, then its gate gradients.

@@ -20,7 +20,8 @@ extension Chunkwise {
     ///   - mode: ``GradientMode/exact`` or ``GradientMode/reference``.
     ///   - stateStride: keep the state before every `stateStride`-th chunk
     ///     of each sequence (≥ 1); the backward recomputes the others.
-    ///   - options: tiling and threads of both passes.
+    ///   - options: tiling and threads of both passes; `precision` must be
+    ///     ``ChunkwiseOptions/Precision/inputType``.
     /// - Returns: the packed outputs and final states, and the gradients.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func gradients<Scalar: KernelScalar>(
@@ -28,7 +29,7 @@ extension Chunkwise {
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
         dh: Tensor<Scalar>, dFinalStates: [MLSTMState<Scalar>]? = nil,
         mode: GradientMode = .exact, stateStride: Int = 4, options: ChunkwiseOptions = .training
-    ) throws(TFLAError) -> PackedTrainingResult<Scalar> {
+    ) throws(TFLAError) -> MLSTMPackedTrainingResult<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
@@ -82,8 +83,8 @@ extension Chunkwise {
             states.append(output.state)
             initialGradients.append(sequence.dInitialState)
         }
-        return PackedTrainingResult(
-            output: PackedOutput(h: h, states: states),
-            gradients: PackedGradients(dq: g.dq, dk: g.dk, dv: g.dv, di: g.di, df: g.df, dInitialStates: initialGradients))
+        return MLSTMPackedTrainingResult(
+            output: MLSTMPackedOutput(h: h, states: states),
+            gradients: MLSTMPackedGradients(dq: g.dq, dk: g.dk, dv: g.dv, di: g.di, df: g.df, dInitialStates: initialGradients))
     }
 }

@@ -3,8 +3,9 @@ import CTFLAKernels
 extension ChunkwiseOptions {
     /// The precision of the chunkwise forward's matrix products.
     public enum Precision: String, Sendable, Hashable, CaseIterable {
-        /// Products in the inputs' scalar type (float32 or float64).
-        case float32
+        /// Products in the inputs' own scalar type: float32 for Float
+        /// inputs, float64 for Double inputs (the default).
+        case inputType
         /// The precision recipe of the GPU kernels for h's numerator, with
         /// the denominator in float32. The numerator's products — q̄ᵀC,
         /// the decayed scores times V, and the state update

@@ -79,8 +79,11 @@ extension Chunkwise {
             let eps = Scalar(context.eps)
             for t in 0..<length {
                 let floor = Scalar(gates.denominatorFloor[t])
-                let inverse = 1 / (max(abs(rowSum[t] + interDot[t]), floor) + eps)
+                let denominator = max(abs(rowSum[t] + interDot[t]), floor) + eps
                 let ht = h + t * dhv
+                // 0 only for eps = 0 with e^{−m_t} underflowed: see `divide`.
+                guard denominator != 0 else { divide(ht, count: width, by: denominator); continue }
+                let inverse = 1 / denominator
                 for col in 0..<width { ht[col] *= inverse }
             }
         }

@@ -29,7 +29,9 @@ extension Chunkwise {
     ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
     ///     for the sigmoid gate.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling and threads.
+    ///   - options: every option applies; ``ChunkwiseOptions/Precision/bf16Products``
+    ///     needs Float inputs (Double inputs are refused with
+    ///     ``TFLAError/unsupported(_:)``).
     /// - Returns: h `(B, NH, S, DHV)` and the state after the last token.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Scalar: KernelScalar>(
@@ -62,7 +64,8 @@ extension Chunkwise {
     ///   - initialState: (c0, n0, m0), zeros when nil; m0 must be zero
     ///     for the sigmoid gate.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling, threads and precision.
+    ///   - options: every option applies, as for
+    ///     ``forward(_:gate:initialState:eps:options:)``.
     ///   - h: receives h; its shape must be v's, `(B, NH, S, DHV)`. Its
     ///     contents are unspecified when the call throws after validation
     ///     (a non-finite value found in the outputs).
@@ -105,20 +108,22 @@ extension Chunkwise {
     ///     (≥ 1); the backward recomputes the others. A larger stride saves
     ///     memory at the cost of recomputation.
     ///   - options: tiling and threads; ``ChunkwiseOptions/training`` (chunks
-    ///     of 128 tokens) by default.
-    /// - Returns: h, the final state and the saved ``ChunkStates``.
+    ///     of 128 tokens) by default. `precision` must be
+    ///     ``ChunkwiseOptions/Precision/inputType`` (bf16 products are refused
+    ///     with ``TFLAError/unsupported(_:)``).
+    /// - Returns: h, the final state and the saved ``MLSTMChunkStates``.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid
     ///   (`stateStride` below 1 included).
     public static func trainingForward<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate,
         initialState: MLSTMState<Scalar>? = nil, eps: Scalar = 1e-6,
         stateStride: Int = 4, options: ChunkwiseOptions = .training
-    ) throws(TFLAError) -> ChunkwiseTrainingOutput<Scalar> {
+    ) throws(TFLAError) -> MLSTMTrainingOutput<Scalar> {
         var h: Tensor<Scalar>?
         let result = try forwardPass(inputs, gate: gate, initialState: initialState, eps: eps,
                                      stateStride: stateStride, options: options, output: &h)
         guard let h, let saved = result.saved else { preconditionFailure("a training forward saves its chunk states") }
-        return ChunkwiseTrainingOutput(h: h, state: result.state, chunkStates: saved)
+        return MLSTMTrainingOutput(h: h, state: result.state, chunkStates: saved)
     }
 
     /// Both forwards: the inference scan when `stateStride` is nil, else
@@ -126,7 +131,7 @@ extension Chunkwise {
     static func forwardPass<Scalar: KernelScalar>(
         _ inputs: MLSTMInputs<Scalar>, gate: Gate, initialState: MLSTMState<Scalar>?, eps: Scalar,
         stateStride: Int?, options: ChunkwiseOptions, output: inout Tensor<Scalar>?
-    ) throws(TFLAError) -> (state: MLSTMState<Scalar>, saved: ChunkStates<Scalar>?) {
+    ) throws(TFLAError) -> (state: MLSTMState<Scalar>, saved: MLSTMChunkStates<Scalar>?) {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
@@ -152,7 +157,7 @@ extension Chunkwise {
         }
         if output == nil { output = Tensor<Scalar>(uninitializedShape: shape.valueShape) }
         let nonFinite = options.checksValues ? NonFiniteFlag() : nil
-        let saved: ChunkStates<Scalar>? = inputs.withPointers { input in
+        let saved: MLSTMChunkStates<Scalar>? = inputs.withPointers { input in
             initial.withPointers { start in
                 output!.withWritePointer { hOut in
                     state.withMutablePointers { final in
@@ -189,11 +194,11 @@ extension Chunkwise {
         let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
         throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
                               value: ValueCheck.describe(value),
-                              requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down")
+                              requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
     }
 }
 
-extension ChunkStates {
+extension MLSTMChunkStates {
     /// Runs `body` with pointers to the saved states for reading, alive for
     /// the call.
     func withPointers<R>(_ body: (_ c: UnsafePointer<Scalar>, _ n: UnsafePointer<Scalar>, _ m: UnsafePointer<Double>,

@@ -10,17 +10,20 @@ extension Chunkwise {
     /// Inputs are converted to float32 copies first, so the call needs the
     /// float32 working memory of a float32 call.
     ///
+    /// Every option applies, as for ``forward(_:gate:initialState:eps:options:)``
+    /// with Float inputs (``ChunkwiseOptions/Precision/bf16Products`` included).
+    ///
     /// - Returns: h in the storage type and the final state in float32.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func forward<Storage: TensorScalar>(
         storedAs inputs: MLSTMInputs<Storage>, gate: Gate,
         initialState: MLSTMState<Float>? = nil, eps: Float = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> StoredOutput<Storage> {
+    ) throws(TFLAError) -> MLSTMStoredOutput<Storage> {
         let wide = MLSTMInputs<Float>(
             q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
             i: inputs.i.converted(), f: inputs.f.converted())
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
-        return StoredOutput(h: result.h.converted(), state: result.state)
+        return MLSTMStoredOutput(h: result.h.converted(), state: result.state)
     }
 }

@@ -8,7 +8,7 @@ extension ChunkwiseOptions {
     /// The product routine in force for a call with these options.
     var productKernel: ProductKernel {
         switch precision {
-        case .float32: .float32
+        case .inputType: .float32
         case .bf16Products:
             .bf16(bf16Path == .automatic ? BF16Products.automaticPath : bf16Path, float32: bf16Float32Products)
         }

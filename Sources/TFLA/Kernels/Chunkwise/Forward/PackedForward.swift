@@ -16,12 +16,14 @@ extension Chunkwise {
     ///   - gate: exponential or sigmoid input gate.
     ///   - initialStates: nil, or one state per sequence.
     ///   - eps: added to the denominator; finite and ≥ 0.
-    ///   - options: tiling and threads.
+    ///   - options: every option applies to each sequence, as for
+    ///     ``forward(_:gate:initialState:eps:options:)`` (bf16 products with
+    ///     Float inputs only).
     public static func forward<Scalar: KernelScalar>(
         packed inputs: MLSTMInputs<Scalar>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Scalar>]? = nil, eps: Scalar = 1e-6,
         options: ChunkwiseOptions = .default
-    ) throws(TFLAError) -> PackedOutput<Scalar> {
+    ) throws(TFLAError) -> MLSTMPackedOutput<Scalar> {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
@@ -58,7 +60,7 @@ extension Chunkwise {
             }
         }
         if flag?.isRaised == true { try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads) }
-        return PackedOutput(h: h, states: states)
+        return MLSTMPackedOutput(h: h, states: states)
     }
 }
 

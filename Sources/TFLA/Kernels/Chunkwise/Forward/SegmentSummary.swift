@@ -33,6 +33,11 @@ extension Chunkwise {
     /// parallel segments that are then composed. The result depends on the
     /// options only up to rounding, never on `threads`.
     ///
+    /// `options.queryTile` and `options.keyTile` are ignored (the summary
+    /// computes no outputs, only the state), and `precision` must be
+    /// ``ChunkwiseOptions/Precision/inputType`` (bf16 products are refused
+    /// with ``TFLAError/unsupported(_:)``).
+    ///
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
     public static func summary<Scalar: KernelScalar>(
         of inputs: MLSTMInputs<Scalar>, gate: Gate, options: ChunkwiseOptions = .default

@@ -4,7 +4,7 @@ extension Chunkwise {
     /// copying the running state out every `stride` chunks, or (few items:
     /// few heads, short sequences) the chunk-state kernel first and then the
     /// outputs of every run of chunks.
-    static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>) -> ChunkStates<Scalar> {
+    static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>) -> MLSTMChunkStates<Scalar> {
         var context = context
         let shape = context.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
@@ -22,7 +22,7 @@ extension Chunkwise {
             default: preconditionFailure("a training plan scans or runs states then outputs")
             }
         }
-        return ChunkStates(stride: stride, chunkSize: tiling.chunk, c: c, n: n, m: m,
+        return MLSTMChunkStates(stride: stride, chunkSize: tiling.chunk, c: c, n: n, m: m,
                            denominatorArguments: denominatorArguments)
     }
 

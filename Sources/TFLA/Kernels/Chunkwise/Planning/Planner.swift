@@ -156,13 +156,13 @@ extension ChunkwisePlan {
         let chunk = min(options.chunkSize, shape.sequence)
         let chunks = (shape.sequence + chunk - 1) / chunk
         let workers = min(options.parallelism ?? Workers.defaultCount, Workers.maximumCount)
-        let dhv = min(options.dhvTile ?? automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
-        let phaseColumns = min(options.dhvTile ?? columnSplit(for: shape, parallelism: workers), shape.valueDim)
+        let dhv = min(options.valueDimTile ?? automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
+        let phaseColumns = min(options.valueDimTile ?? columnSplit(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
             query: min(options.queryTile, chunk),
-            kv: min(options.kvTile, chunk),
-            dqk: min(options.dqkTile ?? shape.keyDim, shape.keyDim),
+            kv: min(options.keyTile, chunk),
+            dqk: min(options.keyDimTile ?? shape.keyDim, shape.keyDim),
             dhv: dhv,
             phaseColumns: phaseColumns,
             stateStride: min(stateStride, chunks),

@@ -1,0 +1,28 @@
+"""PyTorch on libtfla_c: autograd Functions, and the mlstm_kernels backend.
+
+    import tfla.torch
+    h, (c, n, m) = tfla.torch.mlstm(q, k, v, i, f, c0, n0, m0)   # differentiable
+    tfla.torch.register()          # mlstm_kernels keys "chunkwise--tfla", step "tfla"
+
+Tensors: CPU only (others raise ValueError). float32, float64 and bfloat16;
+the state (c, n, m) is float64 for float64 inputs and float32 otherwise.
+Contiguous tensors of the computing dtype are passed by `data_ptr()` without
+a copy; a non-contiguous tensor is copied once with `.contiguous()`, and
+k, v, i, f of another dtype than q are converted to q's dtype (both are
+ordinary, differentiable torch operations).
+
+Inference (torch.no_grad(), or no input requiring grad) calls tfla_forward,
+which keeps nothing for a backward; bfloat16 is read in place there (float32
+arithmetic). With grad, the training forward (tfla_training_forward) keeps
+its tfla_saved in the autograd graph until the graph is freed; bfloat16
+inputs are then converted to float32 for the forward and the backward (h and
+the gradients are returned in bfloat16).
+
+The library is called through ctypes.CDLL, which releases the GIL during
+each call. `threads` defaults to torch.get_num_threads().
+"""
+from ._autograd import mlstm, step
+from ._backend import (Registration, chunkwise_kernel, register, sequence_kernel, step_kernel, unregister)
+
+__all__ = ["mlstm", "step", "register", "unregister", "Registration", "chunkwise_kernel", "sequence_kernel",
+           "step_kernel"]
