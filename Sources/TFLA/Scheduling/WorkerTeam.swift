@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 import Synchronization
 
 #if canImport(Glibc)

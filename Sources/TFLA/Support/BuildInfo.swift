@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 
 /// What this binary and this CPU can do, for reports (`tfla info`).
 public enum BuildInfo {

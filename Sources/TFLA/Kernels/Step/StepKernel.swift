@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 import RealModule
 
 /// The fused generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
@@ -24,7 +24,7 @@ enum StepKernel {
     /// item at a time; float16 only). 16-bit storage widens to and narrows
     /// from float32, so the compute type must be Float (checked at the
     /// kernel's entry). bfloat16 goes through the fused kernel
-    /// `tfla_bf16_step_rows` (`CTFLASupport/bf16_step.c`), which converts in
+    /// `tfla_bf16_step_rows` (`CTFLAKernels/bf16_step.c`), which converts in
     /// registers and needs no row buffer; it computes C′ = fma(f′, C, (i′k)·v)
     /// and h = Σ fma(q, C′, h) in float32 and rounds C′ to nearest even.
     struct HalfMemory<Scalar: KernelScalar> {
