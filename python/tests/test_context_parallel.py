@@ -34,15 +34,15 @@ def spawn(worker, world, tmp_path, *args):
 
 
 def check(reports, world):
-    names = [name for name, _ in cp_workers.cases()]
+    specs = dict(cp_workers.cases())
     for rank, report in enumerate(reports):
-        for name in names:
+        for name, spec in specs.items():
             result = report[name]
             assert len(result["sizes"]) == world and sum(result["sizes"]) > 0
             worst = max(result["errors"].items(), key=lambda item: item[1])
             assert worst[1] <= TOLERANCE, f"world {world}, rank {rank}, {name}: {worst}"
             expected = {"h", "c", "n", "m", "dq", "dk", "dv", "di", "df"}
-            if rank == 0 and name.endswith("-state"):
+            if rank == 0 and spec["state"]:
                 expected |= {"dc0", "dn0", "dm0"}
             assert set(result["errors"]) == expected, (rank, name, sorted(result["errors"]))
             assert result["identical"], f"world {world}, rank {rank}, {name}: repeated runs differ"
