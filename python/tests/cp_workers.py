@@ -120,3 +120,58 @@ def worker(rank, world, address, out_dir, use_group):
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
         json.dump(report, handle)
 
+
+
+def tiny_model():
+    from transformers import xLSTMConfig, xLSTMForCausalLM
+    torch.manual_seed(0)
+    config = xLSTMConfig(vocab_size=97, hidden_size=128, num_hidden_layers=2, num_heads=2, chunk_size=16,
+                         chunkwise_kernel="chunkwise--native_autograd", sequence_kernel="native_sequence__native",
+                         step_kernel="native", mode="inference", return_last_states=True,
+                         autocast_kernel_dtype="float32", inference_state_dtype="float32", eps=1e-6)
+    with tt.register(replace_native=True):
+        return xLSTMForCausalLM(config).float().eval()
+
+
+PROMPT = [5, 17, 3, 42, 8, 60, 1, 33, 21, 9, 70, 2, 11, 44, 4, 90, 13, 27, 6, 50, 7, 81, 36]
+PROMPT_SPLIT = [9, 6, 7, 1]   # unequal; the last slice one token (the step kernel's path)
+
+
+def greedy(model, logits, cache, steps):
+    tokens = []
+    for _ in range(steps):
+        token = logits[:, -1].argmax(-1, keepdim=True)
+        tokens.append(int(token))
+        out = model(token, cache=cache, use_cache=True)
+        logits, cache = out.logits, out.cache
+    return tokens
+
+
+def model_worker(rank, world, address, out_dir):
+    """A prefill of PROMPT split over `world` ranks, against one process:
+    the last token's logits, every layer's final state on every rank, and
+    greedy tokens continued from the last rank's cache."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=address, rank=rank, world_size=world)
+    try:
+        model = tiny_model()
+        ids = torch.tensor([PROMPT])
+        with torch.no_grad():
+            one = model(ids, use_cache=True)
+            expected_tokens = greedy(model, one.logits, one.cache, 6)
+            one = model(ids, use_cache=True)
+            lo = sum(PROMPT_SPLIT[:rank])
+            with tt.context_parallel():
+                mine = model(ids[:, lo:lo + PROMPT_SPLIT[rank]], use_cache=True)
+            state_error = max(float((a - b).abs().max()) / max(1.0, float(b.abs().max()))
+                              for layer in one.cache.rnn_state
+                              for a, b in zip(mine.cache.rnn_state[layer], one.cache.rnn_state[layer]))
+            logits_error = float((mine.logits[:, -1] - one.logits[:, -1]).abs().max())
+            tokens = greedy(model, mine.logits, mine.cache, 6) if rank == world - 1 else None
+        print(f"rank {rank}: state error {state_error:.1e}, last-token logits error {logits_error:.1e}")
+        report = dict(state_error=state_error, logits_error=logits_error, tokens=tokens,
+                      expected_tokens=expected_tokens)
+    finally:
+        dist.destroy_process_group()
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
+        json.dump(report, handle)

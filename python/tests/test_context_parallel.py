@@ -74,3 +74,17 @@ def test_only_rank_zero_passes_the_initial_state():
     assert h.shape == (1, 1, 3, 2) and c.shape == (1, 1, 2, 2) and m.shape == (1, 1, 1)
     with pytest.raises(InvalidArgumentError):
         tt.context_parallel_chunkwise(x, x, x, g, g, mode="nonsense")
+
+
+@needs_module("transformers", "xlstm", "mlstm_kernels", "einops")
+def test_xlstm_model_prefill_split_over_four_processes(tmp_path):
+    """Each rank runs the model on its slice of the prompt with the mLSTM
+    cell context-parallel: the last token's logits and every layer's final
+    state equal one process's (float32), and greedy generation continued
+    from the last rank's cache gives one process's tokens."""
+    reports = spawn(cp_workers.model_worker, 4, tmp_path)
+    for rank, report in enumerate(reports):
+        assert report["state_error"] <= 1e-5, (rank, report["state_error"])
+    # The last rank holds the prompt's last token: its logits and the generation.
+    assert reports[-1]["logits_error"] <= 1e-4, reports[-1]["logits_error"]
+    assert reports[-1]["tokens"] == reports[-1]["expected_tokens"]

@@ -23,7 +23,8 @@ each call. `threads` defaults to torch.get_num_threads().
 """
 from ._autograd import mlstm, step
 from ._context_parallel import context_parallel_chunkwise
-from ._backend import (Registration, chunkwise_kernel, register, sequence_kernel, step_kernel, unregister)
+from ._backend import (Registration, chunkwise_kernel, context_parallel, register, sequence_kernel, step_kernel, unregister)
 
 __all__ = ["mlstm", "step", "register", "unregister", "Registration", "chunkwise_kernel", "sequence_kernel",
-           "step_kernel", "context_parallel_chunkwise"]
+           "step_kernel", "context_parallel_chunkwise",
+           "context_parallel"]
