@@ -18,7 +18,8 @@ import torch
 from .. import _ffi
 from .. import core
 from ..errors import InvalidArgumentError
-from ._autograd import _CODES, _MODES, _new_state, _options, _prepare_all, _problem, _ptr, state_dtype
+from ._autograd import (_CODES, _MODES, _new_state, _options, _prepare_all, _problem, _ptr, inference_forward,
+                        state_dtype)
 
 
 def _distributed(group):
@@ -145,7 +146,7 @@ class ContextParallelFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, i, f, c0, n0, m0, gate_name, normalize, eps, mode, chunk_size, state_stride, threads,
-                group):
+                group, training):
         gate, exponential = core.gate_code(gate_name, normalize), gate_name == "exp"
         gate_kwargs = dict(gate=gate_name, normalize=normalize)
         rank, world, dist = _distributed(group)
@@ -169,7 +170,11 @@ class ContextParallelFunction(torch.autograd.Function):
             incoming = tuple(torch.from_numpy(np.ascontiguousarray(s)) for s in states[rank - 1])
         tensors = (q, k, v, i, f, *incoming)
         shape = (B, NH, S, DQK, DHV)
-        h, (c, n, m), saved = _training_forward(tensors, shape, gate, eps, chunk_size, state_stride, threads)
+        if training:
+            h, (c, n, m), saved = _training_forward(tensors, shape, gate, eps, chunk_size, state_stride, threads)
+        else:  # nothing kept for a backward
+            h, (c, n, m) = inference_forward(tensors, shape, gate, eps, chunk_size, threads)
+            saved = None
         if rank != world - 1:
             c, n, m = (torch.from_numpy(np.ascontiguousarray(s)) for s in states[world - 1])
             ctx.mark_non_differentiable(c, n, m)
@@ -240,7 +245,7 @@ def _result(ctx, grads, state_grads):
         dc0 = dn0 = dm0 = None
     elif dm0 is not None and ctx.m0_shape is not None:
         dm0 = dm0.reshape(ctx.m0_shape)
-    return (*grads, dc0, dn0, dm0, None, None, None, None, None, None, None, None)
+    return (*grads, dc0, dn0, dm0, None, None, None, None, None, None, None, None, None)
 
 
 
@@ -284,9 +289,11 @@ def context_parallel_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_
     if q.shape[2] < 1:
         raise InvalidArgumentError("every rank needs a slice of at least one token")
     compute = torch.float32 if dtype == torch.bfloat16 else dtype
-    tensors, _ = _prepare_all(q, k, v, i, f, c_initial, n_initial, m_initial, compute)
+    inputs = (q, k, v, i, f, c_initial, n_initial, m_initial)
+    training = torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in inputs)
+    tensors, _ = _prepare_all(*inputs, compute)
     h, c, n, m = ContextParallelFunction.apply(*tensors, gate, bool(normalize), float(eps), _MODES[mode],
-                                               chunk_size, int(state_stride), threads, group)
+                                               chunk_size, int(state_stride), threads, group, training)
     if dtype != compute:
         h = h.to(dtype)
     return (h, (c, n, m)) if return_last_states else h
