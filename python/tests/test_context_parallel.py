@@ -2,7 +2,6 @@
 (gloo over loopback) against one process, forward and gradients, in
 float64 to 1e-12 (relative to the largest magnitude, at least 1)."""
 import json
-import os
 import socket
 
 import pytest

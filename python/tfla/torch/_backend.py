@@ -77,8 +77,9 @@ def step_kernel(q, k, v, i, f, c, n, m, eps=1e-6, dtype_state=torch.float32, **k
     """mlstm_kernels' step contract: q, k (B, NH, DQK), v (B, NH, DHV), i, f
     (B, NH, 1); returns (h, (c, n, m)) with the state in dtype_state."""
     if _ACTIVE:  # a slice of one token in a context-parallel prefill
-        h, (c, n, m) = _context_parallel_kernel(q[:, :, None], k[:, :, None], v[:, :, None], i.reshape(q.shape[:2] + (1,)),
-                                                f.reshape(q.shape[:2] + (1,)), c, n, m, None, True, eps, False)
+        gates = q.shape[:2] + (1,)
+        h, (c, n, m) = _context_parallel_kernel(q[:, :, None], k[:, :, None], v[:, :, None], i.reshape(gates),
+                                                f.reshape(gates), c, n, m, None, True, eps, False)
         return h[:, :, 0], (c.to(dtype_state), n.to(dtype_state), m.to(dtype_state))
     h, (c, n, m) = step(q, k, v, i, f, c, n, m, eps=eps)
     if c.dtype != dtype_state:

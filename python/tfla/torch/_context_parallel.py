@@ -51,11 +51,6 @@ def _unpack(message, shape, sd):
             n.reshape(B, NH, DQK).to(sd).numpy())
 
 
-def _message_size(shape):
-    B, NH, DQK, DHV = shape
-    return B * NH * (2 + DQK * DHV + DQK)
-
-
 def _all_gather(dist, message, world, group):
     if dist is None:
         return [message]
@@ -83,15 +78,15 @@ def _chain(messages, shape, sd, gate_kwargs):
     return states, summaries
 
 
-def _transpose_step(upstream, state_in, state_out, summary, exponential, reference):
+def _transpose_step(upstream, state_in, state_out, summary, exponential):
     """The gradient with respect to the state before a composed segment from
     the gradient (dc, dn, dm) with respect to the state after it (float64
     tensors): the transposed Jacobian of
         m' = max(F + m, dm),  C' = a C + b dC,  n' = a n + b dn,
         a = exp(F + m - m'),  b = exp(dm - m'),
-    at the forward's point. Exact mode: d/dm = a (<dC', C> + <dn', n>)
-    + [F + m >= dm] (dm' - <dC', C'> - <dn', n'>). Reference mode (m held
-    constant): d/dm = 0."""
+    at the forward's point: dC = a dC', dn = a dn' and, for the exponential
+    gate, d/dm = a (<dC', C> + <dn', n>) + [F + m >= dm] (dm' - <dC', C'>
+    - <dn', n'>) (0 for the sigmoid gate, whose m is always 0)."""
     dc, dn, dm = upstream
     c, n, m = (torch.as_tensor(x).double() for x in state_in)
     c2, n2, m2 = (torch.as_tensor(x).double() for x in state_out)
@@ -100,7 +95,7 @@ def _transpose_step(upstream, state_in, state_out, summary, exponential, referen
     a = torch.exp(x - m2)
     dc_in = a.unsqueeze(-1) * dc
     dn_in = a * dn
-    if not exponential or reference:
+    if not exponential:
         return dc_in, dn_in, torch.zeros_like(dm)
     carried = (x >= torch.as_tensor(summary["m"]).double().unsqueeze(-1)).double()
     inner_in = (dc * c).sum(dim=(-2, -1)).unsqueeze(-1) + (dn * n).sum(dim=-1, keepdim=True)
@@ -140,9 +135,10 @@ def _local_backward(saved, tensors, shape, gate, eps, mode, threads, dh, state_u
 
 class ContextParallelFunction(torch.autograd.Function):
     """Inputs: prepared q, k, v, i, f (this rank's slice), c0, n0, m0 (rank
-    0's initial state or None), then gate code, exponential (bool), eps,
-    mode code, chunk size, state stride, threads, group. Outputs: h and the
-    final state c, n, m (differentiable on the last rank only)."""
+    0's initial state or None), then the gate's name, normalize, eps, the
+    gradient mode code, chunk size, state stride, threads, group and
+    training (False: the inference forward, no backward). Outputs: h and
+    the final state c, n, m (differentiable on the last rank only)."""
 
     @staticmethod
     def forward(ctx, q, k, v, i, f, c0, n0, m0, gate_name, normalize, eps, mode, chunk_size, state_stride, threads,
@@ -229,10 +225,9 @@ class ContextParallelFunction(torch.autograd.Function):
         # (c) the reverse scan: the gradient with respect to the state after
         # this rank's slice (= before rank + 1's).
         upstream = gathered[last]
-        reference = ctx.mode == _MODES["reference"]
+        # (mode="reference" is refused with several ranks: never here.)
         for j in range(last - 1, rank, -1):
-            back = _transpose_step(upstream, ctx.states[j - 1], ctx.states[j], ctx.summaries[j],
-                                   ctx.exponential, reference)
+            back = _transpose_step(upstream, ctx.states[j - 1], ctx.states[j], ctx.summaries[j], ctx.exponential)
             upstream = tuple(g + b for g, b in zip(gathered[j], back))
         # (d) this rank's gradients for its dh and that upstream, in one backward.
         grads, state_grads = run(upstream, has_state)
