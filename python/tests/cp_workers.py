@@ -20,6 +20,8 @@ def cases():
     yield "sig-state", dict(base, seed=3, s=21, gate="sig", state=True, extreme=False, chunk_size=8)
     yield "exp-extreme", dict(base, seed=4, s=24, gate="exp", state=True, extreme=True, chunk_size=8)
     yield "sig-extreme", dict(base, seed=5, s=17, gate="sig", state=False, extreme=True, chunk_size=4)
+    yield "exp-float32", dict(base, seed=6, s=20, gate="exp", state=True, extreme=False, chunk_size=8,
+                              dtype="float32", tolerance=1e-5)
 
 
 def splits(s, world):
@@ -40,9 +42,10 @@ def inputs(spec):
         # maxima free of exact ties (where the gradient is a convention).
         x["i"] = rng.choice([-30.0, 30.0, 12.0, -1.0], size=x["i"].shape) + 0.1 * rng.standard_normal(x["i"].shape)
         x["f"] = rng.choice([-30.0, 40.0, 25.0, 0.5], size=x["f"].shape) + 0.1 * rng.standard_normal(x["f"].shape)
-    t = {name: torch.tensor(value, dtype=torch.float64) for name, value in x.items()}
+    dtype = torch.float32 if spec.get("dtype") == "float32" else torch.float64
+    t = {name: torch.tensor(value, dtype=dtype) for name, value in x.items()}
     rng = np.random.default_rng(spec["seed"] + 200)
-    weights = {name: torch.tensor(rng.standard_normal(shape)) for name, shape in (
+    weights = {name: torch.tensor(rng.standard_normal(shape), dtype=dtype) for name, shape in (
         ("h", t["v"].shape), ("c", t["c0"].shape if "c0" in t else (spec["b"], spec["nh"], spec["dqk"], spec["dhv"])),
         ("n", (spec["b"], spec["nh"], spec["dqk"])), ("m", (spec["b"], spec["nh"], 1)))}
     return t, weights

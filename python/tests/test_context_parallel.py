@@ -1,6 +1,7 @@
 """Context parallelism: one sequence split across 1, 2 and 4 processes
 (gloo over loopback) against one process, forward and gradients, in
-float64 to 1e-12 (relative to the largest magnitude, at least 1)."""
+float64 to 1e-12 (relative to the largest magnitude, at least 1; one
+float32 case to 1e-5)."""
 import json
 import socket
 
@@ -39,7 +40,7 @@ def check(reports, world):
             result = report[name]
             assert len(result["sizes"]) == world and sum(result["sizes"]) > 0
             worst = max(result["errors"].items(), key=lambda item: item[1])
-            assert worst[1] <= TOLERANCE, f"world {world}, rank {rank}, {name}: {worst}"
+            assert worst[1] <= spec.get("tolerance", TOLERANCE), f"world {world}, rank {rank}, {name}: {worst}"
             expected = {"h", "c", "n", "m", "dq", "dk", "dv", "di", "df"}
             if rank == 0 and spec["state"]:
                 expected |= {"dc0", "dn0", "dm0"}
