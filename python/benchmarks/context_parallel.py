@@ -3,9 +3,11 @@ processes (gloo over loopback), the forward's wall time per rank and the
 time of the exchange (one all_gather of one message per rank) alone.
 
     python python/benchmarks/context_parallel.py [--tokens S] [--heads NH] [--dqk D] [--dhv D] [--worlds 1,2,4]
+                                                 [--backward]
 
-Prints CSV: world, tokens per rank, forward seconds (slowest rank, median of
---repeat), all_gather seconds (median), message bytes per rank. Each rank
+Prints CSV: world, tokens per rank, seconds of the forward (slowest rank, median of
+--repeat; with --backward the training forward and the backward),
+all_gather seconds (median), message bytes per rank. Each rank
 uses max(1, cores // world) threads; on a machine with fewer cores than
 processes the ranks share cores, and the forward cannot speed up.
 """
@@ -41,11 +43,17 @@ def worker(rank, world, port, args, queue):
     f = 3 + torch.randn(*shape, generator=generator)
     message = torch.zeros(args.heads * (2 + args.dqk * args.dhv + args.dqk), dtype=torch.float64)
     forward, gather = [], []
-    with torch.no_grad():
+    if args.backward:
+        for x in (q, k, v, i, f):
+            x.requires_grad_(True)
+        dh = torch.randn(*shape, args.dhv, generator=generator)
+    with torch.set_grad_enabled(args.backward):
         for repeat in range(args.repeat + 1):
             dist.barrier()
             start = time.perf_counter()
-            tt.context_parallel_chunkwise(q, k, v, i, f, return_last_states=True, threads=threads)
+            h = tt.context_parallel_chunkwise(q, k, v, i, f, return_last_states=False, threads=threads)
+            if args.backward:
+                h.backward(dh)
             elapsed = torch.tensor([time.perf_counter() - start])
             dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
             parts = [torch.empty_like(message) for _ in range(world)]
@@ -54,6 +62,7 @@ def worker(rank, world, port, args, queue):
             dist.all_gather(parts, message)
             gathered = torch.tensor([time.perf_counter() - start])
             dist.all_reduce(gathered, op=dist.ReduceOp.MAX)
+            h = None
             if repeat:  # the first is a warm-up
                 forward.append(float(elapsed))
                 gather.append(float(gathered))
@@ -70,9 +79,10 @@ def main():
     parser.add_argument("--dhv", type=int, default=512)
     parser.add_argument("--worlds", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backward", action="store_true", help="time the training forward and the backward")
     args = parser.parse_args()
     context = mp.get_context("spawn")
-    print("world,tokens_per_rank,forward_s,all_gather_s,message_bytes")
+    print("world,tokens_per_rank,seconds,all_gather_s,message_bytes")
     for world in (int(w) for w in args.worlds.split(",")):
         queue = context.SimpleQueue()
         mp.spawn(worker, args=(world, free_port(), args, queue), nprocs=world)

@@ -80,13 +80,18 @@ def run_case(spec, rank, world, group, mode="exact"):
     if rank == 0:
         mine.update({n: t[n].clone().requires_grad_(True) for n in ("c0", "n0", "m0") if n in t})
     results = []
-    for _ in range(2):
+    for exchange in ("all_gather", "all_gather", "chain"):
         local = {n: v.detach().clone().requires_grad_(True) for n, v in mine.items()}
         hp, sp = tt.context_parallel_chunkwise(*(local[n] for n in "qkvif"), local.get("c0"), local.get("n0"),
-                                               local.get("m0"), return_last_states=True, group=group, **kw)
+                                               local.get("m0"), return_last_states=True, group=group,
+                                               exchange=exchange, **kw)
         loss_of(hp, sp, weights, lo, hi, rank == world - 1).backward()
         results.append((hp.detach(), [x.detach() for x in sp], {n: v.grad for n, v in local.items()}))
-    (hp, sp, grads), (hp2, sp2, grads2) = results
+    # The chain exchange composes the same states in the same order: bit for bit the same.
+    chain = [(results[0][0], results[2][0])] + list(zip(results[0][1], results[2][1])) + [
+        (results[0][2][n], results[2][2][n]) for n in results[0][2]]
+    chain_identical = all(torch.equal(a, b) for a, b in chain)
+    (hp, sp, grads), (hp2, sp2, grads2) = results[:2]
     errors = {"h": relative(hp, h.detach()[:, :, lo:hi])}
     for name, a, b in zip("cnm", sp, state):
         errors[name] = relative(a, b.detach())
@@ -97,7 +102,7 @@ def run_case(spec, rank, world, group, mode="exact"):
         errors["d" + name] = relative(g, reference)
     identical = torch.equal(hp, hp2) and all(torch.equal(a, b) for a, b in zip(sp, sp2)) and all(
         torch.equal(grads[n], grads2[n]) for n in grads)
-    return dict(errors=errors, identical=identical, sizes=sizes)
+    return dict(errors=errors, identical=identical, chain_identical=chain_identical, sizes=sizes)
 
 
 def worker(rank, world, address, out_dir, use_group):

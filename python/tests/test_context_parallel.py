@@ -46,6 +46,7 @@ def check(reports, world):
                 expected |= {"dc0", "dn0", "dm0"}
             assert set(result["errors"]) == expected, (rank, name, sorted(result["errors"]))
             assert result["identical"], f"world {world}, rank {rank}, {name}: repeated runs differ"
+            assert result["chain_identical"], f"world {world}, rank {rank}, {name}: exchange='chain' differs"
 
 
 @pytest.mark.parametrize("group", [False, True], ids=["no-process-group", "group-of-one"])
@@ -57,7 +58,8 @@ def test_one_process(tmp_path, group):
 @pytest.mark.parametrize("world", [2, 4])
 def test_split_across_processes_equals_one_process(tmp_path, world):
     """Unequal slices (the last of one token), both gates, initial states,
-    extreme gates; the reference gradient mode is refused across ranks."""
+    extreme gates, both exchanges; the reference gradient mode is refused
+    across ranks."""
     reports = spawn(cp_workers.worker, world, tmp_path, True)
     check(reports, world)
     for report in reports:

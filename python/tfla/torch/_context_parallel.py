@@ -59,6 +59,20 @@ def _all_gather(dist, message, world, group):
     return parts
 
 
+def _peer(dist, group, rank):
+    return rank if group is None else dist.get_global_rank(group, rank)
+
+
+def _send(dist, tensor, rank, group):
+    dist.send(tensor.contiguous(), _peer(dist, group, rank), group=group)
+
+
+def _recv(dist, like, rank, group):
+    tensor = torch.empty_like(like)
+    dist.recv(tensor, _peer(dist, group, rank), group=group)
+    return tensor
+
+
 # ------------------------------------------------------------------ composition
 
 def _chain(messages, shape, sd, gate_kwargs):
@@ -142,7 +156,7 @@ class ContextParallelFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, i, f, c0, n0, m0, gate_name, normalize, eps, mode, chunk_size, state_stride, threads,
-                group, training):
+                group, training, exchange):
         gate, exponential = core.gate_code(gate_name, normalize), gate_name == "exp"
         gate_kwargs = dict(gate=gate_name, normalize=normalize)
         rank, world, dist = _distributed(group)
@@ -158,8 +172,28 @@ class ContextParallelFunction(torch.autograd.Function):
             message = _pack((np.zeros((B, NH)), out["m"].reshape(B, NH), out["c"], out["n"]))
         else:
             message = _pack((summary["log_decay"], summary["m"], summary["c"], summary["n"]))
-        messages = _all_gather(dist, message, world, group)
-        states, summaries = _chain(messages, state_shape, sd, gate_kwargs)
+        if exchange == "all_gather":
+            messages = _all_gather(dist, message, world, group)
+        else:  # "chain": the state after each slice, passed on rank by rank
+            # states[j - 1] / states[j]: the states before and after slice j,
+            # known here for j = rank, and the final state; summaries[rank].
+            states, summaries = [None] * world, [None] * world
+            after = message
+            if rank > 0:
+                incoming_message = _recv(dist, message, rank - 1, group)
+                pair, pair_summaries = _chain([incoming_message, message], state_shape, sd, gate_kwargs)
+                states[rank - 1], states[rank] = pair
+                summaries[rank] = pair_summaries[1]
+                c_out, n_out, m_out = pair[1]
+                after = _pack((np.zeros((B, NH)), m_out.reshape(B, NH), c_out, n_out))
+            if rank < world - 1:
+                _send(dist, after, rank + 1, group)
+            final = after if rank == world - 1 else torch.empty_like(message)
+            if world > 1:  # the final state for every rank
+                dist.broadcast(final, _peer(dist, group, world - 1), group=group)
+            states[world - 1] = _chain([final], state_shape, sd, gate_kwargs)[0][0]
+        if exchange == "all_gather":
+            states, summaries = _chain(messages, state_shape, sd, gate_kwargs)
         if rank == 0:
             incoming = (c0, n0, m0)
         else:
@@ -176,7 +210,7 @@ class ContextParallelFunction(torch.autograd.Function):
             ctx.mark_non_differentiable(c, n, m)
         ctx.tfla_saved, ctx.shape, ctx.state_shape = saved, shape, state_shape
         ctx.gate, ctx.exponential, ctx.eps, ctx.mode, ctx.threads = gate, exponential, eps, mode, threads
-        ctx.rank, ctx.world, ctx.group = rank, world, group
+        ctx.rank, ctx.world, ctx.group, ctx.exchange = rank, world, group, exchange
         ctx.states, ctx.summaries = states, summaries
         ctx.m0_shape = None if m0 is None else tuple(m0.shape)
         ctx.incoming = incoming
@@ -212,14 +246,29 @@ class ContextParallelFunction(torch.autograd.Function):
         else:
             grads, state_grads = run(final_upstream if rank == last else None, True)
             local = tuple(g.double() for g in state_grads)
-        # (b) one all_gather of these gradients (m's slot first, as in the forward).
-        message = torch.cat([local[2].reshape(-1), local[0].reshape(-1), local[1].reshape(-1)])
-        parts = _all_gather(dist, message, world, group)
+        pack = lambda g: torch.cat([g[2].reshape(-1), g[0].reshape(-1), g[1].reshape(-1)])
         sizes = [B * NH, B * NH * DQK * DHV, B * NH * DQK]
-        gathered = []
-        for part in parts:
+
+        def unpack(part):
             gm, gc, gn = torch.split(part, sizes)
-            gathered.append((gc.reshape(B, NH, DQK, DHV), gn.reshape(B, NH, DQK), gm.reshape(B, NH, 1)))
+            return gc.reshape(B, NH, DQK, DHV), gn.reshape(B, NH, DQK), gm.reshape(B, NH, 1)
+
+        message = pack(local)
+        if ctx.exchange == "chain":
+            # The gradient with respect to the state after this slice comes
+            # from rank + 1; the one before it goes to rank - 1.
+            if rank == last:
+                _send(dist, message, rank - 1, group)
+                return _result(ctx, grads, state_grads)
+            upstream = unpack(_recv(dist, message, rank + 1, group))
+            if rank > 0:
+                back = _transpose_step(upstream, ctx.states[rank - 1], ctx.states[rank], ctx.summaries[rank],
+                                       ctx.exponential)
+                _send(dist, pack(tuple(g + b for g, b in zip(local, back))), rank - 1, group)
+            grads, state_grads = run(upstream, has_state)
+            return _result(ctx, grads, state_grads)
+        # (b) one all_gather of these gradients (m's slot first, as in the forward).
+        gathered = [unpack(part) for part in _all_gather(dist, message, world, group)]
         if rank == last:
             return _result(ctx, grads, state_grads)
         # (c) the reverse scan: the gradient with respect to the state after
@@ -240,14 +289,15 @@ def _result(ctx, grads, state_grads):
         dc0 = dn0 = dm0 = None
     elif dm0 is not None and ctx.m0_shape is not None:
         dm0 = dm0.reshape(ctx.m0_shape)
-    return (*grads, dc0, dn0, dm0, None, None, None, None, None, None, None, None, None)
+    return (*grads, dc0, dn0, dm0, None, None, None, None, None, None, None, None, None, None)
 
 
 
 
 def context_parallel_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, *,
                                return_last_states=False, eps=1e-6, chunk_size=None, group=None, gate="exp",
-                               normalize=True, mode="exact", state_stride=4, threads=None, **kwargs):
+                               normalize=True, mode="exact", state_stride=4, threads=None, exchange="all_gather",
+                               **kwargs):
     """The mLSTM over one sequence split across the ranks of `group` (None:
     the default group; without an initialized torch.distributed, one
     process). Rank r passes its contiguous slice q, k (B, NH, S_r, DQK),
@@ -262,7 +312,14 @@ def context_parallel_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_
     backward is collective too: every rank must run it). float32, float64;
     bfloat16 is computed in float32. Every rank must pass the same B, NH,
     DQK, DHV, dtype, gate, eps and mode. Extra keyword arguments of the
-    mlstm_kernels contract (autocast_kernel_dtype, ...) are ignored."""
+    mlstm_kernels contract (autocast_kernel_dtype, ...) are ignored.
+
+    exchange="all_gather" (default): one all_gather of every rank's summary
+    forward and of every rank's state gradient backward; each rank composes
+    its incoming state itself. exchange="chain": point to point, rank r
+    receives the state after slice r - 1 and sends the state after its own
+    (R - 1 hops, one message received per rank; one broadcast of the final
+    state), and the state gradients go back the same way."""
     if not isinstance(q, torch.Tensor):
         raise TypeError("q: expected a torch.Tensor")
     dtype = q.dtype
@@ -270,6 +327,8 @@ def context_parallel_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_
         raise InvalidArgumentError(f"q: dtype {dtype} is not supported (float32, float64, bfloat16)")
     if mode not in _MODES:
         raise InvalidArgumentError(f"mode must be 'exact' or 'reference', not {mode!r}")
+    if exchange not in ("all_gather", "chain"):
+        raise InvalidArgumentError(f"exchange must be 'all_gather' or 'chain', not {exchange!r}")
     if gate not in ("exp", "sig"):
         raise InvalidArgumentError(f"gate must be 'exp' or 'sig', not {gate!r}")
     rank, world, _ = _distributed(group)
@@ -288,7 +347,7 @@ def context_parallel_chunkwise(q, k, v, i, f, c_initial=None, n_initial=None, m_
     training = torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in inputs)
     tensors, _ = _prepare_all(*inputs, compute)
     h, c, n, m = ContextParallelFunction.apply(*tensors, gate, bool(normalize), float(eps), _MODES[mode],
-                                               chunk_size, int(state_stride), threads, group, training)
+                                               chunk_size, int(state_stride), threads, group, training, exchange)
     if dtype != compute:
         h = h.to(dtype)
     return (h, (c, n, m)) if return_last_states else h
