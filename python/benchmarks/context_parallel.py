@@ -3,11 +3,12 @@ processes (gloo over loopback), the forward's wall time per rank and the
 time of the exchange (one all_gather of one message per rank) alone.
 
     python python/benchmarks/context_parallel.py [--tokens S] [--heads NH] [--dqk D] [--dhv D] [--worlds 1,2,4]
-                                                 [--backward]
+                                                 [--backward] [--exchange all_gather|chain]
 
 Prints CSV: world, tokens per rank, seconds of the forward (slowest rank, median of
 --repeat; with --backward the training forward and the backward),
-all_gather seconds (median), message bytes per rank. Each rank
+the exchange's messages alone (median: the all_gather, or the chain's hops
+and broadcast), message bytes per rank. Each rank
 uses max(1, cores // world) threads; on a machine with fewer cores than
 processes the ranks share cores, and the forward cannot speed up.
 """
@@ -51,7 +52,8 @@ def worker(rank, world, port, args, queue):
         for repeat in range(args.repeat + 1):
             dist.barrier()
             start = time.perf_counter()
-            h = tt.context_parallel_chunkwise(q, k, v, i, f, return_last_states=False, threads=threads)
+            h = tt.context_parallel_chunkwise(q, k, v, i, f, return_last_states=False, threads=threads,
+                                              exchange=args.exchange)
             if args.backward:
                 h.backward(dh)
             elapsed = torch.tensor([time.perf_counter() - start])
@@ -59,7 +61,14 @@ def worker(rank, world, port, args, queue):
             parts = [torch.empty_like(message) for _ in range(world)]
             dist.barrier()
             start = time.perf_counter()
-            dist.all_gather(parts, message)
+            if args.exchange == "all_gather":
+                dist.all_gather(parts, message)
+            elif world > 1:  # the chain's messages alone: R - 1 hops and the final state's broadcast
+                if rank > 0:
+                    dist.recv(parts[0], rank - 1)
+                if rank < world - 1:
+                    dist.send(message, rank + 1)
+                dist.broadcast(parts[1], world - 1)
             gathered = torch.tensor([time.perf_counter() - start])
             dist.all_reduce(gathered, op=dist.ReduceOp.MAX)
             h = None
@@ -80,14 +89,15 @@ def main():
     parser.add_argument("--worlds", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backward", action="store_true", help="time the training forward and the backward")
+    parser.add_argument("--exchange", default="all_gather", choices=["all_gather", "chain"])
     args = parser.parse_args()
     context = mp.get_context("spawn")
-    print("world,tokens_per_rank,seconds,all_gather_s,message_bytes")
+    print("exchange,world,tokens_per_rank,seconds,exchange_s,message_bytes")
     for world in (int(w) for w in args.worlds.split(",")):
         queue = context.SimpleQueue()
         mp.spawn(worker, args=(world, free_port(), args, queue), nprocs=world)
         forward, gather, size = queue.get()
-        print(f"{world},{args.tokens // world},{forward:.4f},{gather:.6f},{size}", flush=True)
+        print(f"{args.exchange},{world},{args.tokens // world},{forward:.4f},{gather:.6f},{size}", flush=True)
 
 
 if __name__ == "__main__":
