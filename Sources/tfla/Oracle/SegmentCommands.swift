@@ -92,7 +92,7 @@ struct ComposeCommand: ParsableCommand {
     }
 }
 
-/// Helpers shared by `compose` and `run --after-summaries`.
+/// Shared by `compose` and `run --after-summaries`.
 enum SegmentPaths {
     static func split(_ list: String, option: String) throws -> [String] {
         let paths = list.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
