@@ -38,7 +38,7 @@ struct RunCommand: ParsableCommand {
                 throw CommandFailure("--precision bf16 is for --kernel chunkwise only")
             }
             var options = tiling.options()
-            options.precision = precision == .bf16 ? .bf16Products : .float32
+            options.precision = precision == .bf16 ? .bf16Products : .inputType
             let dtype = try headers.computeDType(requested: io.dtype)
             let work: KernelWork = switch kernel {
             case .chunkwise: .chunkwise(options)
@@ -61,7 +61,7 @@ struct RunCommand: ParsableCommand {
         let x = inputs.map { $0.1.tensor(as: S.self) }
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
-        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
+        let initial = try MLSTMState(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
         let eps = try gateOptions.eps(as: S.self)
         var output = try OutputSet(io.output)
         switch kernel {
