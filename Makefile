@@ -39,10 +39,10 @@ test: deps
 CC ?= cc
 amx-check:
 	@mkdir -p .build
-	@for source in Sources/CTFLASupport/*.c; do \
-		$(CC) -fsyntax-only -Wall -Werror -DTFLA_PORTABLE_ONLY -ISources/CTFLASupport/include "$$source" || exit 1; done
+	@for source in Sources/CTFLAKernels/*.c; do \
+		$(CC) -fsyntax-only -Wall -Werror -DTFLA_PORTABLE_ONLY -ISources/CTFLAKernels/include "$$source" || exit 1; done
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -DEMULATE \
-		-ISources/CTFLASupport/include Tests/AMXCheck/amx_check.c -o .build/amx-check -lm -lpthread
+		-ISources/CTFLAKernels/include Tests/AMXCheck/amx_check.c -o .build/amx-check -lm -lpthread
 	.build/amx-check
 
 # The C interface (libtfla_c.so, Sources/CTFLAABI/include/tfla.h): its

@@ -33,14 +33,16 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // CPU feature detection (cpuid/xgetbv) and the instruction set the
-        // build was compiled for; both are only knowable from C.
-        .target(name: "CTFLASupport"),
+        // The C kernels and what only C can know: the bf16 products on AMX
+        // tiles and AVX512-BF16 with their per-thread scratch, the fused
+        // bf16 step, CPU feature detection (cpuid/xgetbv), the floating-point
+        // mode and the CPUs this process may use.
+        .target(name: "CTFLAKernels"),
         .target(
             name: "TFLA",
             dependencies: [
                 "COpenBLAS",
-                "CTFLASupport",
+                "CTFLAKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
@@ -86,7 +88,7 @@ let package = Package(
             dependencies: [
                 "TFLA",
                 "TFLATestSupport",
-                "CTFLASupport",
+                "CTFLAKernels",
                 "TFLAABI",
                 "CTFLAABI",
                 .product(name: "RealModule", package: "swift-numerics"),

@@ -2,8 +2,8 @@
 // core, outside Swift: `heads` heads of the 7B shape (DQK 256, DHV 512),
 // f′ = 0.95, i′ = 0.1, flush-to-zero as in the library's workers.
 //
-//   clang -O2 -march=x86-64-v4 -ISources/CTFLASupport/include \
-//       Scripts/probes/bf16-step-harness.c Sources/CTFLASupport/bf16_step.c -o /tmp/bf16-step -lm
+//   clang -O2 -march=x86-64-v4 -ISources/CTFLAKernels/include \
+//       Scripts/probes/bf16-step-harness.c Sources/CTFLAKernels/bf16_step.c -o /tmp/bf16-step -lm
 //   /tmp/bf16-step 4 1 400     # heads, vector path (1) or portable loop (0), repetitions
 //
 // Two copies at once (`/tmp/bf16-step 32 1 200 & /tmp/bf16-step 32 1 200`)

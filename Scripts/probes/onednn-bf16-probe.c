@@ -3,8 +3,8 @@
 // products (AVX512-BF16)"). Not part of the build; needs Debian's libdnnl-dev:
 //
 //   apt-get install -y libdnnl-dev
-//   clang -O2 -march=native -ISources/CTFLASupport/include Scripts/probes/onednn-bf16-probe.c \
-//       Sources/CTFLASupport/bf16.c Sources/CTFLASupport/cpu.c -o /tmp/onednn-probe -ldnnl
+//   clang -O2 -march=native -ISources/CTFLAKernels/include Scripts/probes/onednn-bf16-probe.c \
+//       Sources/CTFLAKernels/[a-z]*.c -o /tmp/onednn-probe -ldnnl
 //   OMP_NUM_THREADS=1 /tmp/onednn-probe
 //
 // oneDNN gets its operands already in bfloat16 (its best case, primitive

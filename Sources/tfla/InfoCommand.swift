@@ -19,5 +19,10 @@ struct InfoCommand: ParsableCommand {
         print("bf16 products:  \(BF16Products.describe(.automatic)) (--precision bf16; available: \(BF16Products.availablePaths.map(BF16Products.describe).joined(separator: ", ")))")
         print("worker threads: \(Workers.defaultCount)")
         print("parallelism:    \(Workers.defaultCount) (the worker count the chunkwise work is planned for by default; it decides the rounding, so pass --parallelism to reproduce bits on another machine)")
+        // The default problem of `tfla demo`, the 7B head; `tfla plan` prints others.
+        let head = ProblemShape(batch: 1, heads: 8, sequence: 8192, keyDim: 256, valueDim: 512)
+        if let plan = try? Chunkwise.plan(for: head, gate: .exponential, call: .inference, options: .default) {
+            print(plan)
+        }
     }
 }

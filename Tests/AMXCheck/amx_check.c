@@ -1,4 +1,4 @@
-// Checks the AMX bf16 products (tfla_amx_bf16_gemm, Sources/CTFLASupport/bf16.c)
+// Checks the AMX bf16 products (tfla_amx_bf16_gemm, Sources/CTFLAKernels/amx.c)
 // against float64 sums of the rounded operands over odd sizes, both
 // transpositions and several alpha/beta, and the AVX512-BF16 path too.
 //
@@ -44,12 +44,17 @@ static void emu_dp(int c, int a, int b) {
 #ifndef EMULATE
 static const int tiles_emulated = 0;
 #endif
-#include "../../Sources/CTFLASupport/bf16.c"
+// The C target's sources by job, as one translation unit (their private
+// header is included once).
+#include "../../Sources/CTFLAKernels/scratch.c"
+#include "../../Sources/CTFLAKernels/bf16_round.c"
+#include "../../Sources/CTFLAKernels/avx512_bf16.c"
+#include "../../Sources/CTFLAKernels/amx.c"
+#include "../../Sources/CTFLAKernels/cpu.c"
 #ifdef EMULATE
 #undef tfla_cpu_has_amx_bf16
 bool tfla_cpu_has_amx_bf16(void) { return true; }
 #endif
-#include "../../Sources/CTFLASupport/cpu.c"
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static float rnd(void) { return (float)rand() / (float)RAND_MAX * 2 - 1; }

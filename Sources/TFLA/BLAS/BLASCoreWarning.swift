@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 
 extension BLASConfiguration {
     /// The vector extension an OpenBLAS core's kernels use: "AVX-512",

@@ -1,5 +1,5 @@
 import COpenBLAS
-import CTFLASupport
+import CTFLAKernels
 
 #if canImport(Glibc)
 import Glibc

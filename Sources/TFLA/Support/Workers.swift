@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 
 #if canImport(Glibc)
 import Glibc

@@ -43,7 +43,7 @@ struct RunCommand: ParsableCommand {
                 throw CommandFailure("--precision bf16 is for --kernel chunkwise only")
             }
             var options = tiling.options()
-            options.precision = precision == .bf16 ? .bf16Products : .float32
+            options.precision = precision == .bf16 ? .bf16Products : .inputType
             let dtype = try headers.computeDType(requested: io.dtype)
             let work: KernelWork = switch kernel {
             case .chunkwise: .chunkwise(options)

@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 import Testing
 import TFLA
 import TFLATestSupport

@@ -4,7 +4,7 @@ import TFLA
 import TFLATestSupport
 
 /// The fused bfloat16 step (`InferenceState(memoryStorage: .bfloat16)`,
-/// `CTFLASupport/bf16_step.c`).
+/// `CTFLAKernels/bf16_step.c`).
 @Suite("bfloat16 step")
 struct BF16StepTests {
     /// Token t of a float32 sequence as step inputs.

@@ -2,7 +2,7 @@
 ///
 /// Every valid choice computes the same function up to rounding; the
 /// defaults are the fastest measured on the reference machine (see
-/// `Docs/performance.md`).
+/// `Docs/performance.md`, "Defaults and the measurements behind them").
 ///
 /// Reproducibility: for a fixed choice of options the result is
 /// bit-identical for any number of threads. The work decomposition is
@@ -99,7 +99,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// every 4 chunks, the backward recomputing the others) it is the
     /// fastest measured for forward + backward on the reference machine,
     /// with half the memory of saving every state at L = 64
-    /// (`Docs/performance.md`). The stride is a parameter of
+    /// (`Docs/log/forward-backward.md`, "Chunk size and state stride"). The stride is a parameter of
     /// ``Chunkwise/trainingForward(_:gate:initialState:eps:stateStride:options:)``
     /// and ``Chunkwise/gradients(_:gate:initialState:eps:dh:dFinalState:mode:stateStride:options:)``,
     /// not an option.
@@ -114,104 +114,5 @@ public struct ChunkwiseOptions: Sendable, Hashable {
                               ("parallelism", parallelism), ("segments", segments)] {
             if let value, value < 1 { throw .invalidParameter(name: name, value: "\(value)", requirement: "at least 1") }
         }
-    }
-
-    /// The tile sizes in force for a problem: options clipped to the
-    /// problem's dimensions (the state stride of a training call to the
-    /// chunk count, so that no argument beyond the problem sizes an
-    /// allocation), automatic choices resolved.
-    func resolved(for shape: ProblemShape, stateStride: Int = 1) -> ResolvedTiling {
-        let chunk = min(chunkSize, shape.sequence)
-        let chunks = (shape.sequence + chunk - 1) / chunk
-        let workers = min(parallelism ?? Workers.defaultCount, Workers.maximumCount)
-        let dhv = min(valueDimTile ?? Self.automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
-        let phaseColumns = min(valueDimTile ?? Self.columnSplit(for: shape, parallelism: workers), shape.valueDim)
-        return ResolvedTiling(
-            chunk: chunk,
-            query: min(queryTile, chunk),
-            kv: min(keyTile, chunk),
-            dqk: min(keyDimTile ?? shape.keyDim, shape.keyDim),
-            dhv: dhv,
-            phaseColumns: phaseColumns,
-            stateStride: min(stateStride, chunks),
-            threads: min(threads ?? Workers.defaultCount, Workers.maximumCount),
-            parallelism: workers,
-            segments: segments)
-    }
-
-    /// Work items per planned worker that the automatic decomposition aims
-    /// for, so that uneven items still balance out.
-    static var itemsPerWorker: Int { 4 }
-
-    /// The items the automatic decomposition aims for: none beyond one per
-    /// head for a single worker (splitting only adds work there).
-    static func targetItems(parallelism: Int) -> Int {
-        parallelism <= 1 ? 1 : parallelism * itemsPerWorker
-    }
-
-    /// Splits C's columns (down to 64) until there are `itemsPerWorker`
-    /// items per planned worker. A single head is the exception: its
-    /// columns stay whole and sequence segments make all the items, because
-    /// on one head narrow tiles cost more than segments do (measured on 2 to
-    /// 16 threads: whole columns 18–38 % faster than 64-column tiles,
-    /// `Docs/performance.md`, "Run 9"). Depends on the shape and the planned
-    /// parallelism, never on the thread count.
-    static func automaticValueTile(for shape: ProblemShape, parallelism: Int) -> Int {
-        shape.batchHeads == 1 ? shape.valueDim : columnSplit(for: shape, parallelism: parallelism)
-    }
-
-    /// C's columns halved (down to 64) until there are `itemsPerWorker`
-    /// items per planned worker, one head or many.
-    static func columnSplit(for shape: ProblemShape, parallelism: Int) -> Int {
-        let target = targetItems(parallelism: parallelism)
-        var tile = shape.valueDim
-        while shape.batchHeads * ((shape.valueDim + tile - 1) / tile) < target, tile >= 128 {
-            tile = (tile + 1) / 2
-        }
-        return tile
-    }
-}
-
-/// Tile sizes in force for one problem.
-struct ResolvedTiling {
-    var chunk: Int
-    var query: Int
-    var kv: Int
-    var dqk: Int
-    var dhv: Int
-    /// Columns per item of the single-head backward's state-gradient phase
-    /// (`PhasedBackward.swift`): split like several heads' forward, since
-    /// that phase has no segments to make items from.
-    var phaseColumns: Int
-    /// A training forward or a backward: every `stateStride`-th chunk state
-    /// is kept (at most the chunk count; 1 for the inference forward).
-    var stateStride: Int
-    var threads: Int
-    /// The worker count the decomposition is planned for.
-    var parallelism: Int
-    /// Requested sequence segments (nil: automatic).
-    var segments: Int?
-
-    /// The segments of a scan over `chunks` chunks with `items` items per
-    /// segment: as requested, or enough for `itemsPerWorker` items per
-    /// planned worker; each segment a whole number of `alignment` chunks
-    /// (the saved-state stride in training mode), at least two of them.
-    func segmentPlan(chunks: Int, items: Int, alignment: Int = 1) -> SegmentPlan {
-        let target = ChunkwiseOptions.targetItems(parallelism: parallelism)
-        let wanted = segments ?? (items >= target ? 1 : (target + items - 1) / items)
-        let runs = (chunks + alignment - 1) / alignment
-        let count = max(1, min(wanted, segments == nil ? runs / 2 : runs))
-        let length = (runs + count - 1) / count * alignment
-        return SegmentPlan(chunksPerSegment: length, count: (chunks + length - 1) / length)
-    }
-}
-
-/// How a scan cuts the chunks of a sequence into consecutive segments.
-struct SegmentPlan {
-    var chunksPerSegment: Int
-    var count: Int
-
-    func chunks(of segment: Int, total: Int) -> Range<Int> {
-        segment * chunksPerSegment..<min((segment + 1) * chunksPerSegment, total)
     }
 }

@@ -1,4 +1,4 @@
-import CTFLASupport
+import CTFLAKernels
 import RealModule
 
 /// The fused generation step (`Documentation.docc/Math.md` §1, one step of the recurrent
@@ -24,7 +24,7 @@ enum StepKernel {
     /// item at a time; float16 only). 16-bit storage widens to and narrows
     /// from float32, so the compute type must be Float (checked at the
     /// kernel's entry). bfloat16 goes through the fused kernel
-    /// `tfla_bf16_step_rows` (`CTFLASupport/bf16_step.c`), which converts in
+    /// `tfla_bf16_step_rows` (`CTFLAKernels/bf16_step.c`), which converts in
     /// registers and needs no row buffer; it computes C′ = fma(f′, C, (i′k)·v)
     /// and h = Σ fma(q, C′, h) in float32 and rounds C′ to nearest even.
     struct HalfMemory<Scalar: KernelScalar> {
@@ -76,7 +76,7 @@ enum StepKernel {
         // A worker per 512 KiB of C at most: below that a worker's share
         // (≈ 16 µs of streaming) no longer pays for its part of the region's
         // synchronization. Measured on 16 cores: a 4 MiB state stepped in
-        // 43 µs on 8 workers and 128 µs on 16 (`Docs/performance.md`).
+        // 43 µs on 8 workers and 128 µs on 16 (`Docs/log/many-cores.md`, "Step 6", "Step 7").
         let memoryBytes = heads * dqk * dhv * (half == nil ? MemoryLayout<Scalar>.size : 2)
         let workers = max(1, min(threads, memoryBytes / (512 << 10)))
         // Split C's columns until there are four items per worker (uneven

@@ -22,20 +22,34 @@ struct BackwardContext<Scalar: KernelScalar> {
     let querySums, keySums, stabilizerGradients: UnsafeMutablePointer<Double>
 }
 
+/// The arguments of one backward call, validated, with its plan.
+struct BackwardArguments<Scalar: KernelScalar> {
+    let plan: ChunkwisePlan
+    let eps: Double
+    let exact: Bool
+    let inputs: MLSTMInputs<Scalar>
+    /// The forward's initial state (zeros when it had none).
+    let initial: MLSTMState<Scalar>
+    /// The training forward's output, with its saved chunk states.
+    let forward: MLSTMTrainingOutput<Scalar>
+    let dh: Tensor<Scalar>
+    let dFinalState: MLSTMState<Scalar>?
+}
+
 extension BackwardContext {
     /// Runs `body` with the context of one backward call: pointers into the
-    /// given tensors, valid for the call (each comes from a scoped accessor),
-    /// and the per-token sums, scratch of this call. The forward context
-    /// reads the inputs and the initial state and writes nothing.
+    /// arguments' tensors and `gradients`, valid for the call (each comes
+    /// from a scoped accessor), and the per-token sums, scratch of this
+    /// call. The forward context reads the inputs and the initial state and
+    /// writes nothing.
     static func with<R>(
-        shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double, exact: Bool,
-        inputs: MLSTMInputs<Scalar>, initial: MLSTMState<Scalar>, forward: MLSTMTrainingOutput<Scalar>,
-        saved: MLSTMChunkStates<Scalar>, stride: Int, segments: Int,
-        dh: Tensor<Scalar>, dFinalState: MLSTMState<Scalar>?, gradients: inout MLSTMGradients<Scalar>,
-        _ body: (BackwardContext) -> R
+        _ arguments: BackwardArguments<Scalar>, gradients: inout MLSTMGradients<Scalar>, _ body: (BackwardContext) -> R
     ) -> R {
-        precondition(stride >= 1 && segments * stride >= (shape.sequence + tiling.chunk - 1) / tiling.chunk,
-                     "a saved state for every run of chunks")
+        let (plan, shape) = (arguments.plan, arguments.plan.shape)
+        let (inputs, initial, forward, saved) = (arguments.inputs, arguments.initial, arguments.forward, arguments.forward.chunkStates)
+        let (dh, dFinalState) = (arguments.dh, arguments.dFinalState)
+        let stride = plan.stateStride
+        let segments = (plan.chunks + stride - 1) / stride
         let tokens = shape.batchHeads * shape.sequence
         // q·dq, k·dk and the stabilizer gradients, per token.
         let sums = OwnedBuffer<Double>(capacity: 3 * tokens)
@@ -50,10 +64,10 @@ extension BackwardContext {
         gradients.withMutablePointers { g in
         sums.withPointer { sums in
             let forwardContext = ForwardContext(
-                shape: shape, tiling: tiling, gate: gate, eps: eps, inputs: input,
+                plan: plan, eps: arguments.eps, inputs: input,
                 initial: InitialStatePointers(c: start.c, n: start.n, m: start.m), output: nil)
             return body(BackwardContext(
-                forward: forwardContext, exact: exact, h: h, z: z,
+                forward: forwardContext, exact: arguments.exact, h: h, z: z,
                 savedC: savedC, savedN: savedN, savedM: savedM, stride: stride, segments: segments,
                 c0: start.c, finalC: final.c, finalN: final.n,
                 dh: dh, dcLast: upstream?.c, dnLast: upstream?.n, dmLast: upstream?.m,

@@ -13,7 +13,7 @@ extension Chunkwise {
     /// head) pairs one work item per head does both while walking the chunks
     /// in reverse; for a single head, TFLA's phases run instead — states,
     /// then the dC recurrence per tile of C's columns, then every chunk in
-    /// parallel — so that it still uses every core (`Docs/performance.md`). The states before the chunks
+    /// parallel — so that it still uses every core (`Docs/log/optimisation.md`, "Entry 12"). The states before the chunks
     /// come from `forward.chunkStates`, which also fix the chunk size and
     /// the state stride; between two saved states (stride > 1) they are
     /// recomputed. Gate gradients follow from q·dq − k·dk by a reverse
@@ -51,7 +51,7 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
-        try options.requireSupportedPrecision(Scalar.self, entry: "backward", inferenceForward: false)
+        try options.requireSupportedPrecision(Scalar.self, call: .backward)
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
         try Validation.requireShape(dh, shape.valueShape, "dh")
         if let dFinalState { try Validation.requireStateGradients(dFinalState, shape) }
@@ -64,10 +64,11 @@ extension Chunkwise {
             throw .invalidParameter(name: "forward.chunkStates.stride", value: "\(saved.stride)", requirement: "at least 1")
         }
         try requireForwardChunkSize(options, saved: saved, sequence: shape.sequence)
-        var tilingOptions = options
-        tilingOptions.chunkSize = saved.chunkSize
+        var planOptions = options
+        planOptions.chunkSize = saved.chunkSize
         // A stride beyond the chunk count keeps the same single state.
-        let tiling = tilingOptions.resolved(for: shape, stateStride: saved.stride)
+        let plan = ChunkwisePlan(shape: shape, gate: gate, call: .backward, stateStride: saved.stride, options: planOptions)
+        let tiling = plan.tiling
         // q, k, v and the gates were checked by the forward (its outputs
         // are finite only if they are); dh is scanned here.
         if options.checksValues { try Validation.requireFinite(dh, "dh", threads: tiling.threads) }
@@ -89,39 +90,29 @@ extension Chunkwise {
             dv: Tensor(uninitializedShape: shape.valueShape),
             di: Tensor(uninitializedShape: shape.gateShape), df: Tensor(uninitializedShape: shape.gateShape),
             dInitialState: MLSTMState(uninitializedFor: shape))
-        BackwardContext.with(
-            shape: shape, tiling: tiling, gate: gate, eps: Double(eps), exact: mode == .exact,
-            inputs: inputs, initial: initial, forward: forward, saved: saved, stride: stride, segments: segments,
-            dh: dh, dFinalState: dFinalState, gradients: &g
-        ) { context in
+        let arguments = BackwardArguments(plan: plan, eps: Double(eps), exact: mode == .exact, inputs: inputs,
+                                          initial: initial, forward: forward, dh: dh, dFinalState: dFinalState)
+        BackwardContext.with(arguments, gradients: &g) { context in
             run(context)
         }
         return g
     }
 
-    /// The backward's work items for one context.
+    /// The backward as its plan says: one item per head walking its chunks
+    /// in reverse, blocks of chunks walked in parallel
+    /// (`SegmentBackward.swift`), or, for one head, TFLA's phases
+    /// (`PhasedBackward.swift`).
     static func run<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
-        let (shape, tiling) = (context.forward.shape, context.forward.tiling)
-        // One item per head; a single head would leave the other cores idle
-        // and runs in phases instead (`Docs/performance.md`, entry 12). On 16
-        // cores the phases were slower than the per-head walk even at 8
-        // heads (422 vs 367 ms, "Many cores"), so the rule stays the head
-        // count alone, never the thread count.
-        // With fewer heads than planned workers the walk is cut into blocks
-        // scanned in parallel (`SegmentBackward.swift`).
-        let blocks = backwardBlocks(context)
-        if shape.batchHeads >= 2 && blocks.count > 1 {
-            runBlocks(context, plan: blocks)
-        } else if shape.batchHeads >= 2 {
+        let plan = context.forward.plan
+        switch plan.strategy {
+        case .blocks: runBlocks(context)
+        case .headWalks:
             let shared = UnsafeSendable(context)
-            parallelFor(
-                items: shape.batchHeads, threads: tiling.threads,
-                makeScratch: { BackwardScratch(shared.value) }
-            ) { head, scratch in
+            runPhase(plan.phase(.headWalks), threads: plan.threads, makeScratch: { BackwardScratch(shared.value) }) { head, scratch in
                 headBackward(shared.value, head: head, scratch: scratch)
             }
-        } else {
-            runInPhases(context)
+        case .phases: runInPhases(context)
+        default: preconditionFailure("a backward plan walks heads, blocks or phases")
         }
     }
 

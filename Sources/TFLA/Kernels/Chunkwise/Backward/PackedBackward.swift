@@ -33,7 +33,7 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
-        try options.requireSupportedPrecision(Scalar.self, entry: "packed backward", inferenceForward: false)
+        try options.requireSupportedPrecision(Scalar.self, call: .backward)
         guard stateStride >= 1 else {
             throw .invalidParameter(name: "stateStride", value: "\(stateStride)", requirement: "at least 1")
         }

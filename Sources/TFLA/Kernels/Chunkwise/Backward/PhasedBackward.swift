@@ -36,7 +36,7 @@ extension Chunkwise {
         let shape = fw.shape
         let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, fw.tiling)
         let memory = dqk * dhv
-        let (heads, chunks, stateStride, segments) = (shape.batchHeads, fw.chunkCount, context.stride, context.segments)
+        let (chunks, stateStride, segments) = (fw.chunkCount, context.stride, context.segments)
         let shared = UnsafeSendable(context)
 
         // 1. States before every chunk.
@@ -46,8 +46,8 @@ extension Chunkwise {
         } else {
             let (c, n, m) = (buffers.states.baseAddress, buffers.normalizers.baseAddress, buffers.stabilizers.baseAddress)
             let targets = UnsafeSendable((c, n, m))
-            parallelFor(
-                items: heads * segments, threads: tiling.threads,
+            runPhase(
+                fw.plan.phase(.states), threads: tiling.threads,
                 makeScratch: { ForwardScratch<Scalar>(shared.value.forward) }
             ) { item, scratch in
                 let context = shared.value
@@ -75,8 +75,8 @@ extension Chunkwise {
         let (dCs, dNs) = (buffers.memoryGradients.baseAddress, buffers.normalizerGradients.baseAddress)
         let saved = UnsafeSendable((states, normalizers, stabilizers, dCs, dNs))
         let columnTiles = (dhv + tiling.phaseColumns - 1) / tiling.phaseColumns
-        parallelFor(
-            items: heads * columnTiles, threads: tiling.threads,
+        runPhase(
+            fw.plan.phase(.stateGradients), threads: tiling.threads,
             makeScratch: { BackwardScratch(shared.value) }
         ) { item, scratch in
             let context = shared.value
@@ -120,8 +120,8 @@ extension Chunkwise {
         }
 
         // 3. Every chunk's dq, dk, dv.
-        parallelFor(
-            items: heads * chunks, threads: tiling.threads,
+        runPhase(
+            fw.plan.phase(.chunkGradients), threads: tiling.threads,
             makeScratch: { BackwardScratch(shared.value) }
         ) { item, scratch in
             let (states, normalizers, stabilizers, dCs, dNs) = saved.value
@@ -133,8 +133,8 @@ extension Chunkwise {
         }
 
         // 4. Gate gradients.
-        parallelFor(items: heads, threads: tiling.threads,
-                    makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
+        runPhase(fw.plan.phase(.gateGradients), threads: tiling.threads,
+                 makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
             gateGradients(shared.value, head: head, gates: gates)
         }
     }

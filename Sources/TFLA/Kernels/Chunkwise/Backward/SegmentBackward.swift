@@ -13,16 +13,12 @@
 /// parallel, then every block's walk composes its incoming gradient from the
 /// summaries after it and runs in parallel with the others.
 extension Chunkwise {
-    /// Blocks of saved-state segments for `heads` items planned for the
-    /// options' parallelism (one block: the plain per-head walk).
-    static func backwardBlocks<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) -> SegmentPlan {
-        context.forward.tiling.segmentPlan(chunks: context.segments, items: context.forward.shape.batchHeads)
-    }
-
+    /// The plan's blocks of saved-state segments, each walked by one item per head.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    static func runBlocks<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>, plan: SegmentPlan) {
+    static func runBlocks<Scalar: KernelScalar>(_ context: BackwardContext<Scalar>) {
         let fw = context.forward
+        let plan = fw.plan.segmentPlan
         let (heads, dqk, dhv, blocks) = (fw.shape.batchHeads, fw.shape.keyDim, fw.shape.valueDim, plan.count)
         // Summaries of blocks 1..<blocks (slot block · heads + head; block 0's slots unused).
         var deltaC = Tensor<Scalar>(shape: [blocks * heads, dqk, dhv])
@@ -47,8 +43,8 @@ extension Chunkwise {
         let fw = context.forward
         let (heads, dqk, dhv, blocks) = (fw.shape.batchHeads, fw.shape.keyDim, fw.shape.valueDim, plan.count)
         let shared = UnsafeSendable(context)
-        parallelFor(
-            items: heads * (blocks - 1), threads: fw.tiling.threads,
+        runPhase(
+            fw.plan.phase(.blockSummaries), threads: fw.tiling.threads,
             makeScratch: { BackwardScratch(shared.value) }
         ) { item, scratch in
             let (c, n, decay) = summary.value
@@ -57,8 +53,8 @@ extension Chunkwise {
             decay[slot] = summarizeBlock(shared.value, head: head, segments: plan.chunks(of: block, total: shared.value.segments),
                                          dC: c + slot * dqk * dhv, dN: n + slot * dqk, scratch: scratch)
         }
-        parallelFor(
-            items: heads * blocks, threads: fw.tiling.threads,
+        runPhase(
+            fw.plan.phase(.blockWalks), threads: fw.tiling.threads,
             makeScratch: { BackwardScratch(shared.value) }
         ) { item, scratch in
             let context = shared.value
@@ -76,8 +72,8 @@ extension Chunkwise {
                          dC: dC, dN: dN, scratch: scratch)
             if block == 0 { storeInitialStateGradients(context, head: head, dC: dC, dN: dN) }
         }
-        parallelFor(items: heads, threads: fw.tiling.threads,
-                    makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
+        runPhase(fw.plan.phase(.gateGradients), threads: fw.tiling.threads,
+                 makeScratch: { ChunkGates(capacity: shared.value.forward.tiling.chunk) }) { head, gates in
             gateGradients(shared.value, head: head, gates: gates)
         }
     }

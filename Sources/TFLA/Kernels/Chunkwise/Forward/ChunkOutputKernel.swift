@@ -98,3 +98,27 @@ extension Chunkwise {
         }
     }
 }
+extension Chunkwise {
+    /// One tile of decayed scores: rows `rowStart..<rowStart+rows` (queries)
+    /// by columns `keyStart..<keyStart+keys` (keys) of s·QKᵀ ⊙ e^{A_t + B_j}
+    /// for the chunk at `token`, masked above the diagonal, into `target`
+    /// (row stride `stride`); adds each row's sum to `rowSums[t]`.
+    @inline(__always)
+    static func scoreTile<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, token: Int, rowStart: Int, rows: Int, keyStart: Int, keys: Int,
+        gates: ChunkGates, localRowTerms: Bool,
+        into target: UnsafeMutablePointer<Scalar>, stride: Int, rowSums: UnsafeMutablePointer<Scalar>
+    ) {
+        let dqk = context.shape.keyDim
+        context.product(.scores, transposeA: false, transposeB: true, m: rows, n: keys, k: dqk,
+                    alpha: Scalar(context.scale), a: context.q + (token + rowStart) * dqk, lda: dqk,
+                    b: context.k + (token + keyStart) * dqk, ldb: dqk,
+                    beta: 0, c: target, ldc: stride)
+        for r in 0..<rows {
+            let t = rowStart + r
+            rowSums[t] += gates.applyWeights(
+                target + r * stride, count: keys, visible: max(0, min(keys, t - keyStart + 1)), keyStart: keyStart,
+                query: t, rowTerm: localRowTerms ? gates.localRowTerm[t] : gates.rowTerm[t])
+        }
+    }
+}

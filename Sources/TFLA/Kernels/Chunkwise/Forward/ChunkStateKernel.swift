@@ -1,20 +1,44 @@
+/// A tile of one head's running state that a work item carries: rows
+/// `row..<row+rows` and columns `column..<column+width` of C, stored at `c`
+/// with row stride `ldc`, and n's rows at `n` (nil: another item of the
+/// same rows updates n).
+struct StateTile<Scalar: KernelScalar> {
+    let c: UnsafeMutablePointer<Scalar>
+    let ldc: Int
+    let n: UnsafeMutablePointer<Scalar>?
+    let column: Int
+    let width: Int
+    var row = 0
+    let rows: Int
+
+    /// Every row of C (`rows` = DQK) for columns `column..<column+width`.
+    init(c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>?, column: Int, width: Int, rows: Int) {
+        (self.c, self.ldc, self.n, self.column, self.width, self.rows) = (c, ldc, n, column, width, rows)
+    }
+
+    /// Rows `row..<row+rows` of C.
+    init(c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>?, row: Int, rows: Int,
+         column: Int, width: Int) {
+        self.init(c: c, ldc: ldc, n: n, column: column, width: width, rows: rows)
+        self.row = row
+    }
+}
+
 /// The chunk-state kernel of the chunkwise forward (`Documentation.docc/Math.md` §3, item 1;
 /// the inter-chunk recurrence of §1 "Chunkwise form").
 extension Chunkwise {
-    /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk, for rows
-    /// `row..<row+rows` and columns `column..<column+width` of C (C's tile
-    /// at `c`, row stride `ldc`; n's rows at `n`). `scratch.gates` must hold
-    /// the chunk's gates. With `packState` (AMX products, all rows) it also
-    /// leaves the new C packed in `scratch.packedState` for the next
-    /// chunk's outputs, and returns whether it did.
+    /// C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw over one chunk (tokens
+    /// `token..<token+length`) for one tile of the state. `scratch.gates`
+    /// must hold the chunk's gates. With `packState` (AMX products, all
+    /// rows) it also leaves the new C packed in `scratch.packedState` for
+    /// the next chunk's outputs, and returns whether it did.
     @discardableResult
     static func advanceState<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, token: Int, length: Int,
-        row: Int, rows: Int, column: Int, width: Int,
-        c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>?,
+        _ context: ForwardContext<Scalar>, token: Int, length: Int, tile: StateTile<Scalar>,
         scratch: ForwardScratch<Scalar>, packState: Bool = false
     ) -> Bool {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
+        let (row, rows, column, width, c, ldc, n) = (tile.row, tile.rows, tile.column, tile.width, tile.c, tile.ldc, tile.n)
         let weighted = scratch.weightedKeys.baseAddress
         let decay = Scalar(scratch.gates.stateDecay)
         for t in 0..<length {
@@ -52,8 +76,8 @@ extension Chunkwise {
         let (token, length) = context.chunk(index, head: head)
         scratch.gates.compute(gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                               i: context.i + token, f: context.f + token, length: length)
-        advanceState(context, token: token, length: length, row: 0, rows: dqk, column: 0, width: dhv,
-                     c: nextC, ldc: dhv, n: nextN, scratch: scratch)
+        advanceState(context, token: token, length: length,
+                     tile: StateTile(c: nextC, ldc: dhv, n: nextN, column: 0, width: dhv, rows: dqk), scratch: scratch)
         return scratch.gates.nextStabilizer
     }
 }

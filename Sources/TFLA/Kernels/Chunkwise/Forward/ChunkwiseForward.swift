@@ -53,7 +53,7 @@ extension Chunkwise {
     /// A fresh h is new memory, and the operating system clears every page
     /// of it on its first write: 134 MB at the 7B head, 30–55 ms for two
     /// threads writing alone, partly hidden behind the products inside a
-    /// forward (`Docs/performance.md`). Writing into the h of an earlier call, or
+    /// forward (`Docs/log/bf16-amx.md`, "h kept across calls"). Writing into the h of an earlier call, or
     /// into memory wrapped with ``Tensor/init(shape:wrapping:)``, skips it.
     /// `h` is written in place when it is the only copy of its storage (a
     /// shared copy is detached first, as for every write to a ``Tensor``).
@@ -135,12 +135,14 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
-        try options.requireSupportedPrecision(Scalar.self, entry: "training forward", inferenceForward: stateStride == nil)
+        let call: ChunkwiseCall = stateStride == nil ? .inference : .training
+        try options.requireSupportedPrecision(Scalar.self, call: call)
         if let stateStride, stateStride < 1 {
             throw .invalidParameter(name: "stateStride", value: "\(stateStride)", requirement: "at least 1")
         }
         try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
-        let tiling = options.resolved(for: shape, stateStride: stateStride ?? 1)
+        let plan = ChunkwisePlan(shape: shape, gate: gate, call: call, stateStride: stateStride ?? 1, options: options)
+        let tiling = plan.tiling
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: tiling,
                                                              training: stateStride != nil), for: "chunkwise forward")
         // Gates first (small); q, k and v through the outputs (ForwardContext.nonFinite).
@@ -160,7 +162,7 @@ extension Chunkwise {
                 output!.withWritePointer { hOut in
                     state.withMutablePointers { final in
                         var context = ForwardContext(
-                            shape: shape, tiling: tiling, gate: gate, eps: Double(eps), inputs: input,
+                            plan: plan, eps: Double(eps), inputs: input,
                             initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
                             output: ForwardOutputPointers(h: hOut, state: final))
                         context.nonFinite = nonFinite
@@ -169,7 +171,7 @@ extension Chunkwise {
                             scan([context], save: nil)
                             return nil
                         }
-                        return runTraining(context, stride: tiling.stateStride)
+                        return runTraining(context)
                     }
                 }
             }
@@ -178,160 +180,6 @@ extension Chunkwise {
             try explainNonFinite(inputs, gate: gate, h: h, threads: tiling.threads)
         }
         return (state, saved)
-    }
-
-    /// The training forward. With enough (head, segment, column tile) items to
-    /// keep the workers busy, the scan of inference mode runs and copies the
-    /// running state out every `stride` chunks (one pass over C per chunk).
-    /// Otherwise (few heads, short sequences) the chunk-state kernel runs
-    /// first and the output kernel then parallelizes over runs of chunks
-    /// too. The choice depends on the shape and the planned parallelism
-    /// only, so results stay thread-invariant.
-    static func runTraining<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, stride: Int) -> MLSTMChunkStates<Scalar> {
-        var context = context
-        let shape = context.shape
-        let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
-        let segments = (context.chunkCount + stride - 1) / stride
-        var c = Tensor<Scalar>(uninitializedShape: [shape.batch, shape.heads, segments, dqk, dhv])
-        var n = Tensor<Scalar>(uninitializedShape: [shape.batch, shape.heads, segments, dqk])
-        var m = Tensor<Double>(uninitializedShape: [shape.batch, shape.heads, segments])
-        var denominatorArguments = Tensor<Scalar>(uninitializedShape: shape.gateShape)
-        withWritePointers(&c, &n, &m, &denominatorArguments) { c, n, m, z in
-            context.denominatorArguments = z
-            let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
-            if shape.batchHeads * columnTiles * scanPlan(context, saveStride: stride).count >= walkingItemsThreshold {
-                scan([context], save: SaveTarget(c: c, n: n, m: m, stride: stride, slots: segments))
-            } else {
-                stateThenOutputs(context, stride: stride, segments: segments, saved: UnsafeSendable((c, n, m)))
-            }
-        }
-        return MLSTMChunkStates(stride: stride, chunkSize: tiling.chunk, c: c, n: n, m: m,
-                           denominatorArguments: denominatorArguments)
-    }
-
-    /// Items per (head, segment, column tile) from which training mode
-    /// scans the chunks instead of running the two kernels (measured on the reference
-    /// machine, `Docs/performance.md`).
-    static var walkingItemsThreshold: Int { 8 }
-
-    typealias SavedPointers<Scalar> = UnsafeSendable<(UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Double>)>
-
-    /// Training mode as the chunk-state kernel followed by the output kernel.
-    static func stateThenOutputs<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, stride: Int, segments: Int, saved savedPointers: SavedPointers<Scalar>
-    ) {
-        precondition(context.initial != nil && context.output != nil, "training mode reads an initial state and writes outputs")
-        precondition(stride >= 1 && segments * stride >= context.chunkCount, "a saved state for every run of chunks")
-        let shape = context.shape
-        let (dqk, dhv, tiling) = (shape.keyDim, shape.valueDim, context.tiling)
-        let shared = UnsafeSendable(context)
-
-        // 1. Chunk states: items per (head, row tile, column tile) of C,
-        // sequential over chunks, saving the state before every stride-th.
-        let rowTiles = (dqk + tiling.dqk - 1) / tiling.dqk
-        let columnTiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        parallelFor(
-            items: shape.batchHeads * rowTiles * columnTiles, threads: tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value) }
-        ) { item, scratch in
-            let context = shared.value
-            let (savedC, savedN, savedM) = savedPointers.value
-            let head = item / (rowTiles * columnTiles)
-            let row = (item / columnTiles % rowTiles) * tiling.dqk
-            let column = item % columnTiles * tiling.dhv
-            let (rows, width) = (min(tiling.dqk, dqk - row), min(tiling.dhv, dhv - column))
-            let c = context.c + head * dqk * dhv + row * dhv + column
-            ForwardScratch.loadInitialTile(context, offset: head * dqk * dhv + row * dhv + column, into: c, stride: dhv,
-                                           rows: rows, width: width)
-            let n = scratch.normalizer.baseAddress
-            n.update(from: context.n0 + head * dqk + row, count: rows)
-            let ownsNormalizer = column == 0
-            var stabilizer = Double(context.m0[head])
-            for index in 0..<context.chunkCount {
-                if index % stride == 0 {
-                    let slot = head * segments + index / stride
-                    ForwardScratch.copyTile(from: c, stride: dhv, to: savedC + (slot * dqk + row) * dhv + column,
-                                            stride: dhv, rows: rows, width: width)
-                    if ownsNormalizer { (savedN + slot * dqk + row).update(from: n, count: rows) }
-                    if ownsNormalizer && row == 0 { savedM[slot] = stabilizer }
-                }
-                let (token, length) = context.chunk(index, head: head)
-                scratch.gates.compute(
-                    gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
-                    i: context.i + token, f: context.f + token, length: length)
-                advanceState(context, token: token, length: length, row: row, rows: rows,
-                             column: column, width: width, c: c, ldc: dhv, n: n, scratch: scratch)
-                stabilizer = scratch.gates.nextStabilizer
-            }
-            if ownsNormalizer { (context.n + head * dqk + row).update(from: n, count: rows) }
-            if ownsNormalizer && row == 0 { context.m[head] = Scalar(stabilizer) }
-        }
-
-        // 2. Outputs: items per (head, run of `stride` chunks, column tile),
-        // each from its saved state. A run of one chunk never advances the
-        // state and reads it in place; longer runs work on a private copy.
-        parallelFor(
-            items: shape.batchHeads * segments * columnTiles, threads: tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: stride > 1 ? dqk * tiling.dhv : 0) }
-        ) { item, scratch in
-            let context = shared.value
-            let (savedC, savedN, savedM) = savedPointers.value
-            let head = item / (segments * columnTiles)
-            let segment = item / columnTiles % segments
-            let column = item % columnTiles * tiling.dhv
-            let width = min(tiling.dhv, dhv - column)
-            let slot = head * segments + segment
-            let first = segment * stride
-            let chunks = first..<min(first + stride, context.chunkCount)
-            var stabilizer = savedM[slot]
-            if chunks.count == 1 {
-                walkChunks(
-                    context, head: head, chunks: chunks, column: column, width: width,
-                    c: savedC + slot * dqk * dhv + column, ldc: dhv, n: savedN + slot * dqk,
-                    stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
-                return
-            }
-            let c = scratch.memoryTile.baseAddress
-            ForwardScratch.copyTile(from: savedC + slot * dqk * dhv + column, stride: dhv, to: c, stride: width, rows: dqk, width: width)
-            let n = scratch.normalizer.baseAddress
-            n.update(from: savedN + slot * dqk, count: dqk)
-            walkChunks(
-                context, head: head, chunks: chunks, column: column, width: width, c: c, ldc: width, n: n,
-                stabilizer: &stabilizer, advanceAfterLast: false, scratch: scratch)
-        }
-    }
-
-    /// Walks chunks `chunks` of one head for C's columns
-    /// `column..<column+width`, from the state (c, n, stabilizer) before the
-    /// first of them: writes their outputs and advances the state after
-    /// each chunk (after the last one only if `advanceAfterLast`).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
-    static func walkChunks<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, head: Int, chunks: Range<Int>,
-        column: Int, width: Int,
-        c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>,
-        stabilizer: inout Double, advanceAfterLast: Bool, scratch: ForwardScratch<Scalar>
-    ) {
-        // Whether scratch.packedState holds C: only after this walk's own
-        // state update, the one place that changes C within the walk.
-        var packed = false
-        for index in chunks {
-            let (token, length) = context.chunk(index, head: head)
-            scratch.gates.compute(
-                gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
-                i: context.i + token, f: context.f + token, length: length)
-            chunkOutputs(context, token: token, length: length, column: column, width: width,
-                         c: c, ldc: ldc, n: n, scratch: scratch, packedState: packed)
-            if index + 1 < chunks.upperBound || advanceAfterLast {
-                // The last update of a walk has no next chunk to pack for.
-                packed = advanceState(context, token: token, length: length,
-                                      row: 0, rows: context.shape.keyDim, column: column, width: width,
-                                      c: c, ldc: ldc, n: n, scratch: scratch,
-                                      packState: index + 1 < chunks.upperBound)
-                stabilizer = scratch.gates.nextStabilizer
-            }
-        }
     }
 }
 

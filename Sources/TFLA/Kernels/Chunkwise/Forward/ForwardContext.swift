@@ -18,7 +18,8 @@ struct ForwardOutputPointers<Scalar: TensorScalar> {
 /// the closure that received them: a context never outlives that closure.
 struct ForwardContext<Scalar: KernelScalar> {
     let shape: ProblemShape
-    let tiling: ResolvedTiling
+    /// The call's work decomposition; the drivers carry it out.
+    let plan: ChunkwisePlan
     let gate: Gate
     let eps: Double
     /// The query scale s = DQK^(−1/2).
@@ -43,15 +44,15 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// (`ChunkwiseOptions.checksValues`).
     var nonFinite: NonFiniteFlag?
     /// How the products are computed (`ChunkwiseOptions.precision`).
-    var products: ProductKernel = .native
+    var products: ProductKernel = .float32
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.
-    init(shape: ProblemShape, tiling: ResolvedTiling, gate: Gate, eps: Double,
+    init(plan: ChunkwisePlan, eps: Double,
          inputs: InputPointers<Scalar>, initial: InitialStatePointers<Scalar>?, output: ForwardOutputPointers<Scalar>?) {
-        self.shape = shape
-        self.tiling = tiling
-        self.gate = gate
+        self.shape = plan.shape
+        self.plan = plan
+        self.gate = plan.gate
         self.eps = eps
         self.scale = 1 / Double(shape.keyDim).squareRoot()
         (q, k, v, i, f) = (inputs.q, inputs.k, inputs.v, inputs.i, inputs.f)
@@ -59,6 +60,9 @@ struct ForwardContext<Scalar: KernelScalar> {
         self.output = output
         self.tokens = 0..<shape.sequence
     }
+
+    /// The sizes in force (the plan's).
+    var tiling: ResolvedTiling { plan.tiling }
 
     /// C₀, or nil for C₀ = 0.
     var c0: UnsafePointer<Scalar>? { initial?.c }

@@ -27,17 +27,18 @@ extension Chunkwise {
         let shape = try inputs.validatedShape()
         try Validation.requireEps(eps)
         try options.validate()
-        try options.requireSupportedPrecision(Scalar.self, entry: "packed forward", inferenceForward: true)
+        try options.requireSupportedPrecision(Scalar.self, call: .packed)
         let offsets = sequenceOffsets
         try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
         let count = offsets.count - 1
-        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: options.resolved(for: shape), training: false)
+        let plan = ChunkwisePlan(shape: shape, gate: gate, call: .packed, sequences: count, options: options)
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Scalar>.size, tiling: plan.tiling, training: false)
                                  + shape.stateBytes(count: 2 * count, scalar: MemoryLayout<Scalar>.size), for: "packed forward")
         if options.checksValues { try inputs.validateGateValues(gate: gate) }
         let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
         var states = (0..<count).map { _ in MLSTMState<Scalar>(uninitializedFor: shape) }
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
-        let tiling = options.resolved(for: shape)
+        let tiling = plan.tiling
         let flag = options.checksValues ? NonFiniteFlag() : nil
         inputs.withPointers { input in
             initial.withStatePointers { starts in
@@ -45,7 +46,7 @@ extension Chunkwise {
                     states.withMutableStatePointers { finals in
                         let contexts = (0..<count).map { index in
                             var context = ForwardContext(
-                                shape: shape, tiling: tiling, gate: gate, eps: Double(eps), inputs: input,
+                                plan: plan, eps: Double(eps), inputs: input,
                                 initial: InitialStatePointers(c: starts[index].c, n: starts[index].n, m: starts[index].m),
                                 output: ForwardOutputPointers(h: output, state: finals[index]))
                             context.tokens = offsets[index]..<offsets[index + 1]

@@ -52,53 +52,53 @@ extension Chunkwise {
     }
 
     /// Runs the forward of every context (one call, or the sequences of a
-    /// packed batch) as a scan over (call, head, segment, tile of C's
-    /// columns) items; saves chunk states when `save` is given. Packed
+    /// packed batch) as its plan's scan over (call, head, segment, tile of
+    /// C's columns) items; saves chunk states when `save` is given. Packed
     /// batches use one segment per sequence.
     static func scan<Scalar: KernelScalar>(_ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?) {
         precondition(!contexts.isEmpty && contexts.allSatisfy { $0.initial != nil && $0.output != nil },
                      "a forward scan reads an initial state and writes h and the final state")
         precondition(save == nil || contexts.count == 1, "chunk states are saved for one call at a time")
         let first = contexts[0]
-        let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
-        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        let plan = contexts.count == 1 ? scanPlan(first, saveStride: save?.stride) : SegmentPlan(chunksPerSegment: Int.max, count: 1)
-        var summaries = SegmentSummaryBuffers<Scalar>(slots: (plan.count - 1) * heads, keyDim: dqk, valueDim: dhv)
+        let (heads, dqk, dhv) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim)
+        let plan = first.plan
+        var summaries = SegmentSummaryBuffers<Scalar>(slots: (plan.segments - 1) * heads, keyDim: dqk, valueDim: dhv)
         summaries.withPointers { summary in
-            guard contexts.count == 1 && sharesScores(tiles: tiles, chunk: tiling.chunk, valueDim: dhv) else {
-                return scan(contexts, save: save, plan: plan, summary: summary)
+            guard plan.sharesScores else {
+                return scan(contexts, save: save, summary: summary)
             }
-            var scores = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, tiling.chunk])
+            var scores = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, plan.chunkSize])
             var rowSums = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence])
             scores.withWritePointer { scores in
                 rowSums.withWritePointer { rowSums in
                     var context = first
                     context.sharedScores = SharedScorePointers(scores: scores, rowSums: rowSums)
                     computeSharedScores(context)
-                    scan([context], save: save, plan: plan, summary: summary)
+                    scan([context], save: save, summary: summary)
                 }
             }
         }
     }
 
-    /// `scan` with its segment plan, the summaries' buffers and, in the
-    /// contexts, the shared scores.
+    /// `scan` with the summaries' buffers and, in the contexts, the shared
+    /// scores.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func scan<Scalar: KernelScalar>(
-        _ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?, plan: SegmentPlan, summary summaryPointers: SummaryPointers<Scalar>
+        _ contexts: [ForwardContext<Scalar>], save: SaveTarget<Scalar>?, summary summaryPointers: SummaryPointers<Scalar>
     ) {
         let first = contexts[0]
         let (heads, dqk, dhv, tiling) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim, first.tiling)
-        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
+        let tiles = first.plan.columnTiles
+        let plan = first.plan.segmentPlan
         let segments = plan.count
         let summary = UnsafeSendable(summaryPointers)
         let shared = UnsafeSendable(contexts)
         let saving = UnsafeSendable(save)
         if segments > 1 {
             // 1. Summaries of all segments but the last, from the empty state.
-            parallelFor(
-                items: heads * (segments - 1) * tiles, threads: tiling.threads,
+            runPhase(
+                first.plan.phase(.segmentSummaries), threads: tiling.threads,
                 makeScratch: { ForwardScratch<Scalar>(shared.value[0]) }
             ) { item, scratch in
                 let context = shared.value[0]
@@ -112,8 +112,8 @@ extension Chunkwise {
         }
         // 2. Every segment's walk from its composed incoming state.
         let perCall = heads * segments * tiles
-        parallelFor(
-            items: contexts.count * perCall, threads: tiling.threads,
+        runPhase(
+            first.plan.phase(.segmentWalks), threads: tiling.threads,
             makeScratch: { ForwardScratch<Scalar>(shared.value[0], memoryTile: dqk * tiling.dhv) }
         ) { item, scratch in
             let context = shared.value[item / perCall]
@@ -132,11 +132,12 @@ extension Chunkwise {
             }
             let chunks = segments == 1 ? 0..<context.chunkCount : plan.chunks(of: segment, total: context.chunkCount)
             let last = segment == segments - 1
+            let tile = StateTile(c: c, ldc: width, n: n, column: column, width: width, rows: dqk)
             guard let save = saving.value else {
                 // Nothing to save between chunks: one walk, which lets the
                 // state update hand each next chunk its packed C.
-                walkChunks(context, head: head, chunks: chunks, column: column, width: width,
-                           c: c, ldc: width, n: n, stabilizer: &stabilizer, advanceAfterLast: last, scratch: scratch)
+                walkChunks(context, head: head, chunks: chunks, tile: tile,
+                           stabilizer: &stabilizer, advanceAfterLast: last, scratch: scratch)
                 if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
                 return
             }
@@ -150,8 +151,7 @@ extension Chunkwise {
                         save.m[slot] = stabilizer
                     }
                 }
-                walkChunks(context, head: head, chunks: index..<index + 1, column: column, width: width,
-                           c: c, ldc: width, n: n, stabilizer: &stabilizer,
+                walkChunks(context, head: head, chunks: index..<index + 1, tile: tile, stabilizer: &stabilizer,
                            advanceAfterLast: last || index + 1 < chunks.upperBound, scratch: scratch)
             }
             if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
@@ -169,14 +169,6 @@ extension Chunkwise {
             (context.n + head * dqk).update(from: n, count: dqk)
             context.m[head] = Scalar(stabilizer)
         }
-    }
-
-    /// The segments of one call's scan: whole runs of the saved-state
-    /// stride in training mode.
-    static func scanPlan<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, saveStride: Int?) -> SegmentPlan {
-        let tiles = (context.shape.valueDim + context.tiling.dhv - 1) / context.tiling.dhv
-        return context.tiling.segmentPlan(chunks: context.chunkCount, items: context.shape.batchHeads * tiles,
-                                          alignment: saveStride ?? 1)
     }
 
     /// The state summary of `chunks` of one head, columns
@@ -198,8 +190,8 @@ extension Chunkwise {
             let (token, length) = context.chunk(index, head: head)
             scratch.gates.compute(gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                                   i: context.i + token, f: context.f + token, length: length)
-            advanceState(context, token: token, length: length, row: 0, rows: dqk, column: column, width: width,
-                         c: c, ldc: dhv, n: n, scratch: scratch)
+            advanceState(context, token: token, length: length,
+                         tile: StateTile(c: c, ldc: dhv, n: n, column: column, width: width, rows: dqk), scratch: scratch)
             stabilizer = scratch.gates.nextStabilizer
             logDecay += scratch.gates.logDecay
         }

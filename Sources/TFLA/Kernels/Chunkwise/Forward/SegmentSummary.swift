@@ -44,8 +44,9 @@ extension Chunkwise {
     ) throws(TFLAError) -> SegmentSummary<Scalar> {
         let shape = try inputs.validatedShape()
         try options.validate()
-        try options.requireSupportedPrecision(Scalar.self, entry: "segment summary", inferenceForward: false)
-        let tiling = options.resolved(for: shape)
+        try options.requireSupportedPrecision(Scalar.self, call: .summary)
+        let plan = ChunkwisePlan(shape: shape, gate: gate, call: .summary, options: options)
+        let tiling = plan.tiling
         // No output to check on the way: the inputs are scanned first.
         if options.checksValues { try inputs.validateValues(gate: gate, threads: tiling.threads) }
         let (heads, dqk, dhv) = (shape.batchHeads, shape.keyDim, shape.valueDim)
@@ -54,8 +55,7 @@ extension Chunkwise {
             result.withPointers { output in
                 // A state-only pass from the empty state: no initial state
                 // is read and no output written.
-                let context = ForwardContext(shape: shape, tiling: tiling, gate: gate, eps: 0, inputs: input,
-                                             initial: nil, output: nil)
+                let context = ForwardContext(plan: plan, eps: 0, inputs: input, initial: nil, output: nil)
                 summarize(context, into: output)
             }
         }
@@ -68,18 +68,17 @@ extension Chunkwise {
     }
 
     /// The summary of every head of `context` into `output` (one slot per
-    /// head), in parallel segments that are then composed when the plan
-    /// has several.
+    /// head), in the plan's segments, then composed when there are several.
     static func summarize<Scalar: KernelScalar>(_ context: ForwardContext<Scalar>, into outputPointers: SummaryPointers<Scalar>) {
         let (shape, tiling, gate) = (context.shape, context.tiling, context.gate)
         let (heads, dqk, dhv) = (shape.batchHeads, shape.keyDim, shape.valueDim)
         let output = UnsafeSendable(outputPointers)
-        let tiles = (dhv + tiling.dhv - 1) / tiling.dhv
-        let plan = tiling.segmentPlan(chunks: context.chunkCount, items: heads * tiles)
+        let tiles = context.plan.columnTiles
+        let plan = context.plan.segmentPlan
         let shared = UnsafeSendable(context)
         if plan.count == 1 {
-            parallelFor(items: heads * tiles, threads: tiling.threads,
-                        makeScratch: { ForwardScratch<Scalar>(shared.value) }) { item, scratch in
+            runPhase(context.plan.phase(.segmentSummaries), threads: tiling.threads,
+                     makeScratch: { ForwardScratch<Scalar>(shared.value) }) { item, scratch in
                 let column = item % tiles * tiling.dhv
                 summarize(shared.value, head: item / tiles, chunks: 0..<shared.value.chunkCount,
                           column: column, width: min(tiling.dhv, dhv - column),
@@ -90,8 +89,8 @@ extension Chunkwise {
             var parts = SegmentSummaryBuffers<Scalar>(slots: plan.count * heads, keyDim: dqk, valueDim: dhv)
             parts.withPointers { partPointers in
                 let part = UnsafeSendable(partPointers)
-                parallelFor(items: heads * plan.count * tiles, threads: tiling.threads,
-                            makeScratch: { ForwardScratch<Scalar>(shared.value) }) { item, scratch in
+                runPhase(context.plan.phase(.segmentSummaries), threads: tiling.threads,
+                         makeScratch: { ForwardScratch<Scalar>(shared.value) }) { item, scratch in
                     let segment = item / tiles % plan.count
                     let column = item % tiles * tiling.dhv
                     summarize(shared.value, head: item / (plan.count * tiles),
@@ -99,8 +98,8 @@ extension Chunkwise {
                               column: column, width: min(tiling.dhv, dhv - column),
                               into: part.value, slot: segment * heads + item / (plan.count * tiles), scratch: scratch)
                 }
-                parallelFor(items: heads * tiles, threads: tiling.threads,
-                            makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: dqk * tiling.dhv) }) { item, scratch in
+                runPhase(context.plan.phase(.summaryComposition), threads: tiling.threads,
+                         makeScratch: { ForwardScratch<Scalar>(shared.value, memoryTile: dqk * tiling.dhv) }) { item, scratch in
                     let head = item / tiles
                     let column = item % tiles * tiling.dhv
                     let width = min(tiling.dhv, dhv - column)

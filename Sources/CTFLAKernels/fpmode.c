@@ -1,4 +1,4 @@
-#include "CTFLASupport.h"
+#include "CTFLAKernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>

@@ -1,5 +1,5 @@
-#ifndef TFLA_CSUPPORT_H
-#define TFLA_CSUPPORT_H
+#ifndef TFLA_KERNELS_H
+#define TFLA_KERNELS_H
 
 #include <stdbool.h>
 

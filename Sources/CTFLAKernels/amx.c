@@ -1,294 +1,19 @@
-// bfloat16 products with float32 accumulation (AVX512-BF16), the operand
-// rounding they share with the float32 fallback, and CPU detection.
+// bfloat16 products on the AMX tile unit (TDPBF16PS: a 16 x 16 float32
+// tile += 16 x 32 bf16 rows times 16 pairs x 16 columns of bf16 pairs), the
+// same products as avx512_bf16.c. The operands are packed with that file's
+// conversions: op(A) as rows of bf16 (k padded to 32), op(B) as rows of
+// pairs (the layout the B tile reads, "VNNI"), both padded with zeros.
 #include "CTFLABF16.h"
-#include "CTFLASupport.h"
-#include "bf16_bits.h"
+#include "CTFLAKernels.h"
+#include "bf16_kernels.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-float tfla_bf16_round(float x) {
-    uint32_t u = (uint32_t)tfla_bf16_bits(x) << 16;
-    float y;
-    memcpy(&y, &u, sizeof y);
-    return y;
-}
-
-// Per-thread scratch: the product's operands (slots 0-2) and the
-// fallback's rounded copies (slots 3, 4). Grown when too small, never
-// shrunk, freed when the thread exits.
-typedef struct {
-    void *data;
-    size_t capacity;
-} scratch_buffer;
-
-enum { SCRATCH_SLOTS = 5 };
-static _Thread_local scratch_buffer scratch[SCRATCH_SLOTS];
-static _Thread_local bool scratch_registered;
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
-
-static void free_scratch(void *buffers) {
-    scratch_buffer *list = buffers;
-    for (int slot = 0; slot < SCRATCH_SLOTS; slot++) {
-        free(list[slot].data);
-        list[slot].data = NULL;
-        list[slot].capacity = 0;
-    }
-}
-
-static void make_scratch_key(void) {
-    if (pthread_key_create(&scratch_key, free_scratch) != 0) abort();
-}
-
-static void *scratch_bytes(scratch_buffer *buffers, int slot, size_t bytes) {
-    scratch_buffer *buffer = &buffers[slot];
-    if (buffer->capacity < bytes) {
-        if (!scratch_registered) {
-            pthread_once(&scratch_key_once, make_scratch_key);
-            pthread_setspecific(scratch_key, buffers);
-            scratch_registered = true;
-        }
-        free(buffer->data);
-        size_t rounded = (bytes + 63) & ~(size_t)63;
-        buffer->data = aligned_alloc(64, rounded);
-        if (!buffer->data) abort();
-        buffer->capacity = rounded;
-    }
-    return buffer->data;
-}
-
-const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long cols,
-                                       const float *x, long ld) {
-    float *out = scratch_bytes(scratch, 3 + (slot & 1), (size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
-    for (long r = 0; r < rows; r++) {
-        for (long col = 0; col < cols; col++) {
-            float value = transpose ? x[col * ld + r] : x[r * ld + col];
-            out[r * cols + col] = tfla_bf16_round(value);
-        }
-    }
-    return out;
-}
-
 #if TFLA_X86_KERNELS
-#include <cpuid.h>
-#include <immintrin.h>
-
-bool tfla_cpu_has_avx512_bf16(void) {
-    tfla_cpu_features f = tfla_detect_cpu_features();
-    if (!(f.avx512f && f.avx512bw && f.avx512vl)) return false;
-    if (__get_cpuid_max(0, 0) < 7) return false;
-    unsigned int a, b, c, d;
-    __cpuid_count(7, 0, a, b, c, d);
-    if (a < 1) return false;
-    __cpuid_count(7, 1, a, b, c, d);
-    return (a >> 5) & 1;
-}
-
-// Register tile: MR rows of C by NR = 2 x 16 columns.
-enum { MR = 8, NR = 32 };
-
-#define TFLA_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
-
-// `count` floats as bfloat16 bits (vcvtneps2bf16: ties to even,
-// subnormals to zero, NaN quiet: the same bits as tfla_bf16_bits).
-TFLA_BF16_TARGET
-static void convert_row(const float *x, long count, uint16_t *out) {
-    long j = 0;
-    for (; j + 16 <= count; j += 16) {
-        __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + j));
-        _mm256_storeu_si256((__m256i *)(out + j), (__m256i)v);
-    }
-    if (j < count) {
-        __mmask16 mask = (__mmask16)((1u << (count - j)) - 1);
-        __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + j));
-        _mm256_mask_storeu_epi16(out + j, mask, (__m256i)v);
-    }
-}
-
-// (top j, bottom j) rounded to bf16 pairs, as 16 32-bit words.
-TFLA_BF16_TARGET
-static inline __m512i interleaved_pairs(__m512 top, __m512 bottom) {
-    // cvtne2ps gives [top 0..15 | bottom 0..15] as bf16; the permutation
-    // interleaves them into (top j, bottom j) pairs.
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(bottom, top));
-}
-
-// out[j] = (bf16 of r0[j]) | (bf16 of r1[j]) << 16 for j < count, zero up
-// to `padded`; a NULL r1 reads as zeros (the pad of an odd k).
-TFLA_BF16_TARGET
-static void pair_rows(const float *r0, const float *r1, long count, long padded, uint32_t *out) {
-    for (long j = 0; j < padded; j += 16) {
-        long left = count - j;
-        __mmask16 mask = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-        __m512 top = _mm512_maskz_loadu_ps(mask, r0 + j);
-        __m512 bottom = r1 ? _mm512_maskz_loadu_ps(mask, r1 + j) : _mm512_setzero_ps();
-        // Stores stop at `padded` (not a multiple of 16 for a transposed A).
-        long room = padded - j;
-        __mmask16 store = room >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << room) - 1);
-        _mm512_mask_storeu_epi32((void *)(out + j), store, interleaved_pairs(top, bottom));
-    }
-}
-
-// MR rows of C by NR columns. Row r of op(A), as bf16 pairs, has pair p at
-// a[r * row_stride + p * pair_stride]; B's pair row p starts at
-// b + p * b_stride (the panel's NR columns).
-TFLA_BF16_TARGET
-static void micro_kernel(long kp, const uint32_t *a, long row_stride, long pair_stride,
-                         const uint32_t *b, long b_stride, float *c, long ldc,
-                         long rows, long cols, float alpha, float beta) {
-    __m512 acc[MR][2];
-    const uint32_t *row_of[MR];
-    for (int r = 0; r < MR; r++) {
-        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        row_of[r] = a + (r < rows ? r : rows - 1) * row_stride;
-    }
-    for (long p = 0; p < kp; p++) {
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + p * b_stride));
-        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + p * b_stride + 16));
-        long offset = p * pair_stride;
-        for (int r = 0; r < MR; r++) {
-            __m512bh x = (__m512bh)_mm512_set1_epi32((int)row_of[r][offset]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
-        }
-    }
-    __mmask16 m0 = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? (__mmask16)0xffff : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MR; r++) {
-        if (r >= rows) break;
-        float *row = c + r * ldc;
-        __m512 x0 = _mm512_mul_ps(va, acc[r][0]), x1 = _mm512_mul_ps(va, acc[r][1]);
-        if (beta != 0.0f) {
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
-        }
-        _mm512_mask_storeu_ps(row, m0, x0);
-        _mm512_mask_storeu_ps(row + 16, m1, x1);
-    }
-}
-
-// op(A)·x for one column x (q·n in the forward): rows of A against the
-// rounded x, 16 products per FMA (exact: bf16 × bf16 fits in float32),
-// instead of a 32-column register tile with 31 columns of padding.
-TFLA_BF16_TARGET
-static void matrix_vector(long m, long k, float alpha, const float *a, long lda, const float *x,
-                          float beta, float *c, long ldc) {
-    for (long i = 0; i < m; i++) {
-        const float *row = a + i * lda;
-        __m512 acc = _mm512_setzero_ps();
-        for (long j = 0; j < k; j += 16) {
-            __mmask16 mask = k - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - j)) - 1);
-            __m256bh rounded = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, row + j));
-            __m512 widened = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)rounded), 16));
-            acc = _mm512_fmadd_ps(widened, _mm512_maskz_loadu_ps(mask, x + j), acc);
-        }
-        float sum = alpha * _mm512_reduce_add_ps(acc);
-        c[i * ldc] = beta != 0.0f ? sum + beta * c[i * ldc] : sum;
-    }
-}
-
-void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
-                    float alpha, const float *a, long lda, const float *b, long ldb,
-                    float beta, float *c, long ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (n == 1 && !transpose_a) {
-        float *x = scratch_bytes(scratch, 2, (size_t)(k > 0 ? k : 1) * sizeof(float));
-        for (long j = 0; j < k; j++) x[j] = tfla_bf16_round(transpose_b ? b[j] : b[j * ldb]);
-        matrix_vector(m, k, alpha, a, lda, x, beta, c, ldc);
-        return;
-    }
-    long kp = (k + 1) / 2, padded_n = (n + NR - 1) / NR * NR;
-    size_t pairs = (size_t)(kp > 0 ? kp : 1);
-    scratch_buffer *buffers = scratch;
-    uint32_t *words_a = scratch_bytes(buffers, 0, (size_t)m * pairs * sizeof(uint32_t));
-    uint32_t *words_b = scratch_bytes(buffers, 1, (size_t)padded_n * pairs * sizeof(uint32_t));
-    // op(A): rows of pairs (row_stride kp) or columns of pairs (pair_stride m).
-    long row_stride, pair_stride;
-    if (transpose_a) {
-        for (long p = 0; p < kp; p++) {
-            const float *r1 = 2 * p + 1 < k ? a + (2 * p + 1) * lda : NULL;
-            pair_rows(a + 2 * p * lda, r1, m, m, words_a + p * m);
-        }
-        row_stride = 1, pair_stride = m;
-    } else {
-        uint16_t *halves = (uint16_t *)words_a;
-        for (long i = 0; i < m; i++) {
-            convert_row(a + i * lda, k, halves + i * 2 * kp);
-            if (k & 1) halves[i * 2 * kp + k] = 0;
-        }
-        row_stride = kp, pair_stride = 1;
-    }
-    // op(B): pair row p at words_b + p * padded_n.
-    if (transpose_b) {
-        uint16_t *halves = scratch_bytes(buffers, 2, (size_t)n * pairs * sizeof(uint32_t));
-        for (long j = 0; j < n; j++) {
-            convert_row(b + j * ldb, k, halves + j * 2 * kp);
-            if (k & 1) halves[j * 2 * kp + k] = 0;
-        }
-        const uint32_t *columns = (const uint32_t *)halves;
-        for (long p = 0; p < kp; p++) {
-            uint32_t *row = words_b + p * padded_n;
-            for (long j = 0; j < n; j++) row[j] = columns[j * kp + p];
-            for (long j = n; j < padded_n; j++) row[j] = 0;
-        }
-    } else {
-        for (long p = 0; p < kp; p++) {
-            const float *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : NULL;
-            pair_rows(b + 2 * p * ldb, r1, n, padded_n, words_b + p * padded_n);
-        }
-    }
-    for (long j = 0; j < n; j += NR) {
-        long cols = n - j < NR ? n - j : NR;
-        for (long i = 0; i < m; i += MR) {
-            long rows = m - i < MR ? m - i : MR;
-            micro_kernel(kp, words_a + i * row_stride, row_stride, pair_stride, words_b + j, padded_n,
-                         c + i * ldc + j, ldc, rows, cols, alpha, beta);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// AMX: the same products on the tile matrix unit (TDPBF16PS: a 16 x 16
-// float32 tile += 16 x 32 bf16 rows times 16 pairs x 16 columns of bf16
-// pairs). The operands are packed with the AVX512-BF16 conversions above:
-// op(A) as rows of bf16 (k padded to 32), op(B) as rows of pairs (the
-// layout the B tile reads, "VNNI"), both padded with zeros.
-
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define TFLA_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl")))
-
-static bool amx_usable;
-static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
-
-static void probe_amx(void) {
-    if (!tfla_cpu_has_avx512_bf16()) return;  // the packing uses vcvtneps2bf16
-    unsigned int a, b, c, d;
-    __cpuid_count(7, 0, a, b, c, d);
-    bool tile = (d >> 24) & 1, bf16 = (d >> 22) & 1;
-    if (!(tile && bf16)) return;
-    unsigned int lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    unsigned long long xcr0 = ((unsigned long long)hi << 32) | lo;
-    if ((xcr0 & (3ull << 17)) != (3ull << 17)) return;  // XTILECFG, XTILEDATA
-    // Linux hands out the 8 KB tile state only on request
-    // (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); without it the first
-    // tile instruction faults.
-    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
-    amx_usable = true;
-}
-
-bool tfla_cpu_has_amx_bf16(void) {
-    pthread_once(&amx_once, probe_amx);
-    return amx_usable;
-}
 
 typedef struct __attribute__((aligned(64))) {
     uint8_t palette;
@@ -419,16 +144,15 @@ static void amx_products(bool transpose_a, bool transpose_b, long m, long n, lon
                          float beta, float *c, long ldc, uint32_t *packed_c) {
     long steps = (k + 31) / 32, pairs = (k + 1) / 2;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
-    scratch_buffer *buffers = scratch;
-    uint32_t *tiles_a = scratch_bytes(buffers, 0, (size_t)(strips_m * steps * TILE_WORDS) * sizeof(uint32_t));
+    uint32_t *tiles_a = tfla_scratch_bytes(0, (size_t)(strips_m * steps * TILE_WORDS) * sizeof(uint32_t));
     if (transpose_a) {
         // op(A)'s rows are A's columns: pairs of A's rows (pair p of column
         // i at p * m + i, zero pairs up to 16 * steps), then transposed.
         long words = steps * 16;
-        uint32_t *columns = scratch_bytes(buffers, 2, (size_t)(words * m) * sizeof(uint32_t));
+        uint32_t *columns = tfla_scratch_bytes(2, (size_t)(words * m) * sizeof(uint32_t));
         for (long p = 0; p < pairs; p++) {
             const float *r1 = 2 * p + 1 < k ? a + (2 * p + 1) * lda : NULL;
-            pair_rows(a + 2 * p * lda, r1, m, m, columns + p * m);
+            tfla_pair_rows(a + 2 * p * lda, r1, m, m, columns + p * m);
         }
         memset(columns + pairs * m, 0, (size_t)((words - pairs) * m) * sizeof(uint32_t));
         // Row i of op(A) is column i of `columns`: stride 1 between rows,
@@ -448,13 +172,13 @@ static void amx_products(bool transpose_a, bool transpose_b, long m, long n, lon
     }
     const uint32_t *tiles_b = packed_b;
     if (!tiles_b) {
-        uint32_t *packing = scratch_bytes(buffers, 1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
+        uint32_t *packing = tfla_scratch_bytes(1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
         if (transpose_b) {
             // op(B)'s columns are B's rows: each as bf16 words, then transposed.
             long words = steps * 16;
-            uint16_t *halves = scratch_bytes(buffers, 2, (size_t)(n * words) * sizeof(uint32_t));
+            uint16_t *halves = tfla_scratch_bytes(2, (size_t)(n * words) * sizeof(uint32_t));
             for (long j = 0; j < n; j++) {
-                convert_row(b + j * ldb, k, halves + j * 2 * words);
+                tfla_convert_row(b + j * ldb, k, halves + j * 2 * words);
                 memset(halves + j * 2 * words + k, 0, (size_t)(2 * words - k) * sizeof(uint16_t));
             }
             transpose_into_tiles((const uint32_t *)halves, words, n, steps, packing);
@@ -584,9 +308,8 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
     amx_products(transpose_a, false, m, n, k, alpha, a, lda, NULL, 0, packed_b, beta, c, ldc, NULL);
 }
 
+
 #else
-bool tfla_cpu_has_avx512_bf16(void) { return false; }
-bool tfla_cpu_has_amx_bf16(void) { return false; }
 long tfla_amx_packed_words(long k, long n) { return ((n + 15) / 16) * ((k + 31) / 32) * 256; }
 
 void tfla_amx_bf16_gemm_packing_result(bool transpose_a, bool transpose_b, long m, long n, long k,
@@ -607,14 +330,6 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
 void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                         float alpha, const float *a, long lda, const float *b, long ldb,
                         float beta, float *c, long ldc) {
-    (void)transpose_a; (void)transpose_b; (void)m; (void)n; (void)k; (void)alpha; (void)a;
-    (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
-    abort();
-}
-
-void tfla_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
-                    float alpha, const float *a, long lda, const float *b, long ldb,
-                    float beta, float *c, long ldc) {
     (void)transpose_a; (void)transpose_b; (void)m; (void)n; (void)k; (void)alpha; (void)a;
     (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
     abort();

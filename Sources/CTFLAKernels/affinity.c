@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "CTFLASupport.h"
+#include "CTFLAKernels.h"
 
 #if defined(__linux__)
 #include <sched.h>

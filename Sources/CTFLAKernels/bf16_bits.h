@@ -1,4 +1,4 @@
-// Private to CTFLASupport: the one bfloat16 rounding every path shares, and
+// Private to CTFLAKernels: the one bfloat16 rounding every path shares, and
 // which code is compiled.
 #ifndef TFLA_CSUPPORT_BF16_BITS_H
 #define TFLA_CSUPPORT_BF16_BITS_H
