@@ -77,7 +77,7 @@ public enum BackwardBenchmark {
                           m.forwardMedian * 1e3, m.backwardMedian * 1e3, m.totalMedian * 1e3, m.totalMinimum * 1e3,
                           Double(m.bytesAllocated) / 1e6, Double(m.peakResidentBytes) / 1e6)
         let csv = [name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)", gateName,
-                   m.mode.rawValue, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(m.stateStride)", "\(threads)",
+                   m.mode.rawValue, "\(o.chunkSize)", "\(o.queryTile)", "\(o.keyTile)", "\(m.stateStride)", "\(threads)",
                    "\(m.forwardMedian)", "\(m.backwardMedian)", "\(m.totalMedian)", "\(m.totalMinimum)",
                    "\(m.bytesAllocated)", "\(m.peakResidentBytes)"].joined(separator: ",")
         return (line, csv)

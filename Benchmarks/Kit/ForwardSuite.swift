@@ -52,11 +52,11 @@ public enum ForwardSuite {
             let (s, o) = (c.shape, c.options)
             report(String(format: "%@ %-6d %@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
                           c.name.padding(toLength: 28, withPad: " ", startingAt: 0), s.sequence,
-                          c.gateName.padding(toLength: 4, withPad: " ", startingAt: 0), o.chunkSize, o.queryTile, o.kvTile,
+                          c.gateName.padding(toLength: 4, withPad: " ", startingAt: 0), o.chunkSize, o.queryTile, o.keyTile,
                           m.median * 1e3, m.minimum * 1e3, m.effectiveGFLOPs, m.floorEfficiency(peak: peak),
                           Double(m.bytesAllocated) / 1e6))
             rows.append([c.name, "\(s.batch)", "\(s.heads)", "\(s.sequence)", "\(s.keyDim)", "\(s.valueDim)",
-                         c.gateName, c.modeName, "\(o.chunkSize)", "\(o.queryTile)", "\(o.kvTile)", "\(m.threads)",
+                         c.gateName, c.modeName, "\(o.chunkSize)", "\(o.queryTile)", "\(o.keyTile)", "\(m.threads)",
                          "\(m.median)", "\(m.minimum)", "\(m.maximum)", "\(m.effectiveGFLOPs)",
                          "\(m.floorEfficiency(peak: peak))", "\(peak)", "\(m.bytesAllocated)"].joined(separator: ","))
         }

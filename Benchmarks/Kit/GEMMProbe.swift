@@ -2,7 +2,8 @@ import TFLA
 import TFLATestSupport
 
 /// Single-thread GEMM rates at the shapes the chunkwise kernel issues, to
-/// see which product bounds the kernel (Docs/performance.md).
+/// see which product bounds the kernel (Docs/log/float32-forward.md,
+/// "Where the forward's time goes").
 public enum GEMMProbe {
     public struct Case: Sendable {
         public var label: String

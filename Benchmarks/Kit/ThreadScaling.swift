@@ -72,7 +72,7 @@ public struct TilingOverrides: Sendable {
     func applied(to defaults: ChunkwiseOptions) -> ChunkwiseOptions {
         var options = defaults
         if let chunkSize { options.chunkSize = chunkSize }
-        if let dhvTile { options.dhvTile = dhvTile }
+        if let dhvTile { options.valueDimTile = dhvTile }
         if let segments { options.segments = segments }
         return options
     }
@@ -129,8 +129,8 @@ public enum ThreadSweep {
 /// factor at P: how much slower the one-thread call runs when min(P, cores)
 /// copies of it run at once (each on its own inputs). It captures what list
 /// scheduling cannot — cores that share caches, memory and, on a VM,
-/// physical cores slow down when all are busy (`Docs/performance.md`,
-/// "Many cores", run 8: 1.38× at 16 on the 16-core host).
+/// physical cores slow down when all are busy (`Docs/log/many-cores.md`,
+/// "Run 8": 1.38× at 16 on the 16-core host).
 public enum ScalingSimulator {
 
     public static let csvHeader = "work,shape,B,NH,S,DQK,DHV,gate,workers,regions,items,work_s,serial_s,predicted_s,baseline_s,predicted_speedup,load_factor,calibrated_s,calibrated_speedup"

@@ -251,7 +251,7 @@ struct BenchRunner: ParsableCommand {
                                 options.parallelism = parallelism
                                 if let chunk { options.chunkSize = chunk }
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
-                                if let kt = list(kvTiles).first ?? nil { options.kvTile = kt }
+                                if let kt = list(kvTiles).first ?? nil { options.keyTile = kt }
                                 configurations.append(BackwardConfiguration(name: entry.name, shape: shape, gate: g,
                                                                             mode: gradientMode, options: options,
                                                                             stateStride: stride ?? 4))
@@ -271,8 +271,8 @@ struct BenchRunner: ParsableCommand {
         let peak = SGEMMPeak.measure(threads: threads)
         print(String(format: "sgemm peak (512², %d thread(s)): %.1f GFLOP/s", threads, peak))
         print("mode: \(mode)")
-        let precisions: [ChunkwiseOptions.Precision] = precision == "both" ? [.float32, .bf16Products]
-            : precision == "bf16" ? [.bf16Products] : [.float32]
+        let precisions: [ChunkwiseOptions.Precision] = precision == "both" ? [.inputType, .bf16Products]
+            : precision == "bf16" ? [.bf16Products] : [.inputType]
         let paths = precision == "float32" ? [] : try selectedPaths(default: "automatic")
         let outputChoices: [Bool]
         switch outputs {
@@ -297,13 +297,13 @@ struct BenchRunner: ParsableCommand {
                             var options = ChunkwiseOptions(threads: threads, parallelism: parallelism)
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
-                            if let kt { options.kvTile = kt }
+                            if let kt { options.keyTile = kt }
                             for p in precisions {
                                 options.precision = p
-                                for path in p == .float32 ? [BF16Products.Path.automatic] : paths {
+                                for path in p == .inputType ? [BF16Products.Path.automatic] : paths {
                                     options.bf16Path = path
                                     for reuse in outputChoices {
-                                        let name = entry.name + (p == .float32 ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
+                                        let name = entry.name + (p == .inputType ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
                                         configurations.append(ForwardConfiguration(name: name, shape: shape, gate: g, options: options,
                                                                                    stateStride: mode == "training" ? 1 : nil,
                                                                                    reusesOutput: reuse))

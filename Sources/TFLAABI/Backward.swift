@@ -82,7 +82,7 @@ public func tfla_backward(
     }
 }
 
-private func backward<T: KernelScalar>(_ problem: Problem, _ options: ChunkwiseOptions, _ forward: ChunkwiseTrainingOutput<T>,
+private func backward<T: KernelScalar>(_ problem: Problem, _ options: ChunkwiseOptions, _ forward: MLSTMTrainingOutput<T>,
                                        _ arguments: GradientArguments, _ mode: GradientMode) throws {
     let result = try Chunkwise.backward(
         try problem.inputs(T.self), gate: problem.gate, initialState: try problem.initialState(T.self),

@@ -44,8 +44,8 @@ private func forwardBFloat16(_ problem: Problem, _ options: ChunkwiseOptions, _ 
 /// was computed for (checked by the backward).
 final class SavedForward {
     enum Output {
-        case float(ChunkwiseTrainingOutput<Float>)
-        case double(ChunkwiseTrainingOutput<Double>)
+        case float(MLSTMTrainingOutput<Float>)
+        case double(MLSTMTrainingOutput<Double>)
     }
 
     let output: Output
@@ -60,7 +60,7 @@ final class SavedForward {
     }
 
     var bytes: Int {
-        func size<T>(_ o: ChunkwiseTrainingOutput<T>) -> Int {
+        func size<T>(_ o: MLSTMTrainingOutput<T>) -> Int {
             let s = o.chunkStates
             let counts = o.h.count + o.state.c.count + o.state.n.count + o.state.m.count + s.c.count + s.n.count
                 + s.denominatorArguments.count
@@ -73,7 +73,7 @@ final class SavedForward {
     }
 
     /// The saved output for `T`, after checking it belongs to `problem`.
-    func output<T: KernelScalar>(for problem: Problem, _: T.Type) throws -> ChunkwiseTrainingOutput<T> {
+    func output<T: KernelScalar>(for problem: Problem, _: T.Type) throws -> MLSTMTrainingOutput<T> {
         guard dtype == problem.dtype else {
             throw ABIError.invalid("saved forward: computed for \(dtype.name), the problem is \(problem.dtype.name)")
         }
@@ -87,8 +87,8 @@ final class SavedForward {
             throw ABIError.invalid("saved forward: computed with eps = \(eps), the problem has eps = \(problem.eps)")
         }
         switch output {
-        case let .float(o): if let o = o as? ChunkwiseTrainingOutput<T> { return o }
-        case let .double(o): if let o = o as? ChunkwiseTrainingOutput<T> { return o }
+        case let .float(o): if let o = o as? MLSTMTrainingOutput<T> { return o }
+        case let .double(o): if let o = o as? MLSTMTrainingOutput<T> { return o }
         }
         throw ABIError(status: TFLA_ERROR_INTERNAL, message: "saved forward: stored type does not match its dtype")
     }
@@ -107,7 +107,7 @@ func requireStride(_ stride: Int64) throws {
 /// The training forward's output for `T`; h and the final state copied
 /// to `outputs` (h stays in the saved forward too: the backward reads it).
 func trainingForward<T: KernelScalar>(_ problem: Problem, _ options: ChunkwiseOptions, stride: Int64,
-                                      _: T.Type) throws -> ChunkwiseTrainingOutput<T> {
+                                      _: T.Type) throws -> MLSTMTrainingOutput<T> {
     try Chunkwise.trainingForward(
         try problem.inputs(T.self), gate: problem.gate, initialState: try problem.initialState(T.self),
         eps: T(problem.eps), stateStride: Int(stride), options: options)

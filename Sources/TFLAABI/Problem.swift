@@ -60,8 +60,8 @@ func decodeOptions(_ pointer: UnsafePointer<tfla_options>?, training: Bool) thro
     func chosen(_ value: Int64) -> Int? { value == 0 ? nil : Int(value) }
     var options = ChunkwiseOptions(
         chunkSize: chosen(given.chunk_size) ?? (training ? 128 : 64),
-        queryTile: chosen(given.query_tile) ?? 64, kvTile: chosen(given.key_tile) ?? 64,
-        dqkTile: chosen(given.key_dim_tile), dhvTile: chosen(given.value_dim_tile),
+        queryTile: chosen(given.query_tile) ?? 64, keyTile: chosen(given.key_tile) ?? 64,
+        keyDimTile: chosen(given.key_dim_tile), valueDimTile: chosen(given.value_dim_tile),
         threads: chosen(given.threads), parallelism: chosen(given.parallelism), segments: chosen(given.segments))
     switch given.checks_values {
     case 0: options.checksValues = false
@@ -69,7 +69,7 @@ func decodeOptions(_ pointer: UnsafePointer<tfla_options>?, training: Bool) thro
     default: throw ABIError.invalid("options.checks_values = \(given.checks_values): must be 0 or 1")
     }
     switch given.precision {
-    case Int32(TFLA_PRECISION_INPUT.rawValue): options.precision = .float32
+    case Int32(TFLA_PRECISION_INPUT.rawValue): options.precision = .inputType
     case Int32(TFLA_PRECISION_BF16_PRODUCTS.rawValue): options.precision = .bf16Products
     default:
         throw ABIError.invalid("options.precision = \(given.precision): not a tfla_precision (TFLA_PRECISION_INPUT, TFLA_PRECISION_BF16_PRODUCTS)")
@@ -130,7 +130,7 @@ struct Problem {
 
     /// The initial state over the caller's memory (nil: zeros).
     func initialState<T: TensorScalar>(_: T.Type) throws -> MLSTMState<T>? {
-        try MLSTMState.optional(
+        try MLSTMState(
             c: try c0.map { try wrap($0, shape.memoryShape) }, n: try n0.map { try wrap($0, shape.normalizerShape) },
             m: try m0.map { try wrap($0, shape.stabilizerShape) }, gate: gate)
     }

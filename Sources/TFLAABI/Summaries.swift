@@ -82,7 +82,7 @@ private func compose<T: KernelScalar>(_ shape: ProblemShape, _ gate: Gate, _ sum
         c: try wrap(try required(summary.c, "summary.c"), shape.memoryShape),
         n: try wrap(try required(summary.n, "summary.n"), shape.normalizerShape),
         m: try wrap(try required(summary.m, "summary.m"), pair))
-    let before = try MLSTMState.optional(
+    let before = try MLSTMState(
         c: try wrap(c, shape.memoryShape) as Tensor<T>, n: try wrap(n, shape.normalizerShape),
         m: try m.map { try wrap($0, shape.stabilizerShape) }, gate: gate)
     let after = try Chunkwise.compose(parts, after: before)

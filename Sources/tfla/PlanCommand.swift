@@ -20,7 +20,8 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Input gate: exp or sig.") var gate: GateChoice = .exp
     @Option(help: "The worker count the plan is made for (default: the cores available).") var parallelism: Int?
     @Option(help: "Tokens per chunk (default: 64; 128 for training and backward).") var chunkSize: Int?
-    @Option(help: "Columns of C and h per work item (default: planned).") var dhvTile: Int?
+    @Option(name: [.customLong("value-dim-tile"), .customLong("dhv-tile")], help: "Columns of C and h per work item (default: planned).")
+    var valueDimTile: Int?
     @Option(help: "Sequence segments (default: planned).") var segments: Int?
     @Option(help: "Training and backward: keep every N-th chunk state.") var stateStride = 4
     @Option(help: "Packed calls: the number of sequences.") var sequences = 1
@@ -36,7 +37,7 @@ struct PlanCommand: ParsableCommand {
             var options = call == .training || call == .backward ? ChunkwiseOptions.training : ChunkwiseOptions.default
             if let chunkSize { options.chunkSize = chunkSize }
             options.parallelism = parallelism
-            options.valueDimTile = dhvTile
+            options.valueDimTile = valueDimTile
             options.segments = segments
             let plan = try Chunkwise.plan(for: problem, gate: gate == .exp ? .exponential : .sigmoid(normalize: true),
                                           call: call, stateStride: stateStride, sequences: sequences, options: options)

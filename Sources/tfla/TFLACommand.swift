@@ -18,7 +18,7 @@ struct TFLACommand: ParsableCommand {
         version: BuildInfo.version,
         subcommands: [
             InfoCommand.self, DemoCommand.self, LayerDemoCommand.self, RunCommand.self, StepCommand.self,
-            CompareCommand.self, GradCommand.self, PlanCommand.self,
+            CompareCommand.self, GradCommand.self, PlanCommand.self, SummaryCommand.self, ComposeCommand.self,
         ]
     )
 

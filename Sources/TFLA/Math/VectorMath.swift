@@ -6,7 +6,7 @@
 // the calling kernel (a non-inlined generic call costs far more than the math,
 // 200× in a measured case, Docs/design.md "Vector math"), and written with the
 // operations that lower to single AVX-512 instructions under
-// Scripts/swift-flags.sh: `addingProduct` for FMA, `select` (below) for
+// Scripts/setup/swift-flags.sh: `addingProduct` for FMA, `select` (below) for
 // per-lane choices (a masked move, vminps or vmaxps), `unsafeBitCast`
 // between float and integer lanes, and the 1.5·2^p shifter instead of
 // per-lane float↔integer conversions. Each function is a single basic block

@@ -9,14 +9,8 @@ package enum NPYFile {
 
     /// The whole content of a regular file.
     static func read(_ path: String) throws(NPYError.Problem) -> Data {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw .unreadable(reason(errno)) }
-        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(reason(errno)) }
+        let (fd, info) = try openRegularFile(path)
         defer { close(fd) }
-        guard fstat(fd, &info) == 0 else { throw .unreadable(reason(errno)) }
-        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
         let available = MemoryBudget.availableBytes()
         guard Int(info.st_size) <= available else {
             throw .unreadable("\(info.st_size) bytes, more than the \(available) bytes of memory available")
@@ -103,14 +97,8 @@ package enum NPYFile {
 extension NPYFile {
     /// The first bytes of a regular file, at most `limit`, and the file's size.
     static func readPrefix(_ path: String, limit: Int) throws(NPYError.Problem) -> (bytes: [UInt8], fileSize: Int) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw .unreadable(reason(errno)) }
-        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(reason(errno)) }
+        let (fd, info) = try openRegularFile(path)
         defer { close(fd) }
-        guard fstat(fd, &info) == 0 else { throw .unreadable(reason(errno)) }
-        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
         let count = min(limit, Int(info.st_size))
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
@@ -121,5 +109,26 @@ extension NPYFile {
             done += n
         }
         return (Array(bytes[..<done]), Int(info.st_size))
+    }
+
+    /// An open descriptor of a regular file and its status, checked before
+    /// and after opening (a path swapped in between is refused too). The
+    /// caller closes it.
+    private static func openRegularFile(_ path: String) throws(NPYError.Problem) -> (fd: Int32, info: stat) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .unreadable(reason(errno)) }
+        if let kind = irregularKind(info.st_mode) { throw .unreadable("\(kind), not a regular file") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(reason(errno)) }
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw .unreadable(reason(code))
+        }
+        if let kind = irregularKind(info.st_mode) {
+            close(fd)
+            throw .unreadable("\(kind), not a regular file")
+        }
+        return (fd, info)
     }
 }

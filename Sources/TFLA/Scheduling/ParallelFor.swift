@@ -13,7 +13,7 @@ import Synchronization
 /// thread's floating-point mode afterwards). Decay weights far down a long
 /// chunk fall below 1e-38 in float32; as GEMM operands such subnormals cost
 /// a microcode assist per instruction and made chunk size 2048 more than
-/// five times slower (Docs/performance.md). Values that small cannot change
+/// five times slower (Docs/log/optimisation.md, "Entry 6"). Values that small cannot change
 /// a result beyond rounding.
 package func parallelFor<Scratch>(
     items: Int, threads: Int,

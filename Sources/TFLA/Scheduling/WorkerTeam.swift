@@ -13,8 +13,8 @@ import Darwin
 /// A Dispatch region hands its items to whichever pool threads are awake,
 /// so from one step to the next a tile of C lands on another core and has
 /// to travel from that core's cache: on a 16-core host a 4 MB state stepped
-/// no faster on 16 threads than on one (`Docs/performance.md`, "Many
-/// cores"). Here worker w always runs the same share of the items, so each
+/// no faster on 16 threads than on one (`Docs/log/many-cores.md`, "Step
+/// 6"). Here worker w always runs the same share of the items, so each
 /// core keeps its part of C in its own L2. Workers spin briefly for the
 /// next region and then sleep; the caller's thread is worker 0.
 final class WorkerTeam: @unchecked Sendable {

@@ -29,6 +29,6 @@ public enum BuildInfo {
               built < available, compiledISA != "non-x86" else { return nil }
         return "warning: built for \(compiledISA) but this CPU supports \(cpuISA); build with "
             + "`-Xcc -march=\(cpuISA == "AVX-512" ? "x86-64-v4" : "x86-64-v3") -Xcc -fno-math-errno` "
-            + "(Scripts/swift-flags.sh) for full speed"
+            + "(Scripts/setup/swift-flags.sh) for full speed"
     }
 }

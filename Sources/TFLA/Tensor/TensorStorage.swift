@@ -61,7 +61,7 @@ final class TensorStorage<Scalar: TensorScalar> {
     /// Large tensors (sequences of activations) are aligned to 2 MiB and
     /// marked for transparent huge pages: first touch then faults once per
     /// 2 MiB instead of once per 4 KiB, which is measurable at S·DHV sizes
-    /// (Docs/performance.md). Small ones are 64-byte aligned (a cache line).
+    /// (Docs/log/optimisation.md, "Entry 2"). Small ones are 64-byte aligned (a cache line).
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Scalar> {
         let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
         AllocationTally.record(UInt8.self, count: bytes)

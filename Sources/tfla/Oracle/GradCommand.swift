@@ -67,7 +67,7 @@ struct GradCommand: ParsableCommand {
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let dh = x[5]
         let parts = Dictionary(uniqueKeysWithValues: optional.map { ($0.0, $0.1.tensor(as: S.self)) })
-        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
+        let initial = try MLSTMState(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
         var dFinalState: MLSTMState<S>?
         if parts["dc"] != nil || parts["dn"] != nil || parts["dm"] != nil {
             let shape = try mlstm.validatedShape()

@@ -61,9 +61,13 @@ struct IOOptions: ParsableArguments {
 struct TilingOptions: ParsableArguments {
     @Option(help: "Chunkwise: tokens per chunk.") var chunkSize: Int?
     @Option(help: "Chunkwise: query rows per tile.") var queryTile: Int?
-    @Option(help: "Chunkwise: key/value rows per tile.") var kvTile: Int?
-    @Option(help: "Chunkwise: rows of C per state-kernel tile.") var dqkTile: Int?
-    @Option(help: "Chunkwise: columns of C and h per work item.") var dhvTile: Int?
+    // The 0.5 spellings (--kv-tile, --dqk-tile, --dhv-tile) stay accepted.
+    @Option(name: [.customLong("key-tile"), .customLong("kv-tile")], help: "Chunkwise: key/value rows per tile.")
+    var keyTile: Int?
+    @Option(name: [.customLong("key-dim-tile"), .customLong("dqk-tile")], help: "Chunkwise: rows of C per state-kernel tile.")
+    var keyDimTile: Int?
+    @Option(name: [.customLong("value-dim-tile"), .customLong("dhv-tile")], help: "Chunkwise: columns of C and h per work item.")
+    var valueDimTile: Int?
     @Option(help: "Chunkwise: worker threads (default: the cores available).") var threads: Int?
     @Option(help: "Chunkwise: the worker count the work decomposition is planned for; it decides the rounding, threads never do (default: the cores available, as `tfla info` prints).")
     var parallelism: Int?
@@ -76,15 +80,15 @@ struct TilingOptions: ParsableArguments {
     /// forward + backward) with these flags applied.
     func options(training: Bool = false) -> ChunkwiseOptions {
         var options = training ? ChunkwiseOptions.training : ChunkwiseOptions.default
-        options.dqkTile = dqkTile
-        options.dhvTile = dhvTile
+        options.keyDimTile = keyDimTile
+        options.valueDimTile = valueDimTile
         options.threads = threads
         options.parallelism = parallelism
         options.segments = segments
         options.checksValues = !skipValueCheck
         if let chunkSize { options.chunkSize = chunkSize }
         if let queryTile { options.queryTile = queryTile }
-        if let kvTile { options.kvTile = kvTile }
+        if let keyTile { options.keyTile = keyTile }
         return options
     }
 }

@@ -18,7 +18,9 @@ struct OutputSet {
     static let stagingPrefix = ".tfla-staging-"
 
     let path: String
-    private var files: [(name: String, write: (String) throws(NPYError) -> Void)] = []
+    /// Each entry writes its files (names with extension) into the directory
+    /// it is given.
+    private var files: [(names: [String], write: (String) throws(NPYError) -> Void)] = []
 
     /// Checks --out without creating it: it must be a directory or missing.
     init(_ path: String) throws {
@@ -30,17 +32,27 @@ struct OutputSet {
     }
 
     mutating func add<S: TensorScalar>(_ tensor: Tensor<S>, as name: String) {
-        files.append((name, { target throws(NPYError) in try NPY.write(tensor, to: target) }))
+        files.append(([name + ".npy"], { directory throws(NPYError) in
+            try NPY.write(tensor, to: (directory as NSString).appendingPathComponent(name + ".npy"))
+        }))
+    }
+
+    /// Files that `write` puts into the directory it is given (a segment
+    /// summary's ``SegmentSummary/save(to:)``), published with the rest.
+    mutating func add(files names: [String], write: @escaping (String) throws(NPYError) -> Void) {
+        files.append((names, write))
     }
 
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name + ".npy") }
 
+    private func target(_ fileName: String) -> String { (path as NSString).appendingPathComponent(fileName) }
+
     /// Writes the set; either every file is in place or none is new.
     func commit() throws {
-        for (name, _) in files {
+        for name in files.flatMap(\.names) {
             var info = stat()
-            if stat(file(name), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                throw CommandFailure("\(file(name)): is a directory; remove it or choose another --out")
+            if stat(target(name), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                throw CommandFailure("\(target(name)): is a directory; remove it or choose another --out")
             }
         }
         // The signals are caught before anything is created, and every path
@@ -67,21 +79,21 @@ struct OutputSet {
             throw CommandFailure("--out \(path): cannot create a staging directory: \(reason)")
         }
         do {
-            for (name, write) in files {
-                let staged = (staging as NSString).appendingPathComponent(name + ".npy")
+            for (names, write) in files {
                 do {
                     // Under the handler's lock: a signal waits for the file
                     // in progress, then removes the staging directory whole.
-                    try Interruption.shared.holding { () throws(NPYError) in try write(staged) }
+                    try Interruption.shared.holding { () throws(NPYError) in try write(staging) }
                 } catch {
-                    throw CommandFailure("\(file(name)): cannot write: \(Self.reason(of: error))")
+                    let name = (error.path as NSString).lastPathComponent
+                    throw CommandFailure("\(target(names.contains(name) ? name : names[0])): cannot write: \(Self.reason(of: error))")
                 }
             }
             let lock = try Self.lock(path)
             defer { close(lock) }
             try Interruption.shared.finish {
-                for (name, _) in files where rename((staging as NSString).appendingPathComponent(name + ".npy"), file(name)) != 0 {
-                    throw CommandFailure("\(file(name)): cannot move into place: \(NPYFile.reason(errno))")
+                for name in files.flatMap(\.names) where rename((staging as NSString).appendingPathComponent(name), target(name)) != 0 {
+                    throw CommandFailure("\(target(name)): cannot move into place: \(NPYFile.reason(errno))")
                 }
                 // Still under the handler's lock: a signal after the renames
                 // finds nothing left to remove (removing the empty staging

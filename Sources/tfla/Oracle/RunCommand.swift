@@ -24,6 +24,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var tiling: TilingOptions
     @Option(help: "Chunkwise: precision of the products, float32 or bf16 (bfloat16 operands, float32 accumulation; float32 inputs).")
     var precision: PrecisionChoice = .float32
+    @Option(help: "Chunkwise and recurrent: segment summaries (`tfla summary` directories, comma-separated, in sequence order) composed onto the initial state (or zeros) before the run: the run is then the piece after those segments.")
+    var afterSummaries: String?
 
     func run() throws {
         try reportingFailures {
@@ -34,11 +36,14 @@ struct RunCommand: ParsableCommand {
             if kernel == .parallel, let first = headers.optional.first {
                 throw CommandFailure("--kernel parallel takes no initial state, but \(directory.file(first.0)) exists")
             }
+            if afterSummaries != nil, kernel == .parallel {
+                throw CommandFailure("--after-summaries: --kernel parallel takes no initial state")
+            }
             if precision == .bf16, kernel != .chunkwise {
                 throw CommandFailure("--precision bf16 is for --kernel chunkwise only")
             }
             var options = tiling.options()
-            options.precision = precision == .bf16 ? .bf16Products : .float32
+            options.precision = precision == .bf16 ? .bf16Products : .inputType
             let dtype = try headers.computeDType(requested: io.dtype)
             let work: KernelWork = switch kernel {
             case .chunkwise: .chunkwise(options)
@@ -61,7 +66,16 @@ struct RunCommand: ParsableCommand {
         let x = inputs.map { $0.1.tensor(as: S.self) }
         let mlstm = MLSTMInputs(q: x[0], k: x[1], v: x[2], i: x[3], f: x[4])
         let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
-        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
+        var initial = try MLSTMState(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
+        if let afterSummaries {
+            let summaries = try SegmentPaths.split(afterSummaries, option: "--after-summaries").map { path throws in
+                try SegmentSummary<S>.load(from: path)
+            }
+            if let mismatch = summaries.first(where: { $0.gate != gate }) {
+                throw CommandFailure("--after-summaries: a summary of gate \(mismatch.gate) for a run with gate \(gate)")
+            }
+            initial = try SegmentPaths.compose(summaries, after: initial)
+        }
         let eps = try gateOptions.eps(as: S.self)
         var output = try OutputSet(io.output)
         switch kernel {

@@ -66,7 +66,7 @@ struct StepCommand: ParsableCommand {
         try MemoryBudget.require(shape.outputBytes(scalar: MemoryLayout<S>.size) + shape.outputBytes(scalar: MemoryLayout<S>.size),
                                  for: "step")
         let parts = Dictionary(uniqueKeysWithValues: stateArrays.map { ($0.0, $0.1.tensor(as: S.self)) })
-        let initial = try MLSTMState.optional(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
+        let initial = try MLSTMState(c: parts["c0"], n: parts["n0"], m: parts["m0"], gate: gate)
             ?? MLSTMState(zerosFor: shape)
         for (name, part, expected) in [("c0", initial.c, shape.memoryShape), ("n0", initial.n, shape.normalizerShape),
                                        ("m0", initial.m, shape.stabilizerShape)] where part.shape != expected {

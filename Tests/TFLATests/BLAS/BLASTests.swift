@@ -65,7 +65,7 @@ struct BLASTests {
         #expect(["AVX-512", "AVX2", "AVX", "SSE4.2", "baseline", "non-x86"].contains(BuildInfo.compiledISA))
         #expect(["AVX-512", "AVX2", "AVX", "SSE4.2", "baseline"].contains(BuildInfo.cpuISA))
         // No warning for a build that uses what the CPU has (`make test`
-        // builds with Scripts/swift-flags.sh); one naming the CPU's level
+        // builds with Scripts/setup/swift-flags.sh); one naming the CPU's level
         // for a build without those flags.
         if BuildInfo.compiledISA == BuildInfo.cpuISA {
             #expect(BuildInfo.underTargetedBuildWarning == nil)

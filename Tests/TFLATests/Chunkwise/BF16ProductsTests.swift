@@ -93,7 +93,7 @@ struct BF16ProductsTests {
     /// (S = 8192, chunk 64), printed as Markdown; about a minute of float64
     /// work, so only on request:
     ///
-    ///     TFLA_BF16_ACCURACY_TABLE=1 swift test -c release $(bash Scripts/swift-flags.sh) \
+    ///     TFLA_BF16_ACCURACY_TABLE=1 swift test -c release $(bash Scripts/setup/swift-flags.sh) \
     ///         --skip-build --filter accuracyTable
     ///
     /// `TFLA_BF16_ACCURACY_TABLE=test` prints only the DQK = 64 rows. Each

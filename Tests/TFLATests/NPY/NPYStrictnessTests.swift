@@ -4,7 +4,7 @@ import TFLA
 
 /// The reader accepts exactly the headers numpy accepts: each case of
 /// Fixtures/npy/header-cases.json carries numpy's own verdict (written by
-/// Scripts/npy-header-cases.py).
+/// Scripts/fixtures/npy-header-cases.py).
 @Suite("NPY header strictness")
 struct NPYStrictnessTests {
     struct Case: Decodable, CustomTestStringConvertible {

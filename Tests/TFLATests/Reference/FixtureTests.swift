@@ -3,7 +3,7 @@ import Testing
 import TFLA
 
 /// Cross-checks against the authors' implementation (mlstm-kernels 2.0.6,
-/// float64), from fixtures written by Scripts/make-fixtures.py.
+/// float64), from fixtures written by Scripts/fixtures/make-fixtures.py.
 @Suite("Fixtures from mlstm-kernels")
 struct FixtureTests {
     struct Case: Decodable {

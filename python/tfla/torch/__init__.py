@@ -3,6 +3,7 @@
     import tfla.torch
     h, (c, n, m) = tfla.torch.mlstm(q, k, v, i, f, c0, n0, m0)   # differentiable
     tfla.torch.register()          # mlstm_kernels keys "chunkwise--tfla", step "tfla"
+    h = tfla.torch.context_parallel_chunkwise(q_r, k_r, v_r, i_r, f_r)   # one sequence across ranks
 
 Tensors: CPU only (others raise ValueError). float32, float64 and bfloat16;
 the state (c, n, m) is float64 for float64 inputs and float32 otherwise.
@@ -22,8 +23,9 @@ The library is called through ctypes.CDLL, which releases the GIL during
 each call. `threads` defaults to torch.get_num_threads().
 """
 from ._autograd import mlstm, step
-from ._backend import (Registration, chunkwise_kernel, register, sequence_kernel, step_kernel, step_kernel_inplace,
-                       unregister)
+from ._context_parallel import context_parallel_chunkwise
+from ._backend import (Registration, chunkwise_kernel, context_parallel, register, sequence_kernel, step_kernel,
+                       step_kernel_inplace, unregister)
 
 __all__ = ["mlstm", "step", "register", "unregister", "Registration", "chunkwise_kernel", "sequence_kernel",
-           "step_kernel", "step_kernel_inplace"]
+           "step_kernel", "step_kernel_inplace", "context_parallel_chunkwise", "context_parallel"]

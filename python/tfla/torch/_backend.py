@@ -5,6 +5,7 @@ mlstm_kernels looks kernels up when an mLSTMBackend is constructed (that is,
 when an xLSTM model is built), so `register()` must run before the model is
 built; a model built earlier keeps the kernels it found.
 """
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -12,6 +13,7 @@ import sys
 import torch
 
 from ._autograd import _prepare_all, inference_forward, mlstm, step
+from ._context_parallel import _distributed, context_parallel_chunkwise
 from .. import core
 
 KEY = "tfla"
@@ -45,6 +47,9 @@ def chunkwise_kernel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=No
     needs_grad = torch.is_grad_enabled() and any(
         isinstance(t, torch.Tensor) and t.requires_grad
         for t in (q, k, v, i, f, c_initial, n_initial, m_initial))
+    if _ACTIVE:
+        return _context_parallel_kernel(q, k, v, i, f, c_initial, n_initial, m_initial, chunk_size,
+                                        return_last_states, eps, needs_grad)
     if return_last_states and not needs_grad and q.shape[2] > 1:
         pad = _trailing_padding(q, k, v, i, f, chunk_size)
         if pad:
@@ -72,6 +77,11 @@ def step_kernel(q, k, v, i, f, c, n, m, eps=1e-6, dtype_state=torch.float32, **k
     """mlstm_kernels' step contract: q, k (B, NH, DQK), v (B, NH, DHV), i, f
     (B, NH, 1); returns (h, (c, n, m)) with the state in dtype_state (new
     tensors; the given state is not modified)."""
+    if _ACTIVE:  # a slice of one token in a context-parallel prefill
+        gates = q.shape[:2] + (1,)
+        h, (c, n, m) = _context_parallel_kernel(q[:, :, None], k[:, :, None], v[:, :, None], i.reshape(gates),
+                                                f.reshape(gates), c, n, m, None, True, eps, False)
+        return h[:, :, 0], (c.to(dtype_state), n.to(dtype_state), m.to(dtype_state))
     h, (c, n, m) = step(q, k, v, i, f, c, n, m, eps=eps)
     if c.dtype != dtype_state:
         c, n, m = c.to(dtype_state), n.to(dtype_state), m.to(dtype_state)
@@ -84,10 +94,53 @@ def step_kernel_inplace(q, k, v, i, f, c, n, m, eps=1e-6, dtype_state=torch.floa
     step_inplace=True)`). For callers that replace their state with the
     returned one, as transformers' and xlstm's models do (they copy it into
     their cache: a copy of a tensor onto itself is skipped)."""
+    if _ACTIVE:  # a context-parallel prefill: as step_kernel
+        return step_kernel(q, k, v, i, f, c, n, m, eps=eps, dtype_state=dtype_state)
     h, (c, n, m) = step(q, k, v, i, f, c, n, m, eps=eps, inplace=True)
     if c.dtype != dtype_state:
         c, n, m = c.to(dtype_state), n.to(dtype_state), m.to(dtype_state)
     return h, (c, n, m)
+
+
+_ACTIVE = []  # the process groups of the active context_parallel blocks, innermost last
+
+
+@contextlib.contextmanager
+def context_parallel(group=None):
+    """While active, the kernels registered by `register()` (chunkwise, and
+    step for a slice of one token) run the sequence split across the ranks
+    of `group` (None: the default group) with context_parallel_chunkwise:
+    each rank runs the model on its contiguous slice of the tokens, in rank
+    order. Everything else in an xLSTM model acts per token, so this gives
+    the prefill of one process. The model passes its cache's state (zeros
+    at the start) on every rank; ranks other than 0 drop it (it must be
+    zero). Every rank's model gets the final state (see
+    context_parallel_chunkwise). Generate after leaving the block."""
+    _ACTIVE.append(group)
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
+
+
+def _context_parallel_kernel(q, k, v, i, f, c, n, m, chunk_size, return_last_states, eps, needs_grad):
+    group = _ACTIVE[-1]
+    rank, _, _ = _distributed(group)
+    if rank != 0:
+        if any(x is not None and bool(x.any()) for x in (c, n, m)):
+            raise ValueError(f"context_parallel: rank {rank} got a nonzero initial state; only rank 0's "
+                             "initial state enters the split sequence")
+        c = n = m = None
+    S, pad = q.shape[2], 0
+    if not needs_grad and S > 1 and chunk_size:
+        pad = _trailing_padding(q, k, v, i, f, chunk_size)
+    cut = slice(0, S - pad)
+    h, state = context_parallel_chunkwise(q[:, :, cut], k[:, :, cut], v[:, :, cut], i[:, :, cut], f[:, :, cut],
+                                          c, n, m, return_last_states=True, eps=eps, chunk_size=chunk_size,
+                                          group=group)
+    if pad:
+        h = torch.nn.functional.pad(h, (0, 0, 0, pad))
+    return (h, state) if return_last_states else h
 
 
 _MISSING = object()

@@ -2,7 +2,7 @@
 ///
 /// Every valid choice computes the same function up to rounding; the
 /// defaults are the fastest measured on the reference machine (see
-/// `Docs/performance.md`).
+/// `Docs/performance.md`, "Defaults and the measurements behind them").
 ///
 /// Reproducibility: for a fixed choice of options the result is
 /// bit-identical for any number of threads. The work decomposition is
@@ -99,7 +99,7 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// every 4 chunks, the backward recomputing the others) it is the
     /// fastest measured for forward + backward on the reference machine,
     /// with half the memory of saving every state at L = 64
-    /// (`Docs/performance.md`). The stride is a parameter of
+    /// (`Docs/log/forward-backward.md`, "Chunk size and state stride"). The stride is a parameter of
     /// ``Chunkwise/trainingForward(_:gate:initialState:eps:stateStride:options:)``
     /// and ``Chunkwise/gradients(_:gate:initialState:eps:dh:dFinalState:mode:stateStride:options:)``,
     /// not an option.

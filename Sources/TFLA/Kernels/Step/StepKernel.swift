@@ -76,7 +76,7 @@ enum StepKernel {
         // A worker per 512 KiB of C at most: below that a worker's share
         // (≈ 16 µs of streaming) no longer pays for its part of the region's
         // synchronization. Measured on 16 cores: a 4 MiB state stepped in
-        // 43 µs on 8 workers and 128 µs on 16 (`Docs/performance.md`).
+        // 43 µs on 8 workers and 128 µs on 16 (`Docs/log/many-cores.md`, "Step 6", "Step 7").
         let memoryBytes = heads * dqk * dhv * (half == nil ? MemoryLayout<Scalar>.size : 2)
         let workers = max(1, min(threads, memoryBytes / (512 << 10)))
         // Split C's columns until there are four items per worker (uneven

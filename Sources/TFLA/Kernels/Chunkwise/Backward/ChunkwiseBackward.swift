@@ -13,7 +13,7 @@ extension Chunkwise {
     /// head) pairs one work item per head does both while walking the chunks
     /// in reverse; for a single head, TFLA's phases run instead — states,
     /// then the dC recurrence per tile of C's columns, then every chunk in
-    /// parallel — so that it still uses every core (`Docs/performance.md`). The states before the chunks
+    /// parallel — so that it still uses every core (`Docs/log/optimisation.md`, "Entry 12"). The states before the chunks
     /// come from `forward.chunkStates`, which also fix the chunk size and
     /// the state stride; between two saved states (stride > 1) they are
     /// recomputed. Gate gradients follow from q·dq − k·dk by a reverse

@@ -53,7 +53,7 @@ extension Chunkwise {
     /// A fresh h is new memory, and the operating system clears every page
     /// of it on its first write: 134 MB at the 7B head, 30–55 ms for two
     /// threads writing alone, partly hidden behind the products inside a
-    /// forward (`Docs/performance.md`). Writing into the h of an earlier call, or
+    /// forward (`Docs/log/bf16-amx.md`, "h kept across calls"). Writing into the h of an earlier call, or
     /// into memory wrapped with ``Tensor/init(shape:wrapping:)``, skips it.
     /// `h` is written in place when it is the only copy of its storage (a
     /// shared copy is detached first, as for every write to a ``Tensor``).

@@ -41,7 +41,7 @@ extension ChunkwisePlan {
 
     /// Items per (head, segment, column tile) from which the training
     /// forward scans the chunks instead of running the chunk-state kernel
-    /// and then the outputs (measured, `Docs/performance.md`).
+    /// and then the outputs (measured, `Docs/log/optimisation.md`, "Entry 8").
     static var walkingItemsThreshold: Int { 8 }
 
     /// The plan of a validated call (the entries validate their arguments first).
@@ -115,7 +115,7 @@ extension ChunkwisePlan {
                 add(.gateGradients, heads, "head")
             } else if heads >= 2 {
                 // One item per head: on 16 cores the phases were slower than
-                // this walk even at 8 heads (`Docs/performance.md`, "Many cores").
+                // this walk even at 8 heads (`Docs/log/many-cores.md`, "Step 5").
                 strategy = .headWalks
                 segmentPlan = SegmentPlan(chunksPerSegment: runs, count: 1)
                 add(.headWalks, heads, "head, \(chunks) chunks")
@@ -182,7 +182,7 @@ extension ChunkwisePlan {
     /// columns stay whole and sequence segments make all the items, because
     /// on one head narrow tiles cost more than segments do (measured on 2 to
     /// 16 threads: whole columns 18–38 % faster than 64-column tiles,
-    /// `Docs/performance.md`, "Run 9").
+    /// `Docs/log/many-cores.md`, "Run 9").
     static func automaticValueTile(for shape: ProblemShape, parallelism: Int) -> Int {
         shape.batchHeads == 1 ? shape.valueDim : columnSplit(for: shape, parallelism: parallelism)
     }
