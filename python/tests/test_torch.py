@@ -113,3 +113,15 @@ def test_step_matches_numpy_step():
     ref = tfla.step(*(x[k][:, :, 0] for k in "qkvif"), x["c0"], x["n0"], x["m0"])
     assert np.array_equal(h.numpy(), ref.h) and np.array_equal(c.numpy(), ref.c)
     assert torch.equal(t["c0"], torch.tensor(x["c0"]))  # the state argument is not modified
+
+
+def test_step_inplace_advances_the_given_state():
+    x = problem(9, s=1, state=True, dtype=np.float32)
+    t = tensors(x, torch.float32)
+    one = {k: t[k][:, :, 0] for k in "qkv"}
+    c0, n0, m0 = t["c0"].clone(), t["n0"].clone(), t["m0"].clone().reshape(*t["m0"].shape[:2], 1)
+    with torch.no_grad():
+        h, (c, n, m) = tt.step(one["q"], one["k"], one["v"], t["i"], t["f"], t["c0"], t["n0"], t["m0"])
+        h2, (c2, n2, m2) = tt.step(one["q"], one["k"], one["v"], t["i"], t["f"], c0, n0, m0, inplace=True)
+    assert c2 is c0 and n2 is n0 and m2 is m0  # advanced in place, returned themselves
+    assert torch.equal(h, h2) and torch.equal(c, c2) and torch.equal(n, n2) and torch.equal(m.reshape(m2.shape), m2)

@@ -82,10 +82,23 @@ def mode_code(mode):
         raise InvalidArgumentError(f"mode must be 'exact' or 'reference', not {mode!r}") from None
 
 
+_DEFAULTS = []
+
+
+def _defaults():
+    """The library's default tfla_problem and tfla_options, made once (each
+    call copies them instead of calling the library's init functions)."""
+    if not _DEFAULTS:
+        problem, options = _ffi.Problem(), _ffi.Options()
+        _ffi.lib().tfla_problem_init(ctypes.byref(problem))
+        _ffi.lib().tfla_options_init(ctypes.byref(options))
+        _DEFAULTS[:] = [problem, options]
+    return _DEFAULTS
+
+
 def make_options(check_values=True, precision=None, **options):
     """A tfla_options with the library's defaults and the given fields (None: default)."""
-    structure = _ffi.Options()
-    _ffi.lib().tfla_options_init(ctypes.byref(structure))
+    structure = _ffi.Options.from_buffer_copy(_defaults()[1])
     for name, value in options.items():
         if name not in _OPTION_NAMES:
             raise TypeError(f"unknown option {name!r}; options are {sorted(_OPTION_NAMES)}")
@@ -101,8 +114,7 @@ def make_options(check_values=True, precision=None, **options):
 
 def make_problem(shape, dtype, gate, eps, pointers):
     """A tfla_problem from a (B, NH, S, DQK, DHV) tuple, codes and a dict of addresses."""
-    problem = _ffi.Problem()
-    _ffi.lib().tfla_problem_init(ctypes.byref(problem))
+    problem = _ffi.Problem.from_buffer_copy(_defaults()[0])
     problem.shape = _ffi.Shape(*shape)
     problem.dtype, problem.gate = dtype, gate
     if eps is not None:

@@ -1,4 +1,8 @@
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Sizes of what an entry point allocates on the caller's behalf, computed
 /// with overflow checks before any work, and refused with a typed error when
@@ -30,10 +34,36 @@ package enum MemoryBudget {
 
     /// Refuses `parts` (products of sizes, in bytes) when their sum
     /// overflows or exceeds the memory available.
+    ///
+    /// A reading of the available memory at most ``recentReadingNanoseconds``
+    /// old admits, without reading again, a request of at most half of it
+    /// (reading /proc/meminfo costs tens of microseconds, more than a tiny
+    /// problem's kernel); any larger request, and every refusal, is decided
+    /// on a fresh reading.
     package static func require(_ parts: [[Int]], for what: String) throws(TFLAError) {
         let bytes = try total(parts, what: what)
+        if let recent = recentReading(), bytes <= recent / 2 { return }
         let available = availableBytes()
+        remember(available)
         guard bytes <= available else { throw .insufficientMemory(what: what, bytes: bytes, available: available) }
+    }
+
+    /// How long a reading serves ``require(_:for:)`` (one second).
+    package static let recentReadingNanoseconds: UInt64 = 1_000_000_000
+
+    /// The last reading and when it was taken (monotonic nanoseconds; 0:
+    /// none yet), behind one lock so that the pair is consistent.
+    private static let lastReading = Mutex<(bytes: Int, at: UInt64)>((0, 0))
+
+    private static func recentReading() -> Int? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let (bytes, at) = lastReading.withLock { $0 }
+        return at != 0 && now &- at <= recentReadingNanoseconds ? bytes : nil
+    }
+
+    private static func remember(_ bytes: Int) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        lastReading.withLock { $0 = (bytes, now) }
     }
 
     /// The memory this process can still get: `MemAvailable` plus
@@ -41,13 +71,9 @@ package enum MemoryBudget {
     /// `Int.max` when neither can be read, so that the check never refuses
     /// what could succeed.
     package static func availableBytes() -> Int {
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
-            let lines = text.split(separator: "\n")
-            func kibibytes(_ key: String) -> Int? {
-                lines.first(where: { $0.hasPrefix(key + ":") }).flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
-            }
-            if let memory = kibibytes("MemAvailable") {
-                let (total, overflow) = (memory + (kibibytes("SwapFree") ?? 0)).multipliedReportingOverflow(by: 1024)
+        if let text = meminfo() {
+            if let memory = kibibytes("MemAvailable", in: text) {
+                let (total, overflow) = (memory + (kibibytes("SwapFree", in: text) ?? 0)).multipliedReportingOverflow(by: 1024)
                 return overflow ? .max : total
             }
         }
@@ -59,6 +85,49 @@ package enum MemoryBudget {
         }
         #endif
         return .max
+    }
+
+    /// The bytes of /proc/meminfo (one read of up to 16 KiB), or nil.
+    private static func meminfo() -> [UInt8]? {
+        #if canImport(Glibc)
+        let descriptor = open("/proc/meminfo", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        var count = 0
+        while count < buffer.count {
+            let got = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
+            guard got > 0 else { break }
+            count += got
+        }
+        return count > 0 ? Array(buffer[..<count]) : nil
+        #else
+        return (try? Data(contentsOf: URL(fileURLWithPath: "/proc/meminfo"))).map { [UInt8]($0) }
+        #endif
+    }
+
+    /// The number after `key:` at the start of a line of `text` (kB), or nil.
+    private static func kibibytes(_ key: String, in text: [UInt8]) -> Int? {
+        let prefix = Array((key + ":").utf8)
+        var start = 0
+        while start < text.count {
+            var end = start
+            while end < text.count && text[end] != UInt8(ascii: "\n") { end += 1 }
+            if end - start >= prefix.count && text[start..<start + prefix.count].elementsEqual(prefix) {
+                var index = start + prefix.count
+                while index < end && text[index] == UInt8(ascii: " ") { index += 1 }
+                var value = 0, digits = 0
+                while index < end, text[index] >= UInt8(ascii: "0"), text[index] <= UInt8(ascii: "9") {
+                    let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (next, o2) = times.addingReportingOverflow(Int(text[index] - UInt8(ascii: "0")))
+                    guard !o1, !o2 else { return nil }
+                    (value, digits, index) = (next, digits + 1, index + 1)
+                }
+                return digits > 0 && (index == end || text[index] == UInt8(ascii: " ")) ? value : nil
+            }
+            start = end + 1
+        }
+        return nil
     }
 }
 

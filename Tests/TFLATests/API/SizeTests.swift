@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TFLA
 import TFLATestSupport
@@ -47,6 +48,31 @@ struct SizeTests {
         #expect(MemoryBudget.availableBytes() > 1 << 20)
         #expect(TFLAError.insufficientMemory(what: "step", bytes: 1 << 42, available: 1 << 30).description
                 == "step: needs 4398046511104 bytes (4.0 TiB) of memory, 1073741824 bytes (1.0 GiB) available")
+    }
+
+    /// A recent reading admits small requests without reading again; a
+    /// request beyond half of it is decided on a fresh reading and refused.
+    @Test func recentReadingAdmitsOnlySmallRequests() throws {
+        try MemoryBudget.require([[1 << 10]], for: "small")
+        try MemoryBudget.require([[1 << 10]], for: "small")
+        #expect {
+            try MemoryBudget.require([[Int.max - 1]], for: "big")
+        } throws: { error in
+            guard case let .insufficientMemory(what, bytes, _)? = error as? TFLAError else { return false }
+            return what == "big" && bytes == Int.max - 1
+        }
+        #if os(Linux)
+        // The byte parser against a plain reading of the same file (other
+        // processes move the figure between the two reads: 10 % slack).
+        let text = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+        func kib(_ key: String) -> Int {
+            text.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+                .flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+        }
+        let plain = (kib("MemAvailable") + kib("SwapFree")) * 1024
+        let parsed = MemoryBudget.availableBytes()
+        #expect(abs(parsed - plain) <= plain / 10)
+        #endif
     }
 
     /// A state stride beyond the chunk count (up to Int.max) keeps the one

@@ -25,7 +25,7 @@ each call. `threads` defaults to torch.get_num_threads().
 from ._autograd import mlstm, step
 from ._context_parallel import context_parallel_chunkwise
 from ._backend import (Registration, chunkwise_kernel, context_parallel, register, sequence_kernel, step_kernel,
-                       unregister)
+                       step_kernel_inplace, unregister)
 
 __all__ = ["mlstm", "step", "register", "unregister", "Registration", "chunkwise_kernel", "sequence_kernel",
-           "step_kernel", "context_parallel_chunkwise", "context_parallel"]
+           "step_kernel", "step_kernel_inplace", "context_parallel_chunkwise", "context_parallel"]

@@ -186,11 +186,14 @@ def mlstm(q, k, v, i, f, c0=None, n0=None, m0=None, *, gate="exp", normalize=Tru
     return h, (c, n, m)
 
 
-def step(q, k, v, i, f, c, n, m, *, gate="exp", normalize=True, eps=1e-6, threads=None):
+def step(q, k, v, i, f, c, n, m, *, gate="exp", normalize=True, eps=1e-6, threads=None, inplace=False):
     """One token: q, k (B, NH, DQK), v (B, NH, DHV), i, f (B, NH, 1) or
     (B, NH), state c, n, m (None: zeros). Returns h (B, NH, DHV) in q's dtype
-    and the new state (c, n, m) (new tensors; the arguments are not
-    modified). Inference only: raises if grad would be needed."""
+    and the new state (c, n, m): new tensors, the arguments not modified;
+    with inplace=True, each of c, n, m that is a contiguous CPU tensor of
+    the state dtype is advanced in place and returned itself (the others
+    are copied as without it), which saves a copy of C per call. Inference
+    only: raises if grad would be needed."""
     _cpu("q", q)
     dtype = q.dtype
     if dtype not in _CODES:
@@ -221,7 +224,10 @@ def step(q, k, v, i, f, c, n, m, *, gate="exp", normalize=True, eps=1e-6, thread
             state.append(torch.zeros(s, dtype=sd))
         else:
             value = _cpu(name, value)
-            state.append(_prepare(name, value, sd, s, alt).clone().reshape(s))
+            if inplace and value.dtype == sd and value.is_contiguous() and tuple(value.shape) == s:
+                state.append(value)
+            else:
+                state.append(_prepare(name, value, sd, s, alt).clone().reshape(s))
     c, n, m = state
     h = torch.empty((B, NH, DHV), dtype=compute)
     core.step_call(shape, _CODES[compute], core.gate_code(gate, normalize), eps,

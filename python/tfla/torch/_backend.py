@@ -75,13 +75,28 @@ def sequence_kernel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=Non
 
 def step_kernel(q, k, v, i, f, c, n, m, eps=1e-6, dtype_state=torch.float32, **kwargs):
     """mlstm_kernels' step contract: q, k (B, NH, DQK), v (B, NH, DHV), i, f
-    (B, NH, 1); returns (h, (c, n, m)) with the state in dtype_state."""
+    (B, NH, 1); returns (h, (c, n, m)) with the state in dtype_state (new
+    tensors; the given state is not modified)."""
     if _ACTIVE:  # a slice of one token in a context-parallel prefill
         gates = q.shape[:2] + (1,)
         h, (c, n, m) = _context_parallel_kernel(q[:, :, None], k[:, :, None], v[:, :, None], i.reshape(gates),
                                                 f.reshape(gates), c, n, m, None, True, eps, False)
         return h[:, :, 0], (c.to(dtype_state), n.to(dtype_state), m.to(dtype_state))
     h, (c, n, m) = step(q, k, v, i, f, c, n, m, eps=eps)
+    if c.dtype != dtype_state:
+        c, n, m = c.to(dtype_state), n.to(dtype_state), m.to(dtype_state)
+    return h, (c, n, m)
+
+
+def step_kernel_inplace(q, k, v, i, f, c, n, m, eps=1e-6, dtype_state=torch.float32, **kwargs):
+    """step_kernel advancing the given state in place where it is a
+    contiguous tensor of the state dtype, and returning it (`register(...,
+    step_inplace=True)`). For callers that replace their state with the
+    returned one, as transformers' and xlstm's models do (they copy it into
+    their cache: a copy of a tensor onto itself is skipped)."""
+    if _ACTIVE:  # a context-parallel prefill: as step_kernel
+        return step_kernel(q, k, v, i, f, c, n, m, eps=eps, dtype_state=dtype_state)
+    h, (c, n, m) = step(q, k, v, i, f, c, n, m, eps=eps, inplace=True)
     if c.dtype != dtype_state:
         c, n, m = c.to(dtype_state), n.to(dtype_state), m.to(dtype_state)
     return h, (c, n, m)
@@ -184,7 +199,7 @@ class Registration:
 _registrations = []
 
 
-def register(replace_native=False):
+def register(replace_native=False, step_inplace=False):
     """Registers the kernels in mlstm_kernels under "tfla": chunkwise
     "chunkwise--tfla", sequence "tfla", step "tfla" (select them in
     mLSTMBackendConfig / xLSTMLargeConfig).
@@ -195,14 +210,20 @@ def register(replace_native=False):
     accepts a fixed list of kernel names); when transformers' xLSTM runs on
     its built-in kernels (the xlstm package absent), those are replaced too.
 
+    step_inplace=True registers `step_kernel_inplace` as the step: the
+    state passed in is advanced in place and returned (no copy of C per
+    token); for models that replace their state with the returned one
+    (transformers' and xlstm's do).
+
     Returns a Registration: `.restore()` or a `with` block undoes it. Call it
     before building the model: backends look kernels up when constructed."""
     registration = Registration()
     registries = _registries()
+    kernels = dict(_KERNELS, step=step_kernel_inplace) if step_inplace else _KERNELS
     for kind, registry in registries.items():
-        registration._set(registry, KEY, _KERNELS[kind])
+        registration._set(registry, KEY, kernels[kind])
         if replace_native:
-            registration._set(registry, _NATIVE[kind], _KERNELS[kind])
+            registration._set(registry, _NATIVE[kind], kernels[kind])
     if replace_native and importlib.util.find_spec("transformers") is not None:
         module = sys.modules.get("transformers.models.xlstm.modeling_xlstm")
         if module is None and importlib.util.find_spec("xlstm") is None:
@@ -210,7 +231,7 @@ def register(replace_native=False):
         if module is not None and not getattr(module, "external_xlstm", True):
             for kind, name in _TRANSFORMERS_NATIVE.items():
                 if hasattr(module, name):
-                    registration._set(module, name, _KERNELS[kind], mapping=False)
+                    registration._set(module, name, kernels[kind], mapping=False)
     _registrations.append(registration)
     return registration
 
