@@ -3,13 +3,20 @@
 import CTFLAABI
 import TFLA
 
-let libraryVersion: StaticString = "0.6.0"
+/// BuildInfo.version as a C string that lives as long as the process
+/// (written once, then only read).
+nonisolated(unsafe) let libraryVersion: UnsafePointer<CChar> = {
+    let bytes = Array(BuildInfo.version.utf8CString)
+    let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+    copy.initialize(from: bytes, count: bytes.count)
+    return UnsafePointer(copy)
+}()
 
 @_cdecl("tfla_abi_version")
 public func tfla_abi_version() -> UInt32 { UInt32(TFLA_ABI_VERSION) }
 
 @_cdecl("tfla_version")
-public func tfla_version() -> UnsafePointer<CChar> { staticString(libraryVersion) }
+public func tfla_version() -> UnsafePointer<CChar> { libraryVersion }
 
 let defaultOptions: tfla_options = {
     var options = tfla_options()
@@ -22,14 +29,32 @@ let defaultOptions: tfla_options = {
     return options
 }()
 
-var defaultProblem: tfla_problem {
-    var problem = tfla_problem()
-    problem.struct_size = MemoryLayout<tfla_problem>.size
-    problem.dtype = TFLA_FLOAT32
-    problem.gate = TFLA_GATE_EXPONENTIAL
-    problem.eps = 1e-6
-    return problem
+/// The fields that a problem and a step's arguments share, so that their
+/// defaults are set in one place.
+protocol CallArguments {
+    init()
+    var struct_size: Int { get set }
+    var dtype: tfla_dtype { get set }
+    var gate: tfla_gate { get set }
+    var eps: Double { get set }
 }
+
+extension tfla_problem: CallArguments {}
+extension tfla_step_args: CallArguments {}
+
+/// Arguments at their defaults: float32, the exponential gate, eps = 1e-6,
+/// every other field zero (sizes and threads chosen by the library,
+/// pointers NULL).
+func defaultArguments<T: CallArguments>() -> T {
+    var arguments = T()
+    arguments.struct_size = MemoryLayout<T>.size
+    arguments.dtype = TFLA_FLOAT32
+    arguments.gate = TFLA_GATE_EXPONENTIAL
+    arguments.eps = 1e-6
+    return arguments
+}
+
+var defaultProblem: tfla_problem { defaultArguments() }
 
 @_cdecl("tfla_options_init")
 public func tfla_options_init(_ options: UnsafeMutablePointer<tfla_options>?) {

@@ -3,14 +3,7 @@
 import CTFLAABI
 import TFLA
 
-var defaultStepArgs: tfla_step_args {
-    var args = tfla_step_args()
-    args.struct_size = MemoryLayout<tfla_step_args>.size
-    args.dtype = TFLA_FLOAT32
-    args.gate = TFLA_GATE_EXPONENTIAL
-    args.eps = 1e-6
-    return args
-}
+var defaultStepArgs: tfla_step_args { defaultArguments() }
 
 @_cdecl("tfla_step_args_init")
 public func tfla_step_args_init(_ args: UnsafeMutablePointer<tfla_step_args>?) {
