@@ -78,6 +78,7 @@ let package = Package(
         .executableTarget(
             name: "tfla-bench",
             dependencies: [
+                "TFLA",
                 "TFLABenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TFLA
 import TFLABenchmarkKit
 
 extension BenchRunner {
@@ -34,29 +35,11 @@ extension BenchRunner {
             if code == .success {
                 if !message.isEmpty { print(message) }
             } else if !message.isEmpty {
-                let first = message.split(separator: "\n").first.map(String.init) ?? message
-                let text = first.hasPrefix("Error: ") ? String(first.dropFirst("Error: ".count)) : first
-                FileHandle.standardError.write(Data("tfla-bench: error: \(escaped(text)) (see 'tfla-bench --help')\n".utf8))
+                let line = ErrorLine.firstLine(of: message)
+                FileHandle.standardError.write(Data("tfla-bench: error: \(line) (see 'tfla-bench --help')\n".utf8))
             }
             status = code.rawValue
         }
         if status != 0 { Foundation.exit(status) }
-    }
-
-    /// `text` on one line: control characters as `\n`, `\t`, `\r` or `\xHH`.
-    static func escaped(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value):
-                let hex = String(scalar.value, radix: 16)
-                result += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
     }
 }

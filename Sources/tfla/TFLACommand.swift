@@ -47,10 +47,8 @@ struct TFLACommand: ParsableCommand {
             if code == .success {
                 if !message.isEmpty { print(message) }
             } else if !message.isEmpty {
-                let first = message.split(separator: "\n").first.map(String.init) ?? message
-                let text = first.hasPrefix("Error: ") ? String(first.dropFirst("Error: ".count)) : first
                 var stderr = StandardError()
-                print("tfla: error: \(escaped(text)) (see 'tfla help')", to: &stderr)
+                print("tfla: error: \(ErrorLine.firstLine(of: message)) (see 'tfla help')", to: &stderr)
             }
             return code.rawValue
         }
@@ -69,29 +67,10 @@ private func requireKnownCommand(_ arguments: [String]) throws {
 /// Prints an error as one line on stderr and exits non-zero.
 func fail(_ message: String) -> ExitCode {
     var stderr = StandardError()
-    print("tfla: error: \(escaped(message))", to: &stderr)
+    print("tfla: error: \(ErrorLine.escaped(message))", to: &stderr)
     return ExitCode(2)
 }
 
-/// `text` on one line: control characters as `\n`, `\t`, `\r` or `\xHH`.
-func escaped(_ text: String) -> String {
-    var result = ""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\n": result += "\\n"
-        case "\t": result += "\\t"
-        case "\r": result += "\\r"
-        case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value):
-            result += "\\x" + String(scalar.value, radix: 16, uppercase: false).leftPadded(to: 2)
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
-}
 
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
