@@ -33,16 +33,10 @@ import sys
 import tempfile
 import time
 
+from _process import status
+
 MODELS = {"7b": dict(hidden_size=4096, num_heads=8, num_hidden_layers=2),
           "small": dict(hidden_size=512, num_heads=4, num_hidden_layers=4)}
-
-
-def status(field):
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def child(args):

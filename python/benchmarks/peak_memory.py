@@ -21,13 +21,7 @@ import resource
 import subprocess
 import sys
 
-
-def status(field):
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
+from _process import status
 
 
 def child(args):
