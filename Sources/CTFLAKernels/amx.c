@@ -29,7 +29,6 @@ typedef struct __attribute__((aligned(64))) {
 // op(A): tile (strip r, step s) holds rows 16r..16r+15, bf16 k = 32s..32s+31.
 // op(B): tile (strip c, step s) holds pairs 16s..16s+15 (k = 32s..32s+31)
 // of columns 16c..16c+15.
-enum { TILE_WORDS = 256 };
 
 // Tiles 0-3: a 32 x 32 block of C; 4, 5: two 16-row strips of op(A);
 // 6, 7: two 16-column strips of op(B).
@@ -73,7 +72,7 @@ static void amx_block(long steps, const uint32_t *a, const uint32_t *b, bool two
 
 // Row `row` of op(A) from `count` floats (zeros after them) into its tiles.
 TFLA_BF16_TARGET
-static void pack_row(const float *x, long count, long steps, long row, uint32_t *tiles) {
+void tfla_amx_pack_row(const float *x, long count, long steps, long row, uint32_t *tiles) {
     uint32_t *out = tiles + (row / 16) * steps * TILE_WORDS + (row % 16) * 16;
     for (long s = 0; s < steps; s++) {
         long left = count - 32 * s;
@@ -88,7 +87,7 @@ static void pack_row(const float *x, long count, long steps, long row, uint32_t 
 // tiles: word w of row j goes to row w % 16 of tile (j / 16, w / 16), column
 // j % 16. Rows past `rows` (up to a multiple of 16) become zeros.
 TFLA_BF16_TARGET
-static void transpose_into_tiles(const uint32_t *src, long stride, long rows, long steps, uint32_t *tiles) {
+void tfla_amx_transpose_into_tiles(const uint32_t *src, long stride, long rows, long steps, uint32_t *tiles) {
     __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                        _mm512_set1_epi32((int)stride));
     for (long strip = 0; strip < (rows + 15) / 16; strip++) {
@@ -134,73 +133,13 @@ long tfla_amx_packed_words(long k, long n) {
     return ((n + 15) / 16) * ((k + 31) / 32) * TILE_WORDS;
 }
 
-// C <- alpha op(A) op(B) + beta C on tiles. `packed_b` (may be NULL): op(B)
-// already in tile layout (tfla_amx_packed_words(k, n) words). `packed_c`
-// (may be NULL): receives the new C (m x n) in the same layout, as the B
-// operand of a later product with k = m.
+// C <- alpha A B + beta C for A (m x k) and B (k x n) already in tile
+// layout; `packed_c` as for amx_products.
 TFLA_AMX_TARGET
-static void amx_products(bool transpose_a, bool transpose_b, long m, long n, long k,
-                         float alpha, const float *a, long lda, const float *b, long ldb, const uint32_t *packed_b,
-                         float beta, float *c, long ldc, uint32_t *packed_c) {
-    long steps = (k + 31) / 32, pairs = (k + 1) / 2;
+static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, const uint32_t *tiles_b,
+                             float alpha, float beta, float *c, long ldc, uint32_t *packed_c) {
+    long steps = (k + 31) / 32;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
-    uint32_t *tiles_a = tfla_scratch_bytes(0, (size_t)(strips_m * steps * TILE_WORDS) * sizeof(uint32_t));
-    if (transpose_a) {
-        // op(A)'s rows are A's columns: pairs of A's rows (pair p of column
-        // i at p * m + i, zero pairs up to 16 * steps), then transposed.
-        long words = steps * 16;
-        uint32_t *columns = tfla_scratch_bytes(2, (size_t)(words * m) * sizeof(uint32_t));
-        for (long p = 0; p < pairs; p++) {
-            const float *r1 = 2 * p + 1 < k ? a + (2 * p + 1) * lda : NULL;
-            tfla_pair_rows(a + 2 * p * lda, r1, m, m, columns + p * m);
-        }
-        memset(columns + pairs * m, 0, (size_t)((words - pairs) * m) * sizeof(uint32_t));
-        // Row i of op(A) is column i of `columns`: stride 1 between rows,
-        // m between words.
-        __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-        lanes = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)m));
-        for (long i = 0; i < strips_m * 16; i++) {
-            uint32_t *out = tiles_a + (i / 16) * steps * TILE_WORDS + (i % 16) * 16;
-            for (long s = 0; s < steps; s++) {
-                __m512i v = i < m ? _mm512_i32gather_epi32(lanes, (const void *)(columns + s * 16 * m + i), 4)
-                                  : _mm512_setzero_si512();
-                _mm512_storeu_si512((void *)(out + s * TILE_WORDS), v);
-            }
-        }
-    } else {
-        for (long i = 0; i < strips_m * 16; i++) pack_row(i < m ? a + i * lda : a, i < m ? k : 0, steps, i, tiles_a);
-    }
-    const uint32_t *tiles_b = packed_b;
-    if (!tiles_b) {
-        uint32_t *packing = tfla_scratch_bytes(1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
-        if (transpose_b) {
-            // op(B)'s columns are B's rows: each as bf16 words, then transposed.
-            long words = steps * 16;
-            uint16_t *halves = tfla_scratch_bytes(2, (size_t)(n * words) * sizeof(uint32_t));
-            for (long j = 0; j < n; j++) {
-                tfla_convert_row(b + j * ldb, k, halves + j * 2 * words);
-                memset(halves + j * 2 * words + k, 0, (size_t)(2 * words - k) * sizeof(uint16_t));
-            }
-            transpose_into_tiles((const uint32_t *)halves, words, n, steps, packing);
-        } else {
-            // Pair p of op(B) (rows 2p, 2p + 1), 16 columns at a time,
-            // straight into its tile row.
-            for (long p = 0; p < steps * 16; p++) {
-                const float *r0 = 2 * p < k ? b + 2 * p * ldb : b, *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : b;
-                bool has0 = 2 * p < k, has1 = 2 * p + 1 < k;
-                for (long strip = 0; strip < strips_n; strip++) {
-                    long left = n - strip * 16;
-                    __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-                    __m512 top = _mm512_maskz_loadu_ps(has0 ? mask : 0, r0 + strip * 16);
-                    __m512 bottom = _mm512_maskz_loadu_ps(has1 ? mask : 0, r1 + strip * 16);
-                    _mm512_storeu_si512((void *)(packing + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16),
-                                        interleaved_pairs(top, bottom));
-                }
-            }
-        }
-        tiles_b = packing;
-    }
-
     tile_config config = {0};
     config.palette = 1;
     for (int t = 0; t < 8; t++) {
@@ -257,6 +196,76 @@ static void amx_products(bool transpose_a, bool transpose_b, long m, long n, lon
     _tile_release();
 }
 
+// C <- alpha op(A) op(B) + beta C on tiles. `packed_b` (may be NULL): op(B)
+// already in tile layout (tfla_amx_packed_words(k, n) words). `packed_c`
+// (may be NULL): receives the new C (m x n) in the same layout, as the B
+// operand of a later product with k = m.
+TFLA_AMX_TARGET
+static void amx_products(bool transpose_a, bool transpose_b, long m, long n, long k,
+                         float alpha, const float *a, long lda, const float *b, long ldb, const uint32_t *packed_b,
+                         float beta, float *c, long ldc, uint32_t *packed_c) {
+    long steps = (k + 31) / 32, pairs = (k + 1) / 2;
+    long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
+    uint32_t *tiles_a = tfla_scratch_bytes(0, (size_t)(strips_m * steps * TILE_WORDS) * sizeof(uint32_t));
+    if (transpose_a) {
+        // op(A)'s rows are A's columns: pairs of A's rows (pair p of column
+        // i at p * m + i, zero pairs up to 16 * steps), then transposed.
+        long words = steps * 16;
+        uint32_t *columns = tfla_scratch_bytes(2, (size_t)(words * m) * sizeof(uint32_t));
+        for (long p = 0; p < pairs; p++) {
+            const float *r1 = 2 * p + 1 < k ? a + (2 * p + 1) * lda : NULL;
+            tfla_pair_rows(a + 2 * p * lda, r1, m, m, columns + p * m);
+        }
+        memset(columns + pairs * m, 0, (size_t)((words - pairs) * m) * sizeof(uint32_t));
+        // Row i of op(A) is column i of `columns`: stride 1 between rows,
+        // m between words.
+        __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        lanes = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)m));
+        for (long i = 0; i < strips_m * 16; i++) {
+            uint32_t *out = tiles_a + (i / 16) * steps * TILE_WORDS + (i % 16) * 16;
+            for (long s = 0; s < steps; s++) {
+                __m512i v = i < m ? _mm512_i32gather_epi32(lanes, (const void *)(columns + s * 16 * m + i), 4)
+                                  : _mm512_setzero_si512();
+                _mm512_storeu_si512((void *)(out + s * TILE_WORDS), v);
+            }
+        }
+    } else {
+        for (long i = 0; i < strips_m * 16; i++) tfla_amx_pack_row(i < m ? a + i * lda : a, i < m ? k : 0, steps, i, tiles_a);
+    }
+    const uint32_t *tiles_b = packed_b;
+    if (!tiles_b) {
+        uint32_t *packing = tfla_scratch_bytes(1, (size_t)(strips_n * steps * TILE_WORDS) * sizeof(uint32_t));
+        if (transpose_b) {
+            // op(B)'s columns are B's rows: each as bf16 words, then transposed.
+            long words = steps * 16;
+            uint16_t *halves = tfla_scratch_bytes(2, (size_t)(n * words) * sizeof(uint32_t));
+            for (long j = 0; j < n; j++) {
+                tfla_convert_row(b + j * ldb, k, halves + j * 2 * words);
+                memset(halves + j * 2 * words + k, 0, (size_t)(2 * words - k) * sizeof(uint16_t));
+            }
+            tfla_amx_transpose_into_tiles((const uint32_t *)halves, words, n, steps, packing);
+        } else {
+            // Pair p of op(B) (rows 2p, 2p + 1), 16 columns at a time,
+            // straight into its tile row.
+            for (long p = 0; p < steps * 16; p++) {
+                const float *r0 = 2 * p < k ? b + 2 * p * ldb : b, *r1 = 2 * p + 1 < k ? b + (2 * p + 1) * ldb : b;
+                bool has0 = 2 * p < k, has1 = 2 * p + 1 < k;
+                for (long strip = 0; strip < strips_n; strip++) {
+                    long left = n - strip * 16;
+                    __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+                    __m512 top = _mm512_maskz_loadu_ps(has0 ? mask : 0, r0 + strip * 16);
+                    __m512 bottom = _mm512_maskz_loadu_ps(has1 ? mask : 0, r1 + strip * 16);
+                    _mm512_storeu_si512((void *)(packing + (strip * steps + p / 16) * TILE_WORDS + (p % 16) * 16),
+                                        interleaved_pairs(top, bottom));
+                }
+            }
+        }
+        tiles_b = packing;
+    }
+
+    amx_tile_product(m, n, k, tiles_a, tiles_b, alpha, beta, c, ldc, packed_c);
+}
+
 TFLA_AMX_TARGET
 void tfla_amx_bf16_gemm(bool transpose_a, bool transpose_b, long m, long n, long k,
                         float alpha, const float *a, long lda, const float *b, long ldb,
@@ -308,6 +317,18 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
     amx_products(transpose_a, false, m, n, k, alpha, a, lda, NULL, 0, packed_b, beta, c, ldc, NULL);
 }
 
+TFLA_AMX_TARGET
+void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        tfla_amx_bf16_gemm_packing_result(false, false, m, n, 0, alpha, NULL, 0, NULL, 0, beta, c, ldc, packed_c
+                                          ? packed_c : tfla_scratch_bytes(4, (size_t)tfla_amx_packed_words(m, n) * 4));
+        return;
+    }
+    amx_tile_product(m, n, k, a_tiles, b_tiles, alpha, beta, c, ldc, packed_c);
+}
+
 
 #else
 long tfla_amx_packed_words(long k, long n) { return ((n + 15) / 16) * ((k + 31) / 32) * 256; }
@@ -324,6 +345,13 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
                                  const uint32_t *packed_b, float beta, float *c, long ldc) {
     (void)transpose_a; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b;
     (void)beta; (void)c; (void)ldc;
+    abort();
+}
+
+void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c) {
+    (void)m; (void)n; (void)k; (void)a_tiles; (void)b_tiles; (void)alpha; (void)beta; (void)c; (void)ldc;
+    (void)packed_c;
     abort();
 }
 

@@ -21,12 +21,20 @@ TFLA_INTERNAL void *tfla_scratch_bytes(int slot, size_t bytes);
 
 #define TFLA_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 
+// 32-bit words in one AMX tile (16 rows of 64 bytes): the unit of every
+// packed operand.
+enum { TILE_WORDS = 256 };
+
 // `count` floats as bfloat16 bits (vcvtneps2bf16: ties to even, subnormals
 // to zero, NaN quiet: the same bits as tfla_bf16_bits).
 TFLA_INTERNAL TFLA_BF16_TARGET void tfla_convert_row(const float *x, long count, uint16_t *out);
 
 // out[j] = (bf16 of r0[j]) | (bf16 of r1[j]) << 16 for j < count, zero up
 // to `padded`; a NULL r1 reads as zeros (the pad of an odd k).
+TFLA_INTERNAL TFLA_BF16_TARGET void tfla_amx_pack_row(const float *x, long count, long steps, long row, uint32_t *tiles);
+TFLA_INTERNAL TFLA_BF16_TARGET void tfla_amx_transpose_into_tiles(const uint32_t *src, long stride, long rows, long steps,
+                                                                  uint32_t *tiles);
+
 TFLA_INTERNAL TFLA_BF16_TARGET void tfla_pair_rows(const float *r0, const float *r1, long count, long padded,
                                                    uint32_t *out);
 

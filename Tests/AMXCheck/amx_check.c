@@ -50,6 +50,7 @@ static const int tiles_emulated = 0;
 #include "../../Sources/CTFLAKernels/bf16_round.c"
 #include "../../Sources/CTFLAKernels/avx512_bf16.c"
 #include "../../Sources/CTFLAKernels/amx.c"
+#include "../../Sources/CTFLAKernels/amx_chunk.c"
 #include "../../Sources/CTFLAKernels/cpu.c"
 #ifdef EMULATE
 #undef tfla_cpu_has_amx_bf16
@@ -115,6 +116,72 @@ static int check_fused(long m, long n, long k, long m2, float beta) {
   return bad != 0;
 }
 
+
+// The chunk packers (amx_chunk.c): a product of packed operands has the bits
+// of tfla_amx_bf16_gemm on the same values, for float32 and bfloat16
+// storage of the operands (bfloat16 values widened for the reference), and
+// the weighted keys' n update adds w_t x_t in token order.
+static uint16_t bits_of(float x) { uint32_t u; memcpy(&u, &x, 4); return (uint16_t)(u >> 16); }
+
+static int check_chunk_packing(long m, long n, long k, int source) {
+  long lda = k + 3, ldb = n + 5, ldt = k + 1, ldc = n + 2;
+  float *a = malloc(sizeof(float) * m * lda), *b = malloc(sizeof(float) * k * ldb), *bt = malloc(sizeof(float) * n * ldt);
+  float *w = malloc(sizeof(float) * (k + m + n)), *kw = malloc(sizeof(float) * k * m);
+  uint16_t *a16 = malloc(2 * m * lda), *b16 = malloc(2 * k * ldb), *bt16 = malloc(2 * n * ldt);
+  float *c1 = malloc(sizeof(float) * m * ldc), *c2 = malloc(sizeof(float) * m * ldc);
+  float *n1 = malloc(sizeof(float) * m), *n2 = malloc(sizeof(float) * m);
+  uint32_t *ta = malloc(4 * tfla_amx_packed_words(k, m)), *tb = malloc(4 * tfla_amx_packed_words(k, n));
+  // bfloat16 storage holds values that are bfloat16 already.
+  for (long i = 0; i < m * lda; i++) { a[i] = rnd(); if (source) a[i] = tfla_bf16_round(a[i]); a16[i] = bits_of(a[i]); }
+  for (long i = 0; i < k * ldb; i++) { b[i] = rnd(); if (source) b[i] = tfla_bf16_round(b[i]); b16[i] = bits_of(b[i]); }
+  for (long i = 0; i < n * ldt; i++) { bt[i] = rnd(); if (source) bt[i] = tfla_bf16_round(bt[i]); bt16[i] = bits_of(bt[i]); }
+  for (long i = 0; i < k + m + n; i++) w[i] = rnd() * 3;
+  int bad = 0;
+  const void *pa = source ? (const void *)a16 : a, *pb = source ? (const void *)b16 : b, *pt = source ? (const void *)bt16 : bt;
+  // A·B
+  for (long i = 0; i < m * ldc; i++) c1[i] = c2[i] = rnd();
+  tfla_amx_bf16_gemm(false, false, m, n, k, 0.5f, a, lda, b, ldb, 1, c1, ldc);
+  tfla_amx_pack_a(source, pa, lda, m, k, ta);
+  tfla_amx_pack_b(source, pb, ldb, k, n, tb);
+  tfla_amx_tile_product(m, n, k, ta, tb, 0.5f, 1, c2, ldc, NULL);
+  bad |= memcmp(c1, c2, sizeof(float) * m * ldc) != 0;
+  // A·Bᵀ (the scores)
+  tfla_amx_bf16_gemm(false, true, m, n, k, 1, a, lda, bt, ldt, 0, c1, ldc);
+  tfla_amx_pack_b_transposed(source, pt, ldt, n, k, tb);
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0, c2, ldc, NULL);
+  bad |= (memcmp(c1, c2, sizeof(float) * m * ldc) != 0) << 1;
+  // (diag(w)X)ᵀ·B with X = a read as k... : X has k rows of m (row stride lda >= m when k >= m; use kw's own).
+  float *x = malloc(sizeof(float) * k * (m + 1));
+  uint16_t *x16 = malloc(2 * k * (m + 1));
+  for (long i = 0; i < k * (m + 1); i++) { x[i] = rnd(); if (source) x[i] = tfla_bf16_round(x[i]); x16[i] = bits_of(x[i]); }
+  for (long t = 0; t < k; t++) for (long d = 0; d < m; d++) kw[t * m + d] = w[t] * x[t * (m + 1) + d];
+  for (long d = 0; d < m; d++) n1[d] = n2[d] = rnd();
+  for (long d = 0; d < m; d++) { n1[d] *= 0.75f; for (long t = 0; t < k; t++) n1[d] += kw[t * m + d]; }
+  for (long i = 0; i < m * ldc; i++) c1[i] = c2[i] = rnd();
+  tfla_amx_bf16_gemm(true, false, m, n, k, 1, kw, m, b, ldb, 0.75f, c1, ldc);
+  tfla_amx_pack_weighted_transposed(source, source ? (const void *)x16 : x, m + 1, k, m, w, 0.75f, n2, ta);
+  tfla_amx_pack_b(source, pb, ldb, k, n, tb);
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0.75f, c2, ldc, NULL);
+  bad |= (memcmp(c1, c2, sizeof(float) * m * ldc) != 0) << 2;
+  bad |= (memcmp(n1, n2, sizeof(float) * m) != 0) << 3;
+  if (source) {
+    // rows·v in float32 against float64.
+    float *y = malloc(sizeof(float) * m);
+    tfla_bf16_rows_dot(m, k, a16, lda, w, y);
+    for (long i = 0; i < m; i++) {
+      double s = 0, mag = 0;
+      for (long p = 0; p < k; p++) { s += (double)a[i * lda + p] * w[p]; mag += fabs((double)a[i * lda + p] * w[p]); }
+      if (!(fabs(y[i] - s) <= 2e-6 * mag + 1e-30)) bad |= 16;
+    }
+    free(y);
+  }
+  if (bad) printf("FAIL chunk packing %s m=%ld n=%ld k=%ld (mask %d: 1 A·B, 2 A·Bt, 4 weighted, 8 n, 16 dot)\n",
+                  source ? "bf16" : "float32", m, n, k, bad);
+  free(a); free(b); free(bt); free(w); free(kw); free(a16); free(b16); free(bt16); free(c1); free(c2);
+  free(n1); free(n2); free(ta); free(tb); free(x); free(x16);
+  return bad != 0;
+}
+
 static double rate(bool ta, bool tb, long m, long n, long k, float beta, int path) {
   long ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
   float *a = malloc(sizeof(float) * ra * ca), *b = malloc(sizeof(float) * rb * cb), *c = calloc(m * n, sizeof(float));
@@ -164,7 +231,16 @@ int main(int argc, char **argv) {
       fused++;
     }
   }
-  printf("amx-check: %d products, %d fused state updates, %d failures\n", count * 2 + 7, fused, fails);
+  int packings = 0;
+  if (amx) {
+    long ms[] = {1, 16, 17, 33, 64, 256}, ns[] = {1, 15, 16, 31, 64, 130}, ks[] = {1, 2, 7, 31, 32, 64, 65, 256};
+    for (int x = 0; x < 6; x++) for (int y = 0; y < 6; y++) for (int z = 0; z < 8; z++) for (int src = 0; src < 2; src++) {
+      fails += check_chunk_packing(ms[x], ns[y], ks[z], src);
+      packings++;
+    }
+  }
+  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d failures\n", count * 2 + 7, fused,
+         packings, fails);
   if (argc > 1 && strcmp(argv[1], "rates") == 0 && amx) {
     for (int s = 0; s < 7; s++) {
       long *x = shapes[s];

@@ -71,6 +71,48 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
 const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long cols,
                                        const float *x, long ld);
 
+
+/* ---- Operands packed once per chunk (amx_chunk.c) ----
+ * Packers write the tile layout of the AMX products: op(A) (m x k) as
+ * tfla_amx_packed_words(k, m) words, op(B) (k x n) as
+ * tfla_amx_packed_words(k, n) words, zero padded. `x` holds float32
+ * (TFLA_SOURCE_FLOAT32: rounded to nearest even) or bfloat16 bits
+ * (TFLA_SOURCE_BFLOAT16: copied), row-major with row stride `ld`
+ * elements. Only call them where tfla_cpu_has_amx_bf16() is true; they
+ * use a buffer owned by the calling thread. */
+enum { TFLA_SOURCE_FLOAT32 = 0, TFLA_SOURCE_BFLOAT16 = 1 };
+
+/// op(A) = x (m rows of k).
+void tfla_amx_pack_a(int source, const void *x, long ld, long m, long k, uint32_t *tiles);
+
+/// op(B) = x (k rows of n).
+void tfla_amx_pack_b(int source, const void *x, long ld, long k, long n, uint32_t *tiles);
+
+/// op(B) = xᵀ for x of n rows of k (the keys, as the scores' B operand).
+void tfla_amx_pack_b_transposed(int source, const void *x, long ld, long n, long k, uint32_t *tiles);
+
+/// op(A) = (diag(w)·x)ᵀ, `columns` x `length`, for x of `length` rows of
+/// `columns` (the state update's weighted keys): each w_t·x_t in float32,
+/// then rounded. With `n` (may be NULL), also n <- decay·n + Σ_t w_t·x_t in
+/// float32, tokens in order.
+void tfla_amx_pack_weighted_transposed(int source, const void *x, long ld, long length, long columns,
+                                       const float *weights, float decay, float *n, uint32_t *tiles);
+
+/// Row-major C <- alpha·A·B + beta·C (m x n) from operands packed above
+/// (A with k columns, B with k rows); `packed_c` (may be NULL) as for
+/// tfla_amx_bf16_gemm_packing_result. The same blocking and bits as
+/// tfla_amx_bf16_gemm on the same rounded operands.
+void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c);
+
+/// y[i] = Σ_j x[i][j]·v[j] in float32 for bfloat16 rows x (widened, exact);
+/// needs AVX512-BF16 (tfla_cpu_has_avx512_bf16()).
+void tfla_bf16_rows_dot(long m, long k, const uint16_t *x, long ld, const float *v, float *y);
+
+/// `count` floats rounded to bfloat16 bits (nearest even); needs
+/// AVX512-BF16.
+void tfla_bf16_store_row(const float *x, long count, uint16_t *out);
+
 #pragma GCC visibility pop
 
 #endif
