@@ -53,7 +53,7 @@ struct BenchRunner: ParsableCommand {
     var precision = "float32"
     @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
     var outputs = "fresh"
-    @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
+    @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), matrix-units-per-product (AMX, operands packed by each product), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
     var bf16Paths: String?
 
     /// The bf16 paths --bf16-paths names (unavailable ones are refused).
@@ -65,9 +65,10 @@ struct BenchRunner: ParsableCommand {
             case "available": return BF16Products.availablePaths
             case "automatic": path = .automatic
             case "matrix-units": path = .matrixUnits
+            case "matrix-units-per-product": path = .matrixUnitsPerProduct
             case "dot-product": path = .dotProduct
             case "rounded": path = .roundedFloat32
-            default: throw ValidationError("unknown bf16 path '\(name)' (automatic, matrix-units, dot-product, rounded, available)")
+            default: throw ValidationError("unknown bf16 path '\(name)' (automatic, matrix-units, matrix-units-per-product, dot-product, rounded, available)")
             }
             guard path == .automatic || BF16Products.availablePaths.contains(path) else {
                 throw ValidationError("bf16 path '\(name)' is not available on this CPU (available: \(BF16Products.availablePaths))")
@@ -80,6 +81,7 @@ struct BenchRunner: ParsableCommand {
         switch path {
         case .automatic: "bf16"
         case .matrixUnits: "bf16-amx"
+        case .matrixUnitsPerProduct: "bf16-amx-per-product"
         case .dotProduct: "bf16-avx512"
         case .roundedFloat32: "bf16-rounded"
         }

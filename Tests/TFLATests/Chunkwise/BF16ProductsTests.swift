@@ -187,17 +187,20 @@ struct BF16ProductsTests {
         }
     }
 
-    /// bfloat16-stored inputs through `storedAs:` round nothing on entry:
-    /// the same bits as the widened inputs with bf16 products.
-    @Test func bfloat16StorageMatchesWidenedInputs() throws {
+    /// bfloat16-stored inputs through `storedAs:` with an explicit path
+    /// other than AMX tiles round nothing on entry: the same bits as the
+    /// widened inputs with bf16 products on that path (the AMX path reads
+    /// them in place: `BFloat16ForwardTests`).
+    @Test(arguments: paths.filter { $0 != .matrixUnits })
+    func bfloat16StorageMatchesWidenedInputs(path: BF16Products.Path) throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 200, keyDim: 32, valueDim: 64)
         let x = MLSTMInputs<Float>.random(shape, seed: 6)
         let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
                                            i: x.i.converted(), f: x.f.converted())
         let widened = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
                                          i: stored.i.converted(), f: stored.f.converted())
-        let a = try Chunkwise.forward(storedAs: stored, gate: .exponential, options: Self.options())
-        let b = try Chunkwise.forward(widened, gate: .exponential, options: Self.options())
+        let a = try Chunkwise.forward(storedAs: stored, gate: .exponential, options: Self.options(path))
+        let b = try Chunkwise.forward(widened, gate: .exponential, options: Self.options(path))
         #expect(a.h.converted(to: Float.self).scalars == b.h.converted(to: BFloat16.self).converted(to: Float.self).scalars)
     }
 

@@ -50,8 +50,13 @@ package enum BF16Products {
         /// The fastest this CPU has: ``matrixUnits``, else ``dotProduct``,
         /// else ``roundedFloat32`` (``BF16Products/automaticPath``).
         case automatic
-        /// The AMX tile kernel (`tdpbf16ps`, `CTFLAKernels/amx.c`).
+        /// The AMX tile kernel (`tdpbf16ps`, `CTFLAKernels/amx.c`); the
+        /// inference forward packs each chunk's operands once
+        /// (`PackedChunkWalk.swift`).
         case matrixUnits
+        /// The AMX tile kernel with the operands packed by every product
+        /// (the forward before chunk packing; kept for comparisons).
+        case matrixUnitsPerProduct
         /// The AVX512-BF16 micro-kernel (`vdpbf16ps`, `CTFLAKernels/avx512_bf16.c`).
         case dotProduct
         /// OpenBLAS sgemm on operands rounded to bfloat16.
@@ -71,7 +76,7 @@ package enum BF16Products {
 
     /// The paths this CPU can run, fastest first.
     package static var availablePaths: [Path] {
-        (hasMatrixUnits ? [.matrixUnits] : []) + (hasDotProductInstructions ? [.dotProduct] : []) + [.roundedFloat32]
+        (hasMatrixUnits ? [.matrixUnits, .matrixUnitsPerProduct] : []) + (hasDotProductInstructions ? [.dotProduct] : []) + [.roundedFloat32]
     }
 
     /// A short description of a path, for tools and logs.
@@ -79,6 +84,7 @@ package enum BF16Products {
         switch path {
         case .automatic: describe(automaticPath)
         case .matrixUnits: "AMX tiles (tdpbf16ps)"
+        case .matrixUnitsPerProduct: "AMX tiles (tdpbf16ps), operands packed per product"
         case .dotProduct: "AVX512-BF16 (vdpbf16ps)"
         case .roundedFloat32: "float32 sgemm on rounded operands"
         }
@@ -97,7 +103,7 @@ package enum BF16Products {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         switch path == .automatic ? automaticPath : path {
-        case .matrixUnits:
+        case .matrixUnits, .matrixUnitsPerProduct:
             precondition(hasMatrixUnits, "AMX bf16 products are not available on this CPU")
             tfla_amx_bf16_gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return

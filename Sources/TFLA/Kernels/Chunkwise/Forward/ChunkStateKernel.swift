@@ -37,6 +37,11 @@ extension Chunkwise {
         _ context: ForwardContext<Scalar>, token: Int, length: Int, tile: StateTile<Scalar>,
         scratch: ForwardScratch<Scalar>, packState: Bool = false
     ) -> Bool {
+        if context.packsChunkOperands {
+            packedAdvanceState(context, token: token, length: length, tile: tile, scratch: scratch,
+                               valuesPacked: false, packState: packState)
+            return packState
+        }
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let (row, rows, column, width, c, ldc, n) = (tile.row, tile.rows, tile.column, tile.width, tile.c, tile.ldc, tile.n)
         let weighted = scratch.weightedKeys.baseAddress

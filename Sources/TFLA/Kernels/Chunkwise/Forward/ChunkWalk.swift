@@ -15,6 +15,10 @@ extension Chunkwise {
         guard let n = tile.n, tile.row == 0, tile.rows == context.shape.keyDim else {
             preconditionFailure("a walk carries every row of C and n")
         }
+        if context.packsChunkOperands {
+            return walkPackedChunks(context, head: head, chunks: chunks, tile: tile, stabilizer: &stabilizer,
+                                    advanceAfterLast: advanceAfterLast, scratch: scratch)
+        }
         let (column, width, c, ldc) = (tile.column, tile.width, tile.c, tile.ldc)
         // Whether scratch.packedState holds C: only after this walk's own
         // state update, the one place that changes C within the walk.

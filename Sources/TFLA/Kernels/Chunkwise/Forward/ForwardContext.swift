@@ -7,9 +7,32 @@ struct InitialStatePointers<Scalar: TensorScalar> {
 
 /// Where a forward writes h and the final state.
 struct ForwardOutputPointers<Scalar: TensorScalar> {
-    let h: UnsafeMutablePointer<Scalar>
+    let rows: StoredRows<UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<UInt16>>
     let state: MutableStatePointers<Scalar>
+
+    /// h in the inputs' scalar type.
+    init(h: UnsafeMutablePointer<Scalar>, state: MutableStatePointers<Scalar>) {
+        (rows, self.state) = (.native(h), state)
+    }
+
+    /// h as bfloat16 bits (Float contexts whose chunks are packed once).
+    init(bfloat16H h: UnsafeMutablePointer<UInt16>, state: MutableStatePointers<Scalar>) {
+        (rows, self.state) = (.bfloat16(h), state)
+    }
 }
+
+/// Where rows of q, k, v or h live: in the context's scalar type, or as
+/// bfloat16 bits, which only the chunk walk with operands packed once per
+/// chunk (`PackedChunkWalk.swift`) reads or writes.
+enum StoredRows<Native, BFloat16Bits> {
+    case native(Native)
+    case bfloat16(BFloat16Bits)
+}
+
+/// q, k and v of a forward.
+typealias ForwardOperands<Scalar: TensorScalar> = StoredRows<
+    (q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>),
+    (q: UnsafePointer<UInt16>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>)>
 
 /// Pointers and sizes shared by all work items of one forward call.
 ///
@@ -24,7 +47,10 @@ struct ForwardContext<Scalar: KernelScalar> {
     let eps: Double
     /// The query scale s = DQK^(−1/2).
     let scale: Double
-    let q, k, v, i, f: UnsafePointer<Scalar>
+    /// q, k and v: in `Scalar`, or bfloat16 bits (see ``StoredRows``).
+    let operands: ForwardOperands<Scalar>
+    /// The gates, always in `Scalar`.
+    let i, f: UnsafePointer<Scalar>
     /// The initial state; nil for passes that start from the empty state
     /// and never read one (segment summaries).
     let initial: InitialStatePointers<Scalar>?
@@ -55,7 +81,26 @@ struct ForwardContext<Scalar: KernelScalar> {
         self.gate = plan.gate
         self.eps = eps
         self.scale = 1 / Double(shape.keyDim).squareRoot()
-        (q, k, v, i, f) = (inputs.q, inputs.k, inputs.v, inputs.i, inputs.f)
+        operands = .native((inputs.q, inputs.k, inputs.v))
+        (i, f) = (inputs.i, inputs.f)
+        self.initial = initial
+        self.output = output
+        self.tokens = 0..<shape.sequence
+    }
+
+    /// A forward context on bfloat16 q, k and v (with gates in `Scalar`),
+    /// for the chunk walk that packs each chunk's operands once.
+    init(plan: ChunkwisePlan, eps: Double,
+         bfloat16 operands: (q: UnsafePointer<UInt16>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>),
+         i: UnsafePointer<Scalar>, f: UnsafePointer<Scalar>,
+         initial: InitialStatePointers<Scalar>?, output: ForwardOutputPointers<Scalar>?) {
+        self.shape = plan.shape
+        self.plan = plan
+        self.gate = plan.gate
+        self.eps = eps
+        self.scale = 1 / Double(shape.keyDim).squareRoot()
+        self.operands = .bfloat16(operands)
+        (self.i, self.f) = (i, f)
         self.initial = initial
         self.output = output
         self.tokens = 0..<shape.sequence
@@ -64,13 +109,30 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The sizes in force (the plan's).
     var tiling: ResolvedTiling { plan.tiling }
 
+    /// q, k and v in `Scalar` (every kernel but the packed chunk walk).
+    var q: UnsafePointer<Scalar> { nativeOperands.q }
+    var k: UnsafePointer<Scalar> { nativeOperands.k }
+    var v: UnsafePointer<Scalar> { nativeOperands.v }
+
+    private var nativeOperands: (q: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>) {
+        guard case .native(let operands) = operands else {
+            preconditionFailure("bfloat16 operands are read by the packed chunk walk only")
+        }
+        return operands
+    }
+
     /// C₀, or nil for C₀ = 0.
     var c0: UnsafePointer<Scalar>? { initial?.c }
     /// n₀ and m₀ (a pass that reads them has an initial state).
     var n0: UnsafePointer<Scalar> { startingState.n }
     var m0: UnsafePointer<Scalar> { startingState.m }
     /// The outputs h, C, n, m (a pass that writes them has outputs).
-    var h: UnsafeMutablePointer<Scalar> { written.h }
+    var h: UnsafeMutablePointer<Scalar> {
+        guard case .native(let h) = written.rows else { preconditionFailure("a bfloat16 h is written by the packed chunk walk only") }
+        return h
+    }
+    /// Where h's rows go, in either storage.
+    var hRows: StoredRows<UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<UInt16>> { written.rows }
     var c: UnsafeMutablePointer<Scalar> { written.state.c }
     var n: UnsafeMutablePointer<Scalar> { written.state.n }
     var m: UnsafeMutablePointer<Scalar> { written.state.m }
@@ -115,6 +177,9 @@ final class ForwardScratch<Scalar: KernelScalar> {
     /// (`BF16Products.swift`): converted while the update holds it, not in a
     /// separate pass before Q·C.
     let packedState: OwnedBuffer<UInt32>
+    /// With operands packed once per chunk: the chunk's packed operands and
+    /// products (`PackedChunkWalk.swift`); nil otherwise.
+    let chunkTiles: PackedChunkTiles?
 
     init(_ context: ForwardContext<Scalar>, memoryTile memoryTileCount: Int = 0) {
         let tiling = context.tiling
@@ -128,6 +193,9 @@ final class ForwardScratch<Scalar: KernelScalar> {
         memoryTile = OwnedBuffer(capacity: max(memoryTileCount, 1))
         packedState = OwnedBuffer(capacity: context.packsState
             ? BF16Products.packedWords(k: context.shape.keyDim, n: min(tiling.dhv, context.shape.valueDim)) : 1)
+        chunkTiles = context.packsChunkOperands
+            ? PackedChunkTiles(chunk: tiling.chunk, keyDim: context.shape.keyDim,
+                               width: min(tiling.dhv, context.shape.valueDim)) : nil
     }
 
     /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.

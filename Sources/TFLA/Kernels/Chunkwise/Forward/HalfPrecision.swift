@@ -1,17 +1,29 @@
 extension Chunkwise {
-    /// The forward pass for inputs and outputs stored in a 16-bit type
-    /// (`Float16`, ``BFloat16``), with float32 arithmetic.
+    /// The forward pass for inputs stored in a 16-bit type (`Float16`,
+    /// ``BFloat16``), with h returned in the storage type.
     ///
     /// The state stays float32: its stabilizer m is a log-scale that grows
     /// with the sequence, and rounding it to 8 (bfloat16) or 11 (float16)
     /// significant bits would rescale C and n by up to e^{ulp(m)/2} — a
     /// relative error of percents, not of one rounding.
     ///
-    /// Inputs are converted to float32 copies first, so the call needs the
-    /// float32 working memory of a float32 call.
-    ///
-    /// Every option applies, as for ``forward(_:gate:initialState:eps:options:)``
-    /// with Float inputs (``ChunkwiseOptions/Precision/bf16Products`` included).
+    /// How the work is done:
+    /// - ``BFloat16`` inputs with ``ChunkwiseOptions/Precision/bf16Products``
+    ///   on a CPU with AMX tiles: q, k and v are read where they are, as
+    ///   bfloat16, and packed into tiles once per chunk; no float32 copy of
+    ///   them is made (the gates, B·NH·S values each, are widened). The
+    ///   scores are tile products of the bfloat16 q and k (exact products,
+    ///   float32 sums), q·n is a float32 sum, and Q·C, S·V and the state
+    ///   update round their other operand (C, the decayed scores, the
+    ///   weighted keys) to bfloat16 as the recipe of
+    ///   ``ChunkwiseOptions/Precision/bf16Products`` says.
+    /// - ``BFloat16`` inputs with `bf16Products` where AMX is missing (and
+    ///   `bf16Path` left automatic): the inputs are widened to float32 and
+    ///   every product runs in float32 — at least as fast as bf16 products
+    ///   would run there, and more accurate.
+    /// - Otherwise (``ChunkwiseOptions/Precision/inputType``, `Float16`, or
+    ///   an explicit `bf16Path` other than AMX): the inputs are converted to
+    ///   float32 copies and the Float forward runs with the same options.
     ///
     /// - Returns: h in the storage type and the final state in float32.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid.
@@ -20,10 +32,153 @@ extension Chunkwise {
         initialState: MLSTMState<Float>? = nil, eps: Float = 1e-6,
         options: ChunkwiseOptions = .default
     ) throws(TFLAError) -> MLSTMStoredOutput<Storage> {
+        var h: Tensor<Storage>?
+        let state = try storedForward(inputs, gate: gate, initialState: initialState, eps: eps, options: options,
+                                      output: &h)
+        guard let h else { preconditionFailure("the forward allocates h") }
+        return MLSTMStoredOutput(h: h, state: state)
+    }
+
+    /// ``forward(storedAs:gate:initialState:eps:options:)`` writing h into a
+    /// tensor the caller keeps, in float32 or in the storage type (`Output`
+    /// must be `Float` or `Storage`): the same values as that call (the
+    /// bfloat16 h is the float32 h rounded).
+    ///
+    /// - Parameters:
+    ///   - h: receives h; its shape must be v's, `(B, NH, S, DHV)`.
+    /// - Returns: the state after the last token.
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid,
+    ///   `h`'s shape or type included.
+    public static func forward<Storage: TensorScalar, Output: TensorScalar>(
+        storedAs inputs: MLSTMInputs<Storage>, gate: Gate,
+        initialState: MLSTMState<Float>? = nil, eps: Float = 1e-6,
+        options: ChunkwiseOptions = .default, into h: inout Tensor<Output>
+    ) throws(TFLAError) -> MLSTMState<Float> {
+        guard Output.self == Float.self || Output.self == Storage.self else {
+            throw .unsupported("h of a forward on \(Storage.self) inputs is Float or \(Storage.self), not \(Output.self)")
+        }
+        var output: Tensor<Output>? = h
+        h = Tensor(shape: [0])
+        defer { if let output { h = output } }
+        return try storedForward(inputs, gate: gate, initialState: initialState, eps: eps, options: options,
+                                 output: &output)
+    }
+
+    /// Both entries: the packed bfloat16 walk when it applies, else the
+    /// Float forward on converted copies.
+    private static func storedForward<Storage: TensorScalar, Output: TensorScalar>(
+        _ inputs: MLSTMInputs<Storage>, gate: Gate, initialState: MLSTMState<Float>?, eps: Float,
+        options: ChunkwiseOptions, output: inout Tensor<Output>?
+    ) throws(TFLAError) -> MLSTMState<Float> {
+        if Storage.self == BFloat16.self, options.precision == .bf16Products {
+            let path = options.bf16Path == .automatic ? BF16Products.automaticPath : options.bf16Path
+            if path == .matrixUnits && options.productKernel.packsChunkOperands {
+                return try bfloat16Forward(inputs, gate: gate, initialState: initialState, eps: eps,
+                                           options: options, output: &output)
+            }
+            if options.bf16Path == .automatic && path != .matrixUnits {
+                var wide = options
+                wide.precision = .inputType
+                return try convertedForward(inputs, gate: gate, initialState: initialState, eps: eps,
+                                            options: wide, output: &output)
+            }
+        }
+        return try convertedForward(inputs, gate: gate, initialState: initialState, eps: eps, options: options,
+                                    output: &output)
+    }
+
+    /// The Float forward on float32 copies of the inputs; h converted.
+    private static func convertedForward<Storage: TensorScalar, Output: TensorScalar>(
+        _ inputs: MLSTMInputs<Storage>, gate: Gate, initialState: MLSTMState<Float>?, eps: Float,
+        options: ChunkwiseOptions, output: inout Tensor<Output>?
+    ) throws(TFLAError) -> MLSTMState<Float> {
+        let shape = try inputs.validatedShape()
+        if let given = output?.shape, given != shape.valueShape {
+            throw .shapeMismatch(argument: "h", expected: shape.valueShape, given: given)
+        }
         let wide = MLSTMInputs<Float>(
             q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
             i: inputs.i.converted(), f: inputs.f.converted())
+        if Output.self == Float.self, var target = output as? Tensor<Float> {
+            output = nil
+            defer { output = target as? Tensor<Output> }
+            return try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options, into: &target)
+        }
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
-        return MLSTMStoredOutput(h: result.h.converted(), state: result.state)
+        if var target = output {
+            output = nil
+            target.withWritePointer { out in
+                result.h.withUnsafeBufferPointer { h in
+                    for index in h.indices { out[index] = Output.rounded(from: h[index].doubleValue) }
+                }
+            }
+            output = target
+        } else {
+            output = result.h.converted()
+        }
+        return result.state
+    }
+
+    /// The forward on bfloat16 q, k and v read in place: the packed chunk
+    /// walk (`PackedChunkWalk.swift`) over the plan of the Float forward.
+    private static func bfloat16Forward<Storage: TensorScalar, Output: TensorScalar>(
+        _ inputs: MLSTMInputs<Storage>, gate: Gate, initialState: MLSTMState<Float>?, eps: Float,
+        options: ChunkwiseOptions, output: inout Tensor<Output>?
+    ) throws(TFLAError) -> MLSTMState<Float> {
+        precondition(Storage.self == BFloat16.self && MemoryLayout<Storage>.size == 2)
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try options.validate()
+        try initialState?.validate(for: shape, gate: gate, prefix: "initial state ")
+        if let given = output?.shape, given != shape.valueShape {
+            throw .shapeMismatch(argument: "h", expected: shape.valueShape, given: given)
+        }
+        let plan = ChunkwisePlan(shape: shape, gate: gate, call: .inference, options: options)
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Output>.size, tiling: plan.tiling,
+                                                             training: false), for: "chunkwise forward")
+        // The gates are small (B·NH·S each): widened once.
+        let (i, f): (Tensor<Float>, Tensor<Float>) = (inputs.i.converted(), inputs.f.converted())
+        if options.checksValues {
+            try MLSTMInputs(q: Tensor<Float>(shape: [0]), k: Tensor<Float>(shape: [0]), v: Tensor<Float>(shape: [0]),
+                            i: i, f: f).validateGateValues(gate: gate)
+        }
+        let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
+        var state = MLSTMState<Float>(uninitializedFor: shape)
+        if output == nil { output = Tensor<Output>(uninitializedShape: shape.valueShape) }
+        let nonFinite = options.checksValues ? NonFiniteFlag() : nil
+        let owners = (inputs.q.storage, inputs.k.storage, inputs.v.storage, i.storage, f.storage)
+        withExtendedLifetime(owners) {
+            func bits(_ base: UnsafeMutablePointer<Storage>) -> UnsafePointer<UInt16> {
+                UnsafeRawPointer(base).assumingMemoryBound(to: UInt16.self)
+            }
+            let bits = (q: bits(owners.0.base), k: bits(owners.1.base), v: bits(owners.2.base))
+            initial.withPointers { start in
+                output!.withWritePointer { hOut in
+                    state.withMutablePointers { final in
+                        let rows: ForwardOutputPointers<Float> = Output.self == Float.self
+                            ? ForwardOutputPointers(h: rebound(hOut), state: final)
+                            : ForwardOutputPointers(bfloat16H: rebound(hOut), state: final)
+                        var context = ForwardContext<Float>(
+                            plan: plan, eps: Double(eps), bfloat16: bits,
+                            i: UnsafePointer(owners.3.base), f: UnsafePointer(owners.4.base),
+                            initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
+                            output: rows)
+                        context.nonFinite = nonFinite
+                        context.products = options.productKernel
+                        scan([context], save: nil)
+                    }
+                }
+            }
+        }
+        if nonFinite?.isRaised == true, let h = output {
+            try inputs.validateValues(gate: gate, threads: plan.tiling.threads)
+            if let index = ValueCheck.firstNonFinite(h, threads: plan.tiling.threads) {
+                let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
+                throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
+                                      value: ValueCheck.describe(value),
+                                      requirement: "overflowed the float32 range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
+            }
+        }
+        return state
     }
 }

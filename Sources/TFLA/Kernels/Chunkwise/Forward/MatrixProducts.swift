@@ -57,7 +57,9 @@ extension ForwardContext {
     /// for the AMX products.
     var packsState: Bool {
         // Only when both products that share the packed C round it.
-        if case .bf16(.matrixUnits, let float32) = products { return float32.isDisjoint(with: [.inter, .state]) }
+        if case .bf16(let path, let float32) = products, path == .matrixUnits || path == .matrixUnitsPerProduct {
+            return float32.isDisjoint(with: [.inter, .state])
+        }
         return false
     }
 

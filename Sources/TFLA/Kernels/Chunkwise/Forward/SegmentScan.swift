@@ -62,6 +62,7 @@ extension Chunkwise {
         let first = contexts[0]
         let (heads, dqk, dhv) = (first.shape.batchHeads, first.shape.keyDim, first.shape.valueDim)
         let plan = first.plan
+        precondition(!(plan.sharesScores && first.packsChunkOperands), "packed chunks compute their own scores")
         var summaries = SegmentSummaryBuffers<Scalar>(slots: (plan.segments - 1) * heads, keyDim: dqk, valueDim: dhv)
         summaries.withPointers { summary in
             guard plan.sharesScores else {

@@ -66,7 +66,9 @@ extension ChunkwisePlan {
             segmentPlan = tiling.segmentPlan(chunks: chunks, items: heads * tiles, alignment: alignment)
             // Shared only while the columns are split and the scores (S·L per
             // head) take no more memory than v (S·DHV).
-            sharesScores = tiles > 1 && tiling.chunk <= shape.valueDim
+            // Not with chunk operands packed once: each item's scores come
+            // from its packed q and k, cheaper than reading shared ones.
+            sharesScores = tiles > 1 && tiling.chunk <= shape.valueDim && !options.productKernel.packsChunkOperands
             let segments = segmentPlan.count
             if sharesScores { add(.sharedScores, heads * chunks, "head × chunk") }
             if segments > 1 {

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import TFLA
+import TFLATestSupport
+
+/// The forward on bfloat16 storage (`forward(storedAs:)` with bf16
+/// products): q, k and v read in place and packed once per chunk on AMX,
+/// widened and computed in float32 elsewhere.
+@Suite("bfloat16 forward")
+struct BFloat16ForwardTests {
+    static func options(threads: Int? = nil, parallelism: Int? = 4, chunk: Int = 64) -> ChunkwiseOptions {
+        var options = ChunkwiseOptions(chunkSize: chunk, queryTile: min(64, chunk), keyTile: min(64, chunk),
+                                       threads: threads, parallelism: parallelism)
+        options.precision = .bf16Products
+        return options
+    }
+
+    /// Inputs stored in bfloat16 and the same values widened to float32 and
+    /// float64 (exact).
+    static func problem(_ shape: ProblemShape, gates: GateDistribution = .realistic, seed: UInt64)
+        -> (stored: MLSTMInputs<BFloat16>, single: MLSTMInputs<Float>, wide: MLSTMInputs<Double>) {
+        let x = MLSTMInputs<Float>.random(shape, gates: gates, seed: seed)
+        let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
+                                           i: x.i.converted(), f: x.f.converted())
+        let single = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
+                                        i: stored.i.converted(), f: stored.f.converted())
+        let wide = MLSTMInputs<Double>(q: single.q.converted(), k: single.k.converted(), v: single.v.converted(),
+                                       i: single.i.converted(), f: single.f.converted())
+        return (stored, single, wide)
+    }
+
+    /// h against the float64 forward of the same (bfloat16) values, for
+    /// both gates at realistic and extreme gates, at S = 4096: within 1e-2
+    /// of max |h|, and far above float32's error, so that a path that
+    /// silently computed in float32 (no rounding of C, of the scores or of
+    /// the weighted keys) fails. Where AMX is missing the call computes in
+    /// float32 by design, and the test checks that instead.
+    @Test(arguments: [(Gate.exponential, GateDistribution.realistic), (.exponential, .extreme),
+                      (.sigmoid(normalize: true), .realistic), (.sigmoid(normalize: true), .extreme)])
+    func accuracyAgainstFloat64(gate: Gate, gates: GateDistribution) throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 4096, keyDim: 64, valueDim: 128)
+        let (stored, single, wide) = Self.problem(shape, gates: gates, seed: 31)
+        let expected = try Chunkwise.forward(wide, gate: gate)
+        let float32 = try Chunkwise.forward(single, gate: gate)
+        var h = Tensor<Float>(shape: shape.valueShape)
+        let state = try Chunkwise.forward(storedAs: stored, gate: gate, options: Self.options(), into: &h)
+        let error = relativeError(h, expected.h)
+        let errorSingle = relativeError(float32.h, expected.h)
+        print("bfloat16 storage, \(gate) gate, \(gates) gates: h error \(error) (float32 \(errorSingle)), C error \(relativeError(state.c, expected.state.c))")
+        #expect(maxMagnitude(expected.h) > 0.1)
+        #expect(error <= 1e-2, "\(error)")
+        #expect(relativeError(state.c, expected.state.c) <= 1e-2)
+        #expect(relativeError(state.n, expected.state.n) <= 1e-5)   // n is float32 arithmetic on the exact inputs
+        if BF16Products.hasMatrixUnits {
+            #expect(error >= 10 * errorSingle, "bf16 \(error) vs float32 \(errorSingle): products not rounded?")
+        } else {
+            #expect(error <= 2 * errorSingle + 1e-7, "\(error) vs \(errorSingle): float32 products expected without AMX")
+        }
+    }
+
+    /// The bfloat16 packers read what the float32 ones read: against the
+    /// widened inputs through the same walk the results differ only by the
+    /// order of the float32 sums of the scores and q·n (exact products
+    /// either way), over odd sizes, partial chunks, an initial state,
+    /// several segments and column tiles.
+    @Test(.enabled(if: BF16Products.hasMatrixUnits),
+          arguments: [(1, 2, 100, 33, 17, 32), (2, 1, 300, 64, 40, 64), (1, 3, 257, 96, 80, 128), (1, 1, 31, 8, 8, 16)])
+    func storageMatchesWidenedInputs(batch: Int, heads: Int, sequence: Int, keyDim: Int, valueDim: Int, chunk: Int) throws {
+        let shape = ProblemShape(batch: batch, heads: heads, sequence: sequence, keyDim: keyDim, valueDim: valueDim)
+        let (stored, single, _) = Self.problem(shape, seed: UInt64(sequence))
+        let start = MLSTMInputs<Float>.random(shape, seed: 5)
+        let initial = try Chunkwise.forward(start, gate: .exponential).state
+        for tile in [nil, 16] {
+            var options = Self.options(parallelism: 3, chunk: chunk)
+            options.valueDimTile = tile
+            let a = try Chunkwise.forward(storedAs: stored, gate: .exponential, initialState: initial, options: options)
+            var h = Tensor<Float>(shape: shape.valueShape)
+            let state = try Chunkwise.forward(storedAs: stored, gate: .exponential, initialState: initial,
+                                              options: options, into: &h)
+            let b = try Chunkwise.forward(single, gate: .exponential, initialState: initial, options: options)
+            #expect(relativeError(h, b.h) <= 1e-3, "\(shape) tile \(tile ?? 0): \(relativeError(h, b.h))")
+            #expect(relativeError(state.c, b.state.c) <= 1e-3)
+            #expect(state.m == b.state.m)
+            // bfloat16 h is the float32 h rounded, bit for bit.
+            #expect(a.h.scalars.map { $0.bitPattern } == h.converted(to: BFloat16.self).scalars.map { $0.bitPattern })
+            #expect(a.state.c.scalars == state.c.scalars)
+        }
+    }
+
+    /// Threads never change the bits (same plan).
+    @Test func threadInvariance() throws {
+        let shape = ProblemShape(batch: 2, heads: 2, sequence: 500, keyDim: 64, valueDim: 96)
+        let (stored, _, _) = Self.problem(shape, seed: 8)
+        let first = try Chunkwise.forward(storedAs: stored, gate: .sigmoid(normalize: true), options: Self.options(threads: 1))
+        for threads in [2, 4] {
+            let other = try Chunkwise.forward(storedAs: stored, gate: .sigmoid(normalize: true), options: Self.options(threads: threads))
+            #expect(other.h.scalars.map { $0.bitPattern } == first.h.scalars.map { $0.bitPattern })
+            #expect(other.state.c.scalars == first.state.c.scalars)
+        }
+    }
+
+    /// `.inputType` on bfloat16 storage is the float32 forward of the
+    /// widened values (the exact reference of those inputs).
+    @Test func inputTypeComputesInFloat32() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 200, keyDim: 32, valueDim: 48)
+        let (stored, single, _) = Self.problem(shape, seed: 9)
+        var h = Tensor<Float>(shape: shape.valueShape)
+        let options = ChunkwiseOptions(parallelism: 2)
+        _ = try Chunkwise.forward(storedAs: stored, gate: .exponential, options: options, into: &h)
+        #expect(h.scalars == (try Chunkwise.forward(single, gate: .exponential, options: options)).h.scalars)
+    }
+
+    @Test func refusals() throws {
+        let shape = ProblemShape(batch: 1, heads: 1, sequence: 64, keyDim: 8, valueDim: 8)
+        let (stored, _, _) = Self.problem(shape, seed: 1)
+        var wrongShape = Tensor<Float>(shape: [1, 1, 64, 9])
+        #expect(throws: TFLAError.self) {
+            try Chunkwise.forward(storedAs: stored, gate: .exponential, options: Self.options(), into: &wrongShape)
+        }
+        var wrongType = Tensor<Double>(shape: shape.valueShape)
+        #expect(throws: TFLAError.self) {
+            try Chunkwise.forward(storedAs: stored, gate: .exponential, options: Self.options(), into: &wrongType)
+        }
+        var bad = stored
+        bad.k = try Tensor(shape: bad.k.shape, scalars: bad.k.scalars.enumerated().map { $0.offset == 7 ? BFloat16(Float.nan) : $0.element })
+        do {
+            _ = try Chunkwise.forward(storedAs: bad, gate: .exponential, options: Self.options())
+            Issue.record("a NaN in k was accepted")
+        } catch {
+            guard case .nonFiniteValue(let argument, _, _, _) = error else { Issue.record("\(error)"); return }
+            #expect(argument == "k")
+        }
+    }
+}
