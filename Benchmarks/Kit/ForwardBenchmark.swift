@@ -45,18 +45,39 @@ public struct ForwardMeasurement: Sendable {
     }
 }
 
+/// Where a benchmarked forward's q, k, v (and h) live.
+public enum ForwardStorage: String, Sendable, CaseIterable {
+    /// float32 tensors in and out.
+    case float32
+    /// bfloat16 q, k, v, i, f (`forward(storedAs:)`), h in bfloat16.
+    case bfloat16
+    /// bfloat16 inputs, h in float32 (`forward(storedAs:…:into:)` only).
+    case bfloat16In
+}
+
 public enum ForwardBenchmark {
     /// Times `Chunkwise.forward` (or, with a `stateStride`,
     /// `Chunkwise.trainingForward`) in float32 (one warm-up, then `repeats`);
     /// with `reusesOutput`, the inference forward into one h kept across calls.
     public static func run(
         _ shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil, repeats: Int, seed: UInt64 = 1,
-        reusesOutput: Bool = false
+        reusesOutput: Bool = false, storage: ForwardStorage = .float32
     ) throws -> ForwardMeasurement {
         let inputs = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: seed)
-        var h = Tensor<Float>(shape: reusesOutput ? shape.valueShape : [0])
+        var h = Tensor<Float>(shape: reusesOutput || storage == .bfloat16In ? shape.valueShape : [0])
+        let stored = storage == .float32 ? nil
+            : MLSTMInputs<BFloat16>(q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
+                                    i: inputs.i.converted(), f: inputs.f.converted())
+        var storedH = Tensor<BFloat16>(shape: reusesOutput && storage == .bfloat16 ? shape.valueShape : [0])
         func call() throws {
-            if let stateStride {
+            if let stored {
+                precondition(stateStride == nil, "bfloat16 storage is for the inference forward")
+                switch (storage, reusesOutput) {
+                case (.bfloat16In, _): _ = try Chunkwise.forward(storedAs: stored, gate: gate, options: options, into: &h)
+                case (_, true): _ = try Chunkwise.forward(storedAs: stored, gate: gate, options: options, into: &storedH)
+                default: _ = try Chunkwise.forward(storedAs: stored, gate: gate, options: options)
+                }
+            } else if let stateStride {
                 _ = try Chunkwise.trainingForward(inputs, gate: gate, stateStride: stateStride, options: options)
             } else if reusesOutput {
                 _ = try Chunkwise.forward(inputs, gate: gate, options: options, into: &h)

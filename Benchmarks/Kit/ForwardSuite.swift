@@ -15,9 +15,12 @@ public struct ForwardConfiguration: Sendable {
     /// (`Chunkwise.forward(_:gate:initialState:eps:options:into:)`)
     /// instead of fresh memory (inference forward only).
     public var reusesOutput: Bool
+    /// Where q, k, v and h live (inference forward only).
+    public var storage: ForwardStorage
 
     public init(name: String, shape: ProblemShape, gate: Gate, options: ChunkwiseOptions, stateStride: Int? = nil,
-                reusesOutput: Bool = false) {
+                reusesOutput: Bool = false, storage: ForwardStorage = .float32) {
+        self.storage = storage
         self.name = name
         self.shape = shape
         self.gate = gate
@@ -48,7 +51,7 @@ public enum ForwardSuite {
         for (index, c) in configurations.enumerated() {
             progress(index, configurations.count, "\(c.name) \(c.gateName) L=\(c.options.chunkSize)")
             let m = try ForwardBenchmark.run(c.shape, gate: c.gate, options: c.options, stateStride: c.stateStride,
-                                             repeats: repeats, reusesOutput: c.reusesOutput)
+                                             repeats: repeats, reusesOutput: c.reusesOutput, storage: c.storage)
             let (s, o) = (c.shape, c.options)
             report(String(format: "%@ %-6d %@ %5d %4d %4d %10.1f %8.1f %8.1f %10.3f %9.1f",
                           c.name.padding(toLength: 28, withPad: " ", startingAt: 0), s.sequence,

@@ -18,8 +18,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "Worker counts, comma-separated (e.g. 2,4,8,16,32,64): predict each work's speed-up from item times measured on one thread.")
     var simulate: String?
     @Option(help: "With --threads-sweep or --simulate: forward, backward, step, comma-separated.") var work = "forward,backward,step"
-    @Option(help: "With --threads-sweep or --simulate: columns of C per work item (default: planned).") var dhvTile: Int?
-    @Option(help: "With --threads-sweep or --simulate: sequence segments (default: planned).") var segments: Int?
+    @Option(help: "With --threads-sweep, --simulate or the forward: columns of C per work item (default: planned).") var dhvTile: Int?
+    @Option(help: "With --threads-sweep, --simulate or the forward: sequence segments (default: planned).") var segments: Int?
     @Flag(help: "With --simulate: also scale each prediction by the load factor measured here (min(P, cores) concurrent one-thread copies of the work against one alone).")
     var calibrate = false
     @Option(help: "With --step: batch entries (heads 8, DQK 256, DHV 512).") var stepBatch = 1
@@ -51,6 +51,8 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
     @Option(help: "Forward products: float32, bf16 (bfloat16 operands, float32 accumulation) or both (each configuration in both, one after the other). With --gemm-probe: the products' rates in that precision next to sgemm's.")
     var precision = "float32"
+    @Option(help: "Forward storage, comma-separated: float32 (float32 tensors), bf16 (bfloat16 q, k, v, i, f and h, forward(storedAs:)), bf16-in (bfloat16 inputs, float32 h kept across calls). bf16 storage runs with --precision bf16 or both.")
+    var storage = "float32"
     @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
     var outputs = "fresh"
     @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), matrix-units-per-product (AMX, operands packed by each product), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
@@ -284,6 +286,17 @@ struct BenchRunner: ParsableCommand {
         default: throw ValidationError("--outputs is fresh, reused or both, not '\(outputs)'")
         }
         if outputChoices.contains(true), mode == "training" { throw ValidationError("--outputs reused is for the inference forward") }
+        let storages: [ForwardStorage] = try storage.split(separator: ",").map {
+            switch $0 {
+            case "float32": return .float32
+            case "bf16": return .bfloat16
+            case "bf16-in": return .bfloat16In
+            default: throw ValidationError("--storage takes float32, bf16 or bf16-in, not '\($0)'")
+            }
+        }
+        if storages.contains(where: { $0 != .float32 }), mode == "training" {
+            throw ValidationError("--storage bf16 is for the inference forward")
+        }
         if precision != "float32" {
             print("bf16 products: " + paths.map { "\(Self.label($0)) = \(BF16Products.describe($0))" }.joined(separator: ", "))
         }
@@ -296,7 +309,8 @@ struct BenchRunner: ParsableCommand {
                 for chunk in list(chunkSizes) {
                     for qt in list(queryTiles) {
                         for kt in list(kvTiles) {
-                            var options = ChunkwiseOptions(threads: threads, parallelism: parallelism)
+                            var options = ChunkwiseOptions(valueDimTile: dhvTile, threads: threads,
+                                                           parallelism: parallelism, segments: segments)
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.keyTile = kt }
@@ -305,10 +319,13 @@ struct BenchRunner: ParsableCommand {
                                 for path in p == .inputType ? [BF16Products.Path.automatic] : paths {
                                     options.bf16Path = path
                                     for reuse in outputChoices {
-                                        let name = entry.name + (p == .inputType ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
-                                        configurations.append(ForwardConfiguration(name: name, shape: shape, gate: g, options: options,
-                                                                                   stateStride: mode == "training" ? 1 : nil,
-                                                                                   reusesOutput: reuse))
+                                        for store in storages where p == .bf16Products || store == .float32 {
+                                            let name = entry.name + (p == .inputType ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
+                                                + (store == .float32 ? "" : store == .bfloat16 ? "+bf16io" : "+bf16in")
+                                            configurations.append(ForwardConfiguration(
+                                                name: name, shape: shape, gate: g, options: options,
+                                                stateStride: mode == "training" ? 1 : nil, reusesOutput: reuse, storage: store))
+                                        }
                                     }
                                 }
                             }
