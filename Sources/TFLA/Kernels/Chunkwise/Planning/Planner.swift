@@ -158,7 +158,15 @@ extension ChunkwisePlan {
         let chunk = min(options.chunkSize, shape.sequence)
         let chunks = (shape.sequence + chunk - 1) / chunk
         let workers = min(options.parallelism ?? Workers.defaultCount, Workers.maximumCount)
-        let dhv = min(options.valueDimTile ?? automaticValueTile(for: shape, parallelism: workers), shape.valueDim)
+        // Chunks packed once for AMX: every column tile repacks q and k and
+        // recomputes the scores, and a segment summary repeats the state
+        // updates, the bulk of that work; so columns stay at least 256 wide
+        // and one item per worker is the target (measured on 16 threads,
+        // `Docs/log/bf16-end-to-end.md`, "Plan for the matrix units").
+        let packed = options.productKernel.packsChunkOperands
+        let perWorker = packed ? 1 : itemsPerWorker
+        let dhv = min(options.valueDimTile ?? (packed ? columnSplit(for: shape, parallelism: workers, perWorker: 1, narrowest: 256)
+                                                      : automaticValueTile(for: shape, parallelism: workers)), shape.valueDim)
         let phaseColumns = min(options.valueDimTile ?? columnSplit(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
@@ -170,13 +178,14 @@ extension ChunkwisePlan {
             stateStride: min(stateStride, chunks),
             threads: min(options.threads ?? Workers.defaultCount, Workers.maximumCount),
             parallelism: workers,
+            itemsPerWorker: perWorker,
             segments: options.segments)
     }
 
     /// The items the automatic decomposition aims for: none beyond one per
     /// head for a single worker (splitting only adds work there).
-    static func targetItems(parallelism: Int) -> Int {
-        parallelism <= 1 ? 1 : parallelism * itemsPerWorker
+    static func targetItems(parallelism: Int, perWorker: Int = itemsPerWorker) -> Int {
+        parallelism <= 1 ? 1 : parallelism * perWorker
     }
 
     /// Splits C's columns (down to 64) until there are `itemsPerWorker`
@@ -191,10 +200,11 @@ extension ChunkwisePlan {
 
     /// C's columns halved (down to 64) until there are `itemsPerWorker`
     /// items per planned worker, one head or many.
-    static func columnSplit(for shape: ProblemShape, parallelism: Int) -> Int {
-        let target = targetItems(parallelism: parallelism)
+    static func columnSplit(for shape: ProblemShape, parallelism: Int, perWorker: Int = itemsPerWorker,
+                            narrowest: Int = 64) -> Int {
+        let target = targetItems(parallelism: parallelism, perWorker: perWorker)
         var tile = shape.valueDim
-        while shape.batchHeads * ((shape.valueDim + tile - 1) / tile) < target, tile >= 128 {
+        while shape.batchHeads * ((shape.valueDim + tile - 1) / tile) < target, tile >= 2 * narrowest {
             tile = (tile + 1) / 2
         }
         return tile
@@ -226,6 +236,8 @@ struct ResolvedTiling: Hashable {
     var threads: Int
     /// The worker count the decomposition is planned for.
     var parallelism: Int
+    /// Items per planned worker the automatic decomposition aims for.
+    var itemsPerWorker: Int
     /// Requested sequence segments (nil: automatic).
     var segments: Int?
 
@@ -234,7 +246,7 @@ struct ResolvedTiling: Hashable {
     /// planned worker; each segment a whole number of `alignment` chunks
     /// (the saved-state stride in training mode), at least two of them.
     func segmentPlan(chunks: Int, items: Int, alignment: Int = 1) -> SegmentPlan {
-        let target = ChunkwisePlan.targetItems(parallelism: parallelism)
+        let target = ChunkwisePlan.targetItems(parallelism: parallelism, perWorker: itemsPerWorker)
         let wanted = segments ?? (items >= target ? 1 : (target + items - 1) / items)
         let runs = (chunks + alignment - 1) / alignment
         let count = max(1, min(wanted, segments == nil ? runs / 2 : runs))
