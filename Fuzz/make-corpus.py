@@ -60,9 +60,15 @@ def main():
         "unicode": np.array(["ab", "c"]),
         "structured": np.zeros(2, dtype=[("a", "<f4"), ("b", "<f8")]),
         "f64-bigendian": np.arange(3, dtype=">f8"),
+        "u2-bf16-bits": np.array([0x3FC0, 0xC000, 0x7FC0, 0xFF80], "<u2").reshape(2, 2),
     }
     for name, array in arrays.items():
         np.save(os.path.join(OUT, name + ".npy"), array, allow_pickle=False)
+    # bfloat16 as np.save writes an ml_dtypes.bfloat16 array ('<V2'), byte
+    # for byte, without needing ml_dtypes.
+    with open(os.path.join(OUT, "bf16-v2.npy"), "wb") as handle:
+        handle.write(npy_bytes("{'descr': '<V2', 'fortran_order': False, 'shape': (2, 2), }", 1,
+                               arrays["u2-bf16-bits"].tobytes()))
     for version in [(2, 0), (3, 0)]:
         with open(os.path.join(OUT, "f64-v%d.npy" % version[0]), "wb") as handle:
             np.lib.format.write_array(handle, np.arange(3, dtype="<f8"), version=version, allow_pickle=False)

@@ -1,7 +1,8 @@
 // libFuzzer target for the .npy reader (`make fuzz`, Docs/testing.md).
 //
-// Each input is read twice: from memory with `NPY.decode`, and from a file
-// with `NPY.read(contentsOf:)`, the entry point `tfla` reads its inputs by.
+// Each input is read three times: from memory with `NPY.decode`, with and
+// without `bfloat16Bits`, and from a file with `NPY.read(contentsOf:)`, the
+// entry point `tfla` reads its inputs by.
 // The input passes when both give the same answer and that answer is either
 // an array consistent with the bytes, or an `NPYError` (typed throws make any
 // other error impossible). Anything else stops the run with a crash report:
@@ -28,6 +29,30 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         require(!error.description.isEmpty, "empty error description")
     }
 
+    // With bfloat16Bits, the same answer, except that uint16 and int16
+    // arrays are read as bfloat16 (or refused for what is wrong with them
+    // as such) instead of refused for their dtype.
+    let asBits = Result { () throws(NPYError) in try NPY.decode(data, bfloat16Bits: true) }
+    let refusedBits: Bool
+    if case let .failure(error) = fromMemory, case let .unsupportedDType(descr) = error.problem {
+        refusedBits = ["<u2", "<i2"].contains(descr)
+    } else {
+        refusedBits = false
+    }
+    switch (fromMemory, asBits) {
+    case let (.success(a), .success(b)):
+        require(a.dtypeName == b.dtypeName && a.shape == b.shape && bytes(of: a) == bytes(of: b),
+                "bfloat16Bits changed an array of another dtype")
+    case let (.failure(a), .failure(b)):
+        require(refusedBits || a.problem == b.problem, "bfloat16Bits changed the error: \(a.problem) vs \(b.problem)")
+    case let (.failure(a), .success(b)):
+        require(refusedBits, "bfloat16Bits accepted what was refused for \(a.problem)")
+        require(b.dtypeName == "bfloat16", "bits read as \(b.dtypeName)")
+        check(b, against: data)
+    case let (.success(a), .failure(b)):
+        fatalError("bfloat16Bits refused a \(a.dtypeName) array: \(b)")
+    }
+
     writeScratch(data)
     let fromFile = Result { () throws(NPYError) in try NPY.read(contentsOf: scratchFile) }
     switch (fromMemory, fromFile) {
@@ -48,7 +73,7 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 /// are exactly the last count × size bytes of the input (no trailing bytes
 /// are accepted); it round-trips through the writer's encoding.
 private func check(_ array: NPYArray, against data: Data) {
-    let sizes = ["float16": 2, "float32": 4, "float64": 8]
+    let sizes = ["float16": 2, "bfloat16": 2, "float32": 4, "float64": 8]
     guard let size = sizes[array.dtypeName] else { fatalError("unexpected dtype \(array.dtypeName)") }
     var elements = 1
     for dimension in array.shape {
@@ -65,6 +90,7 @@ private func check(_ array: NPYArray, against data: Data) {
     let again: NPYArray
     switch array {
     case let .float16(tensor): again = decodeOrCrash(NPY.encode(tensor))
+    case let .bfloat16(tensor): again = decodeOrCrash(NPY.encode(tensor))
     case let .float32(tensor): again = decodeOrCrash(NPY.encode(tensor))
     case let .float64(tensor): again = decodeOrCrash(NPY.encode(tensor))
     }
@@ -87,6 +113,7 @@ private func decodeOrCrash(_ data: Data) -> NPYArray {
 private func bytes(of array: NPYArray) -> [UInt8] {
     switch array {
     case let .float16(tensor): return tensor.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
+    case let .bfloat16(tensor): return tensor.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
     case let .float32(tensor): return tensor.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
     case let .float64(tensor): return tensor.withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
     }

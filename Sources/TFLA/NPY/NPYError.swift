@@ -10,7 +10,9 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case unsupportedVersion(major: UInt8, minor: UInt8)
         /// The header dictionary is missing or cannot be parsed.
         case malformedHeader(String)
-        /// A dtype other than little-endian float16, float32 or float64.
+        /// A dtype other than little-endian float16, float32, float64 or
+        /// bfloat16 (2-byte void; 16-bit integers only when the read takes
+        /// them as bfloat16 bits: ``NPY``).
         case unsupportedDType(String)
         /// The array is stored in Fortran (column-major) order.
         case fortranOrder
@@ -49,8 +51,12 @@ public struct NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unsupportedVersion(major, minor): detail = "unsupported .npy format version \(major).\(minor)"
         case let .malformedHeader(reason): detail = "malformed .npy header: \(reason)"
         case let .unsupportedDType(descr):
+            if NPY.bfloat16BitsDescriptors.contains(descr) {
+                detail = "dtype '\(descr)' (\(descr == "<u2" ? "uint16" : "int16")) is read only as the bits of bfloat16 values, when the read passes bfloat16Bits: true; otherwise save the array as float32"
+                break
+            }
             let hint = descr.hasPrefix(">") ? " (big-endian; convert with arr.astype(arr.dtype.newbyteorder('<')))" : ""
-            detail = "unsupported dtype '\(descr)'\(hint); only little-endian float16 ('<f2'), float32 ('<f4') and float64 ('<f8') are supported"
+            detail = "unsupported dtype '\(descr)'\(hint); only little-endian float16 ('<f2'), float32 ('<f4'), float64 ('<f8') and bfloat16 ('<V2', ml_dtypes) are supported"
         case .fortranOrder: detail = "Fortran-ordered array; save it in C order (np.ascontiguousarray)"
         case let .truncated(expected, actual): detail = "truncated: header announces \(expected) data bytes, file has \(actual)"
         case let .trailingBytes(expected, actual): detail = "\(actual - expected) unexpected bytes after the \(expected) data bytes"

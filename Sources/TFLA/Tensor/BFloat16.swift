@@ -1,6 +1,7 @@
 /// bfloat16: the upper half of a float32 (8 exponent bits, 7 fraction bits),
-/// as a storage type. Arithmetic happens in float32 after conversion.
-public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
+/// as a storage type of tensors and `.npy` files. Arithmetic happens in
+/// float32 after conversion.
+public struct BFloat16: TensorScalar, NPYScalar, Hashable, CustomStringConvertible {
     /// The raw bits.
     public var bitPattern: UInt16
 
@@ -39,9 +40,12 @@ public struct BFloat16: TensorScalar, Hashable, CustomStringConvertible {
     /// The bfloat16 nearest to an integer literal.
     public init(integerLiteral value: Int) { self.init(Float(value)) }
 
-    /// `"bfloat16"`. NumPy has no such dtype: ``NPY`` writes bfloat16 as
-    /// float32.
+    /// `"bfloat16"`, the name `ml_dtypes` gives it (NumPy itself has no
+    /// bfloat16 dtype).
     public static var dtypeName: String { "bfloat16" }
+    /// `"<V2"`: what `np.save` writes for an `ml_dtypes.bfloat16` array (a
+    /// 2-byte void dtype; ``NPY`` says how such files are read).
+    public static var npyDescriptor: String { "<V2" }
     /// The value as a float32 prints it.
     public var description: String { floatValue.description }
 

@@ -14,14 +14,14 @@ public protocol TensorScalar: Sendable, Equatable, ExpressibleByIntegerLiteral {
     var doubleValue: Double { get }
 }
 
-/// An element type that `.npy` files hold natively: `Float`, `Double` and
-/// `Float16` (NumPy has no bfloat16 dtype; ``NPY`` writes ``BFloat16`` as
-/// float32).
+/// An element type that `.npy` files hold: `Float`, `Double`, `Float16`
+/// and ``BFloat16`` (as NumPy with `ml_dtypes` saves it: see ``NPY``).
 ///
-/// ``NPY/read(contentsOf:as:)`` needs it; writing takes any ``TensorScalar``.
+/// ``NPY/read(contentsOf:as:bfloat16Bits:)`` needs it; writing takes any
+/// ``TensorScalar``.
 public protocol NPYScalar: TensorScalar {
     /// The NumPy dtype string of this type, little-endian (`"<f4"`, `"<f8"`,
-    /// `"<f2"`).
+    /// `"<f2"`; `"<V2"` for bfloat16).
     static var npyDescriptor: String { get }
 }
 

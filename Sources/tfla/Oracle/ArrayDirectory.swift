@@ -4,10 +4,14 @@ import TFLA
 /// The `.npy` files of one directory (--in): headers first, data on demand.
 struct ArrayDirectory {
     let path: String
+    /// Read uint16 and int16 files as bfloat16 bits (`--bf16-bits`); nil
+    /// for a command without that flag.
+    let bfloat16Bits: Bool?
 
     /// Checks that --in is a directory, naming what it is otherwise.
-    init(path: String) throws {
+    init(path: String, bfloat16Bits: Bool? = nil) throws {
         self.path = path
+        self.bfloat16Bits = bfloat16Bits
         var info = stat()
         guard stat(path, &info) == 0 else {
             let reason = errno == ENOENT ? "no such directory" : NPYFile.reason(errno)
@@ -33,16 +37,30 @@ struct ArrayDirectory {
 
     func header(_ name: String) throws -> NPYArrayHeader {
         guard exists(name) else { throw CommandFailure("\(file(name)): missing input file") }
-        return try NPY.header(contentsOf: file(name))
+        return try Self.namingFlag(bfloat16Bits) { try NPY.header(contentsOf: file(name), bfloat16Bits: bfloat16Bits ?? false) }
     }
 
     func headerIfPresent(_ name: String) throws -> NPYArrayHeader? {
-        exists(name) ? try NPY.header(contentsOf: file(name)) : nil
+        exists(name) ? try header(name) : nil
     }
 
     func read(_ name: String) throws -> NPYArray {
         guard exists(name) else { throw CommandFailure("\(file(name)): missing input file") }
-        return try NPY.read(contentsOf: file(name))
+        return try Self.namingFlag(bfloat16Bits) { try NPY.read(contentsOf: file(name), bfloat16Bits: bfloat16Bits ?? false) }
+    }
+
+    /// Runs a read; a uint16 or int16 file it refuses is reported with the
+    /// flag that reads it as bfloat16 bits, when the command has one
+    /// (`flag` not nil).
+    static func namingFlag<R>(_ flag: Bool?, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as NPYError {
+            guard flag != nil, case let .unsupportedDType(descr) = error.problem,
+                  NPY.bfloat16BitsDescriptors.contains(descr) else { throw error }
+            let kind = descr == "<u2" ? "uint16" : "int16"
+            throw CommandFailure("\(error.path): dtype '\(descr)' (\(kind)): if it holds bfloat16 bit patterns (x.view(np.\(kind)), x.view(torch.\(kind))), pass --bf16-bits; otherwise save it as float32")
+        }
     }
 }
 
@@ -75,15 +93,25 @@ struct InputHeaders {
         }
     }
 
-    /// The dtype to compute in: `requested`, or the one all inputs share.
+    /// The dtype to compute in: `requested`, or the one all inputs share
+    /// (float32 for float16 and bfloat16). bfloat16 mixes with float32 (q,
+    /// k, v in bfloat16 with the gates or the state in float32, as models
+    /// give them): both widen to float32 exactly, so the computation is
+    /// float32 on the arrays as given. Any other mix needs `--dtype`.
     func computeDType(requested: DTypeChoice?) throws -> DTypeChoice {
         if let requested { return requested }
         let arrays = all
         let first = arrays[0].1.dtypeName
-        if let other = arrays.first(where: { $0.1.dtypeName != first }) {
-            throw CommandFailure("\(directory.file(other.0)): dtype \(other.1.dtypeName) differs from \(directory.file(arrays[0].0)) (\(first)); pass --dtype to convert")
+        let family = { (name: String) in name == "bfloat16" ? "float32" : name }
+        if let other = arrays.first(where: { family($0.1.dtypeName) != family(first) }) {
+            throw CommandFailure("\(directory.file(other.0)): dtype \(other.1.dtypeName) differs from \(directory.file(arrays[0].0)) (\(first)); pass --dtype to convert (only bfloat16 and float32 mix without it)")
         }
         return first == "float64" ? .float64 : .float32
+    }
+
+    /// Whether every one of `names` that is present is bfloat16.
+    func areBFloat16(_ names: [String]) -> Bool {
+        all.filter { names.contains($0.0) }.allSatisfy { $0.1.dtypeName == BFloat16.dtypeName }
     }
 
     /// Refuses the run, before any data is read, when what it allocates

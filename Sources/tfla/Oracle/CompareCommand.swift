@@ -20,6 +20,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Relative tolerance.") var rtol: Double = 1e-5
     @Option(help: "Absolute tolerance.") var atol: Double = 1e-8
     @Flag(help: "NaN in both arrays at the same index counts as equal (numpy's equal_nan).") var equalNan = false
+    @Flag(name: .customLong("bf16-bits"), help: "Read uint16 and int16 arrays (<u2, <i2) as the bit patterns of bfloat16 values; without it they are refused.")
+    var bfloat16Bits = false
 
     func run() throws {
         var failed = false
@@ -30,7 +32,9 @@ struct CompareCommand: ParsableCommand {
             // Sized from the headers before any data is read: per array its
             // float64 copy and the copy of its elements compared, plus the
             // largest file and its decoded array while it is read.
-            let headers = [try NPY.header(contentsOf: actual), try NPY.header(contentsOf: expected)]
+            let headers = try [actual, expected].map { path in
+                try ArrayDirectory.namingFlag(bfloat16Bits) { try NPY.header(contentsOf: path, bfloat16Bits: bfloat16Bits) }
+            }
             guard headers[0].shape == headers[1].shape else {
                 throw CommandFailure("\(actual): shape \(headers[0].shape) differs from \(expected): \(headers[1].shape)")
             }
@@ -38,8 +42,8 @@ struct CompareCommand: ParsableCommand {
             var parts: [[Int]] = headers.map { (header: NPYArrayHeader) -> [Int] in header.shape + [2 * 8] }
             parts.append([2, largest])
             try MemoryBudget.require(parts, for: "tfla compare (both arrays in float64)")
-            let a = try NPY.read(contentsOf: actual).tensor(as: Double.self)
-            let b = try NPY.read(contentsOf: expected).tensor(as: Double.self)
+            let a = try NPY.read(contentsOf: actual, bfloat16Bits: bfloat16Bits).tensor(as: Double.self)
+            let b = try NPY.read(contentsOf: expected, bfloat16Bits: bfloat16Bits).tensor(as: Double.self)
             guard a.shape == b.shape else {
                 throw CommandFailure("\(actual): shape \(a.shape) differs from \(expected): \(b.shape)")
             }

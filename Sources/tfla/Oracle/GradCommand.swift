@@ -35,7 +35,7 @@ struct GradCommand: ParsableCommand {
                 throw CommandFailure("--kernel recurrent computes --mode exact only; the reference convention is that of the chunkwise and parallel kernels")
             }
             let gate = try gateOptions.resolved()
-            let directory = try ArrayDirectory(path: io.input)
+            let directory = try ArrayDirectory(path: io.input, bfloat16Bits: io.bfloat16Bits)
             let headers = try InputHeaders(directory, required: ["q", "k", "v", "i", "f", "dh"],
                                            optional: ["c0", "n0", "m0", "dc", "dn", "dm"])
             if kernel == .parallel, let first = headers.optional.first {

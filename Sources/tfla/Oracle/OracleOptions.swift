@@ -48,7 +48,9 @@ struct GateOptions: ParsableArguments {
 struct IOOptions: ParsableArguments {
     @Option(name: .customLong("in"), help: "Directory with the input .npy files.") var input: String
     @Option(name: .customLong("out"), help: "Directory for the output .npy files (created if missing).") var output: String
-    @Option(help: "Compute in this dtype (default: the inputs' dtype).") var dtype: DTypeChoice?
+    @Option(help: "Compute in this dtype (default: the inputs' dtype; float32 for float16 and bfloat16).") var dtype: DTypeChoice?
+    @Flag(name: .customLong("bf16-bits"), help: "Read uint16 and int16 inputs (<u2, <i2) as the bit patterns of bfloat16 values (x.view(np.uint16), x.view(torch.int16)); without it they are refused. bfloat16 saved through ml_dtypes (<V2) needs no flag.")
+    var bfloat16Bits = false
     @Option(name: .customLong("repeat"), help: "Run N timed repetitions after one warm-up; print kernel_seconds=<median> last on stderr.")
     var repeats: Int?
 

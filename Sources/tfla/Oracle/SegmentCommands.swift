@@ -26,7 +26,7 @@ struct SummaryCommand: ParsableCommand {
         try reportingFailures {
             if io.repeats != nil { throw CommandFailure("--repeat is not available for tfla summary") }
             let gate = try gateOptions.resolved()
-            let directory = try ArrayDirectory(path: io.input)
+            let directory = try ArrayDirectory(path: io.input, bfloat16Bits: io.bfloat16Bits)
             let headers = try InputHeaders(directory, required: ["q", "k", "v", "i", "f"], optional: initialStateNames)
             if let first = headers.optional.first {
                 throw CommandFailure("\(directory.file(first.0)): a summary starts from the empty state; pass the initial state to tfla compose --state or tfla run instead")

@@ -37,7 +37,7 @@ struct StepCommand: ParsableCommand {
             if let threads, threads < 1 { throw CommandFailure("--threads must be at least 1, got \(threads)") }
             if kernel == .reference, threads != nil { throw CommandFailure("--threads applies to --kernel fused only") }
             let gate = try gateOptions.resolved()
-            let directory = try ArrayDirectory(path: io.input)
+            let directory = try ArrayDirectory(path: io.input, bfloat16Bits: io.bfloat16Bits)
             let headers = try InputHeaders(directory, required: ["q", "k", "v", "i", "f"], optional: ["c0", "n0", "m0"])
             let dtype = try headers.computeDType(requested: io.dtype)
             // h, the state and its copy (as `compute` checks once the shapes are validated).

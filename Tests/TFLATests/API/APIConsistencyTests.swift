@@ -77,16 +77,20 @@ struct APIConsistencyTests {
         #expect(ChunkwiseOptions().precision == .inputType)
     }
 
-    /// Types `.npy` files hold natively are read back as themselves;
-    /// bfloat16, which NumPy lacks, is written as float32.
+    /// Every tensor scalar is an `.npy` scalar, read back as itself:
+    /// bfloat16 as ml_dtypes saves it (`<V2`); its float32 file is a
+    /// conversion away.
     @Test func npyScalars() throws {
         let path = NSTemporaryDirectory() + "tfla-bf16-\(UInt64.random(in: 0...UInt64.max)).npy"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let values = try Tensor<BFloat16>(shape: [3], scalars: [BFloat16(1.5), BFloat16(-2), BFloat16(0.25)])
         try NPY.write(values, to: path)
+        #expect(try NPY.read(contentsOf: path, as: BFloat16.self) == values)
+        try NPY.write(values.converted(to: Float.self), to: path)
         let read = try NPY.read(contentsOf: path, as: Float.self)
         #expect(read.scalars == [1.5, -2, 0.25])
         #expect(Float.npyDescriptor == "<f4" && Double.npyDescriptor == "<f8")
+        #expect(Float16.npyDescriptor == "<f2" && BFloat16.npyDescriptor == "<V2")
     }
 
     /// The version the release tag is made from.
