@@ -53,6 +53,8 @@ struct BenchRunner: ParsableCommand {
     var precision = "float32"
     @Option(help: "Forward storage, comma-separated: float32 (float32 tensors), bf16 (bfloat16 q, k, v, i, f and h, forward(storedAs:)), bf16-in (bfloat16 inputs, float32 h kept across calls). bf16 storage runs with --precision bf16 or both.")
     var storage = "float32"
+    @Flag(help: "With bf16 storage or bf16 products on AMX: print where the packed chunk walk's time goes (per part, summed over workers) after each configuration.")
+    var profile = false
     @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
     var outputs = "fresh"
     @Option(help: "With bf16 products: where they come from, comma-separated: automatic (the fastest this CPU has), matrix-units (AMX), matrix-units-per-product (AMX, operands packed by each product), dot-product (AVX512-BF16), rounded (float32 sgemm on rounded operands), or available (each this CPU has). With --gemm-probe: 'available' by default.")
@@ -334,7 +336,7 @@ struct BenchRunner: ParsableCommand {
                 }
             }
         }
-        let rows = [ForwardSuite.csvHeader] + (try ForwardSuite.run(configurations, repeats: repeats, peak: peak) { print($0) })
+        let rows = [ForwardSuite.csvHeader] + (try ForwardSuite.run(configurations, repeats: repeats, peak: peak, profile: profile) { print($0) })
         if let csv {
             try (rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
             print("wrote \(csv)")

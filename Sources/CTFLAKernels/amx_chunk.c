@@ -185,6 +185,25 @@ void tfla_bf16_rows_dot(long m, long k, const uint16_t *x, long ld, const float 
 TFLA_BF16_TARGET
 void tfla_bf16_store_row(const float *x, long count, uint16_t *out) { tfla_convert_row(x, count, out); }
 
+TFLA_BF16_TARGET
+bool tfla_scale_rows(long rows, long width, const float *h, long ldh, const float *scale, float *out,
+                     uint16_t *out16, long ldo) {
+    // Non-finite lanes are caught as x - x != 0 (NaN for ±inf and NaN).
+    __mmask16 bad = 0;
+    for (long t = 0; t < rows; t++) {
+        const float *row = h + t * ldh;
+        __m512 factor = _mm512_set1_ps(scale[t]);
+        for (long j = 0; j < width; j += 16) {
+            __mmask16 mask = lanes16(width - j);
+            __m512 x = _mm512_mul_ps(factor, _mm512_maskz_loadu_ps(mask, row + j));
+            bad |= _mm512_mask_cmp_ps_mask(mask, _mm512_sub_ps(x, x), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            if (out16) _mm256_mask_storeu_epi16(out16 + t * ldo + j, mask, (__m256i)_mm512_cvtneps_pbh(x));
+            else _mm512_mask_storeu_ps(out + t * ldo + j, mask, x);
+        }
+    }
+    return bad == 0;
+}
+
 #else
 
 static void unavailable(void) { abort(); }
@@ -219,5 +238,12 @@ void tfla_bf16_rows_dot(long m, long k, const uint16_t *x, long ld, const float 
 void tfla_bf16_store_row(const float *x, long count, uint16_t *out) {
     (void)x; (void)count; (void)out;
     unavailable();
+}
+
+bool tfla_scale_rows(long rows, long width, const float *h, long ldh, const float *scale, float *out,
+                     uint16_t *out16, long ldo) {
+    (void)rows; (void)width; (void)h; (void)ldh; (void)scale; (void)out; (void)out16; (void)ldo;
+    unavailable();
+    return false;
 }
 #endif

@@ -109,6 +109,13 @@ void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, cons
 /// needs AVX512-BF16 (tfla_cpu_has_avx512_bf16()).
 void tfla_bf16_rows_dot(long m, long k, const uint16_t *x, long ld, const float *v, float *y);
 
+/// The end of a chunk's h: row t of `h` (`rows` x `width`, row stride
+/// `ldh`) times scale[t], into row t of `out` (float32) or of `out16`
+/// (rounded to bfloat16; exactly one of them non-NULL; row stride `ldo`).
+/// Returns whether every value written is finite. Needs AVX512-BF16.
+bool tfla_scale_rows(long rows, long width, const float *h, long ldh, const float *scale, float *out,
+                     uint16_t *out16, long ldo);
+
 /// `count` floats rounded to bfloat16 bits (nearest even); needs
 /// AVX512-BF16.
 void tfla_bf16_store_row(const float *x, long count, uint16_t *out);

@@ -37,9 +37,11 @@ extension Chunkwise {
         _ context: ForwardContext<Scalar>, token: Int, length: Int, tile: StateTile<Scalar>,
         scratch: ForwardScratch<Scalar>, packState: Bool = false
     ) -> Bool {
-        if context.packsChunkOperands {
+        if context.packsChunkOperands, let tiles = scratch.chunkTiles {
+            // Outside a walk (segment summaries): the gates count as packing.
+            var clock = WalkClock(tiles)
             packedAdvanceState(context, token: token, length: length, tile: tile, scratch: scratch,
-                               valuesPacked: false, packState: packState)
+                               valuesPacked: false, packState: packState, clock: &clock)
             return packState
         }
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)

@@ -1,4 +1,6 @@
 import CTFLAKernels
+import Dispatch
+import Synchronization
 
 /// The chunk walk of the bf16 forward on AMX tiles, with each chunk's
 /// operands packed once (`Docs/log/bf16-end-to-end.md`).
@@ -60,6 +62,10 @@ extension ForwardContext {
 /// One worker's packed operands and products of a chunk, sized for the
 /// largest chunk and column tile.
 final class PackedChunkTiles {
+    /// Floats added to each row of C's tile and of h's rows: one cache line,
+    /// so that a tile's 16 rows spread over 16 L1 sets.
+    static let rowPadding = 16
+
     /// q of the chunk: op(A) of Q·C and of the scores (L × DQK).
     let queries: OwnedBuffer<UInt32>
     /// kᵀ of the chunk (bfloat16 inputs): op(B) of the scores (DQK × L).
@@ -73,10 +79,17 @@ final class PackedChunkTiles {
     let scores: OwnedBuffer<Float>
     /// ...and packed: op(A) of S·V.
     let scoreTiles: OwnedBuffer<UInt32>
-    /// h's rows in float32 before they are rounded to bfloat16 (L × width).
+    /// h's rows in float32 before they are written out (L × width, rows
+    /// padded).
     let rows: OwnedBuffer<Float>
     /// The update weights w_t in float32.
     let weights: OwnedBuffer<Float>
+    /// Whether ``PackedWalkProfile`` was on when this worker started, and
+    /// its time per part (handed over when the worker's scratch is freed).
+    let profiles = PackedWalkProfile.isEnabled
+    var nanoseconds = [UInt64](repeating: 0, count: PackedWalkProfile.Part.allCases.count)
+
+    deinit { if profiles { PackedWalkProfile.add(nanoseconds) } }
 
     init(chunk: Int, keyDim: Int, width: Int) {
         func words(k: Int, n: Int) -> Int { BF16Products.packedWords(k: k, n: n) }
@@ -86,7 +99,7 @@ final class PackedChunkTiles {
         weightedKeys = OwnedBuffer(capacity: words(k: chunk, n: keyDim))
         scores = OwnedBuffer(capacity: chunk * chunk)
         scoreTiles = OwnedBuffer(capacity: words(k: chunk, n: chunk))
-        rows = OwnedBuffer(capacity: chunk * width)
+        rows = OwnedBuffer(capacity: chunk * (width + Self.rowPadding))
         weights = OwnedBuffer(capacity: chunk)
     }
 }
@@ -105,11 +118,13 @@ extension Chunkwise {
         let packedState = scratch.packedState.baseAddress
         // Whether packedState holds C: only after this walk's own update.
         var packed = false
+        var clock = WalkClock(tiles)
         for index in chunks {
             let (token, length) = context.chunk(index, head: head)
             scratch.gates.compute(
                 gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                 i: context.i + token, f: context.f + token, length: length)
+            clock.lap(.gates, tiles)
             let source = context.operandSource
             tfla_amx_pack_a(source, context.operandRows(0, from: token), dqk, length, dqk, tiles.queries.baseAddress)
             tfla_amx_pack_b(source, context.operandRows(2, from: token, offset: column), context.shape.valueDim,
@@ -117,12 +132,13 @@ extension Chunkwise {
             if !packed {
                 tfla_amx_pack_b(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(tile.c), tile.ldc, dqk, width, packedState)
             }
+            clock.lap(.packOperands, tiles)
             packedChunkOutputs(context, token: token, length: length, column: column, width: width,
-                               n: n, scratch: scratch, tiles: tiles)
+                               n: n, scratch: scratch, tiles: tiles, clock: &clock)
             if index + 1 < chunks.upperBound || advanceAfterLast {
                 packed = index + 1 < chunks.upperBound
                 packedAdvanceState(context, token: token, length: length, tile: tile, scratch: scratch,
-                                   valuesPacked: true, packState: packed)
+                                   valuesPacked: true, packState: packed, clock: &clock)
                 stabilizer = scratch.gates.nextStabilizer
             }
         }
@@ -132,21 +148,20 @@ extension Chunkwise {
     /// the packed C in `scratch.packedState`.
     private static func packedChunkOutputs<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, length: Int, column: Int, width: Int,
-        n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>, tiles: PackedChunkTiles
+        n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>, tiles: PackedChunkTiles, clock: inout WalkClock
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         let gates = scratch.gates
         let rowSum: UnsafeMutablePointer<Float> = rebound(scratch.rowSum.baseAddress)
         let interDot: UnsafeMutablePointer<Float> = rebound(scratch.interDot.baseAddress)
-        // float32 h goes straight to the output; bfloat16 h through `rows`.
-        let (h, ldh): (UnsafeMutablePointer<Float>, Int)
-        switch context.hRows {
-        case .native(let output): (h, ldh) = (rebound(output + token * dhv + column), dhv)
-        case .bfloat16: (h, ldh) = (tiles.rows.baseAddress, width)
-        }
+        // h's rows are computed in `rows`, whose padded rows spread a tile
+        // over 16 L1 sets (rows of h itself may lie a multiple of 1 KB
+        // apart), and written out at the end in float32 or bfloat16.
+        let (h, ldh) = (tiles.rows.baseAddress, width + PackedChunkTiles.rowPadding)
         // Inter-chunk term: h_t = α_t·q_tᵀC₋ and α_t·q_t·n₋.
         tfla_amx_tile_product(length, width, dqk, tiles.queries.baseAddress, scratch.packedState.baseAddress,
                               1, 0, h, ldh, nil)
+        clock.lap(.interProduct, tiles)
         switch context.operands {
         case .native(let native):
             context.product(.normalizer, transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
@@ -162,6 +177,7 @@ extension Chunkwise {
             interDot[t] *= alpha
             rowSum[t] = 0
         }
+        clock.lap(.normalizer, tiles)
         // Intra-chunk term: the decayed scores (zero above the diagonal),
         // packed once, times the packed v.
         let scores = tiles.scores.baseAddress
@@ -188,30 +204,35 @@ extension Chunkwise {
                                                 query: t, rowTerm: gates.rowTerm[t])
             }
         }
+        clock.lap(.scores, tiles)
         tfla_amx_pack_a(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(scores), length, length, length,
                         tiles.scoreTiles.baseAddress)
+        clock.lap(.packScores, tiles)
         tfla_amx_tile_product(length, width, length, tiles.scoreTiles.baseAddress, tiles.values.baseAddress,
                               1, 1, h, ldh, nil)
+        clock.lap(.intraProduct, tiles)
+        // Each row times 1/denominator (1 without normalization), checked
+        // for non-finite values and stored, in one pass.
+        let scale: UnsafeMutablePointer<Float> = rebound(scratch.rowScale.baseAddress)
+        for t in 0..<length { scale[t] = 1 }
         if context.gate.normalizes {
             let eps = Float(context.eps)
             for t in 0..<length {
                 let floor = Float(gates.denominatorFloor[t])
                 let denominator = max(abs(rowSum[t] + interDot[t]), floor) + eps
-                let ht = h + t * ldh
-                guard denominator != 0 else { divide(ht, count: width, by: denominator); continue }
-                let inverse = 1 / denominator
-                for col in 0..<width { ht[col] *= inverse }
+                // 0 only for eps = 0 with e^{−m_t} underflowed: see `divide`.
+                if denominator == 0 { divide(h + t * ldh, count: width, by: denominator) } else { scale[t] = 1 / denominator }
             }
         }
-        if let flag = context.nonFinite {
-            for t in 0..<length where !ValueCheck.allFinite(UnsafePointer(h + t * ldh), count: width) {
-                flag.raise()
-                break
-            }
+        let finite: Bool
+        switch context.hRows {
+        case .native(let output):
+            finite = tfla_scale_rows(length, width, h, ldh, scale, rebound(output + token * dhv + column), nil, dhv)
+        case .bfloat16(let output):
+            finite = tfla_scale_rows(length, width, h, ldh, scale, nil, output + token * dhv + column, dhv)
         }
-        if case .bfloat16(let output) = context.hRows {
-            for t in 0..<length { tfla_bf16_store_row(h + t * ldh, width, output + (token + t) * dhv + column) }
-        }
+        if let flag = context.nonFinite, !finite { flag.raise() }
+        clock.lap(.finishRows, tiles)
     }
 
     /// The state update C ← γC + (diag(w)K)ᵀV, n ← γn + Kᵀw over one chunk
@@ -220,7 +241,7 @@ extension Chunkwise {
     /// `packState`, the new C is also left packed in `scratch.packedState`.
     static func packedAdvanceState<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, length: Int, tile: StateTile<Scalar>,
-        scratch: ForwardScratch<Scalar>, valuesPacked: Bool, packState: Bool
+        scratch: ForwardScratch<Scalar>, valuesPacked: Bool, packState: Bool, clock: inout WalkClock
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         guard Scalar.self == Float.self, tile.row == 0, tile.rows == dqk, let tiles = scratch.chunkTiles else {
@@ -236,7 +257,69 @@ extension Chunkwise {
         let decay = Float(scratch.gates.stateDecay)
         tfla_amx_pack_weighted_transposed(source, context.operandRows(1, from: token), dqk, length, dqk, weights,
                                           decay, tile.n.map { rebound($0) }, tiles.weightedKeys.baseAddress)
+        clock.lap(.packWeightedKeys, tiles)
         tfla_amx_tile_product(dqk, tile.width, length, tiles.weightedKeys.baseAddress, tiles.values.baseAddress,
                               1, decay, rebound(tile.c), tile.ldc, packState ? scratch.packedState.baseAddress : nil)
+        clock.lap(.stateProduct, tiles)
+    }
+}
+
+/// Where the packed chunk walk's time goes, summed over workers: off
+/// unless a benchmark turns it on (`tfla-bench --profile`); a clock read
+/// per part and chunk when on, one branch per part when off.
+package enum PackedWalkProfile {
+    /// The walk's parts, in the order a chunk runs them.
+    package enum Part: Int, CaseIterable, Sendable {
+        case gates, packOperands, interProduct, normalizer, scores, packScores, intraProduct, finishRows
+        case packWeightedKeys, stateProduct
+    }
+
+    /// Seconds per part summed over workers, and each worker's total.
+    package struct Totals: Sendable {
+        package var seconds = [Double](repeating: 0, count: Part.allCases.count)
+        package var workers: [Double] = []
+    }
+
+    private static let enabled = Atomic<Bool>(false)
+    private static let collected = Mutex(Totals())
+
+    package static var isEnabled: Bool {
+        get { enabled.load(ordering: .relaxed) }
+        set { enabled.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Returns what was collected since the last call and starts afresh.
+    package static func take() -> Totals {
+        collected.withLock { totals in
+            defer { totals = Totals() }
+            return totals
+        }
+    }
+
+    static func add(_ seconds: [UInt64]) {
+        let total = seconds.reduce(0, +)
+        guard total > 0 else { return }
+        collected.withLock { totals in
+            for (index, value) in seconds.enumerated() { totals.seconds[index] += Double(value) * 1e-9 }
+            totals.workers.append(Double(total) * 1e-9)
+        }
+    }
+}
+
+/// One worker's clock for ``PackedWalkProfile``.
+struct WalkClock {
+    private var last: UInt64
+
+    init(_ tiles: PackedChunkTiles) {
+        last = tiles.profiles ? DispatchTime.now().uptimeNanoseconds : 0
+    }
+
+    /// Charges the time since the last lap to `part`.
+    @inline(__always)
+    mutating func lap(_ part: PackedWalkProfile.Part, _ tiles: PackedChunkTiles) {
+        guard tiles.profiles else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        tiles.nanoseconds[part.rawValue] &+= now &- last
+        last = now
     }
 }

@@ -113,39 +113,48 @@ extension Chunkwise {
         }
         // 2. Every segment's walk from its composed incoming state.
         let perCall = heads * segments * tiles
+        // The running tile of C, row-major. For the AMX walk its rows are
+        // padded by one cache line: at a row stride of a multiple of 1 KB
+        // the 16 rows a tile instruction loads or stores fall into one or
+        // two L1 sets (`Docs/log/bf16-end-to-end.md`, "Padded rows").
+        let padding = first.packsChunkOperands && tiling.dhv % 16 == 0 ? PackedChunkTiles.rowPadding : 0
         runPhase(
             first.plan.phase(.segmentWalks), threads: tiling.threads,
-            makeScratch: { ForwardScratch<Scalar>(shared.value[0], memoryTile: dqk * tiling.dhv) }
+            makeScratch: { ForwardScratch<Scalar>(shared.value[0], memoryTile: dqk * (tiling.dhv + padding)) }
         ) { item, scratch in
             let context = shared.value[item / perCall]
             let head = item % perCall / (segments * tiles)
             let segment = item / tiles % segments
             let column = item % tiles * tiling.dhv
             let width = min(tiling.dhv, dhv - column)
+            let ldc = width + padding
             let memory = head * dqk * dhv + column
             let (c, n) = (scratch.memoryTile.baseAddress, scratch.normalizer.baseAddress)
-            ForwardScratch.loadInitialTile(context, offset: memory, into: c, stride: width, rows: dqk, width: width)
+            ForwardScratch.loadInitialTile(context, offset: memory, into: c, stride: ldc, rows: dqk, width: width)
             n.update(from: context.n0 + head * dqk, count: dqk)
             var stabilizer = Double(context.m0[head])
             for earlier in 0..<segment {
                 compose(summary.value, slot: earlier * heads + head, gate: context.gate, keyDim: dqk, valueDim: dhv,
-                        column: column, width: width, c: c, n: n, stabilizer: &stabilizer)
+                        column: column, width: width, c: c, ldc: ldc, n: n, stabilizer: &stabilizer)
             }
             let chunks = segments == 1 ? 0..<context.chunkCount : plan.chunks(of: segment, total: context.chunkCount)
             let last = segment == segments - 1
-            let tile = StateTile(c: c, ldc: width, n: n, column: column, width: width, rows: dqk)
+            let tile = StateTile(c: c, ldc: ldc, n: n, column: column, width: width, rows: dqk)
             guard let save = saving.value else {
                 // Nothing to save between chunks: one walk, which lets the
                 // state update hand each next chunk its packed C.
                 walkChunks(context, head: head, chunks: chunks, tile: tile,
                            stabilizer: &stabilizer, advanceAfterLast: last, scratch: scratch)
-                if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
+                if last {
+                    finish(context, head: head, column: column, width: width, memory: memory, c: c, ldc: ldc, n: n,
+                           stabilizer: stabilizer)
+                }
                 return
             }
             for index in chunks {
                 if index % save.stride == 0 {
                     let slot = head * save.slots + index / save.stride
-                    ForwardScratch.copyTile(from: c, stride: width, to: save.c + slot * dqk * dhv + column,
+                    ForwardScratch.copyTile(from: c, stride: ldc, to: save.c + slot * dqk * dhv + column,
                                             stride: dhv, rows: dqk, width: width)
                     if column == 0 {
                         (save.n + slot * dqk).update(from: n, count: dqk)
@@ -155,17 +164,20 @@ extension Chunkwise {
                 walkChunks(context, head: head, chunks: index..<index + 1, tile: tile, stabilizer: &stabilizer,
                            advanceAfterLast: last || index + 1 < chunks.upperBound, scratch: scratch)
             }
-            if last { finish(context, head: head, column: column, width: width, memory: memory, c: c, n: n, stabilizer: stabilizer) }
+            if last {
+                finish(context, head: head, column: column, width: width, memory: memory, c: c, ldc: ldc, n: n,
+                       stabilizer: stabilizer)
+            }
         }
     }
 
     /// The last segment's final state tile into the call's outputs.
     private static func finish<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, head: Int, column: Int, width: Int, memory: Int,
-        c: UnsafePointer<Scalar>, n: UnsafePointer<Scalar>, stabilizer: Double
+        c: UnsafePointer<Scalar>, ldc: Int, n: UnsafePointer<Scalar>, stabilizer: Double
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-        ForwardScratch.copyTile(from: c, stride: width, to: context.c + memory, stride: dhv, rows: dqk, width: width)
+        ForwardScratch.copyTile(from: c, stride: ldc, to: context.c + memory, stride: dhv, rows: dqk, width: width)
         if column == 0 {
             (context.n + head * dqk).update(from: n, count: dqk)
             context.m[head] = Scalar(stabilizer)
@@ -202,14 +214,14 @@ extension Chunkwise {
         }
     }
 
-    /// Advances the state (tile `c` of row stride `width`, n, stabilizer)
+    /// Advances the state (tile `c` of row stride `ldc`, n, stabilizer)
     /// over a summarized segment: C ← e^{F+m−m′}·C + e^{Δm−m′}·ΔC, n
     /// likewise, m′ by the stabilizer rule.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func compose<Scalar: KernelScalar>(
         _ summary: SummaryPointers<Scalar>, slot: Int, gate: Gate, keyDim dqk: Int, valueDim dhv: Int,
-        column: Int, width: Int, c: UnsafeMutablePointer<Scalar>, n: UnsafeMutablePointer<Scalar>,
+        column: Int, width: Int, c: UnsafeMutablePointer<Scalar>, ldc: Int, n: UnsafeMutablePointer<Scalar>,
         stabilizer: inout Double
     ) {
         let rule = StabilizerRule(gate: gate, carried: summary.logDecay[slot] + stabilizer,
@@ -217,7 +229,7 @@ extension Chunkwise {
         let (carried, new) = (Scalar(rule.carriedScale), Scalar(rule.newScale))
         let deltaC = summary.c + slot * dqk * dhv + column
         for row in 0..<dqk {
-            let (target, source) = (c + row * width, deltaC + row * dhv)
+            let (target, source) = (c + row * ldc, deltaC + row * dhv)
             for col in 0..<width { target[col] = carried * target[col] + new * source[col] }
         }
         let deltaN = summary.n + slot * dqk

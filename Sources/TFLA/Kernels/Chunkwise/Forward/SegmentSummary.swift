@@ -111,7 +111,7 @@ extension Chunkwise {
                     for segment in 0..<plan.count {
                         let slot = segment * heads + head
                         compose(part.value, slot: slot, gate: gate, keyDim: dqk, valueDim: dhv,
-                                column: column, width: width, c: c, n: n, stabilizer: &stabilizer)
+                                column: column, width: width, c: c, ldc: width, n: n, stabilizer: &stabilizer)
                         logDecay += part.value.logDecay[slot]
                     }
                     ForwardScratch.copyTile(from: c, stride: width, to: output.value.c + head * dqk * dhv + column,
@@ -149,7 +149,7 @@ extension Chunkwise {
                 for head in 0..<shape.batchHeads {
                     var stabilizer = Double(target.m[head])
                     compose(parts, slot: head, gate: summary.gate, keyDim: dqk, valueDim: dhv, column: 0, width: dhv,
-                            c: target.c + head * dqk * dhv, n: target.n + head * dqk, stabilizer: &stabilizer)
+                            c: target.c + head * dqk * dhv, ldc: dhv, n: target.n + head * dqk, stabilizer: &stabilizer)
                     target.m[head] = Scalar(stabilizer)
                 }
             }
