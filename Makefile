@@ -72,8 +72,9 @@ abi-check:
 
 # The Python package (python/) against the library and tfla just built, in a
 # local venv: numpy and pytest (required; skipped with a message when the
-# venv cannot be set up), then torch, transformers, mlstm-kernels and xlstm
-# (optional: their tests skip with a message when these fail to install).
+# venv cannot be set up), then torch, ml_dtypes (numpy's bfloat16),
+# transformers, mlstm-kernels and xlstm (optional: their tests skip with a
+# message when these fail to install).
 # The package is installed with the libtfla_c.so built here (TFLA_LIB), so
 # pip does not build it a second time.
 PYTHON   ?= python3
@@ -90,6 +91,9 @@ python-test:
 	if ! $(PY_VENV)/bin/python -c "import torch" >/dev/null 2>&1; then \
 		$(PY_VENV)/bin/python -m pip install -q "$(PY_TORCH)" || \
 			echo "python-test: torch did not install; its tests will be skipped"; fi; \
+	if ! $(PY_VENV)/bin/python -c "import ml_dtypes" >/dev/null 2>&1; then \
+		$(PY_VENV)/bin/python -m pip install -q ml_dtypes || \
+			echo "python-test: ml_dtypes did not install; the numpy bfloat16 tests will be skipped"; fi; \
 	if ! $(PY_VENV)/bin/python -c "import transformers, mlstm_kernels, xlstm, einops" >/dev/null 2>&1; then \
 		{ $(PY_VENV)/bin/python -m pip install -q transformers einops && \
 		  $(PY_VENV)/bin/python -m pip install -q --no-deps mlstm-kernels==2.0.6 xlstm; } || \

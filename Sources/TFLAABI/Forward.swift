@@ -28,14 +28,18 @@ private func forward<T: KernelScalar>(_ problem: Problem, _ options: ChunkwiseOp
     copyState(state, to: outputs)
 }
 
-/// bfloat16 storage: the library converts the inputs to float32, computes
-/// in float32 and rounds h to bfloat16, which is copied out.
+/// bfloat16 storage: h written in place into the caller's bfloat16 buffer;
+/// the final state (float32) copied. With `TFLA_PRECISION_BF16_PRODUCTS` on
+/// a CPU with AMX, q, k and v are read in place as bfloat16 and packed into
+/// tiles once per chunk; otherwise (`TFLA_PRECISION_INPUT`, or no AMX) they
+/// are widened to float32 copies and computed in float32, and h is that
+/// result rounded to bfloat16 (`Chunkwise.forward(storedAs:...into:)`).
 private func forwardBFloat16(_ problem: Problem, _ options: ChunkwiseOptions, _ outputs: tfla_outputs) throws {
-    let result = try Chunkwise.forward(
+    var h: Tensor<BFloat16> = try wrap(try required(outputs.h, "outputs.h"), problem.shape.valueShape)
+    let state = try Chunkwise.forward(
         storedAs: try problem.inputs(BFloat16.self), gate: problem.gate,
-        initialState: try problem.initialState(Float.self), eps: Float(problem.eps), options: options)
-    copy(result.h, to: outputs.h)
-    copyState(result.state, to: outputs)
+        initialState: try problem.initialState(Float.self), eps: Float(problem.eps), options: options, into: &h)
+    copyState(state, to: outputs)
 }
 
 // MARK: - Training

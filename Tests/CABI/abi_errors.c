@@ -270,7 +270,7 @@ void error_paths(void) {
           tfla_compose(p.shape, TFLA_FLOAT64, TFLA_GATE_SIGMOID, &summary, c, n, NULL) == TFLA_OK,
           "compose: the sigmoid gate's state without m");
 
-    /* bf16 products: the float32 inference forward only. */
+    /* bf16 products: the inference forward of float32 (or bfloat16) inputs only. */
     float *q32 = to_floats(d.q, d.nq), *k32 = to_floats(d.k, d.nq), *v32 = to_floats(d.v, d.nv);
     float *i32 = to_floats(d.i, d.ng), *f32b = to_floats(d.f, d.ng), *h32 = allocate(d.nv * 4);
     tfla_problem p32 = p;

@@ -1,11 +1,18 @@
 /* The C interface (tfla.h, libtfla_c.so) on small seeded problems: results
  * against the references, training calls against each other, the step and
- * summaries against the forward, concurrent calls, and every error path
+ * summaries against the forward, bfloat16 storage against float32 (both
+ * precisions), concurrent calls, and every error path
  * (abi_errors.c). Prints "abi-check: N passed, M failed"; exits non-zero on
  * any failure. */
+#define _GNU_SOURCE /* syscall */
 #include "abi_support.h"
 
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 int passed, failed;
 
@@ -31,7 +38,7 @@ static state_buffers new_state(const problem_data *d) {
 static void free_state(state_buffers *s) { free(s->c); free(s->n); free(s->m); }
 
 /* (a) chunkwise forward against the recurrent reference, float64, with and
- * without an initial state; float32 and bfloat16 storage on the way. */
+ * without an initial state; float32 on the way (bfloat16: bfloat16_forward). */
 static void forward_against_reference(void) {
     problem_data d = make_data(2, 3, 50, 16, 12);
     state_buffers start = {random_doubles(d.nc, -1, 1), random_doubles(d.nn, 0, 1), random_doubles(d.nm, -1, 1)};
@@ -66,7 +73,7 @@ static void forward_against_reference(void) {
             free(h); free(h_ref); free_state(&s); free_state(&r);
         }
     }
-    /* float32 near float64; bfloat16 storage equals float32 on the widened inputs, h rounded. */
+    /* float32 near float64. */
     float *q = to_floats(d.q, d.nq), *k = to_floats(d.k, d.nq), *v = to_floats(d.v, d.nv);
     float *i = to_floats(d.i, d.ng), *f = to_floats(d.f, d.ng);
     tfla_problem p = make_problem(&d, TFLA_FLOAT32, TFLA_GATE_EXPONENTIAL);
@@ -80,41 +87,7 @@ static void forward_against_reference(void) {
     check(tfla_forward(&p64, &options, &out64) == TFLA_OK, "float64 forward: status");
     for (size_t j = 0; j < d.nv; j++) h_wide[j] = h32[j];
     check(relative_difference(h_wide, h64, d.nv) < 1e-4, "float32 forward within 1e-4 of float64");
-
-    uint16_t *bits[5];
-    float *wide[5];
-    const float *sources[5] = {q, k, v, i, f};
-    size_t counts[5] = {d.nq, d.nq, d.nv, d.ng, d.ng};
-    for (int a = 0; a < 5; a++) {
-        bits[a] = allocate(counts[a] * 2);
-        wide[a] = allocate(counts[a] * 4);
-        for (size_t j = 0; j < counts[a]; j++) {
-            uint32_t u;
-            memcpy(&u, &sources[a][j], 4);
-            bits[a][j] = (uint16_t)(u >> 16); /* truncated: any bfloat16 will do */
-            u = (uint32_t)bits[a][j] << 16;
-            memcpy(&wide[a][j], &u, 4);
-        }
-    }
-    tfla_problem pb = p, pw = p;
-    pb.dtype = TFLA_BFLOAT16;
-    pb.q = bits[0]; pb.k = bits[1]; pb.v = bits[2]; pb.i = bits[3]; pb.f = bits[4];
-    pw.q = wide[0]; pw.k = wide[1]; pw.v = wide[2]; pw.i = wide[3]; pw.f = wide[4];
-    uint16_t *hb = allocate(d.nv * 2);
-    float *cb = allocate(d.nc * 4), *cw = allocate(d.nc * 4);
-    tfla_outputs outb = {hb, cb, NULL, NULL}, outw = {h32, cw, NULL, NULL};
-    check(tfla_forward(&pb, &options, &outb) == TFLA_OK && tfla_forward(&pw, &options, &outw) == TFLA_OK,
-          "bfloat16 forward: status");
-    int same = memcmp(cb, cw, d.nc * 4) == 0;
-    for (size_t j = 0; j < d.nv; j++) {
-        uint32_t u;
-        memcpy(&u, &h32[j], 4);
-        uint16_t rounded = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16); /* to nearest, ties to even */
-        if (hb[j] != rounded) same = 0;
-    }
-    check(same, "bfloat16 forward: the float32 forward of the widened inputs, h rounded to bfloat16");
-    for (int a = 0; a < 5; a++) { free(bits[a]); free(wide[a]); }
-    free(hb); free(cb); free(cw); free(q); free(k); free(v); free(i); free(f); free(h32); free(h64); free(h_wide);
+    free(q); free(k); free(v); free(i); free(f); free(h32); free(h64); free(h_wide);
     free_state(&start);
     free_data(&d);
 }
@@ -251,6 +224,139 @@ static void step_and_summaries(void) {
     free_data(&d);
 }
 
+/* Whether the library's bf16 products run on AMX tiles here: the conditions
+ * the library checks (AVX-512 with AVX512-BF16, AMX-TILE and AMX-BF16, the
+ * tile state enabled in XCR0 and granted to this process by Linux). */
+static int has_amx_bf16(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0; /* OSXSAVE */
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    unsigned long long xcr0 = ((unsigned long long)hi << 32) | lo;
+    if ((xcr0 & 0xE6) != 0xE6 || (xcr0 & (3ull << 17)) != (3ull << 17)) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1); /* F, BW, VL */
+    int tiles = ((d >> 24) & 1) && ((d >> 22) & 1);                     /* AMX-TILE, AMX-BF16 */
+    if (!avx512 || !tiles || a < 1) return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    if (!((a >> 5) & 1)) return 0; /* AVX512-BF16 */
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
+static uint16_t bf16_rounded(float x) { /* to nearest, ties to even */
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+static float bf16_widened(uint16_t bits) {
+    uint32_t u = (uint32_t)bits << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* (f) bfloat16 storage (B, NH, S, DQK, DHV), exponential gate, optionally
+ * from a float32 initial state, against the float32 forward of the same
+ * values widened (h32):
+ * - TFLA_PRECISION_INPUT: h32 rounded to bfloat16 and the float32 state,
+ *   bit for bit;
+ * - TFLA_PRECISION_BF16_PRODUCTS: h and the state within a bfloat16
+ *   tolerance (1e-2 of their largest magnitude) of the float32 results. On
+ *   a CPU with AMX the products round C, the decayed scores and the
+ *   weighted keys to bfloat16, so h must differ from h32 rounded in many
+ *   elements (float32 arithmetic in another order would flip at most the
+ *   few that lie on a rounding boundary); without AMX the library computes
+ *   in float32: the TFLA_PRECISION_INPUT bits. */
+static void bfloat16_forward(int64_t b, int64_t nh, int64_t s, int64_t dqk, int64_t dhv, int64_t chunk, int with_state) {
+    problem_data d = make_data(b, nh, s, dqk, dhv);
+    char what[200], label[80];
+    snprintf(label, sizeof label, "bfloat16 forward (%lld, %lld, %lld, %lld, %lld)%s", (long long)b, (long long)nh,
+             (long long)s, (long long)dqk, (long long)dhv, with_state ? " from a state" : "");
+    tfla_options options = small_options(chunk);
+    const double *sources[5] = {d.q, d.k, d.v, d.i, d.f};
+    size_t counts[5] = {d.nq, d.nq, d.nv, d.ng, d.ng};
+    uint16_t *bits[5];
+    float *wide[5];
+    for (int a = 0; a < 5; a++) {
+        bits[a] = allocate(counts[a] * 2);
+        wide[a] = allocate(counts[a] * 4);
+        for (size_t j = 0; j < counts[a]; j++) {
+            bits[a][j] = bf16_rounded((float)sources[a][j]);
+            wide[a][j] = bf16_widened(bits[a][j]);
+        }
+    }
+    float *c0 = NULL, *n0 = NULL, *m0 = NULL;
+    if (with_state) {
+        double *c = random_doubles(d.nc, -1, 1), *n = random_doubles(d.nn, 0, 1), *m = random_doubles(d.nm, -1, 1);
+        c0 = to_floats(c, d.nc); n0 = to_floats(n, d.nn); m0 = to_floats(m, d.nm);
+        free(c); free(n); free(m);
+    }
+    tfla_problem pw = make_problem(&d, TFLA_FLOAT32, TFLA_GATE_EXPONENTIAL), pb;
+    pw.q = wide[0]; pw.k = wide[1]; pw.v = wide[2]; pw.i = wide[3]; pw.f = wide[4];
+    pw.c0 = c0; pw.n0 = n0; pw.m0 = m0;
+    pb = pw;
+    pb.dtype = TFLA_BFLOAT16;
+    pb.q = bits[0]; pb.k = bits[1]; pb.v = bits[2]; pb.i = bits[3]; pb.f = bits[4];
+
+    float *h32 = allocate(d.nv * 4), *c32 = allocate(d.nc * 4), *n32 = allocate(d.nn * 4), *m32 = allocate(d.nm * 4);
+    check(tfla_forward(&pw, &options, &(tfla_outputs){h32, c32, n32, m32}) == TFLA_OK, "float32 forward of the widened inputs: status");
+
+    /* TFLA_PRECISION_INPUT (the default): the float32 forward, h rounded. */
+    uint16_t *h_input = allocate(d.nv * 2);
+    float *c = allocate(d.nc * 4), *n = allocate(d.nn * 4), *m = allocate(d.nm * 4);
+    snprintf(what, sizeof what, "%s, TFLA_PRECISION_INPUT: status", label);
+    check(tfla_forward(&pb, &options, &(tfla_outputs){h_input, c, n, m}) == TFLA_OK, what);
+    int same = memcmp(c, c32, d.nc * 4) == 0 && memcmp(n, n32, d.nn * 4) == 0 && memcmp(m, m32, d.nm * 4) == 0;
+    for (size_t j = 0; j < d.nv; j++) same = same && h_input[j] == bf16_rounded(h32[j]);
+    snprintf(what, sizeof what, "%s, TFLA_PRECISION_INPUT: the float32 forward of the widened inputs, h rounded", label);
+    check(same, what);
+
+    /* TFLA_PRECISION_BF16_PRODUCTS. */
+    tfla_options products = options;
+    products.precision = TFLA_PRECISION_BF16_PRODUCTS;
+    uint16_t *h_products = allocate(d.nv * 2);
+    snprintf(what, sizeof what, "%s, TFLA_PRECISION_BF16_PRODUCTS: status", label);
+    check(tfla_forward(&pb, &products, &(tfla_outputs){h_products, c, n, m}) == TFLA_OK, what);
+    double *x = allocate(d.nv * 8), *y = allocate(d.nv * 8);
+    for (size_t j = 0; j < d.nv; j++) { x[j] = bf16_widened(h_products[j]); y[j] = h32[j]; }
+    double scale = 0;
+    for (size_t j = 0; j < d.nv; j++) if (fabs(y[j]) > scale) scale = fabs(y[j]);
+    double worst = 0;
+    for (size_t j = 0; j < d.nv; j++) {
+        double e = fabs(x[j] - y[j]);
+        if (!(e <= worst)) worst = e;
+    }
+    double *cx = allocate(d.nc * 8), *cy = allocate(d.nc * 8);
+    for (size_t j = 0; j < d.nc; j++) { cx[j] = c[j]; cy[j] = c32[j]; }
+    size_t differing = 0;
+    for (size_t j = 0; j < d.nv; j++) differing += h_products[j] != h_input[j];
+    int amx = has_amx_bf16();
+    snprintf(what, sizeof what, "%s, TFLA_PRECISION_BF16_PRODUCTS: h within 1e-2 max|h| of the float32 forward (%.2g), "
+             "C within 1e-2 (%.2g)", label, worst / scale, relative_difference(cx, cy, d.nc));
+    check(scale > 0 && worst <= 1e-2 * scale && relative_difference(cx, cy, d.nc) <= 1e-2, what);
+    if (amx) {
+        snprintf(what, sizeof what, "%s, TFLA_PRECISION_BF16_PRODUCTS on AMX: h differs from the float32 forward rounded "
+                 "in %zu of %zu elements (at least 1/20)", label, differing, d.nv);
+        check(differing * 20 >= d.nv, what);
+    } else {
+        snprintf(what, sizeof what, "%s, TFLA_PRECISION_BF16_PRODUCTS without AMX: the TFLA_PRECISION_INPUT bits", label);
+        check(differing == 0 && memcmp(c, c32, d.nc * 4) == 0, what);
+    }
+    printf("abi-check: %s: bf16 products (%s) within %.2g max|h| of float32, %zu of %zu h elements differ from float32 rounded\n",
+           label, amx ? "AMX" : "no AMX: float32", worst / scale, differing, d.nv);
+
+    for (int a = 0; a < 5; a++) { free(bits[a]); free(wide[a]); }
+    free(c0); free(n0); free(m0); free(h32); free(c32); free(n32); free(m32); free(h_input); free(h_products);
+    free(c); free(n); free(m); free(x); free(y); free(cx); free(cy);
+    free_data(&d);
+}
+
 /* (g) eight threads calling the forward at once get the same bits. */
 typedef struct thread_job { const tfla_problem *problem; float *h; tfla_status status; } thread_job;
 
@@ -334,6 +440,8 @@ int main(void) {
     forward_against_reference();
     gradients();
     step_and_summaries();
+    bfloat16_forward(2, 3, 50, 16, 12, 16, 0);
+    bfloat16_forward(1, 2, 200, 64, 96, 64, 1);
     concurrent_calls();
     shared_saved_forward();
     error_paths();

@@ -46,3 +46,23 @@ def tfla_bin():
         return path
     import shutil
     return shutil.which("tfla")
+
+
+_AMX = []
+
+
+def bf16_products_on_amx():
+    """Whether the library's bf16 products run on AMX tiles on this CPU, as
+    `tfla info` reports it ("bf16 products:  AMX tiles ..."); None when no
+    `tfla` executable is found or it does not say."""
+    if not _AMX:
+        answer = None
+        path = tfla_bin()
+        if path:
+            import subprocess
+            lines = subprocess.run([path, "info"], capture_output=True, text=True, check=True).stdout.splitlines()
+            for line in lines:
+                if line.startswith("bf16 products:"):
+                    answer = line.split(":", 1)[1].split("(")[0].strip().startswith("AMX")
+        _AMX.append(answer)
+    return _AMX[0]

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from support import needs_library, problem, tfla_bin
+from support import bf16_products_on_amx, needs_library, needs_module, problem, tfla_bin
 
 import tfla
 
@@ -115,6 +115,34 @@ def test_float32_close_to_float64():
     out32 = tfla.forward(**{k: v.astype(np.float32) for k, v in x.items()})
     assert out32.h.dtype == np.float32 and out32.c.dtype == np.float32
     assert rel(out32.h, tfla.forward(**x, kernel="recurrent").h) < 1e-4
+
+
+@needs_module("ml_dtypes")
+def test_bfloat16_forward_default_bf16_products_and_float32_on_request():
+    import ml_dtypes
+    bf16 = ml_dtypes.bfloat16
+    x = problem(12, s=130, dqk=64, dhv=64, state=True, dtype=np.float32)
+    b = {k: (v.astype(bf16) if k in "qkvif" else v) for k, v in x.items()}
+    wide = {k: v.astype(np.float32) for k, v in b.items()}
+    out = tfla.forward(**b)                           # bf16 products
+    exact = tfla.forward(**b, precision="float32")    # float32 on the widened values
+    out32 = tfla.forward(**wide)
+    assert out.h.dtype == bf16 and exact.h.dtype == bf16 and out.c.dtype == np.float32 and out.m.shape == (1, 2, 1)
+    assert np.array_equal(exact.h.view(np.int16), out32.h.astype(bf16).view(np.int16))
+    assert np.array_equal(exact.c, out32.c) and np.array_equal(exact.n, out32.n) and np.array_equal(exact.m, out32.m)
+    h = out.h.astype(np.float32)
+    assert np.abs(h - out32.h).max() <= 1e-2 * np.abs(out32.h).max()
+    amx = bf16_products_on_amx()
+    if amx:  # bfloat16 products, not the float32 result in disguise
+        assert (out.h.view(np.int16) != exact.h.view(np.int16)).mean() >= 0.05
+    elif amx is False:  # without AMX the library computes in float32
+        assert np.array_equal(out.h.view(np.int16), exact.h.view(np.int16))
+    # dtype="bfloat16" stores float32 arrays as bfloat16; the references compute bfloat16 arrays in float64.
+    assert np.array_equal(tfla.forward(**wide, dtype="bfloat16").h.view(np.int16), out.h.view(np.int16))
+    recurrent = tfla.forward(**b, kernel="recurrent")
+    assert recurrent.h.dtype == np.float64 and rel(recurrent.h, tfla.forward(**wide, kernel="recurrent").h) < 1e-5
+    with pytest.raises(tfla.InvalidArgumentError, match="float32 or float64"):
+        tfla.training_forward(**x, dtype="bfloat16")
 
 
 def test_no_copy_for_contiguous_inputs_and_copies_for_others():

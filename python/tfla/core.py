@@ -10,6 +10,13 @@ The computing dtype is `dtype=` when given ("float32" or "float64"), else
 float32 when q is float32 and float64 otherwise. The state (c, n, m) and its
 gradients have the same dtype. m is returned with shape (B, NH, 1), as the
 `tfla` command and mlstm_kernels write it; (B, NH) is accepted as input too.
+
+bfloat16 (ml_dtypes' numpy dtype): `forward` (kernel="chunkwise") takes q of
+that dtype (or dtype="bfloat16") as bfloat16 storage: q, k, v, i, f are
+passed as bfloat16, h comes back in bfloat16 and the state in float32. Its
+default precision is then bf16 products (q, k, v read in place on a CPU
+with AMX); precision="float32" computes in float32 on the widened values.
+The other entry points take bfloat16 arrays as any other dtype (converted).
 """
 import ctypes
 import threading
@@ -52,7 +59,7 @@ _GATES = {"exp": _ffi.GATE_EXPONENTIAL, "exponential": _ffi.GATE_EXPONENTIAL,
           "sig_unnormalized": _ffi.GATE_SIGMOID_UNNORMALIZED,
           "sigmoid_unnormalized": _ffi.GATE_SIGMOID_UNNORMALIZED}
 _MODES = {"exact": _ffi.GRADIENT_EXACT, "reference": _ffi.GRADIENT_REFERENCE}
-_PRECISIONS = {None: _ffi.PRECISION_INPUT, "input": _ffi.PRECISION_INPUT, "float32": _ffi.PRECISION_INPUT,
+_PRECISIONS = {"input": _ffi.PRECISION_INPUT, "float32": _ffi.PRECISION_INPUT,
                "bf16": _ffi.PRECISION_BF16_PRODUCTS, "bfloat16": _ffi.PRECISION_BF16_PRODUCTS}
 _REFERENCES = {"recurrent": _ffi.REFERENCE_RECURRENT, "parallel": _ffi.REFERENCE_PARALLEL}
 _DTYPES = {np.dtype(np.float32): _ffi.FLOAT32, np.dtype(np.float64): _ffi.FLOAT64}
@@ -96,8 +103,27 @@ def _defaults():
     return _DEFAULTS
 
 
-def make_options(check_values=True, precision=None, **options):
-    """A tfla_options with the library's defaults and the given fields (None: default)."""
+def precision_code(precision, dtype=None):
+    """The tfla_precision of `precision` for inputs of the tfla_dtype `dtype`.
+
+    None (the default) is bf16 products for bfloat16 inputs (the library
+    reads q, k, v in place as bfloat16 on a CPU with AMX, and computes in
+    float32 where AMX is missing) and the inputs' own precision otherwise;
+    "float32" (or "input") is the inputs' precision (bfloat16 widened,
+    exact float32 products); "bf16" (or "bfloat16") is bf16 products (the
+    inference forward of float32 or bfloat16 inputs)."""
+    if precision is None:
+        return _ffi.PRECISION_BF16_PRODUCTS if dtype == _ffi.BFLOAT16 else _ffi.PRECISION_INPUT
+    try:
+        return _PRECISIONS[precision]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(f"precision must be None, 'float32' or 'bf16', not {precision!r}") from None
+
+
+def make_options(check_values=True, precision=None, *, dtype=None, **options):
+    """A tfla_options with the library's defaults and the given fields (None:
+    default); `precision` as `precision_code` reads it for the tfla_dtype
+    `dtype`."""
     structure = _ffi.Options.from_buffer_copy(_defaults()[1])
     for name, value in options.items():
         if name not in _OPTION_NAMES:
@@ -105,10 +131,7 @@ def make_options(check_values=True, precision=None, **options):
         if value is not None:
             setattr(structure, _OPTION_NAMES[name], int(value))
     structure.checks_values = 1 if check_values else 0
-    try:
-        structure.precision = _PRECISIONS[precision]
-    except KeyError:
-        raise InvalidArgumentError(f"precision must be 'float32' or 'bf16', not {precision!r}") from None
+    structure.precision = precision_code(precision, dtype)
     return structure
 
 
@@ -124,12 +147,40 @@ def make_problem(shape, dtype, gate, eps, pointers):
     return problem
 
 
-def _compute_dtype(q, dtype):
+def _is_bfloat16(dtype):
+    """Whether `dtype` is ml_dtypes' bfloat16 (recognized without importing it)."""
+    return dtype.name == "bfloat16" and dtype.itemsize == 2
+
+
+def _bfloat16():
+    """ml_dtypes' bfloat16 numpy dtype."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise InvalidArgumentError("dtype bfloat16 needs the ml_dtypes package (pip install ml_dtypes)") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _dtype_code(dtype):
+    return _ffi.BFLOAT16 if _is_bfloat16(dtype) else _DTYPES[dtype]
+
+
+def _compute_dtype(q, dtype, bfloat16=False):
+    """The computing dtype; with bfloat16=True (the chunkwise forward),
+    bfloat16 q or dtype="bfloat16" gives bfloat16 storage."""
     if dtype is None:
-        return np.dtype(np.float32) if np.asarray(q).dtype == np.float32 else np.dtype(np.float64)
+        given = np.asarray(q).dtype
+        if bfloat16 and _is_bfloat16(given):
+            return given
+        return np.dtype(np.float32) if given == np.float32 else np.dtype(np.float64)
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        dtype = _bfloat16()
     dtype = np.dtype(dtype)
+    if bfloat16 and _is_bfloat16(dtype):
+        return dtype
     if dtype not in _DTYPES:
-        raise InvalidArgumentError(f"dtype must be float32 or float64, not {dtype}")
+        kinds = "float32, float64 or bfloat16" if bfloat16 else "float32 or float64"
+        raise InvalidArgumentError(f"dtype must be {kinds}, not {dtype}")
     return dtype
 
 
@@ -151,8 +202,10 @@ def _address(array):
 class _Inputs:
     """The checked, contiguous inputs of one chunkwise problem."""
 
-    def __init__(self, q, k, v, i, f, c0=None, n0=None, m0=None, dtype=None):
-        self.dtype = _compute_dtype(q, dtype)
+    def __init__(self, q, k, v, i, f, c0=None, n0=None, m0=None, dtype=None, bfloat16=False):
+        self.dtype = _compute_dtype(q, dtype, bfloat16)
+        # bfloat16 storage keeps its state in float32 (tfla_dtype).
+        self.state_dtype = np.dtype(np.float32) if _is_bfloat16(self.dtype) else self.dtype
         q = _array("q", q, self.dtype)
         if q.ndim != 4:
             raise ShapeError(f"q: expected (B, NH, S, DQK), got shape {q.shape}")
@@ -167,21 +220,26 @@ class _Inputs:
         self.i = _array("i", i, self.dtype, (B, NH, S))
         self.f = _array("f", f, self.dtype, (B, NH, S))
         self.shape = (B, NH, S, DQK, DHV)
-        self.c0 = None if c0 is None else _array("c0", c0, self.dtype, (B, NH, DQK, DHV))
-        self.n0 = None if n0 is None else _array("n0", n0, self.dtype, (B, NH, DQK))
-        self.m0 = None if m0 is None else _array("m0", m0, self.dtype, (B, NH), (B, NH, 1))
+        self.c0 = None if c0 is None else _array("c0", c0, self.state_dtype, (B, NH, DQK, DHV))
+        self.n0 = None if n0 is None else _array("n0", n0, self.state_dtype, (B, NH, DQK))
+        self.m0 = None if m0 is None else _array("m0", m0, self.state_dtype, (B, NH), (B, NH, 1))
         self.has_state = c0 is not None or n0 is not None
 
     def pointers(self):
         return {name: _address(getattr(self, name)) for name in ("q", "k", "v", "i", "f", "c0", "n0", "m0")}
 
     def problem(self, gate, normalize, eps):
-        return make_problem(self.shape, _DTYPES[self.dtype], gate_code(gate, normalize), eps, self.pointers())
+        return make_problem(self.shape, self.code, gate_code(gate, normalize), eps, self.pointers())
+
+    @property
+    def code(self):
+        """The tfla_dtype."""
+        return _dtype_code(self.dtype)
 
     def new_state(self):
         B, NH, _, DQK, DHV = self.shape
-        return (np.empty((B, NH, DQK, DHV), self.dtype), np.empty((B, NH, DQK), self.dtype),
-                np.empty((B, NH, 1), self.dtype))
+        return (np.empty((B, NH, DQK, DHV), self.state_dtype), np.empty((B, NH, DQK), self.state_dtype),
+                np.empty((B, NH, 1), self.state_dtype))
 
     def new_h(self):
         B, NH, S, _, DHV = self.shape
@@ -228,10 +286,17 @@ def forward(q, k, v, i, f, c0=None, n0=None, m0=None, *, kernel="chunkwise", gat
     kernel="chunkwise" is TFLA (tfla_forward); "recurrent" and "parallel"
     are the references (tfla_reference_forward; the parallel form has no
     final state). Options: chunk_size, query_tile, key_tile, key_dim_tile,
-    value_dim_tile, threads, parallelism, segments (tfla_options)."""
-    inputs = _Inputs(q, k, v, i, f, c0, n0, m0, dtype)
+    value_dim_tile, threads, parallelism, segments (tfla_options).
+
+    precision (chunkwise): None (default) is the inputs' own precision for
+    float32 and float64, and bf16 products for bfloat16 inputs (ml_dtypes'
+    bfloat16 q, or dtype="bfloat16": h in bfloat16, the state in float32);
+    "float32" computes bfloat16 inputs in float32 on the widened values (h
+    is that result rounded); "bf16" is bf16 products for float32 inputs too
+    (precision_code has the details)."""
+    inputs = _Inputs(q, k, v, i, f, c0, n0, m0, dtype, bfloat16=kernel == "chunkwise")
     problem = inputs.problem(gate, normalize, eps)
-    opts = make_options(check_values, precision, **options)
+    opts = make_options(check_values, precision, dtype=inputs.code, **options)
     library = _ffi.lib()
     if kernel == "chunkwise":
         result, outs = _outputs(inputs, final_state)

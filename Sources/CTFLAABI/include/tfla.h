@@ -4,10 +4,11 @@
  * One header, one shared library (libtfla_c.so). Every entry point works on
  * caller-owned, contiguous, row-major (C order) buffers, aligned to their
  * element size, and copies nothing it does not have to: float32 and float64
- * inputs are read in place. bfloat16 inputs are widened to float32 inside the
- * call (the arithmetic is float32; see tfla_dtype). What is copied
- * (Docs/c-abi.md has the table): tfla_forward writes h in place for float32
- * and float64 and copies the final state (small) out; tfla_step copies
+ * inputs are read in place. bfloat16 inputs (tfla_forward only) are read in
+ * place with TFLA_PRECISION_BF16_PRODUCTS on a CPU with AMX, and otherwise
+ * widened to float32 inside the call (see tfla_dtype). What is copied
+ * (Docs/c-abi.md has the table): tfla_forward writes h in place (every dtype)
+ * and copies the final state (small) out; tfla_step copies
  * nothing; the training entries, the references and the summaries compute
  * into library memory and copy the results out (the saved forward keeps its
  * own h, so the caller's h may change or go before tfla_backward).
@@ -81,7 +82,8 @@ const char *tfla_last_error(void);
 typedef enum tfla_dtype {
     TFLA_FLOAT32 = 0,
     TFLA_FLOAT64 = 1,
-    TFLA_BFLOAT16 = 2 /* storage only: arithmetic in float32, state in float32 */
+    TFLA_BFLOAT16 = 2 /* storage (tfla_forward only): state in float32; arithmetic in float32,
+                         or bf16 products with TFLA_PRECISION_BF16_PRODUCTS */
 } tfla_dtype;
 
 typedef enum tfla_gate {
@@ -96,8 +98,10 @@ typedef enum tfla_gradient_mode {
 } tfla_gradient_mode;
 
 typedef enum tfla_precision {
-    TFLA_PRECISION_INPUT = 0,         /* products in the arithmetic type of the inputs */
-    TFLA_PRECISION_BF16_PRODUCTS = 1  /* inference forward, float32 inputs: bf16 operands, float32 sums */
+    TFLA_PRECISION_INPUT = 0,         /* products in the arithmetic type of the inputs (float32 for bfloat16) */
+    TFLA_PRECISION_BF16_PRODUCTS = 1  /* inference forward, float32 or bfloat16 inputs: bf16 operands,
+                                         float32 sums; bfloat16 inputs are read in place on AMX and
+                                         computed as with TFLA_PRECISION_INPUT where AMX is missing */
 } tfla_precision;
 
 typedef struct tfla_shape {
@@ -150,7 +154,14 @@ typedef struct tfla_outputs {
     void *c, *n, *m;            /* final state, state dtype */
 } tfla_outputs;
 
-/* The inference forward: h and the final state. */
+/* The inference forward: h (written in place, in the problem dtype) and the
+ * final state (copied). For bfloat16 inputs, options->precision decides the
+ * arithmetic: TFLA_PRECISION_INPUT (the default) is the float32 forward of
+ * the widened inputs with h rounded to bfloat16 (to nearest, ties to even);
+ * TFLA_PRECISION_BF16_PRODUCTS on a CPU with AMX reads q, k, v in place and
+ * packs them into tiles once per chunk (the fast path; h within about 1e-2
+ * of max |h| of the float32 result), and where AMX is missing gives the
+ * TFLA_PRECISION_INPUT result. */
 tfla_status tfla_forward(const tfla_problem *problem, const tfla_options *options,
                          const tfla_outputs *outputs);
 

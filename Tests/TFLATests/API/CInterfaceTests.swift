@@ -88,6 +88,26 @@ struct CInterfaceTests {
         #expect(Self.bits(c, expected.state.c.count) == Self.bits(expected.state.c))
     }
 
+    /// With `TFLA_PRECISION_BF16_PRODUCTS` (on AMX: the packed bfloat16
+    /// walk), h lands in the caller's buffer with the Swift API's bits.
+    @Test func bfloat16ForwardWithBF16ProductsHasTheStoredForwardsBits() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 150, keyDim: 64, valueDim: 64)
+        let x = MLSTMInputs<BFloat16>.random(shape, seed: 4)
+        var options = ChunkwiseOptions.default
+        (options.parallelism, options.precision) = (2, .bf16Products)
+        let expected = try Chunkwise.forward(storedAs: x, gate: .exponential, options: options)
+        let buffers = Buffers()
+        var problem = Self.problem(x, TFLA_BFLOAT16, buffers)
+        var c = tfla_options()
+        tfla_options_init(&c)
+        (c.parallelism, c.precision) = (2, Int32(TFLA_PRECISION_BF16_PRODUCTS.rawValue))
+        let h = buffers.zeros(shape.valueShape, BFloat16.self), m = buffers.zeros(shape.stabilizerShape, Float.self)
+        var outputs = tfla_outputs(h: h, c: nil, n: nil, m: m)
+        #expect(tfla_forward(&problem, &c, &outputs) == TFLA_OK)
+        #expect(Self.bits(h, expected.h.count) == Self.bits(expected.h))
+        #expect(Self.bits(m, expected.state.m.count) == Self.bits(expected.state.m))
+    }
+
     @Test func gradientsHaveTheSwiftBits() throws {
         let shape = ProblemShape(batch: 1, heads: 3, sequence: 50, keyDim: 8, valueDim: 8)
         let x = MLSTMInputs<Float>.random(shape, seed: 11)

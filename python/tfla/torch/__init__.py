@@ -13,11 +13,17 @@ k, v, i, f of another dtype than q are converted to q's dtype (both are
 ordinary, differentiable torch operations).
 
 Inference (torch.no_grad(), or no input requiring grad) calls tfla_forward,
-which keeps nothing for a backward; bfloat16 is read in place there (float32
-arithmetic). With grad, the training forward (tfla_training_forward) keeps
-its tfla_saved in the autograd graph until the graph is freed; bfloat16
-inputs are then converted to float32 for the forward and the backward (h and
-the gradients are returned in bfloat16).
+which keeps nothing for a backward. bfloat16 tensors there run with bf16
+products by default (precision=None): on a CPU with AMX, q, k, v are read
+in place as bfloat16 and packed into tiles once per chunk (h within about
+1e-2 of max |h| of the float32 result); where AMX is missing the library
+computes in float32. precision="float32" keeps the exact float32 forward of
+the widened values (h is that result rounded to bfloat16). With grad, the
+training forward (tfla_training_forward) keeps its tfla_saved in the
+autograd graph until the graph is freed; bfloat16 inputs are then converted
+to float32 for the forward and the backward (h and the gradients are
+returned in bfloat16; bf16 products are inference-only). The step computes
+bfloat16 in float32 (widened per token, h rounded back).
 
 The library is called through ctypes.CDLL, which releases the GIL during
 each call. `threads` defaults to torch.get_num_threads().

@@ -5,7 +5,7 @@ import torch
 
 from .. import _ffi
 from .. import core
-from ..errors import InvalidArgumentError, ShapeError
+from ..errors import InvalidArgumentError, ShapeError, UnsupportedError
 
 _CODES = {torch.float32: _ffi.FLOAT32, torch.float64: _ffi.FLOAT64, torch.bfloat16: _ffi.BFLOAT16}
 _MODES = {"exact": _ffi.GRADIENT_EXACT, "reference": _ffi.GRADIENT_REFERENCE}
@@ -40,12 +40,14 @@ def _ptr(tensor):
     return None if tensor is None else tensor.data_ptr()
 
 
-def _options(chunk_size, threads, training):
+def _options(chunk_size, threads, training, precision=None, dtype=None):
+    """tfla_options; `precision` as core.precision_code reads it for the
+    tfla_dtype `dtype` (None: bf16 products for bfloat16, else the inputs')."""
     if threads is None:
         threads = torch.get_num_threads()
     if chunk_size is None and training:
         chunk_size = 128
-    return core.make_options(True, None, chunk_size=chunk_size, threads=threads)
+    return core.make_options(True, precision, dtype=dtype, chunk_size=chunk_size, threads=threads)
 
 
 def _prepare_all(q, k, v, i, f, c0, n0, m0, dtype):
@@ -81,8 +83,12 @@ def _problem(tensors, shape, gate, eps):
                                   n0=_ptr(n0), m0=_ptr(m0)))
 
 
-def inference_forward(tensors, shape, gate, eps, chunk_size=None, threads=None, final_state=True):
-    """tfla_forward on prepared tensors: h and (c, n, m) (None without final_state)."""
+def inference_forward(tensors, shape, gate, eps, chunk_size=None, threads=None, final_state=True, precision=None):
+    """tfla_forward on prepared tensors: h and (c, n, m) (None without
+    final_state). precision None: bf16 products for bfloat16 tensors (q, k,
+    v read in place on a CPU with AMX), the tensors' own precision
+    otherwise; "float32": bfloat16 computed in float32 on the widened
+    values; "bf16": bf16 products (float32 tensors too)."""
     q = tensors[0]
     B, NH, S, DQK, DHV = shape
     h = torch.empty((B, NH, S, DHV), dtype=q.dtype)
@@ -91,7 +97,7 @@ def inference_forward(tensors, shape, gate, eps, chunk_size=None, threads=None, 
         c, n, m = _new_state(shape, q.dtype)
     problem = _problem(tensors, shape, gate, eps)
     outputs = _ffi.Outputs(h=h.data_ptr(), c=_ptr(c), n=_ptr(n), m=_ptr(m))
-    options = _options(chunk_size, threads, False)
+    options = _options(chunk_size, threads, False, precision, _CODES[q.dtype])
     core.check(_ffi.lib().tfla_forward(ctypes.byref(problem), ctypes.byref(options), ctypes.byref(outputs)),
                "tfla_forward")
     return h, (c, n, m)
@@ -154,7 +160,7 @@ class ChunkwiseFunction(torch.autograd.Function):
 
 
 def mlstm(q, k, v, i, f, c0=None, n0=None, m0=None, *, gate="exp", normalize=True, eps=1e-6, mode="exact",
-          chunk_size=None, state_stride=4, threads=None):
+          chunk_size=None, state_stride=4, threads=None, precision=None):
     """The mLSTM over q, k (B, NH, S, DQK), v (B, NH, S, DHV), i, f
     (B, NH, S) from the state c0, n0, m0 (None: zeros): h (B, NH, S, DHV)
     and the final state (c, n, m), m of shape (B, NH, 1).
@@ -162,7 +168,16 @@ def mlstm(q, k, v, i, f, c0=None, n0=None, m0=None, *, gate="exp", normalize=Tru
     Differentiable in every tensor input (and through the final state) when
     grad is enabled and an input requires it; mode="exact" is the true
     gradient, mode="reference" mlstm_kernels' custom-backward convention.
-    Otherwise the inference forward runs (no saved states)."""
+    Otherwise the inference forward runs (no saved states).
+
+    precision, for the inference forward: None (default) is bf16 products
+    for bfloat16 tensors (q, k, v read in place on a CPU with AMX; h within
+    about 1e-2 of max |h| of the float32 result) and the tensors' own
+    precision for float32 and float64; "float32" computes bfloat16 in
+    float32 on the widened values (h is that result rounded); "bf16" asks
+    for bf16 products with float32 tensors too. With grad, the training
+    forward computes bfloat16 in float32 (precision None or "float32";
+    "bf16" raises UnsupportedError: bf16 products are for inference only)."""
     if not isinstance(q, torch.Tensor):
         raise TypeError("q: expected a torch.Tensor")
     dtype = q.dtype
@@ -176,7 +191,13 @@ def mlstm(q, k, v, i, f, c0=None, n0=None, m0=None, *, gate="exp", normalize=Tru
         isinstance(t, torch.Tensor) and t.requires_grad for t in inputs)
     if not needs_grad:
         tensors, shape = _prepare_all(*inputs, dtype)
-        return inference_forward(tensors, shape, gate_code, eps, chunk_size, threads)
+        return inference_forward(tensors, shape, gate_code, eps, chunk_size, threads, precision=precision)
+    # The training forward and its backward compute in float32 (bfloat16
+    # widened) or float64: bf16 products are for the inference forward only.
+    if core.precision_code(precision, _ffi.FLOAT32) != _ffi.PRECISION_INPUT:
+        raise UnsupportedError(f"precision={precision!r} (bf16 products) is for the inference forward only; "
+                               "with grad, leave precision None or pass 'float32' (run under torch.no_grad() "
+                               "for bf16 products)")
     compute = torch.float32 if dtype == torch.bfloat16 else dtype
     tensors, shape = _prepare_all(*inputs, compute)
     h, c, n, m = ChunkwiseFunction.apply(*tensors, gate_code, float(eps), _MODES[mode], chunk_size,
@@ -205,7 +226,9 @@ def step(q, k, v, i, f, c, n, m, *, gate="exp", normalize=True, eps=1e-6, thread
         raise ShapeError(f"q: expected (B, NH, DQK), got {tuple(q.shape)}")
     B, NH, DQK = q.shape
     # tfla_step computes in float32 or float64: bfloat16 is widened here (exact)
-    # and h rounded back.
+    # and h rounded back: the float32 step of the widened values, h rounded
+    # to nearest (there are no bf16 products in the step; a generation after
+    # a bf16-products prefill continues in float32 from its float32 state).
     compute = torch.float32 if dtype == torch.bfloat16 else dtype
     q = _prepare("q", q, compute)
     k = _prepare("k", k, compute, (B, NH, DQK))

@@ -39,11 +39,13 @@ def _trailing_padding(q, k, v, i, f, limit):
 
 
 def chunkwise_kernel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=None, chunk_size=64,
-                     return_last_states=False, autocast_kernel_dtype=None, eps=1e-6, **kwargs):
+                     return_last_states=False, autocast_kernel_dtype=None, eps=1e-6, precision=None, **kwargs):
     """mlstm_kernels' chunkwise contract ("chunkwise--tfla"): returns
     (h, (c, n, m)) or, with return_last_states=False, h. autocast_kernel_dtype
     is accepted and ignored (the tensors' dtype decides, as for the native
-    kernels)."""
+    kernels). precision as in `mlstm`: without grad, bfloat16 tensors run
+    with bf16 products by default (read in place on AMX), "float32" computes
+    them in float32; with grad, bfloat16 is computed in float32."""
     needs_grad = torch.is_grad_enabled() and any(
         isinstance(t, torch.Tensor) and t.requires_grad
         for t in (q, k, v, i, f, c_initial, n_initial, m_initial))
@@ -56,10 +58,11 @@ def chunkwise_kernel(q, k, v, i, f, c_initial=None, n_initial=None, m_initial=No
             S = q.shape[2] - pad
             tensors, shape = _prepare_all(q[:, :, :S], k[:, :, :S], v[:, :, :S], i[:, :, :S], f[:, :, :S],
                                           c_initial, n_initial, m_initial, q.dtype)
-            h, state = inference_forward(tensors, shape, core.gate_code("exp"), eps, chunk_size)
+            h, state = inference_forward(tensors, shape, core.gate_code("exp"), eps, chunk_size, precision=precision)
             h = torch.nn.functional.pad(h, (0, 0, 0, pad))
             return h, state
-    h, state = mlstm(q, k, v, i, f, c_initial, n_initial, m_initial, eps=eps, chunk_size=chunk_size)
+    h, state = mlstm(q, k, v, i, f, c_initial, n_initial, m_initial, eps=eps, chunk_size=chunk_size,
+                     precision=precision)
     return (h, state) if return_last_states else h
 
 
