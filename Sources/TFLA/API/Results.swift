@@ -78,6 +78,15 @@ public struct MLSTMPackedOutput<Scalar: TensorScalar>: Sendable {
     public var states: [MLSTMState<Scalar>]
 }
 
+/// The result of a packed forward on inputs stored in a 16-bit type:
+/// ``Chunkwise/forward(storedAs:sequenceOffsets:gate:initialStates:eps:options:)``.
+public struct MLSTMPackedStoredOutput<Storage: TensorScalar>: Sendable {
+    /// Outputs `(B, NH, T, DHV)` in the storage type, in the packed layout.
+    public var h: Tensor<Storage>
+    /// The final state of each sequence, in order, in float32.
+    public var states: [MLSTMState<Float>]
+}
+
 /// The gradients of a packed variable-length forward.
 public struct MLSTMPackedGradients<Scalar: TensorScalar>: Sendable {
     /// Gradients of q, k, v, i, f in the packed layout of the inputs.

@@ -87,6 +87,23 @@ struct BFloat16ForwardTests {
         }
     }
 
+    /// The packed forward on bfloat16 storage equals each sequence run
+    /// alone (one segment each: the same walk), bit for bit.
+    @Test func packedSequencesMatchSeparateRuns() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 300, keyDim: 32, valueDim: 48)
+        let (stored, _, _) = Self.problem(shape, seed: 12)
+        let offsets = [0, 100, 137, 300]
+        let options = Self.options(threads: 2, parallelism: 1)
+        let packed = try Chunkwise.forward(storedAs: stored, sequenceOffsets: offsets, gate: .exponential, options: options)
+        for index in 0..<offsets.count - 1 {
+            let piece = try stored.sequenceSlice(offsets[index]..<offsets[index + 1])
+            let alone = try Chunkwise.forward(storedAs: piece, gate: .exponential, options: options)
+            let packedPiece = try packed.h.slicing(axis: 2, offsets[index]..<offsets[index + 1])
+            #expect(packedPiece.scalars.map { $0.bitPattern } == alone.h.scalars.map { $0.bitPattern })
+            #expect(packed.states[index].c.scalars == alone.state.c.scalars)
+        }
+    }
+
     /// Threads never change the bits (same plan).
     @Test func threadInvariance() throws {
         let shape = ProblemShape(batch: 2, heads: 2, sequence: 500, keyDim: 64, valueDim: 96)

@@ -148,10 +148,8 @@ extension Chunkwise {
         let nonFinite = options.checksValues ? NonFiniteFlag() : nil
         let owners = (inputs.q.storage, inputs.k.storage, inputs.v.storage, i.storage, f.storage)
         withExtendedLifetime(owners) {
-            func bits(_ base: UnsafeMutablePointer<Storage>) -> UnsafePointer<UInt16> {
-                UnsafeRawPointer(base).assumingMemoryBound(to: UInt16.self)
-            }
-            let bits = (q: bits(owners.0.base), k: bits(owners.1.base), v: bits(owners.2.base))
+            let bits = (q: UnsafePointer(bfloat16Bits(owners.0.base)), k: UnsafePointer(bfloat16Bits(owners.1.base)),
+                        v: UnsafePointer(bfloat16Bits(owners.2.base)))
             initial.withPointers { start in
                 output!.withWritePointer { hOut in
                     state.withMutablePointers { final in
@@ -172,13 +170,109 @@ extension Chunkwise {
         }
         if nonFinite?.isRaised == true, let h = output {
             try inputs.validateValues(gate: gate, threads: plan.tiling.threads)
-            if let index = ValueCheck.firstNonFinite(h, threads: plan.tiling.threads) {
-                let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
-                throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
-                                      value: ValueCheck.describe(value),
-                                      requirement: "overflowed the float32 range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
-            }
+            try requireFiniteOutput(h, threads: plan.tiling.threads)
         }
         return state
+    }
+}
+
+extension Chunkwise {
+    /// The packed forward (``forward(packed:sequenceOffsets:gate:initialStates:eps:options:)``)
+    /// for inputs stored in a 16-bit type, with h in the storage type and
+    /// the states in float32: bfloat16 q, k and v are read in place on AMX
+    /// with ``ChunkwiseOptions/Precision/bf16Products``, as
+    /// ``forward(storedAs:gate:initialState:eps:options:)`` describes;
+    /// otherwise the inputs are converted to float32 copies.
+    ///
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid.
+    public static func forward<Storage: TensorScalar>(
+        storedAs inputs: MLSTMInputs<Storage>, sequenceOffsets: [Int], gate: Gate,
+        initialStates: [MLSTMState<Float>]? = nil, eps: Float = 1e-6,
+        options: ChunkwiseOptions = .default
+    ) throws(TFLAError) -> MLSTMPackedStoredOutput<Storage> {
+        var options = options
+        if Storage.self == BFloat16.self, options.precision == .bf16Products {
+            let path = options.bf16Path == .automatic ? BF16Products.automaticPath : options.bf16Path
+            if path == .matrixUnits && options.productKernel.packsChunkOperands {
+                return try bfloat16PackedForward(inputs, sequenceOffsets: sequenceOffsets, gate: gate,
+                                                 initialStates: initialStates, eps: eps, options: options)
+            }
+            if options.bf16Path == .automatic && path != .matrixUnits { options.precision = .inputType }
+        }
+        _ = try inputs.validatedShape()
+        let wide = MLSTMInputs<Float>(
+            q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
+            i: inputs.i.converted(), f: inputs.f.converted())
+        let result = try forward(packed: wide, sequenceOffsets: sequenceOffsets, gate: gate,
+                                 initialStates: initialStates, eps: eps, options: options)
+        return MLSTMPackedStoredOutput(h: result.h.converted(), states: result.states)
+    }
+
+    /// The packed forward on bfloat16 q, k and v read in place: one context
+    /// per sequence over the packed chunk walk.
+    private static func bfloat16PackedForward<Storage: TensorScalar>(
+        _ inputs: MLSTMInputs<Storage>, sequenceOffsets offsets: [Int], gate: Gate,
+        initialStates: [MLSTMState<Float>]?, eps: Float, options: ChunkwiseOptions
+    ) throws(TFLAError) -> MLSTMPackedStoredOutput<Storage> {
+        precondition(Storage.self == BFloat16.self && MemoryLayout<Storage>.size == 2)
+        let shape = try inputs.validatedShape()
+        try Validation.requireEps(eps)
+        try options.validate()
+        try validatePacking(offsets, initialStates: initialStates, shape: shape, gate: gate)
+        let count = offsets.count - 1
+        let plan = ChunkwisePlan(shape: shape, gate: gate, call: .packed, sequences: count, options: options)
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: 2, tiling: plan.tiling, training: false)
+                                 + shape.stateBytes(count: 2 * count, scalar: 4), for: "packed forward")
+        let (i, f): (Tensor<Float>, Tensor<Float>) = (inputs.i.converted(), inputs.f.converted())
+        if options.checksValues {
+            try MLSTMInputs(q: Tensor<Float>(shape: [0]), k: Tensor<Float>(shape: [0]), v: Tensor<Float>(shape: [0]),
+                            i: i, f: f).validateGateValues(gate: gate)
+        }
+        let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
+        var states = (0..<count).map { _ in MLSTMState<Float>(uninitializedFor: shape) }
+        var h = Tensor<Storage>(uninitializedShape: shape.valueShape)
+        let flag = options.checksValues ? NonFiniteFlag() : nil
+        let owners = (inputs.q.storage, inputs.k.storage, inputs.v.storage, i.storage, f.storage)
+        withExtendedLifetime(owners) {
+            let bits = (q: UnsafePointer(bfloat16Bits(owners.0.base)), k: UnsafePointer(bfloat16Bits(owners.1.base)),
+                        v: UnsafePointer(bfloat16Bits(owners.2.base)))
+            initial.withStatePointers { starts in
+                h.withWritePointer { output in
+                    states.withMutableStatePointers { finals in
+                        let contexts = (0..<count).map { index in
+                            var context = ForwardContext<Float>(
+                                plan: plan, eps: Double(eps), bfloat16: bits,
+                                i: UnsafePointer(owners.3.base), f: UnsafePointer(owners.4.base),
+                                initial: InitialStatePointers(c: starts[index].c, n: starts[index].n, m: starts[index].m),
+                                output: ForwardOutputPointers(bfloat16H: bfloat16Bits(output), state: finals[index]))
+                            context.tokens = offsets[index]..<offsets[index + 1]
+                            context.nonFinite = flag
+                            context.products = options.productKernel
+                            return context
+                        }
+                        scan(contexts, save: nil)
+                    }
+                }
+            }
+        }
+        if flag?.isRaised == true {
+            try inputs.validateValues(gate: gate, threads: plan.tiling.threads)
+            try requireFiniteOutput(h, threads: plan.tiling.threads)
+        }
+        return MLSTMPackedStoredOutput(h: h, states: states)
+    }
+
+    /// The bits of bfloat16 storage.
+    private static func bfloat16Bits<Storage>(_ base: UnsafeMutablePointer<Storage>) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(base).assumingMemoryBound(to: UInt16.self)
+    }
+
+    /// After every input was found valid: the overflowed h, if any.
+    private static func requireFiniteOutput<Output: TensorScalar>(_ h: Tensor<Output>, threads: Int) throws(TFLAError) {
+        guard let index = ValueCheck.firstNonFinite(h, threads: threads) else { return }
+        let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
+        throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
+                              value: ValueCheck.describe(value),
+                              requirement: "overflowed the float32 range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
     }
 }
