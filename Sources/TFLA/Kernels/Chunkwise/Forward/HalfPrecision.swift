@@ -107,9 +107,10 @@ extension Chunkwise {
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
         if var target = output {
             output = nil
+            let rounded: Tensor<Output> = result.h.converted()
             target.withWritePointer { out in
-                result.h.withUnsafeBufferPointer { h in
-                    for index in h.indices { out[index] = Output.rounded(from: h[index].doubleValue) }
+                rounded.withUnsafeBufferPointer { h in
+                    if let base = h.baseAddress { out.update(from: base, count: h.count) }
                 }
             }
             output = target
