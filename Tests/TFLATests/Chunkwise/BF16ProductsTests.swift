@@ -89,18 +89,32 @@ struct BF16ProductsTests {
         #expect(brain.state.m == single.state.m)   // stabilizers do not see the products
     }
 
-    /// The rows of `Docs/oracle.md`'s table of bf16-product accuracy
+    /// The rows of `Docs/oracle.md`'s tables of bf16-product accuracy
     /// (S = 8192, chunk 64), printed as Markdown; about a minute of float64
-    /// work, so only on request:
+    /// work on two cores (ten minutes for ten seeds), so only on request:
     ///
     ///     TFLA_BF16_ACCURACY_TABLE=1 swift test -c release $(bash Scripts/setup/swift-flags.sh) \
     ///         --skip-build --filter accuracyTable
     ///
-    /// `TFLA_BF16_ACCURACY_TABLE=test` prints only the DQK = 64 rows. Each
-    /// row's bf16 forward runs once per entry of `TFLA_BF16_FLOAT32_PRODUCTS`
-    /// (default `denominator`, the recipe): `;`-separated sets of products
-    /// kept in float32, each `none` or names joined by `+` (`scores`,
-    /// `normalizer`, `inter`, `intra`, `state`, `denominator`, `all`).
+    /// `TFLA_BF16_ACCURACY_TABLE=test` prints only the DQK = 64 rows. Two
+    /// tables over the same rows (shape, seed, gate distribution, gate):
+    ///
+    /// - float32 inputs, against the float64 forward of those inputs. Each
+    ///   row's bf16 forward runs once per entry of
+    ///   `TFLA_BF16_FLOAT32_PRODUCTS` (default `denominator`, the recipe):
+    ///   `;`-separated sets of products kept in float32, each `none` or
+    ///   names joined by `+` (`scores`, `normalizer`, `inter`, `intra`,
+    ///   `state`, `denominator`, `all`).
+    /// - the same inputs rounded to bfloat16 (q, k, v and the gates) through
+    ///   `forward(storedAs:)`, against the float64 forward of the bfloat16
+    ///   values widened: h returned in float32 and in bfloat16, the final
+    ///   C; for comparison the float32 forward of the widened values, every
+    ///   product in bf16 on them, and the float64 h itself rounded to
+    ///   bfloat16 (the floor of any bfloat16 h).
+    ///
+    /// `TFLA_BF16_ACCURACY_INPUTS=float32` or `bfloat16` prints one table;
+    /// `TFLA_BF16_ACCURACY_SEEDS=1,2,3` runs every row once per seed
+    /// listed instead of at its own seed.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["TFLA_BF16_ACCURACY_TABLE"] != nil))
     func accuracyTable() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -115,43 +129,98 @@ struct BF16ProductsTests {
             }
             return (String(entry), set)
         }
+        let inputs = environment["TFLA_BF16_ACCURACY_INPUTS"] ?? "both"
+        guard ["both", "float32", "bfloat16"].contains(inputs) else {
+            throw TFLAError.unsupported("TFLA_BF16_ACCURACY_INPUTS is both, float32 or bfloat16, not \(inputs)")
+        }
+        let (float32Table, bfloat16Table) = (inputs != "bfloat16", inputs != "float32")
         let head = ProblemShape(batch: 1, heads: 8, sequence: 8192, keyDim: 256, valueDim: 512)
         let small = ProblemShape(batch: 1, heads: 2, sequence: 8192, keyDim: 64, valueDim: 128)
         let sigmoid = Gate.sigmoid(normalize: true)
         var rows: [(ProblemShape, GateDistribution, Gate, UInt64)] = [
             (head, .realistic, .exponential, 7), (head, .realistic, sigmoid, 7),
             (head, .extreme, .exponential, 7), (head, .extreme, sigmoid, 7),
-            (small, .realistic, .exponential, 21), (small, .extreme, .exponential, 21),
+            (small, .realistic, .exponential, 21), (small, .realistic, sigmoid, 21),
+            (small, .extreme, .exponential, 21), (small, .extreme, sigmoid, 21),
         ]
         if environment["TFLA_BF16_ACCURACY_TABLE"] == "test" { rows.removeFirst(4) }
-        func format(_ x: Double) -> String {
-            x >= 0.1 ? String(format: "%.2f", x) : String(format: "%.1e", x)
+        if let list = environment["TFLA_BF16_ACCURACY_SEEDS"] {
+            let seeds = try list.split(separator: ",").map { entry in
+                guard let seed = UInt64(entry) else { throw TFLAError.unsupported("not a seed: \(entry)") }
+                return seed
+            }
+            rows = rows.flatMap { row in seeds.map { (row.0, row.1, row.2, $0) } }
         }
-        print("| shape (B, NH, S, DQK, DHV), seed | gates | gate | float32 products | products kept in float32 | bf16 products | inputs alone | own | C (own) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        func format(_ x: Double) -> String {
+            // 1.3e-6, not 1.3e-06: as the tables in the docs write it.
+            x >= 0.1 ? String(format: "%.2f", x) : String(format: "%.1e", x).replacingOccurrences(of: "e-0", with: "e-")
+        }
+        var storageLines = [
+            "bfloat16 inputs through forward(storedAs:), bf16 path \(BF16Products.automaticPath)"
+                + (BF16Products.hasMatrixUnits ? "" : " (no AMX: storedAs computes in float32)") + ":",
+            "| shape (B, NH, S, DQK, DHV), seed | gates | gate | float32 | all bf16 products | h float32 | h bfloat16 | h₆₄ rounded | C |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        if float32Table {
+            print("float32 inputs:")
+            print("| shape (B, NH, S, DQK, DHV), seed | gates | gate | float32 products | products kept in float32 | bf16 products | inputs alone | own | C (own) |")
+            print("|---|---|---|---|---|---|---|---|---|")
+        }
         for (shape, gates, gate, seed) in rows {
             let x = MLSTMInputs<Float>.random(shape, gates: gates, seed: seed)
-            let wide = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                           i: x.i.converted(), f: x.f.converted())
-            let rounded = MLSTMInputs<Double>(
-                q: x.q.converted(to: BFloat16.self).converted(), k: x.k.converted(to: BFloat16.self).converted(),
-                v: x.v.converted(to: BFloat16.self).converted(), i: wide.i, f: wide.f)
-            let expected = try Chunkwise.forward(wide, gate: gate)
-            let expectedRounded = try Chunkwise.forward(rounded, gate: gate)
-            let single = try Chunkwise.forward(x, gate: gate)
             let dims = [shape.batch, shape.heads, shape.sequence, shape.keyDim, shape.valueDim].map(String.init)
-            let label = "| \(dims.joined(separator: ", ")), seed \(seed) | \(gates) | \(gate == .exponential ? "exp" : "sig") | "
-                + "\(format(relativeError(single.h, expected.h))) | "
-            for (name, float32) in variants {
+            let key = "| \(dims.joined(separator: ", ")), seed \(seed) | \(gates) | \(gate == .exponential ? "exp" : "sig") | "
+            if float32Table {
+                let wide = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
+                                               i: x.i.converted(), f: x.f.converted())
+                let rounded = MLSTMInputs<Double>(
+                    q: x.q.converted(to: BFloat16.self).converted(), k: x.k.converted(to: BFloat16.self).converted(),
+                    v: x.v.converted(to: BFloat16.self).converted(), i: wide.i, f: wide.f)
+                let expected = try Chunkwise.forward(wide, gate: gate)
+                let expectedRounded = try Chunkwise.forward(rounded, gate: gate)
+                let single = try Chunkwise.forward(x, gate: gate)
+                let label = key + "\(format(relativeError(single.h, expected.h))) | "
+                for (name, float32) in variants {
+                    var options = ChunkwiseOptions()
+                    options.precision = .bf16Products
+                    options.bf16Float32Products = float32
+                    let brain = try Chunkwise.forward(x, gate: gate, options: options)
+                    print(label + "\(name) | \(format(relativeError(brain.h, expected.h))) | "
+                          + "\(format(relativeError(expectedRounded.h, expected.h))) | "
+                          + "\(format(relativeError(brain.h, expectedRounded.h))) | "
+                          + "\(format(relativeError(brain.state.c, expectedRounded.state.c))) |")
+                }
+            }
+            if bfloat16Table {
+                // The caller's inputs are the bfloat16 values: the reference
+                // is the float64 forward of exactly those values.
+                let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
+                                                   i: x.i.converted(), f: x.f.converted())
+                let widened = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
+                                                 i: stored.i.converted(), f: stored.f.converted())
+                let wide = MLSTMInputs<Double>(q: widened.q.converted(), k: widened.k.converted(), v: widened.v.converted(),
+                                               i: widened.i.converted(), f: widened.f.converted())
+                let expected = try Chunkwise.forward(wide, gate: gate)
+                let single = try Chunkwise.forward(widened, gate: gate)
                 var options = ChunkwiseOptions()
                 options.precision = .bf16Products
-                options.bf16Float32Products = float32
-                let brain = try Chunkwise.forward(x, gate: gate, options: options)
-                print(label + "\(name) | \(format(relativeError(brain.h, expected.h))) | "
-                      + "\(format(relativeError(expectedRounded.h, expected.h))) | "
-                      + "\(format(relativeError(brain.h, expectedRounded.h))) | "
-                      + "\(format(relativeError(brain.state.c, expectedRounded.state.c))) |")
+                var allBF16 = options
+                allBF16.bf16Float32Products = []
+                let everyProduct = try Chunkwise.forward(widened, gate: gate, options: allBF16)
+                var h = Tensor<Float>(shape: shape.valueShape)
+                let state = try Chunkwise.forward(storedAs: stored, gate: gate, options: options, into: &h)
+                let brief = try Chunkwise.forward(storedAs: stored, gate: gate, options: options)
+                storageLines.append(key + "\(format(relativeError(single.h, expected.h))) | "
+                                    + "\(format(relativeError(everyProduct.h, expected.h))) | "
+                                    + "\(format(relativeError(h, expected.h))) | "
+                                    + "\(format(relativeError(brief.h, expected.h))) | "
+                                    + "\(format(relativeError(expected.h.converted(to: BFloat16.self), expected.h))) | "
+                                    + "\(format(relativeError(state.c, expected.state.c))) |")
             }
+        }
+        if bfloat16Table {
+            if float32Table { print("") }
+            for line in storageLines { print(line) }
         }
     }
 
