@@ -51,7 +51,7 @@ struct BenchRunner: ParsableCommand {
     @Option(help: "With --backward: state strides, comma-separated (default: the library's, 4).") var stateStrides: String?
     @Option(help: "Forward products: float32, bf16 (bfloat16 operands, float32 accumulation) or both (each configuration in both, one after the other). With --gemm-probe: the products' rates in that precision next to sgemm's.")
     var precision = "float32"
-    @Option(help: "Forward storage, comma-separated: float32 (float32 tensors), bf16 (bfloat16 q, k, v, i, f and h, forward(storedAs:)), bf16-in (bfloat16 inputs, float32 h kept across calls). bf16 storage runs with --precision bf16 or both.")
+    @Option(help: "Forward storage, comma-separated: float32 (float32 tensors), bf16 (bfloat16 q, k, v, i, f and h, forward(storedAs:)), bf16-in (bfloat16 inputs, float32 h kept across calls). With --precision float32, bf16 storage is widened to float32 copies (the path where AMX is missing).")
     var storage = "float32"
     @Flag(help: "With bf16 storage or bf16 products on AMX: print where the packed chunk walk's time goes (per part, summed over workers) after each configuration.")
     var profile = false
@@ -321,7 +321,7 @@ struct BenchRunner: ParsableCommand {
                                 for path in p == .inputType ? [BF16Products.Path.automatic] : paths {
                                     options.bf16Path = path
                                     for reuse in outputChoices {
-                                        for store in storages where p == .bf16Products || store == .float32 {
+                                        for store in storages {
                                             let name = entry.name + (p == .inputType ? "" : "+" + Self.label(path)) + (reuse ? "+into" : "")
                                                 + (store == .float32 ? "" : store == .bfloat16 ? "+bf16io" : "+bf16in")
                                             configurations.append(ForwardConfiguration(

@@ -129,6 +129,22 @@ static void pack_result_block(float *block, long rows, long cols, long strip, lo
     }
 }
 
+// What rounding the block to bfloat16 left out, x − bf16(x), packed as
+// pack_result_block packs the block (the low part of a two-term C).
+TFLA_BF16_TARGET
+static void pack_residual_block(float *block, long rows, long cols, long strip, long step, long steps,
+                                uint32_t *packed) {
+    for (long r = 0; r < 32; r++) {
+        for (long col = 0; col < 32; col += 16) {
+            __m512 x = _mm512_load_ps(block + r * 32 + col);
+            __m512 high = _mm512_castsi512_ps(_mm512_slli_epi32(
+                _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x)), 16));
+            _mm512_store_ps(block + r * 32 + col, _mm512_sub_ps(x, high));
+        }
+    }
+    pack_result_block(block, rows, cols, strip, step, steps, packed);
+}
+
 long tfla_amx_packed_words(long k, long n) {
     return ((n + 15) / 16) * ((k + 31) / 32) * TILE_WORDS;
 }
@@ -137,7 +153,7 @@ long tfla_amx_packed_words(long k, long n) {
 // layout; `packed_c` as for amx_products.
 TFLA_AMX_TARGET
 static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, const uint32_t *tiles_b,
-                             float alpha, float beta, float *c, long ldc, uint32_t *packed_c) {
+                             float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low) {
     long steps = (k + 31) / 32;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
     tile_config config = {0};
@@ -174,6 +190,7 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
                 amx_block(steps, a_strip, b_strip, two_rows, two_cols, start, ldc * 4, block, 32 * 4);
                 for (long r = 0; r < rows; r++) memcpy(corner + r * ldc, block + r * 32, (size_t)cols * sizeof(float));
                 pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
+                if (packed_low) pack_residual_block(block, rows, cols, cs, i / 32, steps_c, packed_low);
                 continue;
             }
             amx_block(steps, a_strip, b_strip, two_rows, two_cols, NULL, 0, block, 32 * 4);
@@ -191,6 +208,7 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
                 }
             }
             if (packed_c) pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
+            if (packed_low) pack_residual_block(block, rows, cols, cs, i / 32, steps_c, packed_low);
         }
     }
     _tile_release();
@@ -263,7 +281,7 @@ static void amx_products(bool transpose_a, bool transpose_b, long m, long n, lon
         tiles_b = packing;
     }
 
-    amx_tile_product(m, n, k, tiles_a, tiles_b, alpha, beta, c, ldc, packed_c);
+    amx_tile_product(m, n, k, tiles_a, tiles_b, alpha, beta, c, ldc, packed_c, NULL);
 }
 
 TFLA_AMX_TARGET
@@ -319,14 +337,14 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
 
 TFLA_AMX_TARGET
 void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
-                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c) {
+                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         tfla_amx_bf16_gemm_packing_result(false, false, m, n, 0, alpha, NULL, 0, NULL, 0, beta, c, ldc, packed_c
                                           ? packed_c : tfla_scratch_bytes(4, (size_t)tfla_amx_packed_words(m, n) * 4));
         return;
     }
-    amx_tile_product(m, n, k, a_tiles, b_tiles, alpha, beta, c, ldc, packed_c);
+    amx_tile_product(m, n, k, a_tiles, b_tiles, alpha, beta, c, ldc, packed_c, packed_low);
 }
 
 
@@ -349,9 +367,9 @@ void tfla_amx_bf16_gemm_packed_b(bool transpose_a, long m, long n, long k, float
 }
 
 void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
-                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c) {
+                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low) {
     (void)m; (void)n; (void)k; (void)a_tiles; (void)b_tiles; (void)alpha; (void)beta; (void)c; (void)ldc;
-    (void)packed_c;
+    (void)packed_c; (void)packed_low;
     abort();
 }
 

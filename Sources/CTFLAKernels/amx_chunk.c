@@ -45,10 +45,15 @@ static inline __m512i bits16(int source, const void *row, long offset, long coun
     __mmask16 mask = lanes16(count);
     if (source == TFLA_SOURCE_BFLOAT16)
         return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)row + offset));
-    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, (const float *)row + offset)));
+    __m512 x = _mm512_maskz_loadu_ps(mask, (const float *)row + offset);
+    __m512i bits = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
+    if (source != TFLA_SOURCE_FLOAT32_RESIDUAL) return bits;
+    __m512 low = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16)));
+    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(low));
 }
 
 static inline const void *row_at(int source, const void *x, long index, long ld) {
+    // (TFLA_SOURCE_FLOAT32_RESIDUAL reads float32 rows.)
     return source == TFLA_SOURCE_BFLOAT16 ? (const void *)((const uint16_t *)x + index * ld)
                                           : (const void *)((const float *)x + index * ld);
 }

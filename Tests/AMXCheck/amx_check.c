@@ -143,12 +143,12 @@ static int check_chunk_packing(long m, long n, long k, int source) {
   tfla_amx_bf16_gemm(false, false, m, n, k, 0.5f, a, lda, b, ldb, 1, c1, ldc);
   tfla_amx_pack_a(source, pa, lda, m, k, ta);
   tfla_amx_pack_b(source, pb, ldb, k, n, tb);
-  tfla_amx_tile_product(m, n, k, ta, tb, 0.5f, 1, c2, ldc, NULL);
+  tfla_amx_tile_product(m, n, k, ta, tb, 0.5f, 1, c2, ldc, NULL, NULL);
   bad |= memcmp(c1, c2, sizeof(float) * m * ldc) != 0;
   // A·Bᵀ (the scores)
   tfla_amx_bf16_gemm(false, true, m, n, k, 1, a, lda, bt, ldt, 0, c1, ldc);
   tfla_amx_pack_b_transposed(source, pt, ldt, n, k, tb);
-  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0, c2, ldc, NULL);
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0, c2, ldc, NULL, NULL);
   bad |= (memcmp(c1, c2, sizeof(float) * m * ldc) != 0) << 1;
   // (diag(w)X)ᵀ·B with X = a read as k... : X has k rows of m (row stride lda >= m when k >= m; use kw's own).
   float *x = malloc(sizeof(float) * k * (m + 1));
@@ -161,7 +161,7 @@ static int check_chunk_packing(long m, long n, long k, int source) {
   tfla_amx_bf16_gemm(true, false, m, n, k, 1, kw, m, b, ldb, 0.75f, c1, ldc);
   tfla_amx_pack_weighted_transposed(source, source ? (const void *)x16 : x, m + 1, k, m, w, 0.75f, n2, ta);
   tfla_amx_pack_b(source, pb, ldb, k, n, tb);
-  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0.75f, c2, ldc, NULL);
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0.75f, c2, ldc, NULL, NULL);
   bad |= (memcmp(c1, c2, sizeof(float) * m * ldc) != 0) << 2;
   bad |= (memcmp(n1, n2, sizeof(float) * m) != 0) << 3;
   if (source) {

@@ -80,12 +80,13 @@ const float *tfla_bf16_rounded_operand(int slot, bool transpose, long rows, long
  * (TFLA_SOURCE_BFLOAT16: copied), row-major with row stride `ld`
  * elements. Only call them where tfla_cpu_has_amx_bf16() is true; they
  * use a buffer owned by the calling thread. */
-enum { TFLA_SOURCE_FLOAT32 = 0, TFLA_SOURCE_BFLOAT16 = 1 };
+enum { TFLA_SOURCE_FLOAT32 = 0, TFLA_SOURCE_BFLOAT16 = 1, TFLA_SOURCE_FLOAT32_RESIDUAL = 2 };
 
 /// op(A) = x (m rows of k).
 void tfla_amx_pack_a(int source, const void *x, long ld, long m, long k, uint32_t *tiles);
 
-/// op(B) = x (k rows of n).
+/// op(B) = x (k rows of n). TFLA_SOURCE_FLOAT32_RESIDUAL packs what
+/// rounding float32 x to bfloat16 leaves out, x − bf16(x), rounded.
 void tfla_amx_pack_b(int source, const void *x, long ld, long k, long n, uint32_t *tiles);
 
 /// op(B) = xᵀ for x of n rows of k (the keys, as the scores' B operand).
@@ -102,8 +103,11 @@ void tfla_amx_pack_weighted_transposed(int source, const void *x, long ld, long 
 /// (A with k columns, B with k rows); `packed_c` (may be NULL) as for
 /// tfla_amx_bf16_gemm_packing_result. The same blocking and bits as
 /// tfla_amx_bf16_gemm on the same rounded operands.
+/// With `packed_low` (may be NULL; only with `packed_c`), also the low
+/// part C − bf16(C), rounded to bfloat16, in the same layout: the two
+/// packed terms sum to C within ~2^-16 relative.
 void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
-                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c);
+                           float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low);
 
 /// y[i] = Σ_j x[i][j]·v[j] in float32 for bfloat16 rows x (widened, exact);
 /// needs AVX512-BF16 (tfla_cpu_has_avx512_bf16()).

@@ -240,7 +240,8 @@ struct BF16ProductsTests {
 
     /// The float32 fallback on rounded operands equals the micro-kernel and
     /// the tile kernel (where the CPU has them) up to the order of the
-    /// float32 sums.
+    /// float32 sums; the packed AMX walk reads C as one bfloat16 term here
+    /// (its two-term C is more accurate than the recipe the fallback follows).
     @Test(.enabled(if: BF16Products.hasDotProductInstructions))
     func fallbackMatchesMicroKernel() throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 1000, keyDim: 64, valueDim: 96)
@@ -248,7 +249,9 @@ struct BF16ProductsTests {
             let x = MLSTMInputs<Float>.random(shape, gates: .realistic, seed: 5)
             let fallback = try Chunkwise.forward(x, gate: gate, options: Self.options(.roundedFloat32))
             for path in Self.paths where path != .roundedFloat32 {
-                let fast = try Chunkwise.forward(x, gate: gate, options: Self.options(path))
+                var options = Self.options(path)
+                options.bf16TwoTermState = false
+                let fast = try Chunkwise.forward(x, gate: gate, options: options)
                 let difference = relativeError(fast.h, fallback.h)
                 #expect(difference > 0 || fast.h.scalars == fallback.h.scalars)
                 #expect(difference <= 1e-4, "\(path), \(gate): \(difference)")

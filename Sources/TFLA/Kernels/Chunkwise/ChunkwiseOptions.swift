@@ -72,6 +72,10 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// (``ForwardProducts/denominator``). Tests and the accuracy table set
     /// others to measure what each product's rounding costs.
     package var bf16Float32Products: ForwardProducts = .denominator
+    /// With chunks packed for AMX: Q·C reads C as two bfloat16 terms,
+    /// bf16(C) and bf16(C − bf16(C)), so that C's rounding (2^-9 relative)
+    /// drops to ~2^-17 for one more tile product per chunk.
+    package var bf16TwoTermState = true
 
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.

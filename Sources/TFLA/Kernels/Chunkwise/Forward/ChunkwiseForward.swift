@@ -167,6 +167,7 @@ extension Chunkwise {
                             output: ForwardOutputPointers(h: hOut, state: final))
                         context.nonFinite = nonFinite
                         context.products = options.productKernel
+                        context.twoTermState = options.bf16TwoTermState
                         guard stateStride != nil else {
                             scan([context], save: nil)
                             return nil

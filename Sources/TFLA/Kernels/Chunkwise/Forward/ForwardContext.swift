@@ -71,6 +71,9 @@ struct ForwardContext<Scalar: KernelScalar> {
     var nonFinite: NonFiniteFlag?
     /// How the products are computed (`ChunkwiseOptions.precision`).
     var products: ProductKernel = .float32
+    /// With packed chunks: whether Q·C reads C as two bfloat16 terms
+    /// (`ChunkwiseOptions.bf16TwoTermState`).
+    var twoTermState = false
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.
@@ -195,7 +198,7 @@ final class ForwardScratch<Scalar: KernelScalar> {
             ? BF16Products.packedWords(k: context.shape.keyDim, n: min(tiling.dhv, context.shape.valueDim)) : 1)
         chunkTiles = context.packsChunkOperands
             ? PackedChunkTiles(chunk: tiling.chunk, keyDim: context.shape.keyDim,
-                               width: min(tiling.dhv, context.shape.valueDim)) : nil
+                               width: min(tiling.dhv, context.shape.valueDim), twoTermState: context.twoTermState) : nil
     }
 
     /// Sets a `rows × width` tile to C₀'s tile at `offset`, or to zeros.

@@ -164,6 +164,7 @@ extension Chunkwise {
                             output: rows)
                         context.nonFinite = nonFinite
                         context.products = options.productKernel
+                        context.twoTermState = options.bf16TwoTermState
                         scan([context], save: nil)
                     }
                 }
@@ -249,6 +250,7 @@ extension Chunkwise {
                             context.tokens = offsets[index]..<offsets[index + 1]
                             context.nonFinite = flag
                             context.products = options.productKernel
+                            context.twoTermState = options.bf16TwoTermState
                             return context
                         }
                         scan(contexts, save: nil)

@@ -84,6 +84,11 @@ final class PackedChunkTiles {
     let rows: OwnedBuffer<Float>
     /// The update weights w_t in float32.
     let weights: OwnedBuffer<Float>
+    /// The low term of the packed C, C − bf16(C) rounded, beside
+    /// `ForwardScratch.packedState` (nil: Q·C reads one term).
+    var stateLow: UnsafeMutablePointer<UInt32>? { twoTermState ? stateLowWords.baseAddress : nil }
+    private let stateLowWords: OwnedBuffer<UInt32>
+    private let twoTermState: Bool
     /// Whether ``PackedWalkProfile`` was on when this worker started, and
     /// its time per part (handed over when the worker's scratch is freed).
     let profiles = PackedWalkProfile.isEnabled
@@ -91,7 +96,7 @@ final class PackedChunkTiles {
 
     deinit { if profiles { PackedWalkProfile.add(nanoseconds) } }
 
-    init(chunk: Int, keyDim: Int, width: Int) {
+    init(chunk: Int, keyDim: Int, width: Int, twoTermState: Bool) {
         func words(k: Int, n: Int) -> Int { BF16Products.packedWords(k: k, n: n) }
         queries = OwnedBuffer(capacity: words(k: keyDim, n: chunk))
         keys = OwnedBuffer(capacity: words(k: keyDim, n: chunk))
@@ -101,6 +106,8 @@ final class PackedChunkTiles {
         scoreTiles = OwnedBuffer(capacity: words(k: chunk, n: chunk))
         rows = OwnedBuffer(capacity: chunk * (width + Self.rowPadding))
         weights = OwnedBuffer(capacity: chunk)
+        self.twoTermState = twoTermState
+        stateLowWords = OwnedBuffer(capacity: twoTermState ? words(k: keyDim, n: width) : 1)
     }
 }
 
@@ -131,6 +138,10 @@ extension Chunkwise {
                             length, width, tiles.values.baseAddress)
             if !packed {
                 tfla_amx_pack_b(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(tile.c), tile.ldc, dqk, width, packedState)
+                if let low = tiles.stateLow {
+                    tfla_amx_pack_b(Int32(TFLA_SOURCE_FLOAT32_RESIDUAL), UnsafeRawPointer(tile.c), tile.ldc, dqk, width,
+                                    low)
+                }
             }
             clock.lap(.packOperands, tiles)
             packedChunkOutputs(context, token: token, length: length, column: column, width: width,
@@ -160,7 +171,10 @@ extension Chunkwise {
         let (h, ldh) = (tiles.rows.baseAddress, width + PackedChunkTiles.rowPadding)
         // Inter-chunk term: h_t = α_t·q_tᵀC₋ and α_t·q_t·n₋.
         tfla_amx_tile_product(length, width, dqk, tiles.queries.baseAddress, scratch.packedState.baseAddress,
-                              1, 0, h, ldh, nil)
+                              1, 0, h, ldh, nil, nil)
+        if let low = tiles.stateLow {
+            tfla_amx_tile_product(length, width, dqk, tiles.queries.baseAddress, low, 1, 1, h, ldh, nil, nil)
+        }
         clock.lap(.interProduct, tiles)
         switch context.operands {
         case .native(let native):
@@ -198,7 +212,7 @@ extension Chunkwise {
             tfla_amx_pack_b_transposed(context.operandSource, context.operandRows(1, from: token), dqk, length, dqk,
                                        tiles.keys.baseAddress)
             tfla_amx_tile_product(length, length, dqk, tiles.queries.baseAddress, tiles.keys.baseAddress,
-                                  Float(context.scale), 0, scores, length, nil)
+                                  Float(context.scale), 0, scores, length, nil, nil)
             for t in 0..<length {
                 rowSum[t] += gates.applyWeights(scores + t * length, count: length, visible: t + 1, keyStart: 0,
                                                 query: t, rowTerm: gates.rowTerm[t])
@@ -209,7 +223,7 @@ extension Chunkwise {
                         tiles.scoreTiles.baseAddress)
         clock.lap(.packScores, tiles)
         tfla_amx_tile_product(length, width, length, tiles.scoreTiles.baseAddress, tiles.values.baseAddress,
-                              1, 1, h, ldh, nil)
+                              1, 1, h, ldh, nil, nil)
         clock.lap(.intraProduct, tiles)
         // Each row times 1/denominator (1 without normalization), checked
         // for non-finite values and stored, in one pass.
@@ -259,7 +273,8 @@ extension Chunkwise {
                                           decay, tile.n.map { rebound($0) }, tiles.weightedKeys.baseAddress)
         clock.lap(.packWeightedKeys, tiles)
         tfla_amx_tile_product(dqk, tile.width, length, tiles.weightedKeys.baseAddress, tiles.values.baseAddress,
-                              1, decay, rebound(tile.c), tile.ldc, packState ? scratch.packedState.baseAddress : nil)
+                              1, decay, rebound(tile.c), tile.ldc, packState ? scratch.packedState.baseAddress : nil,
+                              packState ? tiles.stateLow : nil)
         clock.lap(.stateProduct, tiles)
     }
 }

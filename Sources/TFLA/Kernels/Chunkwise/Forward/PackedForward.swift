@@ -52,6 +52,7 @@ extension Chunkwise {
                             context.tokens = offsets[index]..<offsets[index + 1]
                             context.nonFinite = flag
                             context.products = options.productKernel
+                            context.twoTermState = options.bf16TwoTermState
                             return context
                         }
                         scan(contexts, save: nil)
