@@ -53,6 +53,8 @@ struct BenchRunner: ParsableCommand {
     var precision = "float32"
     @Option(help: "Forward storage, comma-separated: float32 (float32 tensors), bf16 (bfloat16 q, k, v, i, f and h, forward(storedAs:)), bf16-in (bfloat16 inputs, float32 h kept across calls). With --precision float32, bf16 storage is widened to float32 copies (the path where AMX is missing).")
     var storage = "float32"
+    @Flag(help: "With bf16 products on AMX: Q·C reads C as one bfloat16 term (the default reads two, bf16(C) and bf16(C − bf16(C))), to measure what the second costs.")
+    var bf16OneTerm = false
     @Flag(help: "With bf16 storage or bf16 products on AMX: print where the packed chunk walk's time goes (per part, summed over workers) after each configuration.")
     var profile = false
     @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
@@ -256,6 +258,7 @@ struct BenchRunner: ParsableCommand {
                                 options.threads = threads
                                 options.parallelism = parallelism
                                 if let chunk { options.chunkSize = chunk }
+                            options.bf16TwoTermState = !bf16OneTerm
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
                                 if let kt = list(kvTiles).first ?? nil { options.keyTile = kt }
                                 configurations.append(BackwardConfiguration(name: entry.name, shape: shape, gate: g,
