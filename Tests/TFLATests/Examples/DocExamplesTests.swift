@@ -144,6 +144,27 @@ struct DocExamplesTests {
         #expect(result.output.h == (try Chunkwise.forward(inputs, gate: .exponential, options: .training)).h)
     }
 
+    /// README.md, bfloat16 end to end: bfloat16 tensors in, bfloat16 h out.
+    @Test func readmeBFloat16Forward() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 200, keyDim: 32, valueDim: 48)
+        let x = try randomInputs(shape)
+        let (q16, k16, v16, i16, f16): (Tensor<BFloat16>, Tensor<BFloat16>, Tensor<BFloat16>, Tensor<BFloat16>, Tensor<BFloat16>) =
+            (x.q.converted(), x.k.converted(), x.v.converted(), x.i.converted(), x.f.converted())
+        var options = ChunkwiseOptions()
+        options.precision = .bf16Products
+        let stored = MLSTMInputs<BFloat16>(q: q16, k: k16, v: v16, i: i16, f: f16)
+        var h16 = Tensor<BFloat16>(shape: stored.v.shape)
+        let final = try Chunkwise.forward(storedAs: stored, gate: .exponential, options: options, into: &h16)
+        // Against the float32 forward of the same (widened) values.
+        let widened = MLSTMInputs<Float>(q: q16.converted(), k: k16.converted(), v: v16.converted(),
+                                         i: i16.converted(), f: f16.converted())
+        let expected = try Chunkwise.forward(widened, gate: .exponential)
+        let scale = expected.h.scalars.map { abs($0) }.max() ?? 1
+        let worst = zip(h16.scalars, expected.h.scalars).map { abs($0.floatValue - $1) }.max() ?? 0
+        #expect(worst <= 1e-2 * scale, "\(worst) of \(scale)")
+        #expect(final.m.scalars == expected.state.m.scalars)
+    }
+
     /// Every ```swift block of the DocC catalog and of README.md, but for
     /// the package manifest's lines, appears in this file (indentation
     /// and blank lines aside), so that no example is shown without being

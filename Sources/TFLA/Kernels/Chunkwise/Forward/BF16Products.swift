@@ -16,16 +16,19 @@ extension ChunkwiseOptions {
         /// to bfloat16 only as the operand of their product with V): where
         /// max(|q̄·n + Σ_j S̄_tj|, e^{−m}) nearly cancels, rounding them
         /// would move h by several percent of max |h|. Gates, stabilizers
-        /// and n stay in float32/float64, and h is float32. At the 7B head
-        /// (S = 8192, realistic gates) h is within 5.2e-3 of the float64
-        /// forward (3.3e-2 with the denominator in bf16), for 3–7 % more
-        /// time than with every product in bf16. The bf16 products run on AMX
-        /// tiles (`tdpbf16ps`) where the CPU has them, else on the
-        /// AVX512-BF16 `vdpbf16ps` instruction, elsewhere on float32 GEMMs
-        /// of the rounded operands (equal up to the order of the float32
-        /// sums).
-        /// For the inference forward with Float inputs (or 16-bit inputs
-        /// through `storedAs:`); `Docs/oracle.md` has its accuracy.
+        /// and n stay in float32/float64, and h is float32. The bf16
+        /// products run on AMX tiles (`tdpbf16ps`) where the CPU has them,
+        /// with each chunk's operands packed once and C read by Q·C as two
+        /// bfloat16 terms (bf16(C) + bf16(C − bf16(C)), for accuracy at
+        /// extreme gates); else on the AVX512-BF16 `vdpbf16ps`
+        /// instruction, elsewhere on float32 GEMMs of the rounded operands
+        /// (equal up to the order of the float32 sums). At the 7B head
+        /// (S = 8192, realistic gates) h is within 4.1e-3 of the float64
+        /// forward on AMX (3.3e-2 with the denominator in bf16).
+        /// For the inference forward with Float inputs, or bfloat16 inputs
+        /// read in place through `storedAs:` (the scores are then exact
+        /// products of the bfloat16 q and k); `Docs/oracle.md` has its
+        /// accuracy.
         case bf16Products
     }
 
