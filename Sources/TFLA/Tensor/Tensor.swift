@@ -133,24 +133,28 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     public func converted<Other: TensorScalar>(to _: Other.Type = Other.self) -> Tensor<Other> {
         var result = Tensor<Other>(uninitializedShape: shape)
         withUnsafeBufferPointer { source in
-            result.withUnsafeMutableBufferPointer { target in
-                guard !source.isEmpty else { return }
-                // bfloat16 ↔ float32 on the bits, in loops that vectorize (the
-                // same values as the general path, which goes through Double).
-                if Scalar.self == BFloat16.self, Other.self == Float.self {
-                    let bits = UnsafeRawPointer(source.baseAddress!).assumingMemoryBound(to: UInt16.self)
-                    let out = UnsafeMutableRawPointer(target.baseAddress!).assumingMemoryBound(to: Float.self)
-                    for index in source.indices { out[index] = BFloat16.widened(bits[index]) }
-                } else if Scalar.self == Float.self, Other.self == BFloat16.self {
-                    let values = UnsafeRawPointer(source.baseAddress!).assumingMemoryBound(to: Float.self)
-                    let out = UnsafeMutableRawPointer(target.baseAddress!).assumingMemoryBound(to: UInt16.self)
-                    for index in source.indices { out[index] = BFloat16.roundedBits(values[index]) }
-                } else {
-                    for index in source.indices { target[index] = Other.rounded(from: source[index].doubleValue) }
-                }
-            }
+            result.withUnsafeMutableBufferPointer { target in Self.convert(source, into: target) }
         }
         return result
+    }
+
+    /// `source` converted element by element into `target` (the same count):
+    /// bfloat16 ↔ float32 on the bits, in loops that vectorize (the same
+    /// values as the general path, which goes through Double).
+    static func convert<Other: TensorScalar>(_ source: UnsafeBufferPointer<Scalar>,
+                                             into target: UnsafeMutableBufferPointer<Other>) {
+        guard let from = source.baseAddress, let to = target.baseAddress else { return }
+        if Scalar.self == BFloat16.self, Other.self == Float.self {
+            let bits = UnsafeRawPointer(from).assumingMemoryBound(to: UInt16.self)
+            let out = UnsafeMutableRawPointer(to).assumingMemoryBound(to: Float.self)
+            for index in source.indices { out[index] = BFloat16.widened(bits[index]) }
+        } else if Scalar.self == Float.self, Other.self == BFloat16.self {
+            let values = UnsafeRawPointer(from).assumingMemoryBound(to: Float.self)
+            let out = UnsafeMutableRawPointer(to).assumingMemoryBound(to: UInt16.self)
+            for index in source.indices { out[index] = BFloat16.roundedBits(values[index]) }
+        } else {
+            for index in source.indices { target[index] = Other.rounded(from: source[index].doubleValue) }
+        }
     }
 
     private func offset(of indices: [Int]) -> Int {

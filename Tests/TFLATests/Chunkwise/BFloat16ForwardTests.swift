@@ -127,6 +127,21 @@ struct BFloat16ForwardTests {
         #expect(h.scalars == (try Chunkwise.forward(single, gate: .exponential, options: options)).h.scalars)
     }
 
+    /// The widened copies are converted on several threads in blocks: the
+    /// same bits as one thread, both ways, NaN, infinities and subnormals
+    /// included.
+    @Test func threadedConversionMatches() throws {
+        var values = (0..<(3 << 20) + 7).map { Float(bitPattern: UInt32(truncatingIfNeeded: $0 &* 2_654_435_761)) }
+        values[5] = .nan
+        values[6] = -.infinity
+        values[7] = Float(bitPattern: 0x0000_0123)
+        let x = try Tensor(shape: [values.count], scalars: values)
+        let narrow: Tensor<BFloat16> = x.converted()
+        #expect(x.converted(to: BFloat16.self, threads: 3).scalars.map { $0.bitPattern } == narrow.scalars.map { $0.bitPattern })
+        let wide: Tensor<Float> = narrow.converted()
+        #expect(narrow.converted(to: Float.self, threads: 4).scalars.map { $0.bitPattern } == wide.scalars.map { $0.bitPattern })
+    }
+
     @Test func refusals() throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 64, keyDim: 8, valueDim: 8)
         let (stored, _, _) = Self.problem(shape, seed: 1)

@@ -96,9 +96,10 @@ extension Chunkwise {
         if let given = output?.shape, given != shape.valueShape {
             throw .shapeMismatch(argument: "h", expected: shape.valueShape, given: given)
         }
+        let threads = options.resolved(for: shape).threads
         let wide = MLSTMInputs<Float>(
-            q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
-            i: inputs.i.converted(), f: inputs.f.converted())
+            q: inputs.q.converted(threads: threads), k: inputs.k.converted(threads: threads),
+            v: inputs.v.converted(threads: threads), i: inputs.i.converted(), f: inputs.f.converted())
         if Output.self == Float.self, var target = output as? Tensor<Float> {
             output = nil
             defer { output = target as? Tensor<Output> }
@@ -107,7 +108,7 @@ extension Chunkwise {
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
         if var target = output {
             output = nil
-            let rounded: Tensor<Output> = result.h.converted()
+            let rounded: Tensor<Output> = result.h.converted(threads: threads)
             target.withWritePointer { out in
                 rounded.withUnsafeBufferPointer { h in
                     if let base = h.baseAddress { out.update(from: base, count: h.count) }
@@ -115,7 +116,7 @@ extension Chunkwise {
             }
             output = target
         } else {
-            output = result.h.converted()
+            output = result.h.converted(threads: threads)
         }
         return result.state
     }
@@ -201,13 +202,13 @@ extension Chunkwise {
             }
             if options.bf16Path == .automatic && path != .matrixUnits { options.precision = .inputType }
         }
-        _ = try inputs.validatedShape()
+        let threads = options.resolved(for: try inputs.validatedShape()).threads
         let wide = MLSTMInputs<Float>(
-            q: inputs.q.converted(), k: inputs.k.converted(), v: inputs.v.converted(),
-            i: inputs.i.converted(), f: inputs.f.converted())
+            q: inputs.q.converted(threads: threads), k: inputs.k.converted(threads: threads),
+            v: inputs.v.converted(threads: threads), i: inputs.i.converted(), f: inputs.f.converted())
         let result = try forward(packed: wide, sequenceOffsets: sequenceOffsets, gate: gate,
                                  initialStates: initialStates, eps: eps, options: options)
-        return MLSTMPackedStoredOutput(h: result.h.converted(), states: result.states)
+        return MLSTMPackedStoredOutput(h: result.h.converted(threads: threads), states: result.states)
     }
 
     /// The packed forward on bfloat16 q, k and v read in place: one context
@@ -277,5 +278,28 @@ extension Chunkwise {
         throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
                               value: ValueCheck.describe(value),
                               requirement: "overflowed the float32 range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
+    }
+}
+
+extension Tensor {
+    /// ``converted(to:)`` on `threads` workers, in blocks of 2^20 elements:
+    /// the same values (the widened copies of a 16-bit forward are hundreds
+    /// of megabytes at long sequences).
+    package func converted<Other: TensorScalar>(to _: Other.Type = Other.self, threads: Int) -> Tensor<Other> {
+        let block = 1 << 20
+        guard threads > 1, count > block else { return converted() }
+        var result = Tensor<Other>(uninitializedShape: shape)
+        let total = count
+        withUnsafeBufferPointer { source in
+            result.withUnsafeMutableBufferPointer { target in
+                let (from, to) = (UnsafeSendable(source), UnsafeSendable(target))
+                parallelFor(items: (total + block - 1) / block, threads: threads, makeScratch: { () }) { item, _ in
+                    let range = item * block..<min(total, (item + 1) * block)
+                    Self.convert(UnsafeBufferPointer(rebasing: from.value[range]),
+                                 into: UnsafeMutableBufferPointer(rebasing: to.value[range]))
+                }
+            }
+        }
+        return result
     }
 }
