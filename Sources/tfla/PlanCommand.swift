@@ -25,6 +25,8 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Sequence segments (default: planned).") var segments: Int?
     @Option(help: "Training and backward: keep every N-th chunk state.") var stateStride = 4
     @Option(help: "Packed calls: the number of sequences.") var sequences = 1
+    @Option(help: "Inference and packed calls: precision of the products, float32 or bf16 (bf16 on a CPU with AMX plans for the packed chunk walk: columns at least 256 wide, one item per worker).")
+    var precision: PrecisionChoice = .float32
 
     func run() throws {
         try reportingFailures {
@@ -39,6 +41,7 @@ struct PlanCommand: ParsableCommand {
             options.parallelism = parallelism
             options.valueDimTile = valueDimTile
             options.segments = segments
+            options.precision = precision == .bf16 ? .bf16Products : .inputType
             let plan = try Chunkwise.plan(for: problem, gate: gate == .exp ? .exponential : .sigmoid(normalize: true),
                                           call: call, stateStride: stateStride, sequences: sequences, options: options)
             print(plan)

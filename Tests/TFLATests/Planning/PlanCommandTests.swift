@@ -18,6 +18,19 @@ struct PlanCommandTests {
         }
     }
 
+    @Test("bf16 products: the plan for the packed chunk walk where AMX is, refused for training")
+    func bf16Plans() throws {
+        let result = try CLITests.tfla(["plan", "--shape", "1,8,8192,256,512", "--parallelism", "16", "--precision", "bf16"])
+        #expect(result.status == 0, "\(result.stderr)")
+        // With AMX: 16 items of 256 columns, no shared scores; elsewhere
+        // the float32 plan (64-column tiles sharing their scores).
+        #expect(result.stdout.contains(BF16Products.hasMatrixUnits ? "2 tiles of 256" : "8 tiles of 64"), "\(result.stdout)")
+        #expect(result.stdout.contains("scores shared") == !BF16Products.hasMatrixUnits)
+        let training = try CLITests.tfla(["plan", "--shape", "1,8,8192,256,512", "--precision", "bf16", "--call", "training"])
+        #expect(training.status != 0)
+        #expect(training.stderr.contains("inference forward only"), "\(training.stderr)")
+    }
+
     @Test("Refuses malformed shapes and counts")
     func refusesMalformedInput() throws {
         for arguments in [["--shape", "1,8,8192,256"], ["--shape", "1,8,x,256,512"], ["--shape", "1,0,64,8,8"],

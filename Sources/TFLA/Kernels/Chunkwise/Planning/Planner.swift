@@ -24,6 +24,7 @@ extension Chunkwise {
         options: ChunkwiseOptions
     ) throws(TFLAError) -> ChunkwisePlan {
         try options.validate()
+        try options.requireSupportedPrecision(Float.self, call: call)
         for (name, value) in [("B", shape.batch), ("NH", shape.heads), ("S", shape.sequence),
                               ("DQK", shape.keyDim), ("DHV", shape.valueDim), ("stateStride", stateStride),
                               ("sequences", sequences)] where value < 1 {
