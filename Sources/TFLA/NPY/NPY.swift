@@ -74,9 +74,9 @@ public enum NPY {
 
     /// Reads a `.npy` file in whichever supported dtype it holds.
     ///
-    /// - Parameter bfloat16Bits: Read uint16 and int16 arrays (`<u2`,
-    ///   `<i2`) as the bit patterns of bfloat16 values; without it they are
-    ///   refused (``NPYError/Problem/unsupportedDType(_:)``).
+    /// With `bfloat16Bits`, uint16 and int16 arrays (`<u2`, `<i2`) are read
+    /// as the bit patterns of bfloat16 values; without it they are refused
+    /// (``NPYError/Problem/unsupportedDType(_:)``).
     public static func read(contentsOf path: String, bfloat16Bits: Bool = false) throws(NPYError) -> NPYArray {
         let data: Data
         do {
@@ -126,9 +126,9 @@ public enum NPY {
 
     /// Reads a `.npy` file that must hold `Scalar`'s dtype (no conversion).
     ///
-    /// - Parameter bfloat16Bits: As for ``read(contentsOf:bfloat16Bits:)``:
-    ///   uint16 and int16 arrays hold bfloat16 bit patterns (then only
-    ///   ``BFloat16`` matches them).
+    /// `bfloat16Bits` as for ``read(contentsOf:bfloat16Bits:)``: uint16 and
+    /// int16 arrays hold bfloat16 bit patterns (then only ``BFloat16``
+    /// matches them).
     public static func read<Scalar: NPYScalar>(
         contentsOf path: String, as _: Scalar.Type, bfloat16Bits: Bool = false
     ) throws(NPYError) -> Tensor<Scalar> {

@@ -45,6 +45,11 @@ extension Chunkwise {
     /// bfloat16 h is the float32 h rounded).
     ///
     /// - Parameters:
+    ///   - inputs: q, k, v, i, f in the storage type.
+    ///   - gate: exponential or sigmoid input gate.
+    ///   - initialState: (c0, n0, m0) in float32, zeros when nil.
+    ///   - eps: added to the denominator; finite and ≥ 0.
+    ///   - options: as for ``forward(storedAs:gate:initialState:eps:options:)``.
     ///   - h: receives h; its shape must be v's, `(B, NH, S, DHV)`.
     /// - Returns: the state after the last token.
     /// - Throws: ``TFLAError`` before any work when an argument is invalid,
