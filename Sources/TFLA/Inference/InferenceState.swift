@@ -274,3 +274,46 @@ private final class HalfMemoryStorage<Scalar: KernelScalar> {
         StepKernel.HalfMemory(format: format, bits: bits.baseAddress, rows: rows.baseAddress, vectorBF16: vectorBF16)
     }
 }
+
+extension InferenceState where Scalar == Float {
+    /// ``prefill(_:options:)`` on inputs stored in bfloat16 (or float16),
+    /// h returned in the storage type: with
+    /// ``ChunkwiseOptions/Precision/bf16Products`` on a CPU with AMX, q, k
+    /// and v are read in place (``Chunkwise/forward(storedAs:gate:initialState:eps:options:)``).
+    public func prefill<Storage: TensorScalar>(
+        storedAs inputs: MLSTMInputs<Storage>, options: ChunkwiseOptions = .default
+    ) throws(TFLAError) -> Tensor<Storage> {
+        let given = try inputs.validatedShape()
+        try requireSameHeads(given)
+        var options = options
+        if options.threads == nil { options.threads = threads }
+        let result = try Chunkwise.forward(storedAs: inputs, gate: gate, initialState: snapshot(), eps: eps,
+                                           options: options)
+        state = result.state
+        storeMemory(result.state.c)
+        tokens += given.sequence
+        return result.h
+    }
+
+    /// ``step(q:k:v:i:f:into:)`` for a token stored in a 16-bit type (a
+    /// bfloat16 model's projections), h written in that type: the token's
+    /// inputs are widened (exact; B·NH·(2·DQK + DHV + 2) values) and the
+    /// step computes in float32 on the state's storage (keep C in bfloat16
+    /// with `memoryStorage: .bfloat16`); h is rounded.
+    ///
+    /// - Throws: ``TFLAError`` before any work when an argument is invalid,
+    ///   `h`'s shape included.
+    public func step<Storage: TensorScalar>(
+        storedAs q: Tensor<Storage>, k: Tensor<Storage>, v: Tensor<Storage>, i: Tensor<Storage>,
+        f: Tensor<Storage>, into h: inout Tensor<Storage>
+    ) throws(TFLAError) {
+        try Validation.requireShape(h, [shape.batch, shape.heads, shape.valueDim], "h")
+        var wide = Tensor<Float>(uninitializedShape: h.shape)
+        try step(q: q.converted(), k: k.converted(), v: v.converted(), i: i.converted(), f: f.converted(), into: &wide)
+        h.withWritePointer { out in
+            wide.withUnsafeBufferPointer { values in
+                Tensor<Float>.convert(values, into: UnsafeMutableBufferPointer(start: out, count: values.count))
+            }
+        }
+    }
+}

@@ -142,6 +142,43 @@ struct BFloat16ForwardTests {
         #expect(narrow.converted(to: Float.self, threads: 4).scalars.map { $0.bitPattern } == wide.scalars.map { $0.bitPattern })
     }
 
+    /// Generation on bfloat16 storage: a bfloat16 prefill, then bfloat16
+    /// tokens, against the same values widened through the float32 state —
+    /// exact with `.inputType` (the step widens its token and rounds h),
+    /// within bf16 accuracy with bf16 products in the prefill.
+    @Test func prefillAndStepOnBFloat16() throws {
+        let shape = ProblemShape(batch: 1, heads: 2, sequence: 130, keyDim: 32, valueDim: 48)
+        let (stored, single, _) = Self.problem(shape, seed: 14)
+        let prompt = 0..<120
+        for precision in [ChunkwiseOptions.Precision.inputType, .bf16Products] {
+            var options = ChunkwiseOptions(parallelism: 2)
+            options.precision = precision
+            let ours = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 32, valueDim: 48, gate: .exponential)
+            let reference = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 32, valueDim: 48, gate: .exponential)
+            let h16 = try ours.prefill(storedAs: try stored.sequenceSlice(prompt), options: options)
+            let h32 = try reference.prefill(try single.sequenceSlice(prompt), options: ChunkwiseOptions(parallelism: 2))
+            let tolerance = precision == .inputType ? 4e-3 : 1.2e-2   // bfloat16 h: one rounding, then the products
+            #expect(relativeError(h16, h32) <= tolerance, "\(precision): \(relativeError(h16, h32))")
+            for t in 120..<130 {
+                func token<S: TensorScalar>(_ x: Tensor<S>, _ width: Int) throws -> Tensor<S> {
+                    try x.slicing(axis: 2, t..<t + 1).reshaped([1, 2, width])
+                }
+                var out16 = Tensor<BFloat16>(shape: [1, 2, 48])
+                try ours.step(storedAs: try token(stored.q, 32), k: try token(stored.k, 32), v: try token(stored.v, 48),
+                              i: try token(stored.i, 1), f: try token(stored.f, 1), into: &out16)
+                let out32 = try reference.step(q: try token(single.q, 32), k: try token(single.k, 32),
+                                               v: try token(single.v, 48), i: try token(single.i, 1),
+                                               f: try token(single.f, 1))
+                if precision == .inputType {
+                    // The same float32 state, h rounded once.
+                    #expect(out16.scalars.map { $0.bitPattern } == out32.converted(to: BFloat16.self).scalars.map { $0.bitPattern })
+                } else {
+                    #expect(relativeError(out16, out32) <= 1.2e-2, "step \(t): \(relativeError(out16, out32))")
+                }
+            }
+        }
+    }
+
     @Test func refusals() throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 64, keyDim: 8, valueDim: 8)
         let (stored, _, _) = Self.problem(shape, seed: 1)
