@@ -165,9 +165,7 @@ extension Chunkwise {
                             plan: plan, eps: Double(eps), inputs: input,
                             initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
                             output: ForwardOutputPointers(h: hOut, state: final))
-                        context.nonFinite = nonFinite
-                        context.products = options.productKernel
-                        context.twoTermState = options.bf16TwoTermState
+                        context.apply(options, nonFinite: nonFinite)
                         guard stateStride != nil else {
                             scan([context], save: nil)
                             return nil
@@ -187,15 +185,18 @@ extension Chunkwise {
 extension Chunkwise {
     /// After a forward wrote a non-finite h: the input that caused it, or,
     /// if every input is valid, the overflowed output.
-    static func explainNonFinite<Scalar: KernelScalar>(
-        _ inputs: MLSTMInputs<Scalar>, gate: Gate, h: Tensor<Scalar>, threads: Int
+    /// `arithmetic` names the type h was computed in (the inputs' type by
+    /// default).
+    static func explainNonFinite<Input: TensorScalar, Output: TensorScalar>(
+        _ inputs: MLSTMInputs<Input>, gate: Gate, h: Tensor<Output>, threads: Int,
+        arithmetic: String = "\(Input.self)"
     ) throws(TFLAError) {
         try inputs.validateValues(gate: gate, threads: threads)
         guard let index = ValueCheck.firstNonFinite(h, threads: threads) else { return }
         let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
         throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
                               value: ValueCheck.describe(value),
-                              requirement: "overflowed the \(Scalar.self) range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
+                              requirement: "overflowed the \(arithmetic) range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
     }
 }
 

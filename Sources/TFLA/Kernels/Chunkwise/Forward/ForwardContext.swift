@@ -112,6 +112,15 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// The sizes in force (the plan's).
     var tiling: ResolvedTiling { plan.tiling }
 
+    /// Takes the options' product routine (and two-term C) and the call's
+    /// non-finite flag: what every forward entry sets after making its
+    /// contexts.
+    mutating func apply(_ options: ChunkwiseOptions, nonFinite: NonFiniteFlag?) {
+        self.nonFinite = nonFinite
+        products = options.productKernel
+        twoTermState = options.bf16TwoTermState
+    }
+
     /// q, k and v in `Scalar` (every kernel but the packed chunk walk).
     var q: UnsafePointer<Scalar> { nativeOperands.q }
     var k: UnsafePointer<Scalar> { nativeOperands.k }

@@ -75,21 +75,35 @@ extension Chunkwise {
         _ inputs: MLSTMInputs<Storage>, gate: Gate, initialState: MLSTMState<Float>?, eps: Float,
         options: ChunkwiseOptions, output: inout Tensor<Output>?
     ) throws(TFLAError) -> MLSTMState<Float> {
-        if Storage.self == BFloat16.self, options.precision == .bf16Products {
-            let path = options.bf16Path == .automatic ? BF16Products.automaticPath : options.bf16Path
-            if path == .matrixUnits && options.productKernel.packsChunkOperands {
-                return try bfloat16Forward(inputs, gate: gate, initialState: initialState, eps: eps,
-                                           options: options, output: &output)
-            }
-            if options.bf16Path == .automatic && path != .matrixUnits {
-                var wide = options
-                wide.precision = .inputType
-                return try convertedForward(inputs, gate: gate, initialState: initialState, eps: eps,
-                                            options: wide, output: &output)
-            }
+        switch storedPath(Storage.self, options: options) {
+        case .packedWalk:
+            return try bfloat16Forward(inputs, gate: gate, initialState: initialState, eps: eps,
+                                       options: options, output: &output)
+        case .widened(let options):
+            return try convertedForward(inputs, gate: gate, initialState: initialState, eps: eps, options: options,
+                                        output: &output)
         }
-        return try convertedForward(inputs, gate: gate, initialState: initialState, eps: eps, options: options,
-                                    output: &output)
+    }
+
+    /// How a forward on `Storage` runs.
+    private enum StoredPath {
+        /// bfloat16 q, k, v read in place by the packed chunk walk.
+        case packedWalk
+        /// The Float forward on float32 copies, with these options.
+        case widened(ChunkwiseOptions)
+    }
+
+    /// The packed walk for bfloat16 with bf16 products on AMX; float32
+    /// products on copies for bfloat16 with bf16 products left on the
+    /// automatic path where AMX is missing; else the options as given.
+    private static func storedPath<Storage>(_: Storage.Type, options: ChunkwiseOptions) -> StoredPath {
+        guard Storage.self == BFloat16.self, options.precision == .bf16Products else { return .widened(options) }
+        let path = options.bf16Path == .automatic ? BF16Products.automaticPath : options.bf16Path
+        if path == .matrixUnits && options.productKernel.packsChunkOperands { return .packedWalk }
+        guard options.bf16Path == .automatic && path != .matrixUnits else { return .widened(options) }
+        var wide = options
+        wide.precision = .inputType
+        return .widened(wide)
     }
 
     /// The Float forward on float32 copies of the inputs; h converted.
@@ -143,12 +157,7 @@ extension Chunkwise {
         let plan = ChunkwisePlan(shape: shape, gate: gate, call: .inference, options: options)
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: MemoryLayout<Output>.size, tiling: plan.tiling,
                                                              training: false), for: "chunkwise forward")
-        // The gates are small (B·NH·S each): widened once.
-        let (i, f): (Tensor<Float>, Tensor<Float>) = (inputs.i.converted(), inputs.f.converted())
-        if options.checksValues {
-            try MLSTMInputs(q: Tensor<Float>(shape: [0]), k: Tensor<Float>(shape: [0]), v: Tensor<Float>(shape: [0]),
-                            i: i, f: f).validateGateValues(gate: gate)
-        }
+        let (i, f) = try widenedGates(inputs, gate: gate, checks: options.checksValues)
         let initial = initialState ?? MLSTMState(zeroNormalizerFor: shape)
         var state = MLSTMState<Float>(uninitializedFor: shape)
         if output == nil { output = Tensor<Output>(uninitializedShape: shape.valueShape) }
@@ -168,17 +177,14 @@ extension Chunkwise {
                             i: UnsafePointer(owners.3.base), f: UnsafePointer(owners.4.base),
                             initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
                             output: rows)
-                        context.nonFinite = nonFinite
-                        context.products = options.productKernel
-                        context.twoTermState = options.bf16TwoTermState
+                        context.apply(options, nonFinite: nonFinite)
                         scan([context], save: nil)
                     }
                 }
             }
         }
         if nonFinite?.isRaised == true, let h = output {
-            try inputs.validateValues(gate: gate, threads: plan.tiling.threads)
-            try requireFiniteOutput(h, threads: plan.tiling.threads)
+            try explainNonFinite(inputs, gate: gate, h: h, threads: plan.tiling.threads, arithmetic: "float32")
         }
         return state
     }
@@ -196,16 +202,14 @@ extension Chunkwise {
     public static func forward<Storage: TensorScalar>(
         storedAs inputs: MLSTMInputs<Storage>, sequenceOffsets: [Int], gate: Gate,
         initialStates: [MLSTMState<Float>]? = nil, eps: Float = 1e-6,
-        options: ChunkwiseOptions = .default
+        options given: ChunkwiseOptions = .default
     ) throws(TFLAError) -> MLSTMPackedStoredOutput<Storage> {
-        var options = options
-        if Storage.self == BFloat16.self, options.precision == .bf16Products {
-            let path = options.bf16Path == .automatic ? BF16Products.automaticPath : options.bf16Path
-            if path == .matrixUnits && options.productKernel.packsChunkOperands {
-                return try bfloat16PackedForward(inputs, sequenceOffsets: sequenceOffsets, gate: gate,
-                                                 initialStates: initialStates, eps: eps, options: options)
-            }
-            if options.bf16Path == .automatic && path != .matrixUnits { options.precision = .inputType }
+        let options: ChunkwiseOptions
+        switch storedPath(Storage.self, options: given) {
+        case .packedWalk:
+            return try bfloat16PackedForward(inputs, sequenceOffsets: sequenceOffsets, gate: gate,
+                                             initialStates: initialStates, eps: eps, options: given)
+        case .widened(let widened): options = widened
         }
         let threads = options.resolved(for: try inputs.validatedShape()).threads
         let wide = MLSTMInputs<Float>(
@@ -231,11 +235,7 @@ extension Chunkwise {
         let plan = ChunkwisePlan(shape: shape, gate: gate, call: .packed, sequences: count, options: options)
         try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: 2, tiling: plan.tiling, training: false)
                                  + shape.stateBytes(count: 2 * count, scalar: 4), for: "packed forward")
-        let (i, f): (Tensor<Float>, Tensor<Float>) = (inputs.i.converted(), inputs.f.converted())
-        if options.checksValues {
-            try MLSTMInputs(q: Tensor<Float>(shape: [0]), k: Tensor<Float>(shape: [0]), v: Tensor<Float>(shape: [0]),
-                            i: i, f: f).validateGateValues(gate: gate)
-        }
+        let (i, f) = try widenedGates(inputs, gate: gate, checks: options.checksValues)
         let initial = initialStates ?? Array(repeating: MLSTMState(zerosFor: shape), count: count)
         var states = (0..<count).map { _ in MLSTMState<Float>(uninitializedFor: shape) }
         var h = Tensor<Storage>(uninitializedShape: shape.valueShape)
@@ -254,9 +254,7 @@ extension Chunkwise {
                                 initial: InitialStatePointers(c: starts[index].c, n: starts[index].n, m: starts[index].m),
                                 output: ForwardOutputPointers(bfloat16H: bfloat16Bits(output), state: finals[index]))
                             context.tokens = offsets[index]..<offsets[index + 1]
-                            context.nonFinite = flag
-                            context.products = options.productKernel
-                            context.twoTermState = options.bf16TwoTermState
+                            context.apply(options, nonFinite: flag)
                             return context
                         }
                         scan(contexts, save: nil)
@@ -265,8 +263,7 @@ extension Chunkwise {
             }
         }
         if flag?.isRaised == true {
-            try inputs.validateValues(gate: gate, threads: plan.tiling.threads)
-            try requireFiniteOutput(h, threads: plan.tiling.threads)
+            try explainNonFinite(inputs, gate: gate, h: h, threads: plan.tiling.threads, arithmetic: "float32")
         }
         return MLSTMPackedStoredOutput(h: h, states: states)
     }
@@ -276,13 +273,17 @@ extension Chunkwise {
         UnsafeMutableRawPointer(base).assumingMemoryBound(to: UInt16.self)
     }
 
-    /// After every input was found valid: the overflowed h, if any.
-    private static func requireFiniteOutput<Output: TensorScalar>(_ h: Tensor<Output>, threads: Int) throws(TFLAError) {
-        guard let index = ValueCheck.firstNonFinite(h, threads: threads) else { return }
-        let value = h.withUnsafeBufferPointer { $0[index].doubleValue }
-        throw .nonFiniteValue(argument: "h", index: ValueCheck.position(of: index, in: h.shape),
-                              value: ValueCheck.describe(value),
-                              requirement: "overflowed the float32 range although every input is valid; scale q, k or v down (with eps = 0, also a denominator whose e^{−m} underflowed: pass eps > 0)")
+    /// The gates of 16-bit inputs, small (B·NH·S each), widened once and
+    /// checked when `checks`.
+    private static func widenedGates<Storage: TensorScalar>(
+        _ inputs: MLSTMInputs<Storage>, gate: Gate, checks: Bool
+    ) throws(TFLAError) -> (i: Tensor<Float>, f: Tensor<Float>) {
+        let (i, f): (Tensor<Float>, Tensor<Float>) = (inputs.i.converted(), inputs.f.converted())
+        if checks {
+            try MLSTMInputs(q: Tensor<Float>(shape: [0]), k: Tensor<Float>(shape: [0]), v: Tensor<Float>(shape: [0]),
+                            i: i, f: f).validateGateValues(gate: gate)
+        }
+        return (i, f)
     }
 }
 

@@ -50,9 +50,7 @@ extension Chunkwise {
                                 initial: InitialStatePointers(c: starts[index].c, n: starts[index].n, m: starts[index].m),
                                 output: ForwardOutputPointers(h: output, state: finals[index]))
                             context.tokens = offsets[index]..<offsets[index + 1]
-                            context.nonFinite = flag
-                            context.products = options.productKernel
-                            context.twoTermState = options.bf16TwoTermState
+                            context.apply(options, nonFinite: flag)
                             return context
                         }
                         scan(contexts, save: nil)
