@@ -182,6 +182,49 @@ static int check_chunk_packing(long m, long n, long k, int source) {
   return bad != 0;
 }
 
+
+// C in two terms (tfla_amx_tile_product's packed_low and the residual
+// packer): Q·(bf16(C) + bf16(C − bf16(C))) must be within ~2^-16 of Q·C
+// computed in float64 from the float32 C, where one term is only 2^-9 close.
+static int check_two_terms(long m, long n, long k, long rows_q) {
+  long ldc = n + 1;
+  float *a = malloc(sizeof(float) * k * m), *b = malloc(sizeof(float) * k * n), *c = malloc(sizeof(float) * m * ldc);
+  float *q = malloc(sizeof(float) * rows_q * m), *h = malloc(sizeof(float) * rows_q * n);
+  uint32_t *high = malloc(4 * tfla_amx_packed_words(m, n)), *low = malloc(4 * tfla_amx_packed_words(m, n));
+  uint32_t *high2 = malloc(4 * tfla_amx_packed_words(m, n)), *low2 = malloc(4 * tfla_amx_packed_words(m, n));
+  uint32_t *ta = malloc(4 * tfla_amx_packed_words(k, m)), *tb = malloc(4 * tfla_amx_packed_words(k, n));
+  uint32_t *tq = malloc(4 * tfla_amx_packed_words(m, rows_q));
+  for (long i = 0; i < k * m; i++) a[i] = rnd();
+  for (long i = 0; i < k * n; i++) b[i] = rnd();
+  for (long i = 0; i < m * ldc; i++) c[i] = rnd();
+  for (long i = 0; i < rows_q * m; i++) q[i] = tfla_bf16_round(rnd());
+  // The state update leaves both terms; a fresh C is packed by the packers.
+  float *ones = malloc(sizeof(float) * k);
+  for (long t = 0; t < k; t++) ones[t] = 1;
+  tfla_amx_pack_weighted_transposed(TFLA_SOURCE_FLOAT32, a, m, k, m, ones, 1, NULL, ta);
+  free(ones);
+  tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, b, n, k, n, tb);
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0.5f, c, ldc, high, low);
+  tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, c, ldc, m, n, high2);
+  tfla_amx_pack_b(TFLA_SOURCE_FLOAT32_RESIDUAL, c, ldc, m, n, low2);
+  int bad = memcmp(high, high2, 4 * tfla_amx_packed_words(m, n)) != 0;
+  bad |= (memcmp(low, low2, 4 * tfla_amx_packed_words(m, n)) != 0) << 1;
+  tfla_amx_pack_a(TFLA_SOURCE_FLOAT32, q, m, rows_q, m, tq);
+  tfla_amx_tile_product(rows_q, n, m, tq, high, 1, 0, h, n, NULL, NULL);
+  tfla_amx_tile_product(rows_q, n, m, tq, low, 1, 1, h, n, NULL, NULL);
+  double worst = 0;
+  for (long i = 0; i < rows_q; i++) for (long j = 0; j < n; j++) {
+    double s = 0, mag = 0;
+    for (long p = 0; p < m; p++) { s += (double)q[i * m + p] * c[p * ldc + j]; mag += fabs((double)q[i * m + p] * c[p * ldc + j]); }
+    double err = fabs(h[i * n + j] - s) / (mag + 1e-30);
+    if (!(err <= worst)) worst = err;
+  }
+  bad |= !(worst < 4e-5) << 2;
+  if (bad) printf("FAIL two terms m=%ld n=%ld k=%ld (mask %d: 1 high, 2 low, 4 error %g)\n", m, n, k, bad, worst);
+  free(a); free(b); free(c); free(q); free(h); free(high); free(low); free(high2); free(low2); free(ta); free(tb); free(tq);
+  return bad != 0;
+}
+
 static double rate(bool ta, bool tb, long m, long n, long k, float beta, int path) {
   long ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
   float *a = malloc(sizeof(float) * ra * ca), *b = malloc(sizeof(float) * rb * cb), *c = calloc(m * n, sizeof(float));
@@ -239,8 +282,16 @@ int main(int argc, char **argv) {
       packings++;
     }
   }
-  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d failures\n", count * 2 + 7, fused,
-         packings, fails);
+  int terms = 0;
+  if (amx) {
+    long ms[] = {16, 33, 64, 256}, ns[] = {1, 17, 64, 130}, ks[] = {1, 31, 64};
+    for (int x = 0; x < 4; x++) for (int y = 0; y < 4; y++) for (int z = 0; z < 3; z++) {
+      fails += check_two_terms(ms[x], ns[y], ks[z], 1 + (x * 4 + y + z) % 40);
+      terms++;
+    }
+  }
+  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d two-term states, %d failures\n",
+         count * 2 + 7, fused, packings, terms, fails);
   if (argc > 1 && strcmp(argv[1], "rates") == 0 && amx) {
     for (int s = 0; s < 7; s++) {
       long *x = shapes[s];
