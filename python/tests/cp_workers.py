@@ -121,6 +121,10 @@ def worker(rank, world, address, out_dir, use_group):
                 report["reference-mode-refused"] = False
             except Exception as error:  # noqa: BLE001 - the refusal's type is asserted by the test
                 report["reference-mode-refused"] = type(error).__name__
+        if use_group:
+            # No rank tears its group down while a message to or from it is
+            # in flight (gloo aborts the process then).
+            dist.barrier()
     finally:
         if use_group:
             dist.destroy_process_group()
@@ -179,6 +183,7 @@ def model_worker(rank, world, address, out_dir):
         print(f"rank {rank}: state error {state_error:.1e}, last-token logits error {logits_error:.1e}")
         report = dict(state_error=state_error, logits_error=logits_error, tokens=tokens,
                       expected_tokens=expected_tokens)
+        dist.barrier()   # as in `worker`: no teardown while a message is in flight
     finally:
         dist.destroy_process_group()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
