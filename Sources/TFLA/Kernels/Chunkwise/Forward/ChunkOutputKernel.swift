@@ -26,13 +26,7 @@ extension Chunkwise {
                              packedState: packedState ? UnsafePointer(scratch.packedState.baseAddress) : nil)
         context.product(.normalizer, transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
                     alpha: 1, a: q, lda: dqk, b: n, ldb: 1, beta: 0, c: interDot, ldc: 1)
-        for t in 0..<length {
-            let alpha = Scalar(gates.interScale[t])
-            let ht = h + t * dhv
-            for col in 0..<width { ht[col] *= alpha }
-            interDot[t] *= alpha
-            rowSum[t] = 0
-        }
+        scaleInterChunkRows(h, ldh: dhv, width: width, length: length, gates: gates, interDot: interDot, rowSum: rowSum)
         // Intra-chunk term, query tile by key/value tile up to the diagonal.
         let (queryTile, kvTile) = (context.tiling.query, context.tiling.kv)
         let scores = scratch.scores.baseAddress
@@ -99,6 +93,23 @@ extension Chunkwise {
     }
 }
 extension Chunkwise {
+    /// The inter-chunk part of a chunk's rows times α_t = e^{A_t}·(…) (h's
+    /// rows at row stride `ldh`, and q·n), and the rows' score sums reset:
+    /// what every output kernel does between Q·C and the intra-chunk term.
+    @inline(__always)
+    static func scaleInterChunkRows<Scalar: KernelScalar>(
+        _ h: UnsafeMutablePointer<Scalar>, ldh: Int, width: Int, length: Int, gates: ChunkGates,
+        interDot: UnsafeMutablePointer<Scalar>, rowSum: UnsafeMutablePointer<Scalar>
+    ) {
+        for t in 0..<length {
+            let alpha = Scalar(gates.interScale[t])
+            let ht = h + t * ldh
+            for col in 0..<width { ht[col] *= alpha }
+            interDot[t] *= alpha
+            rowSum[t] = 0
+        }
+    }
+
     /// One tile of decayed scores: rows `rowStart..<rowStart+rows` (queries)
     /// by columns `keyStart..<keyStart+keys` (keys) of s·QKᵀ ⊙ e^{A_t + B_j}
     /// for the chunk at `token`, masked above the diagonal, into `target`

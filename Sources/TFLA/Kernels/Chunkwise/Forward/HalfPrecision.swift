@@ -162,10 +162,7 @@ extension Chunkwise {
         var state = MLSTMState<Float>(uninitializedFor: shape)
         if output == nil { output = Tensor<Output>(uninitializedShape: shape.valueShape) }
         let nonFinite = options.checksValues ? NonFiniteFlag() : nil
-        let owners = (inputs.q.storage, inputs.k.storage, inputs.v.storage, i.storage, f.storage)
-        withExtendedLifetime(owners) {
-            let bits = (q: UnsafePointer(bfloat16Bits(owners.0.base)), k: UnsafePointer(bfloat16Bits(owners.1.base)),
-                        v: UnsafePointer(bfloat16Bits(owners.2.base)))
+        withBFloat16Operands(inputs, i: i, f: f) { bits, i, f in
             initial.withPointers { start in
                 output!.withWritePointer { hOut in
                     state.withMutablePointers { final in
@@ -173,8 +170,7 @@ extension Chunkwise {
                             ? ForwardOutputPointers(h: rebound(hOut), state: final)
                             : ForwardOutputPointers(bfloat16H: rebound(hOut), state: final)
                         var context = ForwardContext<Float>(
-                            plan: plan, eps: Double(eps), bfloat16: bits,
-                            i: UnsafePointer(owners.3.base), f: UnsafePointer(owners.4.base),
+                            plan: plan, eps: Double(eps), bfloat16: bits, i: i, f: f,
                             initial: InitialStatePointers(c: initialState == nil ? nil : start.c, n: start.n, m: start.m),
                             output: rows)
                         context.apply(options, nonFinite: nonFinite)
@@ -240,17 +236,13 @@ extension Chunkwise {
         var states = (0..<count).map { _ in MLSTMState<Float>(uninitializedFor: shape) }
         var h = Tensor<Storage>(uninitializedShape: shape.valueShape)
         let flag = options.checksValues ? NonFiniteFlag() : nil
-        let owners = (inputs.q.storage, inputs.k.storage, inputs.v.storage, i.storage, f.storage)
-        withExtendedLifetime(owners) {
-            let bits = (q: UnsafePointer(bfloat16Bits(owners.0.base)), k: UnsafePointer(bfloat16Bits(owners.1.base)),
-                        v: UnsafePointer(bfloat16Bits(owners.2.base)))
+        withBFloat16Operands(inputs, i: i, f: f) { bits, i, f in
             initial.withStatePointers { starts in
                 h.withWritePointer { output in
                     states.withMutableStatePointers { finals in
                         let contexts = (0..<count).map { index in
                             var context = ForwardContext<Float>(
-                                plan: plan, eps: Double(eps), bfloat16: bits,
-                                i: UnsafePointer(owners.3.base), f: UnsafePointer(owners.4.base),
+                                plan: plan, eps: Double(eps), bfloat16: bits, i: i, f: f,
                                 initial: InitialStatePointers(c: starts[index].c, n: starts[index].n, m: starts[index].m),
                                 output: ForwardOutputPointers(bfloat16H: bfloat16Bits(output), state: finals[index]))
                             context.tokens = offsets[index]..<offsets[index + 1]
@@ -266,6 +258,21 @@ extension Chunkwise {
             try explainNonFinite(inputs, gate: gate, h: h, threads: plan.tiling.threads, arithmetic: "float32")
         }
         return MLSTMPackedStoredOutput(h: h, states: states)
+    }
+
+    /// Runs `body` with the bits of bfloat16 q, k and v and the widened
+    /// gates, alive for the call.
+    private static func withBFloat16Operands<Storage: TensorScalar>(
+        _ inputs: MLSTMInputs<Storage>, i: Tensor<Float>, f: Tensor<Float>,
+        _ body: ((q: UnsafePointer<UInt16>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>),
+                 UnsafePointer<Float>, UnsafePointer<Float>) -> Void
+    ) {
+        let owners = (inputs.q.storage, inputs.k.storage, inputs.v.storage, i.storage, f.storage)
+        withExtendedLifetime(owners) {
+            body((q: UnsafePointer(bfloat16Bits(owners.0.base)), k: UnsafePointer(bfloat16Bits(owners.1.base)),
+                  v: UnsafePointer(bfloat16Bits(owners.2.base))),
+                 UnsafePointer(owners.3.base), UnsafePointer(owners.4.base))
+        }
     }
 
     /// The bits of bfloat16 storage.

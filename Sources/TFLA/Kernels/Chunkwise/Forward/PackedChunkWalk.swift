@@ -184,13 +184,7 @@ extension Chunkwise {
         case .bfloat16(let bits):
             tfla_bf16_rows_dot(length, dqk, bits.q + token * dqk, dqk, rebound(n), interDot)
         }
-        for t in 0..<length {
-            let alpha = Float(gates.interScale[t])
-            let ht = h + t * ldh
-            for col in 0..<width { ht[col] *= alpha }
-            interDot[t] *= alpha
-            rowSum[t] = 0
-        }
+        scaleInterChunkRows(h, ldh: ldh, width: width, length: length, gates: gates, interDot: interDot, rowSum: rowSum)
         clock.lap(.normalizer, tiles)
         // Intra-chunk term: the decayed scores (zero above the diagonal),
         // packed once, times the packed v.
