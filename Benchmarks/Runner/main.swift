@@ -258,7 +258,6 @@ struct BenchRunner: ParsableCommand {
                                 options.threads = threads
                                 options.parallelism = parallelism
                                 if let chunk { options.chunkSize = chunk }
-                            options.bf16TwoTermState = !bf16OneTerm
                                 if let qt = list(queryTiles).first ?? nil { options.queryTile = qt }
                                 if let kt = list(kvTiles).first ?? nil { options.keyTile = kt }
                                 configurations.append(BackwardConfiguration(name: entry.name, shape: shape, gate: g,
@@ -319,6 +318,7 @@ struct BenchRunner: ParsableCommand {
                             if let chunk { options.chunkSize = chunk }
                             if let qt { options.queryTile = qt }
                             if let kt { options.keyTile = kt }
+                            options.bf16TwoTermState = !bf16OneTerm
                             for p in precisions {
                                 options.precision = p
                                 for path in p == .inputType ? [BF16Products.Path.automatic] : paths {

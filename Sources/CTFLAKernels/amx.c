@@ -35,8 +35,12 @@ typedef struct __attribute__((aligned(64))) {
 TFLA_AMX_TARGET
 // The block starts from `in` (row stride in_bytes) when given, else from
 // zeros, and goes to `out`.
-static void amx_block(long steps, const uint32_t *a, const uint32_t *b, bool two_rows, bool two_cols,
-                      const float *in, long in_bytes, float *out, long out_bytes) {
+// `steps` k-steps are multiplied; a strip of either operand holds
+// `strip_steps` (more when A is zero past the block's last k-step). With
+// `b_low` (B's second term, packed as B), each k-step adds A·B and then
+// A·B_low to the same accumulators.
+static void amx_block(long steps, long strip_steps, const uint32_t *a, const uint32_t *b, const uint32_t *b_low,
+                      bool two_rows, bool two_cols, const float *in, long in_bytes, float *out, long out_bytes) {
     if (in) {
         _tile_loadd(0, in, in_bytes);
         if (two_cols) _tile_loadd(1, in + 16, in_bytes);
@@ -48,20 +52,24 @@ static void amx_block(long steps, const uint32_t *a, const uint32_t *b, bool two
         _tile_zero(2);
         _tile_zero(3);
     }
-    const uint32_t *a1 = a + steps * TILE_WORDS, *b1 = b + steps * TILE_WORDS;
+    const uint32_t *a1 = a + strip_steps * TILE_WORDS;
+    int terms = b_low ? 2 : 1;
     for (long s = 0; s < steps; s++) {
         long offset = s * TILE_WORDS;
         _tile_loadd(4, a + offset, 64);
-        _tile_loadd(6, b + offset, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        if (two_cols) {
-            _tile_loadd(7, b1 + offset, 64);
-            _tile_dpbf16ps(1, 4, 7);
-        }
-        if (two_rows) {
-            _tile_loadd(5, a1 + offset, 64);
-            _tile_dpbf16ps(2, 5, 6);
-            if (two_cols) _tile_dpbf16ps(3, 5, 7);
+        if (two_rows) _tile_loadd(5, a1 + offset, 64);
+        for (int term = 0; term < terms; term++) {
+            const uint32_t *b0 = term ? b_low : b, *b1 = b0 + strip_steps * TILE_WORDS;
+            _tile_loadd(6, b0 + offset, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            if (two_cols) {
+                _tile_loadd(7, b1 + offset, 64);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+            if (two_rows) {
+                _tile_dpbf16ps(2, 5, 6);
+                if (two_cols) _tile_dpbf16ps(3, 5, 7);
+            }
         }
     }
     _tile_stored(0, out, out_bytes);
@@ -145,6 +153,32 @@ static void pack_residual_block(float *block, long rows, long cols, long strip, 
     pack_result_block(block, rows, cols, strip, step, steps, packed);
 }
 
+// A whole 32 x 32 block of C (row stride ldc floats) packed as
+// pack_result_block, and with `packed_low` also as pack_residual_block, in
+// one pass over C's rows and with the same bits: the low term comes from
+// the rounded pairs already at hand (a pair's word is bf16(bottom) << 16 |
+// bf16(top)), not from a second rounding.
+TFLA_BF16_TARGET
+static void pack_full_block(const float *c, long ldc, long strip, long step, long steps, uint32_t *packed,
+                            uint32_t *packed_low) {
+    const __m512i upper = _mm512_set1_epi32((int)0xffff0000u);
+    for (long half = 0; half < 2; half++) {
+        uint32_t *tile = packed + ((strip + half) * steps + step) * TILE_WORDS;
+        uint32_t *low = packed_low ? packed_low + ((strip + half) * steps + step) * TILE_WORDS : NULL;
+        for (long pair = 0; pair < 16; pair++) {
+            __m512 top = _mm512_loadu_ps(c + 2 * pair * ldc + half * 16);
+            __m512 bottom = _mm512_loadu_ps(c + (2 * pair + 1) * ldc + half * 16);
+            __m512i words = interleaved_pairs(top, bottom);
+            _mm512_storeu_si512((void *)(tile + pair * 16), words);
+            if (!low) continue;
+            __m512 top_high = _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));
+            __m512 bottom_high = _mm512_castsi512_ps(_mm512_and_si512(words, upper));
+            _mm512_storeu_si512((void *)(low + pair * 16), interleaved_pairs(_mm512_sub_ps(top, top_high),
+                                                                             _mm512_sub_ps(bottom, bottom_high)));
+        }
+    }
+}
+
 long tfla_amx_packed_words(long k, long n) {
     return ((n + 15) / 16) * ((k + 31) / 32) * TILE_WORDS;
 }
@@ -153,7 +187,8 @@ long tfla_amx_packed_words(long k, long n) {
 // layout; `packed_c` as for amx_products.
 TFLA_AMX_TARGET
 static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, const uint32_t *tiles_b,
-                             float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low) {
+                             const uint32_t *tiles_b_low, float alpha, float beta, float *c, long ldc,
+                             uint32_t *packed_c, uint32_t *packed_low, int shape) {
     long steps = (k + 31) / 32;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
     tile_config config = {0};
@@ -178,23 +213,37 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
             bool two_rows = rs + 1 < strips_m;
             long i = rs * 16, full_rows = two_rows ? 32 : 16;
             long rows = m - i < full_rows ? m - i : full_rows;
+            // Above the diagonal: blocks left out, or k-steps of A's zeros.
+            if (shape == TFLA_TILE_LOWER_RESULT && j > i + rows - 1) continue;
+            long block_steps = steps;
+            if (shape == TFLA_TILE_LOWER_A && (i + rows - 1) / 32 + 1 < steps) block_steps = (i + rows - 1) / 32 + 1;
             const uint32_t *a_strip = tiles_a + rs * steps * TILE_WORDS;
             const uint32_t *b_strip = tiles_b + cs * steps * TILE_WORDS;
+            const uint32_t *b_low_strip = tiles_b_low ? tiles_b_low + cs * steps * TILE_WORDS : NULL;
             if (direct_scaling && rows == full_rows && cols == full_cols) {
                 float *corner = c + i * ldc + j;
                 const float *start = beta == 1.0f ? corner : NULL;
                 if (!packed_c) {
-                    amx_block(steps, a_strip, b_strip, two_rows, two_cols, start, ldc * 4, corner, ldc * 4);
+                    amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, start, ldc * 4, corner, ldc * 4);
                     continue;
                 }
-                amx_block(steps, a_strip, b_strip, two_rows, two_cols, start, ldc * 4, block, 32 * 4);
+                if (rows == 32 && cols == 32) {
+                    // Straight into C, then packed from C's rows.
+                    amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, true, true, start, ldc * 4, corner, ldc * 4);
+                    pack_full_block(corner, ldc, cs, i / 32, steps_c, packed_c, packed_low);
+                    continue;
+                }
+                amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, start, ldc * 4, block, 32 * 4);
                 for (long r = 0; r < rows; r++) memcpy(corner + r * ldc, block + r * 32, (size_t)cols * sizeof(float));
                 pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
                 if (packed_low) pack_residual_block(block, rows, cols, cs, i / 32, steps_c, packed_low);
                 continue;
             }
-            amx_block(steps, a_strip, b_strip, two_rows, two_cols, NULL, 0, block, 32 * 4);
+            amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, NULL, 0, block, 32 * 4);
             __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+            // A whole block is packed from C afterwards; a partial one from
+            // `block`, which then holds what C holds.
+            bool whole = rows == 32 && cols == 32;
             for (long r = 0; r < rows; r++) {
                 float *row = c + (i + r) * ldc + j;
                 for (long col = 0; col < cols; col += 16) {
@@ -203,9 +252,12 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
                     __m512 x = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32 + col));
                     if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, row + col), x);
                     _mm512_mask_storeu_ps(row + col, mask, x);
-                    // What C now holds: the packed copy's source.
-                    _mm512_mask_storeu_ps(block + r * 32 + col, mask, x);
+                    if (packed_c && !whole) _mm512_mask_storeu_ps(block + r * 32 + col, mask, x);
                 }
+            }
+            if (packed_c && whole) {
+                pack_full_block(c + i * ldc + j, ldc, cs, i / 32, steps_c, packed_c, packed_low);
+                continue;
             }
             if (packed_c) pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
             if (packed_low) pack_residual_block(block, rows, cols, cs, i / 32, steps_c, packed_low);
@@ -281,7 +333,7 @@ static void amx_products(bool transpose_a, bool transpose_b, long m, long n, lon
         tiles_b = packing;
     }
 
-    amx_tile_product(m, n, k, tiles_a, tiles_b, alpha, beta, c, ldc, packed_c, NULL);
+    amx_tile_product(m, n, k, tiles_a, tiles_b, NULL, alpha, beta, c, ldc, packed_c, NULL, TFLA_TILE_FULL);
 }
 
 TFLA_AMX_TARGET
@@ -344,7 +396,18 @@ void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, cons
                                           ? packed_c : tfla_scratch_bytes(4, (size_t)tfla_amx_packed_words(m, n) * 4));
         return;
     }
-    amx_tile_product(m, n, k, a_tiles, b_tiles, alpha, beta, c, ldc, packed_c, packed_low);
+    amx_tile_product(m, n, k, a_tiles, b_tiles, NULL, alpha, beta, c, ldc, packed_c, packed_low, TFLA_TILE_FULL);
+}
+
+TFLA_AMX_TARGET
+void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                                  const uint32_t *b_low_tiles, float alpha, float beta, float *c, long ldc, int shape) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        tfla_amx_tile_product(m, n, k, a_tiles, b_tiles, alpha, beta, c, ldc, NULL, NULL);
+        return;
+    }
+    amx_tile_product(m, n, k, a_tiles, b_tiles, b_low_tiles, alpha, beta, c, ldc, NULL, NULL, shape);
 }
 
 
@@ -370,6 +433,13 @@ void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, cons
                            float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low) {
     (void)m; (void)n; (void)k; (void)a_tiles; (void)b_tiles; (void)alpha; (void)beta; (void)c; (void)ldc;
     (void)packed_c; (void)packed_low;
+    abort();
+}
+
+void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                                  const uint32_t *b_low_tiles, float alpha, float beta, float *c, long ldc, int shape) {
+    (void)m; (void)n; (void)k; (void)a_tiles; (void)b_tiles; (void)b_low_tiles; (void)alpha; (void)beta; (void)c;
+    (void)ldc; (void)shape;
     abort();
 }
 

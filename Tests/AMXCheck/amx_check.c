@@ -186,7 +186,7 @@ static int check_chunk_packing(long m, long n, long k, int source) {
 // C in two terms (tfla_amx_tile_product's packed_low and the residual
 // packer): Q·(bf16(C) + bf16(C − bf16(C))) must be within ~2^-16 of Q·C
 // computed in float64 from the float32 C, where one term is only 2^-9 close.
-static int check_two_terms(long m, long n, long k, long rows_q) {
+static int check_two_terms(long m, long n, long k, long rows_q, float beta) {
   long ldc = n + 1;
   float *a = malloc(sizeof(float) * k * m), *b = malloc(sizeof(float) * k * n), *c = malloc(sizeof(float) * m * ldc);
   float *q = malloc(sizeof(float) * rows_q * m), *h = malloc(sizeof(float) * rows_q * n);
@@ -204,24 +204,65 @@ static int check_two_terms(long m, long n, long k, long rows_q) {
   tfla_amx_pack_weighted_transposed(TFLA_SOURCE_FLOAT32, a, m, k, m, ones, 1, NULL, ta);
   free(ones);
   tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, b, n, k, n, tb);
-  tfla_amx_tile_product(m, n, k, ta, tb, 1, 0.5f, c, ldc, high, low);
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, beta, c, ldc, high, low);
   tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, c, ldc, m, n, high2);
   tfla_amx_pack_b(TFLA_SOURCE_FLOAT32_RESIDUAL, c, ldc, m, n, low2);
   int bad = memcmp(high, high2, 4 * tfla_amx_packed_words(m, n)) != 0;
   bad |= (memcmp(low, low2, 4 * tfla_amx_packed_words(m, n)) != 0) << 1;
   tfla_amx_pack_a(TFLA_SOURCE_FLOAT32, q, m, rows_q, m, tq);
+  // Q·C as two products, and in one pass over both terms (the walk's).
+  float *h2 = malloc(sizeof(float) * rows_q * n);
   tfla_amx_tile_product(rows_q, n, m, tq, high, 1, 0, h, n, NULL, NULL);
   tfla_amx_tile_product(rows_q, n, m, tq, low, 1, 1, h, n, NULL, NULL);
+  tfla_amx_tile_product_shaped(rows_q, n, m, tq, high, low, 1, 0, h2, n, TFLA_TILE_FULL);
   double worst = 0;
   for (long i = 0; i < rows_q; i++) for (long j = 0; j < n; j++) {
     double s = 0, mag = 0;
     for (long p = 0; p < m; p++) { s += (double)q[i * m + p] * c[p * ldc + j]; mag += fabs((double)q[i * m + p] * c[p * ldc + j]); }
-    double err = fabs(h[i * n + j] - s) / (mag + 1e-30);
+    double err = fabs(h[i * n + j] - s) / (mag + 1e-30), err2 = fabs(h2[i * n + j] - s) / (mag + 1e-30);
     if (!(err <= worst)) worst = err;
+    if (!(err2 <= worst)) worst = err2;
   }
+  free(h2);
   bad |= !(worst < 4e-5) << 2;
-  if (bad) printf("FAIL two terms m=%ld n=%ld k=%ld (mask %d: 1 high, 2 low, 4 error %g)\n", m, n, k, bad, worst);
+  if (bad) printf("FAIL two terms m=%ld n=%ld k=%ld beta=%g (mask %d: 1 high, 2 low, 4 error %g)\n", m, n, k, beta, bad, worst);
   free(a); free(b); free(c); free(q); free(h); free(high); free(low); free(high2); free(low2); free(ta); free(tb); free(tq);
+  return bad != 0;
+}
+
+// The lower-triangular shapes of tfla_amx_tile_product_shaped against the
+// full product: the scores' lower triangle (blocks above it left as they
+// were), and S·V with S zero above its diagonal, bit for bit.
+static int check_lower(long m, long n, long k) {
+  long ldc = n + 3;
+  float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+  float *c1 = malloc(sizeof(float) * m * ldc), *c2 = malloc(sizeof(float) * m * ldc);
+  uint32_t *ta = malloc(4 * tfla_amx_packed_words(k, m)), *tb = malloc(4 * tfla_amx_packed_words(k, n));
+  for (long i = 0; i < m * k; i++) a[i] = rnd();
+  for (long i = 0; i < k * n; i++) b[i] = rnd();
+  tfla_amx_pack_a(TFLA_SOURCE_FLOAT32, a, k, m, k, ta);
+  tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, b, n, k, n, tb);
+  int bad = 0;
+  // Lower result: every entry on or below the diagonal, and nothing
+  // written in a block wholly above it.
+  for (long i = 0; i < m * ldc; i++) c1[i] = c2[i] = rnd();
+  tfla_amx_tile_product(m, n, k, ta, tb, 0.5f, 1, c1, ldc, NULL, NULL);
+  float *before = malloc(sizeof(float) * m * ldc);
+  memcpy(before, c2, sizeof(float) * m * ldc);
+  tfla_amx_tile_product_shaped(m, n, k, ta, tb, NULL, 0.5f, 1, c2, ldc, TFLA_TILE_LOWER_RESULT);
+  for (long i = 0; i < m; i++) for (long j = 0; j < n; j++) {
+    if (j <= i && c1[i * ldc + j] != c2[i * ldc + j]) bad |= 1;
+    if (j >= (i / 32 + 1) * 32 && c2[i * ldc + j] != before[i * ldc + j]) bad |= 2;
+  }
+  // Lower A (k = m's triangle: A[i][p] = 0 for p > i).
+  for (long i = 0; i < m; i++) for (long p = 0; p < k; p++) if (p > i) a[i * k + p] = 0;
+  tfla_amx_pack_a(TFLA_SOURCE_FLOAT32, a, k, m, k, ta);
+  for (long i = 0; i < m * ldc; i++) c1[i] = c2[i] = rnd();
+  tfla_amx_tile_product(m, n, k, ta, tb, 1, 1, c1, ldc, NULL, NULL);
+  tfla_amx_tile_product_shaped(m, n, k, ta, tb, NULL, 1, 1, c2, ldc, TFLA_TILE_LOWER_A);
+  if (memcmp(c1, c2, sizeof(float) * m * ldc) != 0) bad |= 4;
+  if (bad) printf("FAIL lower m=%ld n=%ld k=%ld (mask %d: 1 lower result, 2 above it written, 4 lower A)\n", m, n, k, bad);
+  free(a); free(b); free(c1); free(c2); free(ta); free(tb); free(before);
   return bad != 0;
 }
 
@@ -285,13 +326,22 @@ int main(int argc, char **argv) {
   int terms = 0;
   if (amx) {
     long ms[] = {16, 33, 64, 256}, ns[] = {1, 17, 64, 130}, ks[] = {1, 31, 64};
-    for (int x = 0; x < 4; x++) for (int y = 0; y < 4; y++) for (int z = 0; z < 3; z++) {
-      fails += check_two_terms(ms[x], ns[y], ks[z], 1 + (x * 4 + y + z) % 40);
+    // beta 1 stores whole blocks straight into C and packs them from there.
+    for (int x = 0; x < 4; x++) for (int y = 0; y < 4; y++) for (int z = 0; z < 3; z++) for (int b = 0; b < 2; b++) {
+      fails += check_two_terms(ms[x], ns[y], ks[z], 1 + (x * 4 + y + z) % 40, b ? 1.0f : 0.5f);
       terms++;
     }
   }
-  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d two-term states, %d failures\n",
-         count * 2 + 7, fused, packings, terms, fails);
+  int lowers = 0;
+  if (amx) {
+    long ms[] = {1, 16, 17, 32, 33, 64, 100, 128}, ns[] = {1, 16, 33, 64, 128, 130};
+    for (int x = 0; x < 8; x++) for (int y = 0; y < 6; y++) for (int z = 0; z < 2; z++) {
+      fails += check_lower(ms[x], ns[y], ms[x] + (z ? 31 : 0));
+      lowers++;
+    }
+  }
+  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d two-term states, %d triangular products, %d failures\n",
+         count * 2 + 7, fused, packings, terms, lowers, fails);
   if (argc > 1 && strcmp(argv[1], "rates") == 0 && amx) {
     for (int s = 0; s < 7; s++) {
       long *x = shapes[s];

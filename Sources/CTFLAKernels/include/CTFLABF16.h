@@ -109,6 +109,28 @@ void tfla_amx_pack_weighted_transposed(int source, const void *x, long ld, long 
 void tfla_amx_tile_product(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
                            float alpha, float beta, float *c, long ldc, uint32_t *packed_c, uint32_t *packed_low);
 
+/// Shapes of tfla_amx_tile_product_shaped.
+enum {
+    TFLA_TILE_FULL = 0,
+    /// Only C's lower triangle (j <= i) is wanted: 32 x 32 blocks wholly
+    /// above the diagonal are left as they were (the scores QKᵀ).
+    TFLA_TILE_LOWER_RESULT = 1,
+    /// A is zero above its diagonal (A[i][p] = 0 for p > i): each block's
+    /// k-steps stop at its last row (S·V for the masked scores S). The
+    /// products left out are exact zeros: C gets the same bits as the full
+    /// product, but for 0·inf in B.
+    TFLA_TILE_LOWER_A = 2,
+};
+
+/// tfla_amx_tile_product without packed results, for a lower-triangular
+/// result or A (`shape`, one of the TFLA_TILE_ values), and with
+/// `b_low_tiles` (may be NULL; packed as B) for B in two terms:
+/// C <- alpha·A·(B + B_low) + beta·C with both terms summed in the same
+/// float32 accumulators, k-step by k-step (Q·C for C in two bfloat16 terms).
+void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                                  const uint32_t *b_low_tiles, float alpha, float beta, float *c, long ldc,
+                                  int shape);
+
 /// y[i] = Σ_j x[i][j]·v[j] in float32 for bfloat16 rows x (widened, exact);
 /// needs AVX512-BF16 (tfla_cpu_has_avx512_bf16()).
 void tfla_bf16_rows_dot(long m, long k, const uint16_t *x, long ld, const float *v, float *y);

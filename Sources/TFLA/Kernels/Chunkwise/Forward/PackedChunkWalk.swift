@@ -170,11 +170,10 @@ extension Chunkwise {
         // apart), and written out at the end in float32 or bfloat16.
         let (h, ldh) = (tiles.rows.baseAddress, width + PackedChunkTiles.rowPadding)
         // Inter-chunk term: h_t = α_t·q_tᵀC₋ and α_t·q_t·n₋.
-        tfla_amx_tile_product(length, width, dqk, tiles.queries.baseAddress, scratch.packedState.baseAddress,
-                              1, 0, h, ldh, nil, nil)
-        if let low = tiles.stateLow {
-            tfla_amx_tile_product(length, width, dqk, tiles.queries.baseAddress, low, 1, 1, h, ldh, nil, nil)
-        }
+        // With C in two terms, both in one pass: h's tiles stay in the
+        // accumulators between them.
+        tfla_amx_tile_product_shaped(length, width, dqk, tiles.queries.baseAddress, scratch.packedState.baseAddress,
+                                     tiles.stateLow, 1, 0, h, ldh, Int32(TFLA_TILE_FULL))
         clock.lap(.interProduct, tiles)
         switch context.operands {
         case .native(let native):
@@ -205,8 +204,10 @@ extension Chunkwise {
         case .bfloat16:
             tfla_amx_pack_b_transposed(context.operandSource, context.operandRows(1, from: token), dqk, length, dqk,
                                        tiles.keys.baseAddress)
-            tfla_amx_tile_product(length, length, dqk, tiles.queries.baseAddress, tiles.keys.baseAddress,
-                                  Float(context.scale), 0, scores, length, nil, nil)
+            // Blocks above the diagonal are skipped; the weights zero
+            // every entry there.
+            tfla_amx_tile_product_shaped(length, length, dqk, tiles.queries.baseAddress, tiles.keys.baseAddress, nil,
+                                         Float(context.scale), 0, scores, length, Int32(TFLA_TILE_LOWER_RESULT))
             for t in 0..<length {
                 rowSum[t] += gates.applyWeights(scores + t * length, count: length, visible: t + 1, keyStart: 0,
                                                 query: t, rowTerm: gates.rowTerm[t])
@@ -216,8 +217,8 @@ extension Chunkwise {
         tfla_amx_pack_a(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(scores), length, length, length,
                         tiles.scoreTiles.baseAddress)
         clock.lap(.packScores, tiles)
-        tfla_amx_tile_product(length, width, length, tiles.scoreTiles.baseAddress, tiles.values.baseAddress,
-                              1, 1, h, ldh, nil, nil)
+        tfla_amx_tile_product_shaped(length, width, length, tiles.scoreTiles.baseAddress, tiles.values.baseAddress, nil,
+                                     1, 1, h, ldh, Int32(TFLA_TILE_LOWER_A))
         clock.lap(.intraProduct, tiles)
         // Each row times 1/denominator (1 without normalization), checked
         // for non-finite values and stored, in one pass.
