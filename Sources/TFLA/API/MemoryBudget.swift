@@ -225,7 +225,7 @@ extension ProblemShape {
         switch kernel {
         case let .chunkwise(options):
             guard (try? options.validate()) != nil, stateStride >= 1 else { return [] }
-            let tiling = options.resolved(for: self, stateStride: stateStride)
+            let tiling = options.resolved(for: self, stateStride: stateStride, call: .training)
             return chunkwiseForwardBytes(scalar: size, tiling: tiling, training: true)
                 + chunkwiseBackwardBytes(scalar: size, tiling: tiling)
         case .parallel: return gradientBytes(scalar: size) + [[sequence, sequence, 8]]

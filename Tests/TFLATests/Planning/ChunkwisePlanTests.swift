@@ -22,11 +22,11 @@ struct ChunkwisePlanTests {
     static let pinned: [String: String] = [
         "xlstm-7b-head inference P1": "scan | 512 columns × 1 | 1 segments × 128 | segment walks 8",
         "xlstm-7b-head inference P2": "scan | 512 columns × 1 | 1 segments × 128 | segment walks 8",
-        "xlstm-7b-head inference P16": "scan | 64 columns × 8 | 1 segments × 128 | shared scores 1024, segment walks 64",
+        "xlstm-7b-head inference P16": "scan | 128 columns × 4 | 1 segments × 128 | shared scores 1024, segment walks 32",
         "xlstm-7b-head inference P64": "scan | 64 columns × 8 | 4 segments × 32 | shared scores 1024, segment summaries 192, segment walks 256",
         "xlstm-7b-head training P1": "scan | 512 columns × 1 | 1 segments × 64 | segment walks 8",
         "xlstm-7b-head training P2": "scan | 512 columns × 1 | 1 segments × 64 | segment walks 8",
-        "xlstm-7b-head training P16": "scan | 64 columns × 8 | 1 segments × 64 | shared scores 512, segment walks 64",
+        "xlstm-7b-head training P16": "scan | 128 columns × 4 | 1 segments × 64 | shared scores 512, segment walks 32",
         "xlstm-7b-head training P64": "scan | 64 columns × 8 | 4 segments × 16 | shared scores 512, segment summaries 192, segment walks 256",
         "xlstm-7b-head backward P1": "head walks | 512 columns × 1 | 1 segments × 16 | head walks 8",
         "xlstm-7b-head backward P2": "head walks | 512 columns × 1 | 1 segments × 16 | head walks 8",

@@ -59,8 +59,8 @@ extension Chunkwise {
             options.checksValues = false
         }
         let size = MemoryLayout<Scalar>.size
-        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: size, tiling: options.resolved(for: shape, stateStride: stateStride),
-                                                           training: true)
+        let tiling = options.resolved(for: shape, stateStride: stateStride, call: .training)
+        try MemoryBudget.require(shape.chunkwiseForwardBytes(scalar: size, tiling: tiling, training: true)
                                  + shape.gradientBytes(scalar: size) + shape.stateBytes(count: 3 * count, scalar: size), for: "packed gradients")
         var h = Tensor<Scalar>(uninitializedShape: shape.valueShape)
         var g = (dq: Tensor<Scalar>(uninitializedShape: shape.queryShape), dk: Tensor<Scalar>(uninitializedShape: shape.queryShape),

@@ -49,7 +49,7 @@ extension ChunkwisePlan {
     init(shape: ProblemShape, gate: Gate, call: ChunkwiseCall, stateStride: Int = 1, sequences: Int = 1,
          options: ChunkwiseOptions) {
         let keepsStates = call == .training || call == .backward
-        let tiling = Self.resolve(options, for: shape, stateStride: keepsStates ? stateStride : 1)
+        let tiling = Self.resolve(options, for: shape, stateStride: keepsStates ? stateStride : 1, call: call)
         let heads = shape.batchHeads
         let chunks = (shape.sequence + tiling.chunk - 1) / tiling.chunk
         let tiles = (shape.valueDim + tiling.dhv - 1) / tiling.dhv
@@ -155,7 +155,8 @@ extension ChunkwisePlan {
     /// problem's dimensions (the state stride to the chunk count, so that
     /// no argument beyond the problem sizes an allocation), automatic
     /// choices resolved.
-    static func resolve(_ options: ChunkwiseOptions, for shape: ProblemShape, stateStride: Int = 1) -> ResolvedTiling {
+    static func resolve(_ options: ChunkwiseOptions, for shape: ProblemShape, stateStride: Int = 1,
+                        call: ChunkwiseCall = .inference) -> ResolvedTiling {
         let chunk = min(options.chunkSize, shape.sequence)
         let chunks = (shape.sequence + chunk - 1) / chunk
         let workers = min(options.parallelism ?? Workers.defaultCount, Workers.maximumCount)
@@ -165,9 +166,24 @@ extension ChunkwisePlan {
         // and one item per worker is the target (measured on 16 threads,
         // `Docs/log/bf16-end-to-end.md`, "Plan for the matrix units").
         let packed = options.productKernel.packsChunkOperands
-        let perWorker = packed ? 1 : itemsPerWorker
-        let dhv = min(options.valueDimTile ?? (packed ? columnSplit(for: shape, parallelism: workers, perWorker: 1, narrowest: 256)
-                                                      : automaticValueTile(for: shape, parallelism: workers)), shape.valueDim)
+        var perWorker = packed ? 1 : itemsPerWorker
+        var automatic = packed ? columnSplit(for: shape, parallelism: workers, perWorker: 1, narrowest: 256)
+                               : automaticValueTile(for: shape, parallelism: workers)
+        // The forward walk of several heads: every column tile reads its
+        // head's q and k in full, so tiles of 64 read them 8 times at
+        // DHV = 512; columns stay 128 wide where that still makes 2 items
+        // per worker (16 workers, 8 heads: 4 reads; measured 7 % faster,
+        // `Docs/log/bf16-end-to-end.md`, "float32 at 16 threads"). The
+        // training forward follows, so that its h keeps the inference
+        // forward's bits.
+        if !packed, call == .inference || call == .training, options.valueDimTile == nil, shape.batchHeads > 1,
+           shape.valueDim >= 512, automatic < 128 {
+            let wide = columnSplit(for: shape, parallelism: workers, perWorker: 2, narrowest: 128)
+            if wide >= 128, shape.batchHeads * ((shape.valueDim + wide - 1) / wide) >= 2 * workers {
+                (automatic, perWorker) = (wide, 2)
+            }
+        }
+        let dhv = min(options.valueDimTile ?? automatic, shape.valueDim)
         let phaseColumns = min(options.valueDimTile ?? columnSplit(for: shape, parallelism: workers), shape.valueDim)
         return ResolvedTiling(
             chunk: chunk,
@@ -215,8 +231,8 @@ extension ChunkwisePlan {
 extension ChunkwiseOptions {
     /// The tile sizes these options resolve to for a problem, as the
     /// planner resolves them: for sizing a call's memory before it runs.
-    func resolved(for shape: ProblemShape, stateStride: Int = 1) -> ResolvedTiling {
-        ChunkwisePlan.resolve(self, for: shape, stateStride: stateStride)
+    func resolved(for shape: ProblemShape, stateStride: Int = 1, call: ChunkwiseCall = .inference) -> ResolvedTiling {
+        ChunkwisePlan.resolve(self, for: shape, stateStride: stateStride, call: call)
     }
 }
 
