@@ -47,10 +47,6 @@ void tfla_leave_flush_to_zero(unsigned int saved);
 /// The calling thread's SSE/AVX control word (MXCSR), 0 elsewhere.
 unsigned int tfla_floating_point_control(void);
 
-/// Asks for `rows` rows of `row_bytes` bytes, `stride_bytes` apart, to be
-/// brought toward the cache (L2) ahead of use: a hint, never a fault.
-void tfla_prefetch_rows(const void *base, long rows, long row_bytes, long stride_bytes);
-
 #pragma GCC visibility pop
 
 #endif

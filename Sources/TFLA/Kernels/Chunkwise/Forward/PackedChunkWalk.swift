@@ -43,17 +43,6 @@ extension ForwardContext {
         return Int32(TFLA_SOURCE_FLOAT32)
     }
 
-    /// Asks for the chunk at `token` (`length` tokens) of q, k and the
-    /// item's columns of v to be fetched while the chunk before it runs:
-    /// the packers would otherwise wait for memory at every chunk's start.
-    fileprivate func prefetchOperands(token: Int, length: Int, column: Int, width: Int) {
-        let size = if case .bfloat16 = operands { 2 } else { MemoryLayout<Scalar>.size }
-        let (dqk, dhv) = (shape.keyDim, shape.valueDim)
-        tfla_prefetch_rows(operandRows(0, from: token), 1, length * dqk * size, 0)
-        tfla_prefetch_rows(operandRows(1, from: token), 1, length * dqk * size, 0)
-        tfla_prefetch_rows(operandRows(2, from: token, offset: column), length, width * size, dhv * size)
-    }
-
     /// Rows of q, k or v from `row` on (`which`: 0, 1, 2), as the packers
     /// take them.
     fileprivate func operandRows(_ which: Int, from row: Int, offset: Int = 0) -> UnsafeRawPointer {
@@ -142,10 +131,6 @@ extension Chunkwise {
             scratch.gates.compute(
                 gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
                 i: context.i + token, f: context.f + token, length: length)
-            if index + 1 < chunks.upperBound {
-                let next = context.chunk(index + 1, head: head)
-                context.prefetchOperands(token: next.token, length: next.length, column: column, width: width)
-            }
             clock.lap(.gates, tiles)
             let source = context.operandSource
             tfla_amx_pack_a(source, context.operandRows(0, from: token), dqk, length, dqk, tiles.queries.baseAddress)
