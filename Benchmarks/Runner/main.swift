@@ -55,8 +55,6 @@ struct BenchRunner: ParsableCommand {
     var storage = "float32"
     @Flag(help: "With bf16 products on AMX: Q·C reads C as one bfloat16 term (the default reads two, bf16(C) and bf16(C − bf16(C))), to measure what the second costs.")
     var bf16OneTerm = false
-    @Flag(help: "With bf16 products on AMX and C's columns split: each column tile computes its chunks' gates, scores and packed q and keys itself (the default shares them between a head's tiles), to measure what the sharing gains.")
-    var bf16Unshared = false
     @Flag(help: "With bf16 storage or bf16 products on AMX: print where the packed chunk walk's time goes (per part, summed over workers) after each configuration.")
     var profile = false
     @Option(help: "Forward outputs: fresh (a new h per call, as Chunkwise.forward returns it), reused (every call writes into one h, forward(_:…:into:)) or both.")
@@ -321,7 +319,6 @@ struct BenchRunner: ParsableCommand {
                             if let qt { options.queryTile = qt }
                             if let kt { options.keyTile = kt }
                             options.bf16TwoTermState = !bf16OneTerm
-                            options.bf16SharedChunkWork = !bf16Unshared
                             for p in precisions {
                                 options.precision = p
                                 for path in p == .inputType ? [BF16Products.Path.automatic] : paths {

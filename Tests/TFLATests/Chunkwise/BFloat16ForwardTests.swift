@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TFLA
 import TFLATestSupport
@@ -90,48 +89,6 @@ struct BFloat16ForwardTests {
 
     /// The packed forward on bfloat16 storage equals each sequence run
     /// alone (one segment each: the same walk), bit for bit.
-    /// A head's column tiles sharing each chunk's gates, scores, packed q
-    /// and weighted keys (`SharedChunkWork`) give the bits of each tile
-    /// computing them itself, on any number of threads (1 runs the tiles
-    /// one after the other: nothing is shared past the slots' reach): for
-    /// bfloat16 and float32 inputs, realistic and extreme gates, from a
-    /// state, with a ragged last chunk. Both gates; 8 items of 256 columns.
-    @Test(.enabled(if: BF16Products.hasMatrixUnits), arguments: GateDistribution.allCases)
-    func sharedChunkWorkKeepsTheBits(gates: GateDistribution) throws {
-        let shape = ProblemShape(batch: 1, heads: 4, sequence: 700, keyDim: 64, valueDim: 512)
-        let (stored, single, _) = Self.problem(shape, gates: gates, seed: 17)
-        for gate in [Gate.exponential, .sigmoid(normalize: true)] {
-            let start = try Chunkwise.forward(single, gate: gate).state
-            func run(shared: Bool, threads: Int) throws -> (h: Tensor<Float>, state: MLSTMState<Float>,
-                                                            single: MLSTMOutput<Float>) {
-                var options = Self.options(threads: threads, parallelism: 8)
-                options.bf16SharedChunkWork = shared
-                var h = Tensor<Float>(shape: shape.valueShape)
-                let state = try Chunkwise.forward(storedAs: stored, gate: gate, initialState: start, options: options,
-                                                  into: &h)
-                let fromFloat = try Chunkwise.forward(single, gate: gate, initialState: start, options: options)
-                return (h, state, fromFloat)
-            }
-            let reference = try run(shared: false, threads: 1)
-            for threads in [1, 2, 8] {
-                let readsBefore = SharedChunkWork.reads.load(ordering: .relaxed)
-                let shared = try run(shared: true, threads: threads)
-                if threads == 8 {
-                    // Every item runs at once: the tiles of a head meet.
-                    #expect(SharedChunkWork.reads.load(ordering: .relaxed) > readsBefore, "nothing was shared")
-                }
-                let same = shared.h.scalars == reference.h.scalars && shared.state.c.scalars == reference.state.c.scalars
-                    && shared.state.n.scalars == reference.state.n.scalars
-                    && shared.state.m.scalars == reference.state.m.scalars
-                    && shared.single.h.scalars == reference.single.h.scalars
-                    && shared.single.state.c.scalars == reference.single.state.c.scalars
-                    && shared.single.state.n.scalars == reference.single.state.n.scalars
-                #expect(same, "\(gates) gates, \(gate), \(threads) threads")
-            }
-            #expect(maxMagnitude(reference.h) > 0.1)
-        }
-    }
-
     @Test func packedSequencesMatchSeparateRuns() throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 300, keyDim: 32, valueDim: 48)
         let (stored, _, _) = Self.problem(shape, seed: 12)

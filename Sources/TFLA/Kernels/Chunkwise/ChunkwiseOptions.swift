@@ -76,11 +76,6 @@ public struct ChunkwiseOptions: Sendable, Hashable {
     /// bf16(C) and bf16(C − bf16(C)), so that C's rounding (2^-9 relative)
     /// drops to ~2^-17 for one more tile product per chunk.
     package var bf16TwoTermState = true
-    /// With chunks packed for AMX and C's columns split: a head's column
-    /// tiles share each chunk's gates, scores, packed q and weighted keys
-    /// (`SharedChunkWork`) instead of each computing them. The same bits
-    /// either way.
-    package var bf16SharedChunkWork = true
 
     /// Options with the given tiling and threading; every argument left
     /// out takes its default.

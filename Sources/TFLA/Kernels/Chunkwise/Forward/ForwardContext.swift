@@ -74,11 +74,6 @@ struct ForwardContext<Scalar: KernelScalar> {
     /// With packed chunks: whether Q·C reads C as two bfloat16 terms
     /// (`ChunkwiseOptions.bf16TwoTermState`).
     var twoTermState = false
-    /// With packed chunks: whether a head's column tiles may share each
-    /// chunk's column-independent work (`ChunkwiseOptions.bf16SharedChunkWork`),
-    /// and where they do (set by the scan).
-    var sharesChunkWork = false
-    var chunkShare: SharedChunkWork?
 
     /// The one way a forward context is made: by the forward, the packed
     /// forward, the segment summary and the backward.
@@ -124,7 +119,6 @@ struct ForwardContext<Scalar: KernelScalar> {
         self.nonFinite = nonFinite
         products = options.productKernel
         twoTermState = options.bf16TwoTermState
-        sharesChunkWork = options.bf16SharedChunkWork
     }
 
     /// q, k and v in `Scalar` (every kernel but the packed chunk walk).

@@ -84,8 +84,6 @@ final class PackedChunkTiles {
     let rows: OwnedBuffer<Float>
     /// The update weights w_t in float32.
     let weights: OwnedBuffer<Float>
-    /// Σ_t w_t·k_t: n's increment over the chunk.
-    let normalizerDelta: OwnedBuffer<Float>
     /// The low term of the packed C, C − bf16(C) rounded, beside
     /// `ForwardScratch.packedState` (nil: Q·C reads one term).
     var stateLow: UnsafeMutablePointer<UInt32>? { twoTermState ? stateLowWords.baseAddress : nil }
@@ -108,7 +106,6 @@ final class PackedChunkTiles {
         scoreTiles = OwnedBuffer(capacity: words(k: chunk, n: chunk))
         rows = OwnedBuffer(capacity: chunk * (width + Self.rowPadding))
         weights = OwnedBuffer(capacity: chunk)
-        normalizerDelta = OwnedBuffer(capacity: keyDim)
         self.twoTermState = twoTermState
         stateLowWords = OwnedBuffer(capacity: twoTermState ? words(k: keyDim, n: width) : 1)
     }
@@ -126,83 +123,19 @@ extension Chunkwise {
         guard let n = tile.n, let tiles = scratch.chunkTiles else { preconditionFailure("a walk carries n and packed tiles") }
         let (column, width, dqk) = (tile.column, tile.width, context.shape.keyDim)
         let packedState = scratch.packedState.baseAddress
-        let nFloat: UnsafeMutablePointer<Float> = rebound(n)
-        let interDot: UnsafeMutablePointer<Float> = rebound(scratch.interDot.baseAddress)
-        let own = ChunkCommon(gates: scratch.gates, queries: tiles.queries.baseAddress, keys: tiles.keys.baseAddress,
-                              scores: tiles.scores.baseAddress, scoreTiles: tiles.scoreTiles.baseAddress,
-                              weightedKeys: tiles.weightedKeys.baseAddress, weights: tiles.weights.baseAddress,
-                              rowSum: rebound(scratch.rowSum.baseAddress),
-                              normalizerDelta: tiles.normalizerDelta.baseAddress)
-        let advances = { (index: Int) in index + 1 < chunks.upperBound || advanceAfterLast }
-        // With a head's column tiles sharing the chunks' values: the
-        // stabilizer before every chunk (the gates alone decide it), so that
-        // this tile can compute the values of the chunks it owns (index % T)
-        // ahead, while the other tiles compute theirs.
-        let share = context.chunkShare
-        let (tileIndex, tilesPerHead) = (column / context.tiling.dhv, context.plan.columnTiles)
-        var stabilizers: [Double] = []
-        if share != nil {
-            stabilizers.reserveCapacity(chunks.count + 1)
-            stabilizers.append(stabilizer)
-            for index in chunks {
-                let (token, length) = context.chunk(index, head: head)
-                scratch.gates.compute(gate: context.gate, scale: context.scale, previousStabilizer: stabilizers.last!,
-                                      i: context.i + token, f: context.f + token, length: length)
-                stabilizers.append(scratch.gates.nextStabilizer)
-            }
-        }
-        var computedAhead = chunks.lowerBound - 1
         // Whether packedState holds C: only after this walk's own update.
         var packed = false
         var clock = WalkClock(tiles)
         for index in chunks {
             let (token, length) = context.chunk(index, head: head)
-            var claim: SharedChunkWork.Claim?
-            if let share {
-                var ahead = index + 1
-                while ahead < chunks.upperBound, ahead % tilesPerHead != tileIndex { ahead += 1 }
-                if ahead < chunks.upperBound, ahead > computedAhead, ahead - index <= share.reach {
-                    computedAhead = ahead
-                    if let slot = share.claimToCompute(head: head, chunk: ahead) {
-                        let (aheadToken, aheadLength) = context.chunk(ahead, head: head)
-                        chunkCommon(context, token: aheadToken, length: aheadLength,
-                                    stabilizer: stabilizers[ahead - chunks.lowerBound], advances: advances(ahead),
-                                    into: slot.common, tiles: tiles, clock: &clock)
-                        share.publish(slot, chunk: ahead)
-                    }
-                }
-                claim = share.claim(head: head, chunk: index)
-            }
-            // The values every column tile of the head needs: read from
-            // another tile, computed for all of them, or for this one alone.
-            let common: ChunkCommon
-            switch claim {
-            case .read(let slot)?:
-                common = slot.common
-                clock.lap(.sharedWait, tiles)
-            case .compute(let slot)?:
-                common = slot.common
-                chunkCommon(context, token: token, length: length, stabilizer: stabilizer, advances: advances(index),
-                            into: common, tiles: tiles, clock: &clock)
-                share?.publish(slot, chunk: index)
-            case nil:
-                common = own
-                chunkCommon(context, token: token, length: length, stabilizer: stabilizer, advances: advances(index),
-                            into: common, tiles: tiles, clock: &clock)
-            }
-            // α_t·q_t·n₋ from this tile's n.
-            switch context.operands {
-            case .native(let native):
-                context.product(.normalizer, transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
-                                alpha: 1, a: native.q + token * dqk, lda: dqk, b: n, ldb: 1, beta: 0,
-                                c: scratch.interDot.baseAddress, ldc: 1)
-            case .bfloat16(let bits):
-                tfla_bf16_rows_dot(length, dqk, bits.q + token * dqk, dqk, nFloat, interDot)
-            }
-            for t in 0..<length { interDot[t] *= Float(common.gates.interScale[t]) }
-            clock.lap(.normalizer, tiles)
-            tfla_amx_pack_b(context.operandSource, context.operandRows(2, from: token, offset: column),
-                            context.shape.valueDim, length, width, tiles.values.baseAddress)
+            scratch.gates.compute(
+                gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
+                i: context.i + token, f: context.f + token, length: length)
+            clock.lap(.gates, tiles)
+            let source = context.operandSource
+            tfla_amx_pack_a(source, context.operandRows(0, from: token), dqk, length, dqk, tiles.queries.baseAddress)
+            tfla_amx_pack_b(source, context.operandRows(2, from: token, offset: column), context.shape.valueDim,
+                            length, width, tiles.values.baseAddress)
             if !packed {
                 tfla_amx_pack_b(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(tile.c), tile.ldc, dqk, width, packedState)
                 if let low = tiles.stateLow {
@@ -211,46 +144,50 @@ extension Chunkwise {
                 }
             }
             clock.lap(.packOperands, tiles)
-            packedChunkOutputs(context, common, interDot: interDot, token: token, length: length, column: column,
-                               width: width, scratch: scratch, tiles: tiles, clock: &clock)
-            if advances(index) {
-                // C ← γC + (diag(w)K)ᵀV and n ← γn + Kᵀw.
+            packedChunkOutputs(context, token: token, length: length, column: column, width: width,
+                               n: n, scratch: scratch, tiles: tiles, clock: &clock)
+            if index + 1 < chunks.upperBound || advanceAfterLast {
                 packed = index + 1 < chunks.upperBound
-                let decay = Float(common.gates.stateDecay)
-                tfla_amx_tile_product(dqk, width, length, common.weightedKeys, tiles.values.baseAddress,
-                                      1, decay, rebound(tile.c), tile.ldc,
-                                      packed ? packedState : nil, packed ? tiles.stateLow : nil)
-                for d in 0..<dqk { nFloat[d] = decay * nFloat[d] + common.normalizerDelta[d] }
-                clock.lap(.stateProduct, tiles)
-                stabilizer = common.gates.nextStabilizer
-            }
-            switch claim {
-            case .read(let slot)?, .compute(let slot)?: share?.finishReading(slot)
-            case nil: break
+                packedAdvanceState(context, token: token, length: length, tile: tile, scratch: scratch,
+                                   valuesPacked: true, packState: packed, clock: &clock)
+                stabilizer = scratch.gates.nextStabilizer
             }
         }
     }
 
-    /// The chunk's values shared by all column tiles (`ChunkCommon`): its
-    /// gates from the stabilizer before it, q packed, the decayed scores
-    /// (row sums, packed tiles) and, when the state advances, the weighted
-    /// keys and Σ_t w_t·k_t (n's increment).
-    private static func chunkCommon<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, token: Int, length: Int, stabilizer: Double, advances: Bool,
-        into common: ChunkCommon, tiles: PackedChunkTiles, clock: inout WalkClock
+    /// h for one chunk and the item's columns, from the packed q and v and
+    /// the packed C in `scratch.packedState`.
+    private static func packedChunkOutputs<Scalar: KernelScalar>(
+        _ context: ForwardContext<Scalar>, token: Int, length: Int, column: Int, width: Int,
+        n: UnsafePointer<Scalar>, scratch: ForwardScratch<Scalar>, tiles: PackedChunkTiles, clock: inout WalkClock
     ) {
-        let dqk = context.shape.keyDim
-        let gates = common.gates
-        let rowSum = common.rowSum
-        gates.compute(gate: context.gate, scale: context.scale, previousStabilizer: stabilizer,
-                      i: context.i + token, f: context.f + token, length: length)
-        clock.lap(.gates, tiles)
-        let source = context.operandSource
-        tfla_amx_pack_a(source, context.operandRows(0, from: token), dqk, length, dqk, common.queries)
-        clock.lap(.packOperands, tiles)
-        // The decayed scores, zero above the diagonal, and their row sums.
-        for t in 0..<length { rowSum[t] = 0 }
-        let scores = common.scores
+        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
+        let gates = scratch.gates
+        let rowSum: UnsafeMutablePointer<Float> = rebound(scratch.rowSum.baseAddress)
+        let interDot: UnsafeMutablePointer<Float> = rebound(scratch.interDot.baseAddress)
+        // h's rows are computed in `rows`, whose padded rows spread a tile
+        // over 16 L1 sets (rows of h itself may lie a multiple of 1 KB
+        // apart), and written out at the end in float32 or bfloat16.
+        let (h, ldh) = (tiles.rows.baseAddress, width + PackedChunkTiles.rowPadding)
+        // Inter-chunk term: h_t = α_t·q_tᵀC₋ and α_t·q_t·n₋.
+        // With C in two terms, both in one pass: h's tiles stay in the
+        // accumulators between them.
+        tfla_amx_tile_product_shaped(length, width, dqk, tiles.queries.baseAddress, scratch.packedState.baseAddress,
+                                     tiles.stateLow, 1, 0, h, ldh, Int32(TFLA_TILE_FULL))
+        clock.lap(.interProduct, tiles)
+        switch context.operands {
+        case .native(let native):
+            context.product(.normalizer, transposeA: false, transposeB: false, m: length, n: 1, k: dqk,
+                            alpha: 1, a: native.q + token * dqk, lda: dqk, b: n, ldb: 1, beta: 0,
+                            c: scratch.interDot.baseAddress, ldc: 1)
+        case .bfloat16(let bits):
+            tfla_bf16_rows_dot(length, dqk, bits.q + token * dqk, dqk, rebound(n), interDot)
+        }
+        scaleInterChunkRows(h, ldh: ldh, width: width, length: length, gates: gates, interDot: interDot, rowSum: rowSum)
+        clock.lap(.normalizer, tiles)
+        // Intra-chunk term: the decayed scores (zero above the diagonal),
+        // packed once, times the packed v.
+        let scores = tiles.scores.baseAddress
         switch context.operands {
         case .native:
             scores.update(repeating: 0, count: length * length)
@@ -261,14 +198,15 @@ extension Chunkwise {
                     scoreTile(context, token: token, rowStart: rowStart, rows: rows, keyStart: keyStart,
                               keys: min(kvTile, length - keyStart), gates: gates, localRowTerms: false,
                               into: rebound(scores + rowStart * length + keyStart), stride: length,
-                              rowSums: rebound(rowSum))
+                              rowSums: scratch.rowSum.baseAddress)
                 }
             }
         case .bfloat16:
-            tfla_amx_pack_b_transposed(source, context.operandRows(1, from: token), dqk, length, dqk, common.keys)
+            tfla_amx_pack_b_transposed(context.operandSource, context.operandRows(1, from: token), dqk, length, dqk,
+                                       tiles.keys.baseAddress)
             // Blocks above the diagonal are skipped; the weights zero
             // every entry there.
-            tfla_amx_tile_product_shaped(length, length, dqk, common.queries, common.keys, nil,
+            tfla_amx_tile_product_shaped(length, length, dqk, tiles.queries.baseAddress, tiles.keys.baseAddress, nil,
                                          Float(context.scale), 0, scores, length, Int32(TFLA_TILE_LOWER_RESULT))
             for t in 0..<length {
                 rowSum[t] += gates.applyWeights(scores + t * length, count: length, visible: t + 1, keyStart: 0,
@@ -276,48 +214,10 @@ extension Chunkwise {
             }
         }
         clock.lap(.scores, tiles)
-        tfla_amx_pack_a(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(scores), length, length, length, common.scoreTiles)
+        tfla_amx_pack_a(Int32(TFLA_SOURCE_FLOAT32), UnsafeRawPointer(scores), length, length, length,
+                        tiles.scoreTiles.baseAddress)
         clock.lap(.packScores, tiles)
-        if advances {
-            let weights = common.weights
-            for t in 0..<length { weights[t] = Float(gates.updateWeight[t]) }
-            // n's increment from zero, so that each tile applies it to its
-            // own n: 0·1 + w_0·k_0 + w_1·k_1 + … in token order.
-            common.normalizerDelta.update(repeating: 0, count: dqk)
-            tfla_amx_pack_weighted_transposed(source, context.operandRows(1, from: token), dqk, length, dqk, weights,
-                                              1, common.normalizerDelta, common.weightedKeys)
-            clock.lap(.packWeightedKeys, tiles)
-        }
-    }
-
-    /// h for one chunk and the item's columns, from the chunk's shared
-    /// values, α_t·q_t·n₋, the packed v and the packed C in
-    /// `scratch.packedState`.
-    private static func packedChunkOutputs<Scalar: KernelScalar>(
-        _ context: ForwardContext<Scalar>, _ common: ChunkCommon, interDot: UnsafeMutablePointer<Float>,
-        token: Int, length: Int, column: Int, width: Int,
-        scratch: ForwardScratch<Scalar>, tiles: PackedChunkTiles, clock: inout WalkClock
-    ) {
-        let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
-        let gates = common.gates
-        let rowSum = common.rowSum
-        // h's rows are computed in `rows`, whose padded rows spread a tile
-        // over 16 L1 sets (rows of h itself may lie a multiple of 1 KB
-        // apart), and written out at the end in float32 or bfloat16.
-        let (h, ldh) = (tiles.rows.baseAddress, width + PackedChunkTiles.rowPadding)
-        // Inter-chunk term α_t·q_tᵀC₋. With C in two terms, both in one
-        // pass: h's tiles stay in the accumulators between them.
-        tfla_amx_tile_product_shaped(length, width, dqk, common.queries, scratch.packedState.baseAddress,
-                                     tiles.stateLow, 1, 0, h, ldh, Int32(TFLA_TILE_FULL))
-        clock.lap(.interProduct, tiles)
-        for t in 0..<length {
-            let alpha = Float(gates.interScale[t])
-            let ht = h + t * ldh
-            for col in 0..<width { ht[col] *= alpha }
-        }
-        clock.lap(.normalizer, tiles)
-        // Intra-chunk term: the packed scores times the packed v.
-        tfla_amx_tile_product_shaped(length, width, length, common.scoreTiles, tiles.values.baseAddress, nil,
+        tfla_amx_tile_product_shaped(length, width, length, tiles.scoreTiles.baseAddress, tiles.values.baseAddress, nil,
                                      1, 1, h, ldh, Int32(TFLA_TILE_LOWER_A))
         clock.lap(.intraProduct, tiles)
         // Each row times 1/denominator (1 without normalization), checked
@@ -382,8 +282,6 @@ package enum PackedWalkProfile {
     package enum Part: Int, CaseIterable, Sendable {
         case gates, packOperands, interProduct, normalizer, scores, packScores, intraProduct, finishRows
         case packWeightedKeys, stateProduct
-        /// Waiting for, and reading, a chunk's values from another tile.
-        case sharedWait
     }
 
     /// Seconds per part summed over workers, and each worker's total.

@@ -66,14 +66,6 @@ extension Chunkwise {
         var summaries = SegmentSummaryBuffers<Scalar>(slots: (plan.segments - 1) * heads, keyDim: dqk, valueDim: dhv)
         summaries.withPointers { summary in
             guard plan.sharesScores else {
-                var contexts = contexts
-                // One call's walk with C's columns split: a head's tiles
-                // share each chunk's column-independent work.
-                if contexts.count == 1, save == nil, first.packsChunkOperands, first.sharesChunkWork,
-                   plan.columnTiles > 1 {
-                    contexts[0].chunkShare = SharedChunkWork(heads: heads, tilesPerHead: plan.columnTiles,
-                                                             chunk: plan.tiling.chunk, keyDim: dqk)
-                }
                 return scan(contexts, save: save, summary: summary)
             }
             var scores = Tensor<Scalar>(uninitializedShape: [heads * first.shape.sequence, plan.chunkSize])
