@@ -224,16 +224,19 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
                 float *corner = c + i * ldc + j;
                 const float *start = beta == 1.0f ? corner : NULL;
                 if (!packed_c) {
-                    amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, start, ldc * 4, corner, ldc * 4);
+                    amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, start, ldc * 4,
+                              corner, ldc * 4);
                     continue;
                 }
                 if (rows == 32 && cols == 32) {
                     // Straight into C, then packed from C's rows.
-                    amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, true, true, start, ldc * 4, corner, ldc * 4);
+                    amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, true, true, start, ldc * 4, corner,
+                              ldc * 4);
                     pack_full_block(corner, ldc, cs, i / 32, steps_c, packed_c, packed_low);
                     continue;
                 }
-                amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, start, ldc * 4, block, 32 * 4);
+                amx_block(block_steps, steps, a_strip, b_strip, b_low_strip, two_rows, two_cols, start, ldc * 4, block,
+                          32 * 4);
                 for (long r = 0; r < rows; r++) memcpy(corner + r * ldc, block + r * 32, (size_t)cols * sizeof(float));
                 pack_result_block(block, rows, cols, cs, i / 32, steps_c, packed_c);
                 if (packed_low) pack_residual_block(block, rows, cols, cs, i / 32, steps_c, packed_low);

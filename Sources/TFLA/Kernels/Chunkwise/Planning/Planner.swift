@@ -172,10 +172,10 @@ extension ChunkwisePlan {
         // The forward walk of several heads: every column tile reads its
         // head's q and k in full, so tiles of 64 read them 8 times at
         // DHV = 512; columns stay 128 wide where that still makes 2 items
-        // per worker (16 workers, 8 heads: 4 reads; measured 7 % faster,
-        // `Docs/log/bf16-end-to-end.md`, "float32 at 16 threads"). The
-        // training forward follows, so that its h keeps the inference
-        // forward's bits.
+        // per worker (16 workers, 8 heads: 4 reads; measured 3–17 % faster,
+        // the training forward 17 %: `Docs/log/bf16-end-to-end.md`,
+        // "float32 at 16 threads: 128-column items"). The training forward
+        // follows, so that its h keeps the inference forward's bits.
         if !packed, call == .inference || call == .training, options.valueDimTile == nil, shape.batchHeads > 1,
            shape.valueDim >= 512, automatic < 128 {
             let wide = columnSplit(for: shape, parallelism: workers, perWorker: 2, narrowest: 128)
