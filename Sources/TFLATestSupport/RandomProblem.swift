@@ -38,3 +38,10 @@ extension MLSTMInputs {
         return MLSTMInputs(q: q, k: k, v: v, i: i, f: f)
     }
 }
+
+extension MLSTMInputs {
+    /// Every input converted to `Other` (rounded, or widened exactly).
+    public func converted<Other: TensorScalar>(to _: Other.Type) -> MLSTMInputs<Other> {
+        MLSTMInputs<Other>(q: q.converted(), k: k.converted(), v: v.converted(), i: i.converted(), f: f.converted())
+    }
+}

@@ -310,10 +310,6 @@ extension InferenceState where Scalar == Float {
         try Validation.requireShape(h, [shape.batch, shape.heads, shape.valueDim], "h")
         var wide = Tensor<Float>(uninitializedShape: h.shape)
         try step(q: q.converted(), k: k.converted(), v: v.converted(), i: i.converted(), f: f.converted(), into: &wide)
-        h.withWritePointer { out in
-            wide.withUnsafeBufferPointer { values in
-                Tensor<Float>.convert(values, into: UnsafeMutableBufferPointer(start: out, count: values.count))
-            }
-        }
+        wide.convert(into: &h, threads: 1)
     }
 }

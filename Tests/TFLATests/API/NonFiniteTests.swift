@@ -85,8 +85,7 @@ struct NonFiniteTests {
         let x32 = bad.converted(to: Float.self)
         Self.expectRefused(expected, "float32 forward") { _ = try Chunkwise.forward(x32, gate: gate, options: Self.options) }
         Self.expectRefused(expected, "half precision") {
-            let half = MLSTMInputs<Float16>(q: bad.q.converted(), k: bad.k.converted(), v: bad.v.converted(),
-                                            i: bad.i.converted(), f: bad.f.converted())
+            let half = bad.converted(to: Float16.self)
             _ = try Chunkwise.forward(storedAs: half, gate: gate, options: Self.options)
         }
         // One token of the bad position through the step kernels.

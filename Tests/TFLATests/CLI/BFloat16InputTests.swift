@@ -21,10 +21,8 @@ struct BFloat16InputTests {
     /// float32 (exact): what the command reads and what it must compute on.
     static func problem(seed: UInt64) -> (stored: MLSTMInputs<BFloat16>, widened: MLSTMInputs<Float>) {
         let x = MLSTMInputs<Float>.random(CLI.shape, seed: seed)
-        let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                           i: x.i.converted(), f: x.f.converted())
-        let widened = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
-                                         i: stored.i.converted(), f: stored.f.converted())
+        let stored = x.converted(to: BFloat16.self)
+        let widened = stored.converted(to: Float.self)
         return (stored, widened)
     }
 

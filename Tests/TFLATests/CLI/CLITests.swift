@@ -88,8 +88,7 @@ struct CLITests {
         let result = try Self.tfla(["run", "--kernel", "parallel", "--gate", "sig", "--no-normalize",
                                     "--dtype", "float64", "--in", input, "--out", output])
         #expect(result.status == 0, "\(result.stderr)")
-        let x64 = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                      i: x.i.converted(), f: x.f.converted())
+        let x64 = x.converted(to: Double.self)
         let expected = try Reference.parallel(x64, gate: .sigmoid(normalize: false))
         #expect(try NPY.read(contentsOf: output + "/h.npy", as: Double.self) == expected)
         #expect(!FileManager.default.fileExists(atPath: output + "/c.npy"))

@@ -106,7 +106,7 @@ struct StepCommandTests {
         let first = try Self.token(x, 0).map(\.1)
         let h0 = try inference.step(q: first[0], k: first[1], v: first[2], i: first[3], f: first[4])
         #expect(try h.slicing(axis: 2, 0..<1).reshaped([2, 3, 12]) == h0)
-        let x64 = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(), i: x.i.converted(), f: x.f.converted())
+        let x64 = x.converted(to: Double.self)
         let exact = try Chunkwise.forward(x64, gate: .exponential)
         #expect(relativeError(h, exact.h) <= 1e-5)
         #expect(relativeError(try NPY.read(contentsOf: output + "/c.npy", as: Float.self), exact.state.c) <= 1e-5)

@@ -67,8 +67,7 @@ struct BF16ProductsTests {
     func forwardAccuracyAtLongSequence(gates: GateDistribution) throws {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 8192, keyDim: 64, valueDim: 128)
         let x = MLSTMInputs<Float>.random(shape, gates: gates, seed: 21)
-        let wide = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                       i: x.i.converted(), f: x.f.converted())
+        let wide = x.converted(to: Double.self)
         let rounded = MLSTMInputs<Double>(
             q: x.q.converted(to: BFloat16.self).converted(), k: x.k.converted(to: BFloat16.self).converted(),
             v: x.v.converted(to: BFloat16.self).converted(), i: wide.i, f: wide.f)
@@ -171,8 +170,7 @@ struct BF16ProductsTests {
             let dims = [shape.batch, shape.heads, shape.sequence, shape.keyDim, shape.valueDim].map(String.init)
             let key = "| \(dims.joined(separator: ", ")), seed \(seed) | \(gates) | \(gate == .exponential ? "exp" : "sig") | "
             if float32Table {
-                let wide = MLSTMInputs<Double>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                               i: x.i.converted(), f: x.f.converted())
+                let wide = x.converted(to: Double.self)
                 let rounded = MLSTMInputs<Double>(
                     q: x.q.converted(to: BFloat16.self).converted(), k: x.k.converted(to: BFloat16.self).converted(),
                     v: x.v.converted(to: BFloat16.self).converted(), i: wide.i, f: wide.f)
@@ -194,12 +192,9 @@ struct BF16ProductsTests {
             if bfloat16Table {
                 // The caller's inputs are the bfloat16 values: the reference
                 // is the float64 forward of exactly those values.
-                let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                                   i: x.i.converted(), f: x.f.converted())
-                let widened = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
-                                                 i: stored.i.converted(), f: stored.f.converted())
-                let wide = MLSTMInputs<Double>(q: widened.q.converted(), k: widened.k.converted(), v: widened.v.converted(),
-                                               i: widened.i.converted(), f: widened.f.converted())
+                let stored = x.converted(to: BFloat16.self)
+                let widened = stored.converted(to: Float.self)
+                let wide = widened.converted(to: Double.self)
                 let expected = try Chunkwise.forward(wide, gate: gate)
                 let single = try Chunkwise.forward(widened, gate: gate)
                 var options = ChunkwiseOptions()
@@ -267,10 +262,8 @@ struct BF16ProductsTests {
     func bfloat16StorageMatchesWidenedInputs(path: BF16Products.Path) throws {
         let shape = ProblemShape(batch: 1, heads: 1, sequence: 200, keyDim: 32, valueDim: 64)
         let x = MLSTMInputs<Float>.random(shape, seed: 6)
-        let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                           i: x.i.converted(), f: x.f.converted())
-        let widened = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
-                                         i: stored.i.converted(), f: stored.f.converted())
+        let stored = x.converted(to: BFloat16.self)
+        let widened = stored.converted(to: Float.self)
         let a = try Chunkwise.forward(storedAs: stored, gate: .exponential, options: Self.options(path))
         let b = try Chunkwise.forward(widened, gate: .exponential, options: Self.options(path))
         #expect(a.h.converted(to: Float.self).scalars == b.h.converted(to: BFloat16.self).converted(to: Float.self).scalars)

@@ -20,12 +20,9 @@ struct BFloat16ForwardTests {
     static func problem(_ shape: ProblemShape, gates: GateDistribution = .realistic, seed: UInt64)
         -> (stored: MLSTMInputs<BFloat16>, single: MLSTMInputs<Float>, wide: MLSTMInputs<Double>) {
         let x = MLSTMInputs<Float>.random(shape, gates: gates, seed: seed)
-        let stored = MLSTMInputs<BFloat16>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                           i: x.i.converted(), f: x.f.converted())
-        let single = MLSTMInputs<Float>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
-                                        i: stored.i.converted(), f: stored.f.converted())
-        let wide = MLSTMInputs<Double>(q: single.q.converted(), k: single.k.converted(), v: single.v.converted(),
-                                       i: single.i.converted(), f: single.f.converted())
+        let stored = x.converted(to: BFloat16.self)
+        let single = stored.converted(to: Float.self)
+        let wide = single.converted(to: Double.self)
         return (stored, single, wide)
     }
 

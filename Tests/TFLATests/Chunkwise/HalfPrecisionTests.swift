@@ -20,10 +20,8 @@ struct HalfPrecisionTests {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 300, keyDim: 16, valueDim: 24)
         let x = MLSTMInputs<Double>.random(shape, seed: 13)
         func measure<S: TensorScalar>(_: S.Type) throws -> Double {
-            let stored = MLSTMInputs<S>(q: x.q.converted(), k: x.k.converted(), v: x.v.converted(),
-                                        i: x.i.converted(), f: x.f.converted())
-            let exact = MLSTMInputs<Double>(q: stored.q.converted(), k: stored.k.converted(), v: stored.v.converted(),
-                                            i: stored.i.converted(), f: stored.f.converted())
+            let stored = x.converted(to: S.self)
+            let exact = stored.converted(to: Double.self)
             let expected = try Reference.recurrent(exact, gate: .exponential)
             let result = try Chunkwise.forward(storedAs: stored, gate: .exponential, options: ChunkwiseOptions(chunkSize: 64))
             #expect(relativeError(result.state.c, expected.state.c) <= 1e-5)

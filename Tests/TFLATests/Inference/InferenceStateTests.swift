@@ -140,8 +140,7 @@ struct HalfMemoryStateTests {
     static func errors(_ storage: MemoryStorage, gate: Gate) throws -> (h: Double, c: Double) {
         let shape = ProblemShape(batch: 1, heads: 2, sequence: 256, keyDim: 16, valueDim: 32)
         let x32 = MLSTMInputs<Float>.random(shape, seed: 17)
-        let x64 = MLSTMInputs<Double>(q: x32.q.converted(), k: x32.k.converted(), v: x32.v.converted(),
-                                      i: x32.i.converted(), f: x32.f.converted())
+        let x64 = x32.converted(to: Double.self)
         let expected = try Reference.recurrent(x64, gate: gate)
         let state = try InferenceState<Float>(batch: 1, heads: 2, keyDim: 16, valueDim: 32, gate: gate, memoryStorage: storage)
         _ = try state.prefill(x32.sequenceSlice(0..<64))

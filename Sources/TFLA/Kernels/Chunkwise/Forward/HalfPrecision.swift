@@ -116,9 +116,7 @@ extension Chunkwise {
             throw .shapeMismatch(argument: "h", expected: shape.valueShape, given: given)
         }
         let threads = options.resolved(for: shape).threads
-        let wide = MLSTMInputs<Float>(
-            q: inputs.q.converted(threads: threads), k: inputs.k.converted(threads: threads),
-            v: inputs.v.converted(threads: threads), i: inputs.i.converted(), f: inputs.f.converted())
+        let wide = inputs.widened(threads: threads)
         if Output.self == Float.self, var target = output as? Tensor<Float> {
             output = nil
             defer { output = target as? Tensor<Output> }
@@ -126,13 +124,9 @@ extension Chunkwise {
         }
         let result = try forward(wide, gate: gate, initialState: initialState, eps: eps, options: options)
         if var target = output {
+            // Moved out and back, so that the caller's storage is written in place.
             output = nil
-            let rounded: Tensor<Output> = result.h.converted(threads: threads)
-            target.withWritePointer { out in
-                rounded.withUnsafeBufferPointer { h in
-                    if let base = h.baseAddress { out.update(from: base, count: h.count) }
-                }
-            }
+            result.h.convert(into: &target, threads: threads)
             output = target
         } else {
             output = result.h.converted(threads: threads)
@@ -208,9 +202,7 @@ extension Chunkwise {
         case .widened(let widened): options = widened
         }
         let threads = options.resolved(for: try inputs.validatedShape()).threads
-        let wide = MLSTMInputs<Float>(
-            q: inputs.q.converted(threads: threads), k: inputs.k.converted(threads: threads),
-            v: inputs.v.converted(threads: threads), i: inputs.i.converted(), f: inputs.f.converted())
+        let wide = inputs.widened(threads: threads)
         let result = try forward(packed: wide, sequenceOffsets: sequenceOffsets, gate: gate,
                                  initialStates: initialStates, eps: eps, options: options)
         return MLSTMPackedStoredOutput(h: result.h.converted(threads: threads), states: result.states)
@@ -299,12 +291,21 @@ extension Tensor {
     /// the same values (the widened copies of a 16-bit forward are hundreds
     /// of megabytes at long sequences).
     package func converted<Other: TensorScalar>(to _: Other.Type = Other.self, threads: Int) -> Tensor<Other> {
-        let block = 1 << 20
-        guard threads > 1, count > block else { return converted() }
         var result = Tensor<Other>(uninitializedShape: shape)
+        convert(into: &result, threads: threads)
+        return result
+    }
+
+    /// The elements converted into `target`, a tensor of the same count
+    /// (written in place when its storage is not shared), on `threads`
+    /// workers for large tensors.
+    package func convert<Other: TensorScalar>(into target: inout Tensor<Other>, threads: Int) {
+        precondition(target.count == count, "converting \(count) elements into \(target.count)")
+        let block = 1 << 20
         let total = count
         withUnsafeBufferPointer { source in
-            result.withUnsafeMutableBufferPointer { target in
+            target.withUnsafeMutableBufferPointer { target in
+                guard threads > 1, total > block else { return Self.convert(source, into: target) }
                 let (from, to) = (UnsafeSendable(source), UnsafeSendable(target))
                 parallelFor(items: (total + block - 1) / block, threads: threads, makeScratch: { () }) { item, _ in
                     let range = item * block..<min(total, (item + 1) * block)
@@ -313,6 +314,13 @@ extension Tensor {
                 }
             }
         }
-        return result
+    }
+}
+
+extension MLSTMInputs {
+    /// q, k, v converted to float32 on `threads` workers, the gates on one.
+    func widened(threads: Int) -> MLSTMInputs<Float> {
+        MLSTMInputs<Float>(q: q.converted(threads: threads), k: k.converted(threads: threads),
+                           v: v.converted(threads: threads), i: i.converted(), f: f.converted())
     }
 }
