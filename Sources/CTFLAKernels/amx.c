@@ -269,6 +269,97 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
     _tile_release();
 }
 
+// One 32 x 32 block of the packed state update below: the product `block`
+// added to decay times the pairs read from the packed terms, rounded back
+// into both terms (`keep_packed`) and stored in float32 to `c_out` (may be
+// NULL). `two_rows`, `two_cols`: whether the block's second 16-row and
+// 16-column strips exist (the product leaves them undefined otherwise).
+TFLA_BF16_TARGET
+static void packed_state_block(const float *block, long m, long n, long i, long cs, long steps_c, bool two_rows,
+                               bool two_cols, float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
+                               float *c_out, long ldc) {
+    const __m512i upper = _mm512_set1_epi32((int)0xffff0000u);
+    const __m512 scale = _mm512_set1_ps(decay);
+    for (long half = 0; half < (two_cols ? 2 : 1); half++) {
+        long j = (cs + half) * 16;
+        __mmask16 columns = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        long offset = ((cs + half) * steps_c + i / 32) * TILE_WORDS;
+        uint32_t *high = packed_c + offset, *low = packed_low + offset;
+        for (long pair = 0; pair < (two_rows ? 16 : 8); pair++) {
+            __m512i h = _mm512_loadu_si512((const void *)(high + pair * 16));
+            __m512i l = _mm512_loadu_si512((const void *)(low + pair * 16));
+            __m512 top = _mm512_add_ps(_mm512_castsi512_ps(_mm512_slli_epi32(h, 16)),
+                                       _mm512_castsi512_ps(_mm512_slli_epi32(l, 16)));
+            __m512 bottom = _mm512_add_ps(_mm512_castsi512_ps(_mm512_and_si512(h, upper)),
+                                          _mm512_castsi512_ps(_mm512_and_si512(l, upper)));
+            top = _mm512_fmadd_ps(scale, top, _mm512_load_ps(block + 2 * pair * 32 + half * 16));
+            bottom = _mm512_fmadd_ps(scale, bottom, _mm512_load_ps(block + (2 * pair + 1) * 32 + half * 16));
+            if (c_out) {
+                long row = i + 2 * pair;
+                if (row < m) _mm512_mask_storeu_ps(c_out + row * ldc + j, columns, top);
+                if (row + 1 < m) _mm512_mask_storeu_ps(c_out + (row + 1) * ldc + j, columns, bottom);
+            }
+            if (!keep_packed) continue;
+            // The high term truncated (its bits, taken as they are), the low
+            // term the rest rounded to nearest even: the two sum to the
+            // float32 value within 2^-16 of it, without bias.
+            __m512i top_bits = _mm512_castps_si512(top), bottom_bits = _mm512_castps_si512(bottom);
+            _mm512_storeu_si512((void *)(high + pair * 16),
+                                _mm512_ternarylogic_epi32(bottom_bits, upper, _mm512_srli_epi32(top_bits, 16), 0xEA));
+            __m512 top_high = _mm512_castsi512_ps(_mm512_and_si512(top_bits, upper));
+            __m512 bottom_high = _mm512_castsi512_ps(_mm512_and_si512(bottom_bits, upper));
+            _mm512_storeu_si512((void *)(low + pair * 16),
+                                interleaved_pairs(_mm512_sub_ps(top, top_high), _mm512_sub_ps(bottom, bottom_high)));
+        }
+    }
+}
+
+// The state update of a walk whose C lives between chunks only as its two
+// packed bfloat16 terms: C <- decay·(C_high + C_low) + A·B, block by block
+// (packed_state_block; the sum of the two terms is exact in float32). C's
+// float32 rows are neither read nor written between chunks: that is the
+// traffic saved. Padding stays zero: A's and B's padding make the product
+// zero there, and the terms' padding is zero. The tile product of each
+// block is issued before the vector pass of the block before it, into the
+// other of two buffers, so that the two overlap.
+TFLA_AMX_TARGET
+static void amx_packed_state_update(long m, long n, long k, const uint32_t *tiles_a, const uint32_t *tiles_b,
+                                    float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
+                                    float *c_out, long ldc) {
+    long steps = (k + 31) / 32, steps_c = (m + 31) / 32;
+    long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
+    tile_config config = {0};
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.bytes_per_row[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    float blocks[2][32 * 32] __attribute__((aligned(64)));
+    long pending_i = -1, pending_cs = 0;
+    bool pending_rows = false, pending_cols = false;
+    int current = 0;
+    for (long cs = 0; cs < strips_n; cs += 2) {
+        bool two_cols = cs + 1 < strips_n;
+        for (long rs = 0; rs < strips_m; rs += 2) {
+            bool two_rows = rs + 1 < strips_m;
+            amx_block(steps, steps, tiles_a + rs * steps * TILE_WORDS, tiles_b + cs * steps * TILE_WORDS, NULL,
+                      two_rows, two_cols, NULL, 0, blocks[current], 32 * 4);
+            if (pending_i >= 0)
+                packed_state_block(blocks[1 - current], m, n, pending_i, pending_cs, steps_c, pending_rows,
+                                   pending_cols, decay, packed_c, packed_low, keep_packed, c_out, ldc);
+            pending_i = rs * 16;
+            pending_cs = cs;
+            pending_rows = two_rows;
+            pending_cols = two_cols;
+            current = 1 - current;
+        }
+    }
+    packed_state_block(blocks[1 - current], m, n, pending_i, pending_cs, steps_c, pending_rows, pending_cols, decay,
+                       packed_c, packed_low, keep_packed, c_out, ldc);
+    _tile_release();
+}
+
 // C <- alpha op(A) op(B) + beta C on tiles. `packed_b` (may be NULL): op(B)
 // already in tile layout (tfla_amx_packed_words(k, n) words). `packed_c`
 // (may be NULL): receives the new C (m x n) in the same layout, as the B
@@ -413,6 +504,24 @@ void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tile
     amx_tile_product(m, n, k, a_tiles, b_tiles, b_low_tiles, alpha, beta, c, ldc, NULL, NULL, shape);
 }
 
+TFLA_AMX_TARGET
+void tfla_amx_packed_state_update(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                                  float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
+                                  float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        // No product: each block is decay times the terms.
+        float zeros[32 * 32] __attribute__((aligned(64))) = {0};
+        long steps_c = (m + 31) / 32, strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
+        for (long cs = 0; cs < strips_n; cs += 2)
+            for (long rs = 0; rs < strips_m; rs += 2)
+                packed_state_block(zeros, m, n, rs * 16, cs, steps_c, rs + 1 < strips_m, cs + 1 < strips_n, decay,
+                                   packed_c, packed_low, keep_packed, c, ldc);
+        return;
+    }
+    amx_packed_state_update(m, n, k, a_tiles, b_tiles, decay, packed_c, packed_low, keep_packed, c, ldc);
+}
+
 
 #else
 long tfla_amx_packed_words(long k, long n) { return ((n + 15) / 16) * ((k + 31) / 32) * 256; }
@@ -443,6 +552,14 @@ void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tile
                                   const uint32_t *b_low_tiles, float alpha, float beta, float *c, long ldc, int shape) {
     (void)m; (void)n; (void)k; (void)a_tiles; (void)b_tiles; (void)b_low_tiles; (void)alpha; (void)beta; (void)c;
     (void)ldc; (void)shape;
+    abort();
+}
+
+void tfla_amx_packed_state_update(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                                  float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
+                                  float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)a_tiles; (void)b_tiles; (void)decay; (void)packed_c; (void)packed_low;
+    (void)keep_packed; (void)c; (void)ldc;
     abort();
 }
 

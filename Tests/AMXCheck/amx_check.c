@@ -230,6 +230,82 @@ static int check_two_terms(long m, long n, long k, long rows_q, float beta) {
   return bad != 0;
 }
 
+// Entry (r, j) of a packed B operand with `steps` k-steps per strip, as a
+// float (the bfloat16 half of its pair's word, widened exactly).
+static double packed_entry(const uint32_t *packed, long steps, long r, long j) {
+  uint32_t word = packed[((j / 16) * steps + r / 32) * 256 + ((r % 32) / 2) * 16 + j % 16];
+  uint32_t bits = r % 2 ? word & 0xffff0000u : word << 16;
+  float x; memcpy(&x, &bits, 4);
+  return x;
+}
+
+// The walk's state update on C held only in its two packed terms
+// (tfla_amx_packed_state_update): the float32 rows against
+// decay·(high + low) + A·B in float64, the new terms within 2^-15 of those
+// rows, the padding of the terms still zero, nothing written past n in C's
+// rows, and the terms left as they were without keep_packed.
+static int check_packed_state(long m, long n, long k, float decay, int keep) {
+  long ldc = n + 3, steps = (m + 31) / 32, words = tfla_amx_packed_words(m, n);
+  float *a = malloc(sizeof(float) * (k ? k : 1) * m), *b = malloc(sizeof(float) * (k ? k : 1) * n);
+  float *c = malloc(sizeof(float) * m * ldc), *out = malloc(sizeof(float) * m * ldc);
+  uint32_t *high = malloc(4 * words), *low = malloc(4 * words), *high0 = malloc(4 * words), *low0 = malloc(4 * words);
+  uint32_t *ta = malloc(4 * tfla_amx_packed_words(k ? k : 1, m)), *tb = malloc(4 * tfla_amx_packed_words(k ? k : 1, n));
+  for (long i = 0; i < k * m; i++) a[i] = rnd();
+  for (long i = 0; i < k * n; i++) b[i] = rnd();
+  for (long i = 0; i < m * ldc; i++) { c[i] = rnd() * 4; out[i] = -7; }
+  tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, c, ldc, m, n, high);
+  tfla_amx_pack_b(TFLA_SOURCE_FLOAT32_RESIDUAL, c, ldc, m, n, low);
+  memcpy(high0, high, 4 * words);
+  memcpy(low0, low, 4 * words);
+  if (k) {
+    float *ones = malloc(sizeof(float) * k);
+    for (long t = 0; t < k; t++) ones[t] = 1;
+    tfla_amx_pack_weighted_transposed(TFLA_SOURCE_FLOAT32, a, m, k, m, ones, 1, NULL, ta);
+    tfla_amx_pack_b(TFLA_SOURCE_FLOAT32, b, n, k, n, tb);
+    free(ones);
+  }
+  tfla_amx_packed_state_update(m, n, k, ta, tb, decay, high, low, keep, out, ldc);
+  double worst = 0, worst_terms = 0, drift = 0;
+  long entries = 0;
+  int bad = 0;
+  for (long i = 0; i < m; i++) for (long j = 0; j < ldc; j++) {
+    if (j >= n) { bad |= (out[i * ldc + j] != -7) << 1; continue; }
+    double prior = packed_entry(high0, steps, i, j) + packed_entry(low0, steps, i, j);
+    double s = decay * prior, mag = fabs(decay * prior);
+    for (long p = 0; p < k; p++) {
+      double x = (double)tfla_bf16_round(a[p * m + i]) * tfla_bf16_round(b[p * n + j]);
+      s += x; mag += fabs(x);
+    }
+    double err = fabs(out[i * ldc + j] - s) / (mag + 1e-30);
+    if (!(err <= worst)) worst = err;
+    if (keep) {
+      double terms = packed_entry(high, steps, i, j) + packed_entry(low, steps, i, j);
+      double e = fabs(terms - out[i * ldc + j]) / (fabs(out[i * ldc + j]) + 1e-30);
+      if (!(e <= worst_terms)) worst_terms = e;
+      // Signed toward |C|: a truncated low term would shrink C every chunk.
+      if (out[i * ldc + j] != 0) drift += (terms - out[i * ldc + j]) / out[i * ldc + j];
+      entries++;
+    }
+  }
+  bad |= !(worst < 2e-6);
+  bad |= !(worst_terms <= 1.0 / 32768) << 2;
+  // Rounded to nearest, the mean relative error is ~2^-17/sqrt(entries);
+  // truncated, about -2^-16.
+  if (entries >= 1000) bad |= !(fabs(drift / entries) < 1.0 / (1 << 19)) << 5;
+  if (keep) {
+    for (long r = 0; r < steps * 32; r++) for (long j = 0; j < ((n + 15) / 16) * 16; j++)
+      if ((r >= m || j >= n) && (packed_entry(high, steps, r, j) != 0 || packed_entry(low, steps, r, j) != 0)) bad |= 8;
+  } else {
+    bad |= (memcmp(high, high0, 4 * words) != 0 || memcmp(low, low0, 4 * words) != 0) << 4;
+  }
+  if (bad)
+    printf("FAIL packed state m=%ld n=%ld k=%ld decay=%g keep=%d (mask %d: 1 error %g, 2 past n, 4 terms %g, "
+           "8 padding, 16 terms changed, 32 drift %g)\n", m, n, k, decay, keep, bad, worst, worst_terms,
+           entries ? drift / entries : 0.0);
+  free(a); free(b); free(c); free(out); free(high); free(low); free(high0); free(low0); free(ta); free(tb);
+  return bad != 0;
+}
+
 // The lower-triangular shapes of tfla_amx_tile_product_shaped against the
 // full product: the scores' lower triangle (blocks above it left as they
 // were), and S·V with S zero above its diagonal, bit for bit.
@@ -332,6 +408,14 @@ int main(int argc, char **argv) {
       terms++;
     }
   }
+  int states = 0;
+  if (amx) {
+    long ms[] = {16, 17, 33, 64, 256}, ns[] = {1, 15, 17, 64, 130}, ks[] = {0, 1, 31, 64};
+    for (int x = 0; x < 5; x++) for (int y = 0; y < 5; y++) for (int z = 0; z < 4; z++) for (int keep = 0; keep < 2; keep++) {
+      fails += check_packed_state(ms[x], ns[y], ks[z], (x + y + z) % 2 ? 0.93f : 1.0f, keep);
+      states++;
+    }
+  }
   int lowers = 0;
   if (amx) {
     long ms[] = {1, 16, 17, 32, 33, 64, 100, 128}, ns[] = {1, 16, 33, 64, 128, 130};
@@ -340,8 +424,8 @@ int main(int argc, char **argv) {
       lowers++;
     }
   }
-  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d two-term states, %d triangular products, %d failures\n",
-         count * 2 + 7, fused, packings, terms, lowers, fails);
+  printf("amx-check: %d products, %d fused state updates, %d chunk packings, %d two-term states, %d packed state "
+         "updates, %d triangular products, %d failures\n", count * 2 + 7, fused, packings, terms, states, lowers, fails);
   if (argc > 1 && strcmp(argv[1], "rates") == 0 && amx) {
     for (int s = 0; s < 7; s++) {
       long *x = shapes[s];

@@ -131,6 +131,16 @@ void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tile
                                   const uint32_t *b_low_tiles, float alpha, float beta, float *c, long ldc,
                                   int shape);
 
+/// The state update C <- decay·C + A·B (m x n, A with k columns, B with k
+/// rows, packed as above) for C held only as its two packed terms
+/// (`packed_c` and `packed_low`, as tfla_amx_tile_product leaves them):
+/// each entry read as high + low (exact in float32), updated in float32,
+/// then rounded back into both terms when `keep_packed`, and written in
+/// float32 to row-major `c` (row stride `ldc`; may be NULL) when given.
+void tfla_amx_packed_state_update(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
+                                  float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
+                                  float *c, long ldc);
+
 /// y[i] = Σ_j x[i][j]·v[j] in float32 for bfloat16 rows x (widened, exact);
 /// needs AVX512-BF16 (tfla_cpu_has_avx512_bf16()).
 void tfla_bf16_rows_dot(long m, long k, const uint16_t *x, long ld, const float *v, float *y);

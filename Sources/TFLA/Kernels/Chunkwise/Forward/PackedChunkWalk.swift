@@ -148,8 +148,13 @@ extension Chunkwise {
                                n: n, scratch: scratch, tiles: tiles, clock: &clock)
             if index + 1 < chunks.upperBound || advanceAfterLast {
                 packed = index + 1 < chunks.upperBound
+                // With C in two terms, the walk keeps C only in them between
+                // chunks and writes its float32 rows once, at the state the
+                // walk leaves behind.
+                let lastUpdate = advanceAfterLast ? chunks.upperBound - 1 : chunks.upperBound - 2
                 packedAdvanceState(context, token: token, length: length, tile: tile, scratch: scratch,
-                                   valuesPacked: true, packState: packed, clock: &clock)
+                                   valuesPacked: true, packState: packed, stateInTerms: tiles.stateLow != nil,
+                                   writeRows: index == lastUpdate, clock: &clock)
                 stabilizer = scratch.gates.nextStabilizer
             }
         }
@@ -248,9 +253,13 @@ extension Chunkwise {
     /// on packed operands (all rows of C for the tile's columns). With
     /// `valuesPacked`, the tiles already hold the chunk's v; with
     /// `packState`, the new C is also left packed in `scratch.packedState`.
+    /// With `stateInTerms` (C in two terms), C is read from its packed
+    /// terms rather than from its float32 rows, which are written only
+    /// with `writeRows`.
     static func packedAdvanceState<Scalar: KernelScalar>(
         _ context: ForwardContext<Scalar>, token: Int, length: Int, tile: StateTile<Scalar>,
-        scratch: ForwardScratch<Scalar>, valuesPacked: Bool, packState: Bool, clock: inout WalkClock
+        scratch: ForwardScratch<Scalar>, valuesPacked: Bool, packState: Bool, stateInTerms: Bool = false,
+        writeRows: Bool = true, clock: inout WalkClock
     ) {
         let (dqk, dhv) = (context.shape.keyDim, context.shape.valueDim)
         guard Scalar.self == Float.self, tile.row == 0, tile.rows == dqk, let tiles = scratch.chunkTiles else {
@@ -267,6 +276,13 @@ extension Chunkwise {
         tfla_amx_pack_weighted_transposed(source, context.operandRows(1, from: token), dqk, length, dqk, weights,
                                           decay, tile.n.map { rebound($0) }, tiles.weightedKeys.baseAddress)
         clock.lap(.packWeightedKeys, tiles)
+        if stateInTerms, let low = tiles.stateLow {
+            tfla_amx_packed_state_update(dqk, tile.width, length, tiles.weightedKeys.baseAddress,
+                                         tiles.values.baseAddress, decay, scratch.packedState.baseAddress, low,
+                                         packState, writeRows ? rebound(tile.c) : nil, tile.ldc)
+            clock.lap(.stateProduct, tiles)
+            return
+        }
         tfla_amx_tile_product(dqk, tile.width, length, tiles.weightedKeys.baseAddress, tiles.values.baseAddress,
                               1, decay, rebound(tile.c), tile.ldc, packState ? scratch.packedState.baseAddress : nil,
                               packState ? tiles.stateLow : nil)
