@@ -17,7 +17,7 @@ def rel(a, b):
 
 
 def test_version_is_the_library_version():
-    assert tfla.__version__ == tfla.version() == "0.7.1"
+    assert tfla.__version__ == tfla.version() == "0.7.2"
     assert tfla.abi_version() == 1
 
 

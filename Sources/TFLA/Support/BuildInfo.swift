@@ -17,7 +17,7 @@ public enum BuildInfo {
     }
 
     /// The library's version.
-    public static let version = "0.7.1"
+    public static let version = "0.7.2"
 
     /// A one-line warning when the library was compiled for less than the
     /// CPU supports (a build without the Makefile's `-Xcc -march=…` flags

@@ -95,6 +95,6 @@ struct APIConsistencyTests {
 
     /// The version the release tag is made from.
     @Test func version() {
-        #expect(BuildInfo.version == "0.7.1")
+        #expect(BuildInfo.version == "0.7.2")
     }
 }
