@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# The commands of runs 6-11 on the 16-core host (Docs/log/bf16-end-to-end.md),
+# The commands of runs 6-16 on the 16-core host (Docs/log/bf16-end-to-end.md),
 # as they ran, with their common set-up once. Each run wrote its files to
 # $R, now in runN/ beside this script.
 #
 #   bash host-runs.sh run10     # in a folder holding tfla-static.tar.xz
 #                               # (Scripts/build/pack-static.sh with
 #                               # TFLA_MARCH=x86-64-v4, the version measured)
-#                               # and base-tfla-bench.xz (0.7.0's tfla-bench,
-#                               # built the same way, stripped, xz)
+#                               # and base-tfla-bench.xz (the earlier
+#                               # version's tfla-bench, built the same way,
+#                               # stripped, xz: 0.7.0 for runs 6-11, 0.7.1
+#                               # for runs 12-16)
 #
 # Builds: runs 6-8 had a prefetch of the next chunk's operands (step 8,
 # since reverted); runs 9-10 had step 9's shared chunk values (default
-# "shared", --bf16-unshared the walk as released); run 11 is 0.7.1.
+# "shared", --bf16-unshared the walk as released); run 11 is 0.7.1;
+# runs 12-16 are 0.7.2 (runs 14, 15 and 16 each on a fresh host instance).
 set -u
 unset OPENBLAS_CORETYPE
 here=$(cd "$(dirname "$0")" && pwd)
@@ -157,4 +160,76 @@ run11() {
     pytorch 16 "$R/torch_bf16_t16.csv"
 }
 
-"${1:?which run: run6 ... run11}"
+# 0.7.2 against 0.7.1: 16 and 2 threads alternating, profiles, float32,
+# PyTorch.
+run12() {
+    lscpu > "$R/lscpu.txt"
+    for r in 1 2 3 4 5 6; do
+        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1
+        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1
+    done
+    $T $B --threads 16 --parallelism 16 $BF --profile > "$R/profile_t16_new.txt" 2>&1
+    $BASE $B --threads 16 --parallelism 16 $BF --profile > "$R/profile_t16_base.txt" 2>&1
+    for r in 1 2 3; do
+        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
+        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
+    done
+    for r in 1 2; do $T $B --threads 16 --parallelism 16 >> "$R/f32_t16.txt" 2>&1; done
+    $T $B --threads 2 --parallelism 2 >> "$R/f32_t2.txt" 2>&1
+    pytorch 16 "$R/torch_bf16_t16.csv"
+}
+
+# 0.7.2 against 0.7.1 in 8 alternating rounds at 16 threads, profiles
+# alternating, 3 rounds at 2 threads; run 14 adds chunk 128 at 2 threads,
+# float32 and PyTorch at 16 threads.
+run13() {
+    for r in 1 2 3 4 5 6 7 8; do
+        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1
+        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1
+    done
+    for r in 1 2; do
+        $BASE $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_base.txt" 2>&1
+        $T $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_new.txt" 2>&1
+    done
+    for r in 1 2 3; do
+        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
+        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
+    done
+}
+
+run14() {
+    run13
+    for r in 1 2; do $T $B --threads 2 --parallelism 2 $BF --chunk-sizes 128 >> "$R/bf16_t2_c128_new.txt" 2>&1; done
+    $T $B --threads 16 --parallelism 16 >> "$R/f32_t16.txt" 2>&1
+    pytorch 16 "$R/torch_bf16_t16.csv"
+}
+
+# 8 alternating rounds at 16 threads, one profile each, float32, PyTorch.
+run15() {
+    for r in 1 2 3 4 5 6 7 8; do
+        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1
+        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1
+    done
+    $BASE $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_base.txt" 2>&1
+    $T $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_new.txt" 2>&1
+    $T $B --threads 16 --parallelism 16 >> "$R/f32_t16.txt" 2>&1
+    pytorch 16 "$R/torch_bf16_t16.csv"
+}
+
+# ABBA: each version first in half of the pairs, 16 threads then 2.
+run16() {
+    for r in 1 2 3 4; do
+        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1; echo "$r base" >> "$R/order.txt"
+        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1; echo "$r new" >> "$R/order.txt"
+        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1; echo "$r new" >> "$R/order.txt"
+        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1; echo "$r base" >> "$R/order.txt"
+    done
+    for r in 1 2; do
+        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
+        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
+        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
+        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
+    done
+}
+
+"${1:?which run: run6 ... run16}"
