@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """0.7.1 against 0.7.2 (C between chunks only in its two packed terms) on
 the 16-core host: the 7B-head bfloat16-in-and-out forward at 16 threads,
-invocation by invocation, in runs 12-16 (each invocation the median of 7
-calls; runs 13-15 ran 0.7.2 first in each pair, run 12 0.7.1 first, run 16
-in ABBA rounds).
+invocation by invocation, in runs 12-17 (each invocation the median of 7
+calls; runs 13-15 and 17 ran 0.7.2 first in each pair, run 12 0.7.1
+first, run 16 in ABBA rounds).
 
-Reads the tfla-bench output in Docs/data/bf16-end-to-end/run12..run16/.
+Reads the tfla-bench output in Docs/data/bf16-end-to-end/run12..run17/.
 Writes Docs/plots/bf16-packed-state.png.
 Usage: python3 Scripts/plots/plot-bf16-packed-state.py   (needs matplotlib)
 """
@@ -14,7 +14,7 @@ import statistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(ROOT, "Docs", "data", "bf16-end-to-end")
-RUNS = [12, 13, 14, 15, 16]
+RUNS = [12, 13, 14, 15, 16, 17]
 
 
 def medians(run, name):
@@ -27,13 +27,13 @@ def main():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(RUNS), figsize=(13, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, len(RUNS), figsize=(15, 3.6), sharey=True)
     for axis, run in zip(axes, RUNS):
         for label, name, color, offset in [("0.7.1", "bf16_t16_base.txt", "#999999", -0.2),
                                            ("0.7.2", "bf16_t16_new.txt", "#c44e52", 0.2)]:
             values = medians(run, name)
             axis.bar([i + offset for i in range(len(values))], values, 0.4, color=color,
-                     label=f"{label} (median {statistics.median(values):.1f})")
+                     label=f"{label} (median {statistics.median(values) + 1e-9:.1f})")
         axis.set_title(f"run {run}", fontsize=9)
         axis.set_xlabel("invocation", fontsize=8)
         axis.set_xticks(range(len(medians(run, "bf16_t16_base.txt"))))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The commands of runs 6-16 on the 16-core host (Docs/log/bf16-end-to-end.md),
+# The commands of runs 6-17 on the 16-core host (Docs/log/bf16-end-to-end.md),
 # as they ran, with their common set-up once. Each run wrote its files to
 # $R, now in runN/ beside this script.
 #
@@ -9,12 +9,13 @@
 #                               # and base-tfla-bench.xz (the earlier
 #                               # version's tfla-bench, built the same way,
 #                               # stripped, xz: 0.7.0 for runs 6-11, 0.7.1
-#                               # for runs 12-16)
+#                               # for runs 12-17)
 #
 # Builds: runs 6-8 had a prefetch of the next chunk's operands (step 8,
 # since reverted); runs 9-10 had step 9's shared chunk values (default
 # "shared", --bf16-unshared the walk as released); run 11 is 0.7.1;
-# runs 12-16 are 0.7.2 (runs 14, 15 and 16 each on a fresh host instance).
+# runs 12-17 are 0.7.2 (runs 14, 15, 16 and 17 each on a fresh host
+# instance).
 set -u
 unset OPENBLAS_CORETYPE
 here=$(cd "$(dirname "$0")" && pwd)
@@ -232,4 +233,7 @@ run16() {
     done
 }
 
-"${1:?which run: run6 ... run16}"
+# Run 17 repeated run 15 on a fresh instance.
+run17() { run15; }
+
+"${1:?which run: run6 ... run17}"
