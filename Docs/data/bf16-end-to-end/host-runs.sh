@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The commands of runs 6-17 on the 16-core host (Docs/log/bf16-end-to-end.md),
+# The commands of runs 6-18 on the 16-core host (Docs/log/bf16-end-to-end.md),
 # as they ran, with their common set-up once. Each run wrote its files to
 # $R, now in runN/ beside this script.
 #
@@ -14,7 +14,7 @@
 # Builds: runs 6-8 had a prefetch of the next chunk's operands (step 8,
 # since reverted); runs 9-10 had step 9's shared chunk values (default
 # "shared", --bf16-unshared the walk as released); run 11 is 0.7.1;
-# runs 12-17 are 0.7.2 (runs 14, 15, 16 and 17 each on a fresh host
+# runs 12-18 are 0.7.2 (runs 14, 15, 16, 17 and 18 each on a fresh host
 # instance).
 set -u
 unset OPENBLAS_CORETYPE
@@ -236,4 +236,15 @@ run16() {
 # Run 17 repeated run 15 on a fresh instance.
 run17() { run15; }
 
-"${1:?which run: run6 ... run17}"
+# 0.7.2 only: the planned items against two-segment plans at 16 threads.
+run18() {
+    for r in 1 2 3 4 5; do
+        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_planned.txt" 2>&1
+        $T $B --threads 16 --parallelism 16 $BF --dhv-tile 512 --segments 2 >> "$R/bf16_t16_w512_s2.txt" 2>&1
+        $T $B --threads 16 --parallelism 16 $BF --dhv-tile 256 --segments 2 >> "$R/bf16_t16_w256_s2.txt" 2>&1
+    done
+    $T $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_planned.txt" 2>&1
+    $T $B --threads 16 --parallelism 16 $BF --dhv-tile 512 --segments 2 --profile >> "$R/profile_w512_s2.txt" 2>&1
+}
+
+"${1:?which run: run6 ... run18}"
