@@ -78,6 +78,18 @@ static void amx_block(long steps, long strip_steps, const uint32_t *a, const uin
     if (two_rows && two_cols) _tile_stored(3, (char *)out + 16 * out_bytes + 64, out_bytes);
 }
 
+// Every tile 16 rows of 64 bytes (palette 1), as all products here use them.
+TFLA_AMX_TARGET
+static void configure_tiles(void) {
+    tile_config config = {0};
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.bytes_per_row[t] = 64;
+    }
+    _tile_loadconfig(&config);
+}
+
 // Row `row` of op(A) from `count` floats (zeros after them) into its tiles.
 TFLA_BF16_TARGET
 void tfla_amx_pack_row(const float *x, long count, long steps, long row, uint32_t *tiles) {
@@ -191,13 +203,7 @@ static void amx_tile_product(long m, long n, long k, const uint32_t *tiles_a, co
                              uint32_t *packed_c, uint32_t *packed_low, int shape) {
     long steps = (k + 31) / 32;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
-    tile_config config = {0};
-    config.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        config.rows[t] = 16;
-        config.bytes_per_row[t] = 64;
-    }
-    _tile_loadconfig(&config);
+    configure_tiles();
     // Blocks that lie inside C and need no scaling go straight to C
     // (loaded first when beta is 1); the others through a 32 x 32 buffer.
     // With packed_c every block also passes through the buffer, in the same
@@ -328,13 +334,7 @@ static void amx_packed_state_update(long m, long n, long k, const uint32_t *tile
                                     float *c_out, long ldc) {
     long steps = (k + 31) / 32, steps_c = (m + 31) / 32;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
-    tile_config config = {0};
-    config.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        config.rows[t] = 16;
-        config.bytes_per_row[t] = 64;
-    }
-    _tile_loadconfig(&config);
+    configure_tiles();
     float blocks[2][32 * 32] __attribute__((aligned(64)));
     long pending_i = -1, pending_cs = 0;
     bool pending_rows = false, pending_cols = false;
