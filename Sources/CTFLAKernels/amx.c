@@ -327,7 +327,9 @@ static void packed_state_block(const float *block, long m, long n, long i, long 
 // traffic saved. Padding stays zero: A's and B's padding make the product
 // zero there, and the terms' padding is zero. The tile product of each
 // block is issued before the vector pass of the block before it, into the
-// other of two buffers, so that the two overlap.
+// other of two buffers, for the two to overlap; measured, they do not (the
+// time is the sum of both; Docs/log/bf16-end-to-end.md, step 10), and the
+// order costs nothing.
 TFLA_AMX_TARGET
 static void amx_packed_state_update(long m, long n, long k, const uint32_t *tiles_a, const uint32_t *tiles_b,
                                     float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,

@@ -135,8 +135,10 @@ void tfla_amx_tile_product_shaped(long m, long n, long k, const uint32_t *a_tile
 /// rows, packed as above) for C held only as its two packed terms
 /// (`packed_c` and `packed_low`, as tfla_amx_tile_product leaves them):
 /// each entry read as high + low (exact in float32), updated in float32,
-/// then rounded back into both terms when `keep_packed`, and written in
-/// float32 to row-major `c` (row stride `ldc`; may be NULL) when given.
+/// then split back into both terms when `keep_packed` (the high term
+/// truncated, the low term the rest rounded to nearest even: within 2^-16
+/// of the float32 value, unbiased), and written in float32 to row-major
+/// `c` (row stride `ldc`; may be NULL) when given.
 void tfla_amx_packed_state_update(long m, long n, long k, const uint32_t *a_tiles, const uint32_t *b_tiles,
                                   float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
                                   float *c, long ldc);
