@@ -12,7 +12,8 @@ Usage: python3 Scripts/plots/plot-bf16-end-to-end.py   (needs matplotlib)
 import csv
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plotting import ROOT, pyplot, save, torch_median_ms
+
 DATA = os.path.join(ROOT, "Docs", "data", "bf16-end-to-end", "run4")
 KINDS = [("xlstm-7b-head+into", "float32"), ("xlstm-7b-head+bf16-amx+into", "bf16 products"),
          ("xlstm-7b-head+bf16-amx+into+bf16io", "bfloat16 in and out")]
@@ -24,13 +25,9 @@ def main():
         with open(os.path.join(DATA, f"forward_t{threads}_r1.csv")) as handle:
             for row in csv.DictReader(handle):
                 times[(row["shape"], threads)] = float(row["median_s"]) * 1e3
-    with open(os.path.join(DATA, "torch_bf16_t16.csv")) as handle:
-        torch16 = float(next(csv.DictReader(handle))["median_s"]) * 1e3
+    torch16 = torch_median_ms(os.path.join(DATA, "torch_bf16_t16.csv"))
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = pyplot().subplots(1, 2, figsize=(9, 3.6))
     for axis, threads in zip(axes, (2, 16)):
         labels = [label for _, label in KINDS]
         values = [times[(name, threads)] for name, _ in KINDS]
@@ -45,10 +42,7 @@ def main():
         axis.set_title(f"{threads} threads")
         axis.set_ylabel("ms (median)")
     fig.suptitle("7B head (1, 8, 8192, 256, 512) forward, 16-core AMX host")
-    fig.tight_layout()
-    out = os.path.join(ROOT, "Docs", "plots", "bf16-end-to-end.png")
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    save(fig, "bf16-end-to-end.png")
 
 
 if __name__ == "__main__":

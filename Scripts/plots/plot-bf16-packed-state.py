@@ -12,22 +12,18 @@ Usage: python3 Scripts/plots/plot-bf16-packed-state.py   (needs matplotlib)
 import os
 import statistics
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plotting import ROOT, pyplot, save, tfla_bench_medians
+
 DATA = os.path.join(ROOT, "Docs", "data", "bf16-end-to-end")
 RUNS = [12, 13, 14, 15, 16, 17]
 
 
 def medians(run, name):
-    """The median (ms) of every invocation in a tfla-bench output file."""
-    with open(os.path.join(DATA, f"run{run}", name)) as handle:
-        return [float(line.split()[6]) for line in handle if line.startswith("xlstm-7b-head")]
+    return tfla_bench_medians(os.path.join(DATA, f"run{run}", name))
 
 
 def main():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(RUNS), figsize=(15, 3.6), sharey=True)
+    fig, axes = pyplot().subplots(1, len(RUNS), figsize=(15, 3.6), sharey=True)
     for axis, run in zip(axes, RUNS):
         for label, name, color, offset in [("0.7.1", "bf16_t16_base.txt", "#999999", -0.2),
                                            ("0.7.2", "bf16_t16_new.txt", "#c44e52", 0.2)]:
@@ -41,10 +37,7 @@ def main():
         axis.legend(fontsize=7, loc="upper left")
     axes[0].set_ylabel("ms (median of 7 calls)")
     fig.suptitle("7B head, bfloat16 in and out, 16 threads, 16-core AMX host: 0.7.1 against 0.7.2", fontsize=10)
-    fig.tight_layout()
-    out = os.path.join(ROOT, "Docs", "plots", "bf16-packed-state.png")
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    save(fig, "bf16-packed-state.png")
 
 
 if __name__ == "__main__":

@@ -9,29 +9,23 @@ column of each round) and the PyTorch CSVs beside it. Writes
 Docs/plots/bf16-rounds.png.
 Usage: python3 Scripts/plots/plot-bf16-rounds.py   (needs matplotlib)
 """
-import csv
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plotting import ROOT, pyplot, save, tfla_bench_medians, torch_median_ms
+
 DATA = os.path.join(ROOT, "Docs", "data", "bf16-end-to-end", "run10")
 
 
 def medians(name):
-    """The median (ms) of every round in a tfla-bench output file."""
-    with open(os.path.join(DATA, name)) as handle:
-        return [float(line.split()[6]) for line in handle if line.startswith("xlstm-7b-head")]
+    return tfla_bench_medians(os.path.join(DATA, name))
 
 
 def torch_median(name):
-    with open(os.path.join(DATA, name)) as handle:
-        return float(next(csv.DictReader(handle))["median_s"]) * 1e3
+    return torch_median_ms(os.path.join(DATA, name))
 
 
 def main():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1.4, 1.6]})
+    fig, axes = pyplot().subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1.4, 1.6]})
     panels = [
         (axes[0], "bfloat16 in and out, 16 threads", [("0.7.0", "bf16_t16_base.txt", "#999999"),
                                                       ("0.7.1", "bf16_t16_unshared.txt", "#55a868")],
@@ -57,10 +51,7 @@ def main():
         axis.set_title(title_text, fontsize=9)
         axis.legend(fontsize=8)
     fig.suptitle("7B head (1, 8, 8192, 256, 512) forward, 16-core AMX host, alternating rounds (run 10)", fontsize=10)
-    fig.tight_layout()
-    out = os.path.join(ROOT, "Docs", "plots", "bf16-rounds.png")
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    save(fig, "bf16-rounds.png")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ Usage: python3 Scripts/plots/plot-bf16.py   (needs matplotlib)
 import csv
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plotting import ROOT, pyplot, save
+
 DATA = os.path.join(ROOT, "Docs", "data", "bf16-amx")
 
 
@@ -23,10 +24,7 @@ def main():
     float32 = {r["shape"]: float(r["median_s"]) for r in ours if "+" not in r["shape"]}
     bf16 = {r["shape"].split("+")[0]: float(r["median_s"]) for r in ours if "+bf16" in r["shape"]}
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axis = plt.subplots(figsize=(8, 4))
+    fig, axis = pyplot().subplots(figsize=(8, 4))
     width = 0.27
     series = [("tfla float32", float32), ("tfla bf16 products (AMX)", bf16), ("PyTorch bf16 (mlstm-kernels native)", torch)]
     for index, (label, values) in enumerate(series):
@@ -39,10 +37,7 @@ def main():
     axis.set_title("mLSTMexp forward, 2 threads, 16-core Xeon host with AMX")
     axis.legend(fontsize=8)
     axis.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    out = os.path.join(ROOT, "Docs", "plots", "bf16-forward.png")
-    fig.savefig(out, dpi=110)
-    print(f"wrote {os.path.relpath(out, ROOT)}")
+    save(fig, "bf16-forward.png")
 
 
 if __name__ == "__main__":

@@ -161,20 +161,32 @@ run11() {
     pytorch 16 "$R/torch_bf16_t16.csv"
 }
 
+# Runs 12-18: one bf16io invocation of version $1 (new or base) at $2
+# threads, appended to $3, further arguments after; and $1 pairs of them at
+# $2 threads with $3 first in each pair.
+bf16io() {
+    local bin=$BASE t=$2 file=$3
+    [ "$1" = new ] && bin=$T
+    shift 3
+    $bin $B --threads "$t" --parallelism "$t" $BF "$@" >> "$R/$file" 2>&1
+}
+pairs() {
+    local other=base
+    [ "$3" = base ] && other=new
+    for r in $(seq "$1"); do
+        bf16io "$3" "$2" "bf16_t$2_$3.txt"
+        bf16io "$other" "$2" "bf16_t$2_$other.txt"
+    done
+}
+
 # 0.7.2 against 0.7.1: 16 and 2 threads alternating, profiles, float32,
 # PyTorch.
 run12() {
     lscpu > "$R/lscpu.txt"
-    for r in 1 2 3 4 5 6; do
-        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1
-        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1
-    done
-    $T $B --threads 16 --parallelism 16 $BF --profile > "$R/profile_t16_new.txt" 2>&1
-    $BASE $B --threads 16 --parallelism 16 $BF --profile > "$R/profile_t16_base.txt" 2>&1
-    for r in 1 2 3; do
-        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
-        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
-    done
+    pairs 6 16 base
+    bf16io new 16 profile_t16_new.txt --profile
+    bf16io base 16 profile_t16_base.txt --profile
+    pairs 3 2 base
     for r in 1 2; do $T $B --threads 16 --parallelism 16 >> "$R/f32_t16.txt" 2>&1; done
     $T $B --threads 2 --parallelism 2 >> "$R/f32_t2.txt" 2>&1
     pytorch 16 "$R/torch_bf16_t16.csv"
@@ -184,35 +196,26 @@ run12() {
 # alternating, 3 rounds at 2 threads; run 14 adds chunk 128 at 2 threads,
 # float32 and PyTorch at 16 threads.
 run13() {
-    for r in 1 2 3 4 5 6 7 8; do
-        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1
-        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1
-    done
+    pairs 8 16 new
     for r in 1 2; do
-        $BASE $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_base.txt" 2>&1
-        $T $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_new.txt" 2>&1
+        bf16io base 16 profile_t16_base.txt --profile
+        bf16io new 16 profile_t16_new.txt --profile
     done
-    for r in 1 2 3; do
-        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
-        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
-    done
+    pairs 3 2 new
 }
 
 run14() {
     run13
-    for r in 1 2; do $T $B --threads 2 --parallelism 2 $BF --chunk-sizes 128 >> "$R/bf16_t2_c128_new.txt" 2>&1; done
+    for r in 1 2; do bf16io new 2 bf16_t2_c128_new.txt --chunk-sizes 128; done
     $T $B --threads 16 --parallelism 16 >> "$R/f32_t16.txt" 2>&1
     pytorch 16 "$R/torch_bf16_t16.csv"
 }
 
 # 8 alternating rounds at 16 threads, one profile each, float32, PyTorch.
 run15() {
-    for r in 1 2 3 4 5 6 7 8; do
-        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1
-        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1
-    done
-    $BASE $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_base.txt" 2>&1
-    $T $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_t16_new.txt" 2>&1
+    pairs 8 16 new
+    bf16io base 16 profile_t16_base.txt --profile
+    bf16io new 16 profile_t16_new.txt --profile
     $T $B --threads 16 --parallelism 16 >> "$R/f32_t16.txt" 2>&1
     pytorch 16 "$R/torch_bf16_t16.csv"
 }
@@ -220,16 +223,10 @@ run15() {
 # ABBA: each version first in half of the pairs, 16 threads then 2.
 run16() {
     for r in 1 2 3 4; do
-        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1; echo "$r base" >> "$R/order.txt"
-        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1; echo "$r new" >> "$R/order.txt"
-        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_new.txt" 2>&1; echo "$r new" >> "$R/order.txt"
-        $BASE $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_base.txt" 2>&1; echo "$r base" >> "$R/order.txt"
+        for who in base new new base; do bf16io $who 16 "bf16_t16_$who.txt"; echo "$r $who" >> "$R/order.txt"; done
     done
     for r in 1 2; do
-        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
-        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
-        $T $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_new.txt" 2>&1
-        $BASE $B --threads 2 --parallelism 2 $BF >> "$R/bf16_t2_base.txt" 2>&1
+        for who in base new new base; do bf16io $who 2 "bf16_t2_$who.txt"; done
     done
 }
 
@@ -239,12 +236,12 @@ run17() { run15; }
 # 0.7.2 only: the planned items against two-segment plans at 16 threads.
 run18() {
     for r in 1 2 3 4 5; do
-        $T $B --threads 16 --parallelism 16 $BF >> "$R/bf16_t16_planned.txt" 2>&1
-        $T $B --threads 16 --parallelism 16 $BF --dhv-tile 512 --segments 2 >> "$R/bf16_t16_w512_s2.txt" 2>&1
-        $T $B --threads 16 --parallelism 16 $BF --dhv-tile 256 --segments 2 >> "$R/bf16_t16_w256_s2.txt" 2>&1
+        bf16io new 16 bf16_t16_planned.txt
+        bf16io new 16 bf16_t16_w512_s2.txt --dhv-tile 512 --segments 2
+        bf16io new 16 bf16_t16_w256_s2.txt --dhv-tile 256 --segments 2
     done
-    $T $B --threads 16 --parallelism 16 $BF --profile >> "$R/profile_planned.txt" 2>&1
-    $T $B --threads 16 --parallelism 16 $BF --dhv-tile 512 --segments 2 --profile >> "$R/profile_w512_s2.txt" 2>&1
+    bf16io new 16 profile_planned.txt --profile
+    bf16io new 16 profile_w512_s2.txt --dhv-tile 512 --segments 2 --profile
 }
 
 "${1:?which run: run6 ... run18}"
