@@ -336,7 +336,7 @@ static void amx_packed_state_update(long m, long n, long k, const uint32_t *tile
                                     float *c_out, long ldc) {
     long steps = (k + 31) / 32, steps_c = (m + 31) / 32;
     long strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
-    configure_tiles();
+    if (k > 0) configure_tiles();
     float blocks[2][32 * 32] __attribute__((aligned(64)));
     long pending_i = -1, pending_cs = 0;
     bool pending_rows = false, pending_cols = false;
@@ -345,8 +345,12 @@ static void amx_packed_state_update(long m, long n, long k, const uint32_t *tile
         bool two_cols = cs + 1 < strips_n;
         for (long rs = 0; rs < strips_m; rs += 2) {
             bool two_rows = rs + 1 < strips_m;
-            amx_block(steps, steps, tiles_a + rs * steps * TILE_WORDS, tiles_b + cs * steps * TILE_WORDS, NULL,
-                      two_rows, two_cols, NULL, 0, blocks[current], 32 * 4);
+            // No product (k = 0): each block is decay times the terms.
+            if (k > 0)
+                amx_block(steps, steps, tiles_a + rs * steps * TILE_WORDS, tiles_b + cs * steps * TILE_WORDS, NULL,
+                          two_rows, two_cols, NULL, 0, blocks[current], 32 * 4);
+            else
+                memset(blocks[current], 0, sizeof blocks[current]);
             if (pending_i >= 0)
                 packed_state_block(blocks[1 - current], m, n, pending_i, pending_cs, steps_c, pending_rows,
                                    pending_cols, decay, packed_c, packed_low, keep_packed, c_out, ldc);
@@ -359,7 +363,7 @@ static void amx_packed_state_update(long m, long n, long k, const uint32_t *tile
     }
     packed_state_block(blocks[1 - current], m, n, pending_i, pending_cs, steps_c, pending_rows, pending_cols, decay,
                        packed_c, packed_low, keep_packed, c_out, ldc);
-    _tile_release();
+    if (k > 0) _tile_release();
 }
 
 // C <- alpha op(A) op(B) + beta C on tiles. `packed_b` (may be NULL): op(B)
@@ -511,16 +515,6 @@ void tfla_amx_packed_state_update(long m, long n, long k, const uint32_t *a_tile
                                   float decay, uint32_t *packed_c, uint32_t *packed_low, bool keep_packed,
                                   float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        // No product: each block is decay times the terms.
-        float zeros[32 * 32] __attribute__((aligned(64))) = {0};
-        long steps_c = (m + 31) / 32, strips_m = (m + 15) / 16, strips_n = (n + 15) / 16;
-        for (long cs = 0; cs < strips_n; cs += 2)
-            for (long rs = 0; rs < strips_m; rs += 2)
-                packed_state_block(zeros, m, n, rs * 16, cs, steps_c, rs + 1 < strips_m, cs + 1 < strips_n, decay,
-                                   packed_c, packed_low, keep_packed, c, ldc);
-        return;
-    }
     amx_packed_state_update(m, n, k, a_tiles, b_tiles, decay, packed_c, packed_low, keep_packed, c, ldc);
 }
 
